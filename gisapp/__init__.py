@@ -1,0 +1,4 @@
+"""The service and the command line: settings, local PostGIS, CLI, (later) the API.
+
+The only package that imports FastAPI.
+"""

@@ -1,0 +1,62 @@
+"""``gisapp db up|down|status|url``: the embedded PostGIS, or the external one when configured."""
+
+from __future__ import annotations
+
+import typer
+
+from gisapp.database import database_url, local_cluster, prepare_database
+from gisapp.settings import Settings
+
+app = typer.Typer(help="管理数据库：未设置 DATABASE_URL 时为本地自管的 PostGIS。", no_args_is_help=True)
+
+
+def _mask(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+@app.command("up")
+def up() -> None:
+    """启动本地 PostGIS（首次运行时创建集群和数据库），并迁移到最新结构。"""
+    settings = Settings()
+    url = database_url(settings, start=True)
+    revision = prepare_database(url)
+    where = "外部数据库" if settings.database_url else f"本地 PostGIS（{settings.data_dir}）"
+    typer.echo(f"数据库已就绪：{where}，结构版本 {revision}，连接 {_mask(url)}")
+
+
+@app.command("down")
+def down() -> None:
+    """停止本地 PostGIS（数据保留）。"""
+    settings = Settings()
+    if settings.database_url:
+        typer.echo("已设置 DATABASE_URL，使用外部数据库：不做任何操作。")
+        return
+    stopped = local_cluster(settings).stop()
+    typer.echo("本地 PostGIS 已停止。" if stopped else "本地 PostGIS 未在运行。")
+
+
+@app.command("status")
+def status() -> None:
+    """显示数据库状态；未运行时退出码为 3。"""
+    settings = Settings()
+    if settings.database_url:
+        url = str(settings.database_url)
+        typer.echo(f"外部数据库：{_mask(url)}")
+        return
+    cluster = local_cluster(settings)
+    state = cluster.state()
+    if state is None:
+        typer.echo(f"本地 PostGIS 尚未创建（数据目录 {cluster.data_dir}）。执行 gisapp db up 创建。")
+        raise typer.Exit(3)
+    if not cluster.is_running():
+        typer.echo(f"本地 PostGIS 已停止（数据目录 {cluster.data_dir}，端口 {state.port}）。")
+        raise typer.Exit(3)
+    typer.echo(f"本地 PostGIS 运行中：127.0.0.1:{state.port}，数据目录 {cluster.data_dir}")
+
+
+@app.command("url")
+def url() -> None:
+    """打印数据库连接 URL（含密码，供其他工具使用）。"""
+    typer.echo(database_url(Settings()))

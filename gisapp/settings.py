@@ -1,0 +1,36 @@
+"""Settings: one pydantic-settings class, env prefix ``GISAPP_``, ``.env`` support.
+
+Nothing here is read at import time; callers build ``Settings()`` and pass it on.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, PostgresDsn
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def default_data_dir() -> Path:
+    """Return where the embedded PostGIS keeps its cluster when nothing else is set."""
+    return Path.cwd() / ".gisapp"
+
+
+class Settings(BaseSettings):
+    """Runtime settings of the service and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="GISAPP_", env_file=".env", extra="ignore")
+
+    # An external PostGIS; when unset, the embedded local cluster is used.
+    database_url: PostgresDsn | None = Field(
+        default=None, validation_alias=AliasChoices("GISAPP_DATABASE_URL", "DATABASE_URL")
+    )
+    data_dir: Path = Field(default_factory=default_data_dir)
+    pg_port: int = Field(default=54329, ge=1024, le=65535)
+    # Unprivileged OS user that runs the embedded server when gisapp runs as root.
+    pg_os_user: str = "postgres"
+    # Features may lie at most this far outside the district boundary (metres).
+    district_margin_m: float = Field(default=2000.0, ge=0, le=50000)
+    # Base map tile URL for map pages; empty means no tiles (offline default).
+    tile_url: str = ""
+    rule_set: str = "shanghai"

@@ -1,0 +1,41 @@
+"""The Chongming district boundary (shipped, CGCS2000) and the extent features must lie in."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+
+import shapely
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+
+from spatial_rules.crs import to_metric
+
+BOUNDARY_FILE = "chongming_boundary_cgcs2000.geojson"
+
+
+@lru_cache(maxsize=1)
+def district_boundary() -> BaseGeometry:
+    """Return the district as a MultiPolygon in CGCS2000 lon/lat (EPSG:4490)."""
+    text = resources.files("layers").joinpath("data", BOUNDARY_FILE).read_text(encoding="utf-8")
+    feature = json.loads(text)["features"][0]
+    return shapely.make_valid(shape(feature["geometry"]))
+
+
+@lru_cache(maxsize=1)
+def district_boundary_metric() -> BaseGeometry:
+    """Return the district boundary in the metric CRS (metres)."""
+    return shapely.transform(district_boundary(), _project_xy, interleaved=False)
+
+
+def _project_xy(x, y):
+    return to_metric().transform(x, y)
+
+
+@lru_cache(maxsize=8)
+def district_extent_metric(margin_m: float) -> BaseGeometry:
+    """Return the district grown by ``margin_m`` metres, prepared for fast tests (metric CRS)."""
+    area = district_boundary_metric().buffer(margin_m, quad_segs=4)
+    shapely.prepare(area)
+    return area

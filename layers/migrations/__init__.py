@@ -1,0 +1,1 @@
+"""Alembic migrations of the gisapp schema (run through ``layers.migrate``)."""

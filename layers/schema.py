@@ -1,0 +1,86 @@
+"""Canonical attribute schema of the two imported layers and their allowed values.
+
+Files, the database and the API all speak these field names. A user maps other
+names onto them (``--field 管径=outer_diameter_mm``). ``id`` in a file means the
+layer's external code.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PipelineStatus(StrEnum):
+    """Operating status of a gas pipeline."""
+
+    IN_SERVICE = "in_service"
+    PLANNED = "planned"
+    ABANDONED = "abandoned"
+
+
+class ProjectKind(StrEnum):
+    """Kind of construction project."""
+
+    HOUSING = "housing"
+    MUNICIPAL = "municipal"
+    GAS_ENGINEERING = "gas_engineering"
+
+
+class ProjectStatus(StrEnum):
+    """Life-cycle status of a construction project."""
+
+    PLANNED = "planned"
+    UNDER_CONSTRUCTION = "under_construction"
+    SUSPENDED = "suspended"
+    COMPLETED = "completed"
+
+
+PIPELINE_STATUS_ZH = {
+    PipelineStatus.IN_SERVICE: "在役",
+    PipelineStatus.PLANNED: "规划",
+    PipelineStatus.ABANDONED: "废弃",
+}
+PROJECT_KIND_ZH = {
+    ProjectKind.HOUSING: "房屋建筑",
+    ProjectKind.MUNICIPAL: "市政工程",
+    ProjectKind.GAS_ENGINEERING: "燃气工程",
+}
+PROJECT_STATUS_ZH = {
+    ProjectStatus.PLANNED: "计划",
+    ProjectStatus.UNDER_CONSTRUCTION: "在建",
+    ProjectStatus.SUSPENDED: "停工",
+    ProjectStatus.COMPLETED: "竣工",
+}
+
+# Field -> (python type name, required). The external code comes from ``id`` in files.
+PIPELINE_FIELDS: dict[str, tuple[str, bool]] = {
+    "external_code": ("str", True),
+    "name": ("str", False),
+    "owner": ("str", False),
+    "pressure_class": ("pressure_class", False),  # one of these two is required
+    "design_pressure_mpa": ("float", False),
+    "outer_diameter_mm": ("float", True),
+    "material": ("str", False),
+    "status": ("pipeline_status", False),  # default in_service
+}
+
+PROJECT_FIELDS: dict[str, tuple[str, bool]] = {
+    "registration_code": ("str", True),
+    "name": ("str", True),
+    "kind": ("project_kind", True),
+    "builder": ("str", False),
+    "contractor": ("str", False),
+    "supervisor": ("str", False),
+    "organisation": ("str", False),  # the builder's organisation that owns the record
+    "township": ("str", False),
+    "start_date": ("date", False),
+    "planned_completion_date": ("date", False),
+    "status": ("project_status", True),
+    "hazardous": ("bool", False),  # 危大工程
+    "insured": ("bool", False),
+    "under_supervision": ("bool", False),  # 纳入监管, gas engineering only
+    "supervised_since": ("date", False),
+}
+
+# The layer's id field in files, and the canonical column it maps to.
+ID_FIELD = {"pipelines": "external_code", "projects": "registration_code"}
