@@ -49,3 +49,12 @@ def prepare_database(url: str) -> str | None:
             return current_revision(conn)
     finally:
         engine.dispose()
+
+
+def ready_engine(settings: Settings):
+    """Return an engine on a migrated database, starting the embedded cluster if needed."""
+    from layers.db import make_engine
+
+    url = database_url(settings, start=True)
+    prepare_database(url)
+    return make_engine(url)

@@ -22,7 +22,9 @@ def _register() -> None:
     from gisapp.cli import db as db_cmds
 
     app.add_typer(db_cmds.app, name="db")
-    for module_name in ("data_cmds", "sample_cmds", "screen_cmds", "campaign_cmds"):
+    for module_name in (
+        "data_cmds", "sample_cmds", "quickstart_cmds", "screen_cmds", "campaign_cmds"
+    ):
         try:
             module = __import__(f"gisapp.cli.{module_name}", fromlist=["register"])
         except ModuleNotFoundError as exc:

@@ -1,0 +1,133 @@
+"""``gisapp import`` and ``gisapp export``: files in and out of PostGIS."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from gisapp.database import ready_engine
+from gisapp.settings import Settings
+from spatial_rules.errors import DomainError
+
+import_app = typer.Typer(help="导入燃气管道或施工项目文件到数据库（全部成功或全部不导入）。",
+                         no_args_is_help=True)
+
+LAYER_NAMES_ZH = {"pipelines": "燃气管道", "projects": "施工项目", "townships": "乡镇"}
+
+
+class FieldMapError(DomainError):
+    """A ``--field`` option is not of the form SOURCE=TARGET."""
+
+
+def parse_field_map(items: list[str] | None) -> dict[str, str]:
+    """Turn ``["管径=outer_diameter_mm"]`` into ``{"管径": "outer_diameter_mm"}``."""
+    mapping: dict[str, str] = {}
+    for item in items or []:
+        source, sep, target = item.partition("=")
+        if not sep or not source.strip() or not target.strip():
+            raise FieldMapError(f"--field “{item}” 格式应为 文件字段名=标准字段名，例如 管径=outer_diameter_mm")
+        mapping[source.strip()] = target.strip()
+    return mapping
+
+
+CrsOpt = Annotated[str | None, typer.Option("--crs", help="输入坐标系：EPSG 代码（如 4326、4490、4549）或 gcj02（高德/腾讯坐标）。默认取文件自带坐标系。")]
+FieldOpt = Annotated[list[str] | None, typer.Option("--field", help="字段映射 文件字段名=标准字段名，可重复。")]
+EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="文本编码（如 GBK），默认按 .cpg 或自动识别。")]
+LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 中的图层名。")]
+ReplaceOpt = Annotated[bool, typer.Option("--replace", help="编号已存在时覆盖（旧记录软删除保留历史）；默认报错且不导入。")]
+NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形直接拒绝，而不是自动修复。")]
+
+
+def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair) -> None:
+    from layers.importer import file_sha256, import_layer
+    from layers.io import read_layer
+    from layers.db import session_factory
+
+    settings = Settings()
+    result = read_layer(
+        file, kind, crs=crs, field_map=parse_field_map(field), encoding=encoding, layer=layer,
+        margin_m=settings.district_margin_m, repair=not no_repair,
+    )
+    engine = ready_engine(settings)
+    total = len(result.frame)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), transient=True) as bar:
+        task = bar.add_task(f"导入{LAYER_NAMES_ZH[kind]}", total=total)
+        with session_factory(engine).begin() as session:
+            report = import_layer(
+                session, kind, result.frame, source_name=file.name,
+                source_sha256=file_sha256(file), source_crs=result.source_crs,
+                notes=result.notes, mode="replace" if replace else "insert",
+                progress=lambda n: bar.advance(task, n),
+            )
+    engine.dispose()
+    for note in report.notes:
+        typer.echo(f"注意：{note}")
+    extra = f"，覆盖旧记录 {report.replaced} 条" if report.replaced else ""
+    typer.echo(
+        f"已导入{LAYER_NAMES_ZH[kind]} {report.inserted} 条（批次 {report.batch_id}，"
+        f"坐标系 {result.source_crs}{extra}）。"
+    )
+
+
+@import_app.command("pipelines")
+def import_pipelines(
+    file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
+    crs: CrsOpt = None, field: FieldOpt = None, encoding: EncodingOpt = None,
+    layer: LayerOpt = None, replace: ReplaceOpt = False, no_repair: NoRepairOpt = False,
+) -> None:
+    """导入燃气管道（线要素，需压力与外径）。"""
+    _import("pipelines", file, crs, field, encoding, layer, replace, no_repair)
+
+
+@import_app.command("projects")
+def import_projects(
+    file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
+    crs: CrsOpt = None, field: FieldOpt = None, encoding: EncodingOpt = None,
+    layer: LayerOpt = None, replace: ReplaceOpt = False, no_repair: NoRepairOpt = False,
+) -> None:
+    """导入施工项目（面要素：红线或施工范围）。"""
+    _import("projects", file, crs, field, encoding, layer, replace, no_repair)
+
+
+@import_app.command("townships")
+def import_townships(
+    file: Annotated[Path, typer.Argument(help="乡镇面文件（字段 code、name）。")],
+) -> None:
+    """导入乡镇范围（替换现有乡镇）。"""
+    from layers.db import session_factory
+    from layers.importer import load_townships
+    from layers.townships import read_townships
+
+    frame = read_townships(file)
+    engine = ready_engine(Settings())
+    with session_factory(engine).begin() as session:
+        count = load_townships(session, frame, source=file.name)
+    engine.dispose()
+    typer.echo(f"已导入乡镇 {count} 个。")
+
+
+def export(
+    layer: Annotated[str, typer.Argument(help="图层：pipelines、projects 或 townships。")],
+    file: Annotated[Path, typer.Argument(help="输出文件：.geojson、.gpkg 或 .csv。")],
+) -> None:
+    """导出数据库中的图层为 GeoJSON、GeoPackage 或 CSV。"""
+    from layers.exporter import EXPORT_QUERIES, stored_layer
+    from layers.io import write_layer
+
+    if layer not in EXPORT_QUERIES:
+        raise FieldMapError(f"未知图层“{layer}”（可用：pipelines、projects、townships）")
+    engine = ready_engine(Settings())
+    frame = stored_layer(engine, layer)
+    engine.dispose()
+    write_layer(frame, file)
+    typer.echo(f"已导出{LAYER_NAMES_ZH[layer]} {len(frame)} 条到 {file}。")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``import`` and ``export`` to the main CLI."""
+    app.add_typer(import_app, name="import")
+    app.command("export")(export)

@@ -1,0 +1,72 @@
+"""``gisapp quickstart``: the README's main job on the embedded default."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gisapp.database import ready_engine
+from gisapp.settings import Settings
+from gisapp.summary import database_summary, format_summary
+
+SAMPLE_SEED = 20261124
+
+
+def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) -> bool:
+    """Generate the sample data and import it through the normal file path if nothing is stored."""
+    from sqlalchemy import text
+
+    from layers.db import session_factory
+    from layers.importer import file_sha256, import_layer, load_townships
+    from layers.io import read_layer
+    from layers.sample import generate_sample
+    from layers.townships import read_townships
+
+    with engine.connect() as conn:
+        stored = conn.execute(
+            text(
+                "SELECT (SELECT count(*) FROM gas_pipeline) + (SELECT count(*) FROM construction_project)"
+            )
+        ).scalar_one()
+    if stored:
+        return False
+    out_dir = settings.data_dir / "sample"
+    files = generate_sample(seed=seed, scale="district").write(out_dir, fmt="geojson")
+    with session_factory(engine).begin() as session:
+        load_townships(session, read_townships(files["townships"]), source=files["townships"].name)
+        for kind in ("pipelines", "projects"):
+            result = read_layer(files[kind], kind, margin_m=settings.district_margin_m)
+            import_layer(
+                session, kind, result.frame, source_name=files[kind].name,
+                source_sha256=file_sha256(files[kind]), source_crs=result.source_crs,
+                notes=result.notes, created_by="gisapp quickstart",
+            )
+    return True
+
+
+def quickstart(
+    seed: Annotated[int, typer.Option(help="示例数据随机种子。")] = SAMPLE_SEED,
+) -> None:
+    """启动本地 PostGIS，数据库为空时载入崇明示例数据（合成），并打印概况。"""
+    settings = Settings()
+    engine = ready_engine(settings)
+    if load_sample_if_empty(engine, settings, seed=seed):
+        typer.echo(f"已载入崇明区合成示例数据（种子 {seed}，非真实管网）。")
+    else:
+        typer.echo("数据库已有数据，未重新载入示例数据。")
+    typer.echo(format_summary(database_summary(engine)))
+    engine.dispose()
+
+
+def summary() -> None:
+    """打印数据库中管道、项目与乡镇的概况。"""
+    engine = ready_engine(Settings())
+    typer.echo(format_summary(database_summary(engine)))
+    engine.dispose()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``quickstart`` and ``summary``."""
+    app.command("quickstart")(quickstart)
+    app.command("summary")(summary)

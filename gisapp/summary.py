@@ -1,0 +1,55 @@
+"""The database summary printed by ``gisapp quickstart`` and ``gisapp summary``."""
+
+from __future__ import annotations
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from layers.schema import PROJECT_KIND_ZH, PROJECT_STATUS_ZH, ProjectKind, ProjectStatus
+from spatial_rules.pressure import PressureClass
+
+
+def database_summary(engine: Engine) -> dict:
+    """Return counts and lengths of what is stored (live rows only)."""
+    with engine.connect() as conn:
+        pipes = conn.execute(
+            text(
+                "SELECT pressure_class, count(*), sum(ST_Length(geom_m)) / 1000.0 "
+                "FROM gas_pipeline WHERE deleted_at IS NULL GROUP BY pressure_class"
+            )
+        ).all()
+        projects = conn.execute(
+            text(
+                "SELECT kind, status, count(*) FROM construction_project "
+                "WHERE deleted_at IS NULL GROUP BY kind, status"
+            )
+        ).all()
+        townships = conn.execute(text("SELECT count(*) FROM township")).scalar_one()
+    return {
+        "pipelines": {r[0]: (int(r[1]), float(r[2] or 0)) for r in pipes},
+        "projects": {(r[0], r[1]): int(r[2]) for r in projects},
+        "townships": int(townships),
+    }
+
+
+def format_summary(summary: dict) -> str:
+    """Render the summary as Chinese text for the terminal."""
+    lines = ["== 数据概况 =="]
+    pipes = summary["pipelines"]
+    total_n = sum(n for n, _ in pipes.values())
+    total_km = sum(km for _, km in pipes.values())
+    lines.append(f"燃气管道：{total_n} 段，共 {total_km:.1f} km")
+    for cls in PressureClass:
+        if cls.value in pipes:
+            n, km = pipes[cls.value]
+            lines.append(f"  {cls.label_zh:<6} {n:>7} 段 {km:>9.1f} km")
+    projects = summary["projects"]
+    lines.append(f"施工项目：{sum(projects.values())} 个")
+    for kind in ProjectKind:
+        by_status = [
+            f"{PROJECT_STATUS_ZH[s]} {projects.get((kind.value, s.value), 0)}" for s in ProjectStatus
+        ]
+        total = sum(projects.get((kind.value, s.value), 0) for s in ProjectStatus)
+        lines.append(f"  {PROJECT_KIND_ZH[kind]} {total}（{'，'.join(by_status)}）")
+    lines.append(f"乡镇：{summary['townships']} 个")
+    return "\n".join(lines)

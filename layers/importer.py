@@ -1,0 +1,216 @@
+"""All-or-nothing import of validated layers into PostGIS.
+
+The reader (``layers.io.read_layer``) has already checked every feature; here the
+rows go in with one COPY per chunk inside a single transaction, so either every
+feature of the file is stored or none is. Codes already stored are an error unless
+the user asked to replace them (``mode="replace"``); replaced rows are soft-deleted,
+not erased, so their history stays.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import psycopg2
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+import geopandas as gpd
+import shapely
+
+from layers.io import FeatureProblem, InputFileError
+from layers.io.errors import file_error
+from layers.schema import ID_FIELD, PIPELINE_FIELDS, PROJECT_FIELDS
+from spatial_rules.crs import STORAGE_EPSG
+
+TABLES = {"pipelines": "gas_pipeline", "projects": "construction_project"}
+COLUMNS = {"pipelines": list(PIPELINE_FIELDS), "projects": list(PROJECT_FIELDS)}
+CHUNK_ROWS = 20_000
+MODES = ("insert", "replace")
+
+
+@dataclass
+class ImportReport:
+    """What an import stored."""
+
+    layer: str
+    batch_id: int
+    inserted: int
+    replaced: int
+    notes: list[str] = field(default_factory=list)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Return the SHA-256 of a file, read in blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _existing_codes(session: Session, kind: str, codes: list[str]) -> set[str]:
+    table, code_col = TABLES[kind], ID_FIELD[kind]
+    found: set[str] = set()
+    for start in range(0, len(codes), 50_000):
+        rows = session.execute(
+            text(f"SELECT {code_col} FROM {table} WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"),
+            {"c": codes[start : start + 50_000]},
+        ).scalars()
+        found.update(rows)
+    return found
+
+
+def _copy_text(value) -> str:
+    """Render one value for COPY ... CSV (empty string stands for NULL)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return ""
+    if isinstance(value, bool | np.bool_):
+        return "t" if value else "f"
+    return str(value)
+
+
+def import_layer(
+    session: Session,
+    kind: str,
+    frame: gpd.GeoDataFrame,
+    *,
+    source_name: str,
+    source_sha256: str,
+    source_crs: str,
+    notes: list[str] | None = None,
+    mode: str = "insert",
+    created_by: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Store a validated frame (EPSG:4490, canonical columns) in one transaction.
+
+    The caller owns the transaction: commit on success, roll back on any error.
+    """
+    if kind not in TABLES:
+        raise file_error(source_name, f"未知图层“{kind}”（可用：pipelines、projects）")
+    if mode not in MODES:
+        raise file_error(source_name, f"未知导入模式“{mode}”（可用：insert、replace）")
+    if frame.crs is None or frame.crs.to_epsg() != STORAGE_EPSG:
+        raise ValueError("import_layer expects a frame in EPSG:4490 from layers.io.read_layer")
+    code_col = ID_FIELD[kind]
+    codes = [str(c) for c in frame[code_col].tolist()]
+    existing = _existing_codes(session, kind, codes)
+    if existing and mode == "insert":
+        rows = frame.index[frame[code_col].astype(str).isin(existing)]
+        problems = [
+            FeatureProblem(
+                row=int(r), feature_id=str(frame.at[r, code_col]), field=code_col,
+                message="编号已存在于数据库中（如需覆盖，请使用 --replace）",
+            )
+            for r in rows
+        ]
+        raise InputFileError(source_name, problems)
+    table = TABLES[kind]
+    replaced = 0
+    if existing:
+        replaced = session.execute(
+            text(
+                f"UPDATE {table} SET deleted_at = now() "
+                f"WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"
+            ),
+            {"c": sorted(existing)},
+        ).rowcount
+    batch_id = session.execute(
+        text(
+            "INSERT INTO import_batch (layer, source_name, source_sha256, source_crs, "
+            "feature_count, notes, created_by) VALUES (:layer, :name, :sha, :crs, :n, :notes, "
+            ":by) RETURNING id"
+        ),
+        {
+            "layer": kind, "name": source_name, "sha": source_sha256, "crs": source_crs,
+            "n": len(frame), "notes": "\n".join(notes or []) or None, "by": created_by,
+        },
+    ).scalar_one()
+    _copy_rows(session, kind, frame, batch_id, source_name, progress)
+    return ImportReport(kind, batch_id, len(frame), replaced, list(notes or []))
+
+
+def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
+    columns = [c for c in COLUMNS[kind] if c in frame.columns]
+    geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), STORAGE_EPSG)
+    wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
+    values = frame[columns].astype(object).where(frame[columns].notna(), None)
+    raw = session.connection().connection.dbapi_connection
+    copy_sql = (
+        f"COPY {TABLES[kind]} ({', '.join(columns)}, source, import_batch_id, geom) "
+        "FROM STDIN WITH (FORMAT csv, NULL '')"
+    )
+    with raw.cursor() as cur:
+        for start in range(0, len(frame), CHUNK_ROWS):
+            buf = io.StringIO()
+            writer = csv.writer(buf)
+            chunk = values.iloc[start : start + CHUNK_ROWS].itertuples(index=False, name=None)
+            for offset, row in enumerate(chunk):
+                writer.writerow(
+                    [_copy_text(v) for v in row] + [source_name, batch_id, wkb[start + offset]]
+                )
+            buf.seek(0)
+            try:
+                cur.copy_expert(copy_sql, buf)
+            except psycopg2.Error as exc:
+                raise _copy_problem(exc, frame, kind, start, source_name) from exc
+            if progress:
+                progress(min(CHUNK_ROWS, len(frame) - start))
+
+
+CONSTRAINT_ZH = {
+    "ck_construction_project_dates": "计划竣工日期早于开工日期",
+    "ck_gas_pipeline_outer_diameter_mm": "外径须大于 0 且小于 3000 mm",
+    "ck_gas_pipeline_design_pressure_mpa": "设计压力须在 0 到 10 MPa 之间",
+}
+
+
+def _copy_problem(exc, frame, kind, chunk_start, source_name) -> InputFileError:
+    """Turn a database rejection during COPY into a message naming the feature."""
+    diag = getattr(exc, "diag", None)
+    context = (diag.context if diag else "") or ""
+    match = re.search(r"line (\d+)", context)
+    row = code = None
+    if match:
+        position = chunk_start + int(match.group(1)) - 1
+        if 0 <= position < len(frame):
+            row = int(frame.index[position])
+            code = str(frame.iloc[position][ID_FIELD[kind]])
+    constraint = diag.constraint_name if diag else None
+    message = CONSTRAINT_ZH.get(constraint or "", None) or f"数据库拒绝该要素：{(diag.message_primary if diag else str(exc))}"
+    return InputFileError(source_name, [FeatureProblem(row, code, None, message + "；未导入任何数据")])
+
+
+def load_townships(session: Session, frame: gpd.GeoDataFrame, *, source: str) -> int:
+    """Replace the township areas with ``frame`` (columns code, name, synthetic; EPSG:4490)."""
+    frame = frame.to_crs(STORAGE_EPSG)
+    session.execute(text("DELETE FROM township"))
+    geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), STORAGE_EPSG)
+    rows = [
+        {
+            "code": str(code), "name": str(name), "synthetic": bool(synth), "source": source,
+            "wkb": wkb,
+        }
+        for code, name, synth, wkb in zip(
+            frame["code"], frame["name"], frame.get("synthetic", pd.Series(False, index=frame.index)),
+            shapely.to_wkb(geoms, hex=True, include_srid=True), strict=True,
+        )
+    ]
+    if rows:
+        session.execute(
+            text(
+                "INSERT INTO township (code, name, synthetic, source, geom) VALUES "
+                "(:code, :name, :synthetic, :source, ST_Multi(ST_GeomFromEWKB(decode(:wkb, 'hex'))))"
+            ),
+            rows,
+        )
+    return len(rows)

@@ -1,0 +1,52 @@
+"""Township (乡镇) areas: reading a township file and finding a site's township."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import geopandas as gpd
+import pyogrio
+from shapely.geometry import MultiPolygon
+
+from layers.io import FeatureProblem, InputFileError
+from layers.io.errors import file_error
+from spatial_rules.crs import STORAGE_EPSG
+
+MAX_TOWNSHIP_FILE_BYTES = 200_000_000
+
+
+def read_townships(path: str | Path) -> gpd.GeoDataFrame:
+    """Read township polygons (fields ``code``, ``name``) into EPSG:4490 MultiPolygons."""
+    path = Path(path)
+    if not path.is_file():
+        raise file_error(path, "文件不存在")
+    if path.stat().st_size > MAX_TOWNSHIP_FILE_BYTES:
+        raise file_error(path, "文件过大")
+    if path.suffix.lower() not in {".geojson", ".json", ".gpkg"}:
+        raise file_error(path, "乡镇文件须为 GeoJSON 或 GeoPackage")
+    try:
+        frame = gpd.read_file(path, engine="pyogrio")
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
+        raise file_error(path, f"无法读取：{exc}") from exc
+    missing = [c for c in ("code", "name") if c not in frame.columns]
+    if missing:
+        raise file_error(path, f"缺少字段 {'、'.join(missing)}")
+    frame = frame.set_crs(4326, allow_override=False) if frame.crs is None else frame
+    frame = frame.to_crs(STORAGE_EPSG)
+    problems = []
+    for row, (code, geom) in enumerate(zip(frame["code"], frame.geometry, strict=True), start=1):
+        if geom is None or geom.is_empty:
+            problems.append(FeatureProblem(row, str(code), "geometry", "几何为空"))
+        elif geom.geom_type not in {"Polygon", "MultiPolygon"}:
+            problems.append(FeatureProblem(row, str(code), "geometry", f"应为面要素，实际为 {geom.geom_type}"))
+        elif not geom.is_valid:
+            problems.append(FeatureProblem(row, str(code), "geometry", "无效多边形"))
+    if frame["code"].duplicated().any():
+        for row in frame.index[frame["code"].duplicated()]:
+            problems.append(FeatureProblem(int(row) + 1, str(frame.at[row, "code"]), "code", "编号重复"))
+    if problems:
+        raise InputFileError(path, problems)
+    frame["geometry"] = [
+        g if g.geom_type == "MultiPolygon" else MultiPolygon([g]) for g in frame.geometry
+    ]
+    return frame

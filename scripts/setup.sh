@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Install everything gisapp needs on a Debian machine: PostgreSQL + PostGIS (Debian
+# packages, when root), a virtualenv in .venv with the package and its test extras.
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+have_postgis() { compgen -G "/usr/share/postgresql/*/extension/postgis.control" >/dev/null; }
+have_server() { compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; }
+have_server || need_apt+=(postgresql)
+have_postgis || need_apt+=(postgresql-15-postgis-3)
+# Prefer Debian's own Python: a venv built on it can be run by any user (gisapp db up
+# must work for unprivileged users too), unlike one on a Python under /root.
+PY=python3
+if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  PY=/usr/bin/python3
+fi
+"$PY" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null; then
+  need_apt+=(chromium)
+fi
+
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = "0" ]; then
+    echo "==> 安装系统软件包：${need_apt[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "缺少系统软件包：${need_apt[*]}。请以 root 执行：apt-get update && apt-get install -y ${need_apt[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> 创建虚拟环境 .venv"
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.gisapp-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> 安装 Python 依赖"
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
