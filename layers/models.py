@@ -202,3 +202,51 @@ class ConstructionProject(Base):
         Index("ix_construction_project_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_construction_project_township", "township"),
     )
+
+
+class PipelineConflict(Base):
+    """A site reaching into a pipeline's protection or control range, under one rule set.
+
+    Open while ``closed_at`` is NULL. A conflict that disappears after a change is
+    closed, never deleted; a pair that conflicts again opens a new row.
+    """
+
+    __tablename__ = "pipeline_conflict"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("construction_project.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("gas_pipeline.id"))
+    rule_set: Mapped[str] = mapped_column(String(80))
+    zone: Mapped[str] = mapped_column(String(16))
+    distance_m: Mapped[float] = mapped_column(Float)
+    centreline_distance_m: Mapped[float] = mapped_column(Float)
+    pressure_class: Mapped[str] = mapped_column(String(16))
+    outer_diameter_mm: Mapped[float] = mapped_column(Float)
+    protection_range_m: Mapped[float] = mapped_column(Float)
+    control_range_m: Mapped[float] = mapped_column(Float)
+    required_action: Mapped[str] = mapped_column(Text)
+    first_detected_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    last_screened_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Shortest line from the site to the pipe's centreline, CGCS2000 lon/lat.
+    nearest_line = mapped_column(
+        Geometry("LINESTRING", srid=STORAGE_EPSG, spatial_index=False), nullable=True
+    )
+
+    __table_args__ = (
+        CheckConstraint("zone IN ('protection', 'control')", name="zone"),
+        CheckConstraint("distance_m >= 0", name="distance_m"),
+        Index(
+            "uq_pipeline_conflict_open_pair",
+            "project_id",
+            "pipeline_id",
+            "rule_set",
+            unique=True,
+            postgresql_where=text("closed_at IS NULL"),
+        ),
+        Index("ix_pipeline_conflict_pipeline_id", "pipeline_id"),
+    )

@@ -1,0 +1,189 @@
+"""The PostGIS screening engine: one set-based query on the metric columns, results kept.
+
+Same semantics as the in-memory engine (``spatial_rules.screening``, ``spatial_rules.zones``):
+wall distance = max(0, centreline distance - outer diameter / 2000) in metres in the
+district's metric CRS; ``protection`` if below the class's protection range, else
+``control`` if below its control range. Candidate pairs come from ``ST_DWithin`` on the
+GiST-indexed ``geom_m`` columns with the widest search distance of the rule set, then
+the exact per-class test. Abandoned pipelines have no protection range and are skipped
+(both engines).
+
+Results go to ``pipeline_conflict``: a pair still in range is updated, a new pair is
+inserted (its id returned, so alerts can be raised in the same transaction), and an
+open conflict whose pair is no longer in range is closed, never deleted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from spatial_rules.pressure import PressureClass
+from spatial_rules.rulesets import RuleSet
+
+# Outer diameters are below 3000 mm (table constraint), so half is at most 1.5 m.
+MAX_HALF_DIAMETER_M = 1.5
+UNSCREENED_PIPELINE_STATUSES = ("abandoned",)
+
+_PAIRS = """
+SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm,
+       r.protection_m, r.control_m, ST_Distance(p.geom_m, g.geom_m) AS centreline_m,
+       p.geom_m AS site_m, g.geom_m AS pipe_m
+FROM construction_project p
+JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
+JOIN _ranges r ON r.pressure_class = g.pressure_class
+WHERE p.deleted_at IS NULL AND g.deleted_at IS NULL
+  AND g.status <> ALL(:unscreened) {scope}
+"""
+
+_SCREEN = """
+CREATE TEMP TABLE _screened ON COMMIT DROP AS
+SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
+       centreline_m, wall_m,
+       CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
+       ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
+FROM (
+  SELECT q.*, GREATEST(0.0, q.centreline_m - q.outer_diameter_mm / 2000.0) AS wall_m
+  FROM ({pairs}) q
+) s
+WHERE wall_m < control_m
+"""
+
+
+@dataclass
+class DbScreenReport:
+    """What one screening run changed in ``pipeline_conflict``."""
+
+    rule_set: str
+    full: bool
+    in_range: int
+    new_conflict_ids: list[int] = field(default_factory=list)
+    updated: int = 0
+    closed: int = 0
+
+
+def _load_ranges(session: Session, rule_set: RuleSet) -> None:
+    session.execute(text("DROP TABLE IF EXISTS _ranges"))
+    session.execute(
+        text(
+            "CREATE TEMP TABLE _ranges ON COMMIT DROP AS SELECT * FROM "
+            "unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[])) "
+            "AS r(pressure_class, protection_m, control_m)"
+        ),
+        {
+            "cls": [c.value for c in PressureClass],
+            "prot": list(rule_set.protection_array()),
+            "ctrl": list(rule_set.control_array()),
+        },
+    )
+
+
+def _scoped_pairs(project_ids, pipeline_ids) -> str:
+    if project_ids is None and pipeline_ids is None:
+        return _PAIRS.format(scope="")
+    parts = []
+    if project_ids is not None:
+        parts.append(_PAIRS.format(scope="AND p.id = ANY(:project_ids)"))
+    if pipeline_ids is not None:
+        parts.append(_PAIRS.format(scope="AND g.id = ANY(:pipeline_ids)"))
+    if len(parts) == 1:
+        return parts[0]
+    # Two branches, not one OR, so each drives the spatial index from its small side.
+    return (
+        "SELECT DISTINCT ON (project_id, pipeline_id) * FROM ("
+        + " UNION ALL ".join(parts) + ") u"
+    )
+
+
+def screen_db(
+    session: Session,
+    rule_set: RuleSet,
+    *,
+    project_ids: Iterable[int] | None = None,
+    pipeline_ids: Iterable[int] | None = None,
+) -> DbScreenReport:
+    """Screen stored sites against stored pipelines and reconcile ``pipeline_conflict``.
+
+    With no ids the whole district is screened; with ids only pairs involving those
+    projects or pipelines are (incremental). Runs in the caller's transaction.
+    """
+    pids = None if project_ids is None else sorted({int(i) for i in project_ids})
+    gids = None if pipeline_ids is None else sorted({int(i) for i in pipeline_ids})
+    full = pids is None and gids is None
+    params = {
+        "search_m": rule_set.max_control_m + MAX_HALF_DIAMETER_M,
+        "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
+        "project_ids": pids or [],
+        "pipeline_ids": gids or [],
+        "label": rule_set.label,
+        "act_protection": rule_set.action_for("protection"),
+        "act_control": rule_set.action_for("control"),
+    }
+    _load_ranges(session, rule_set)
+    session.execute(text("DROP TABLE IF EXISTS _screened"))
+    session.execute(text(_SCREEN.format(pairs=_scoped_pairs(pids, gids))), params)
+    in_range = session.execute(text("SELECT count(*) FROM _screened")).scalar_one()
+
+    scope = "TRUE" if full else (
+        "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
+    )
+    closed = session.execute(
+        text(
+            "UPDATE pipeline_conflict c SET closed_at = now() "
+            f"WHERE c.closed_at IS NULL AND c.rule_set = :label AND {scope} "
+            "AND NOT EXISTS (SELECT 1 FROM _screened s WHERE s.project_id = c.project_id "
+            "AND s.pipeline_id = c.pipeline_id)"
+        ),
+        params,
+    ).rowcount
+    updated = session.execute(
+        text(
+            "UPDATE pipeline_conflict c SET zone = s.zone, distance_m = s.wall_m, "
+            "centreline_distance_m = s.centreline_m, pressure_class = s.pressure_class, "
+            "outer_diameter_mm = s.outer_diameter_mm, protection_range_m = s.protection_m, "
+            "control_range_m = s.control_m, nearest_line = s.nearest_line, "
+            "required_action = CASE s.zone WHEN 'protection' THEN :act_protection "
+            "ELSE :act_control END, last_screened_at = now() "
+            "FROM _screened s WHERE c.closed_at IS NULL AND c.rule_set = :label "
+            "AND c.project_id = s.project_id AND c.pipeline_id = s.pipeline_id"
+        ),
+        params,
+    ).rowcount
+    new_ids = session.execute(
+        text(
+            "INSERT INTO pipeline_conflict (project_id, pipeline_id, rule_set, zone, distance_m, "
+            "centreline_distance_m, pressure_class, outer_diameter_mm, protection_range_m, "
+            "control_range_m, required_action, nearest_line) "
+            "SELECT s.project_id, s.pipeline_id, :label, s.zone, s.wall_m, s.centreline_m, "
+            "s.pressure_class, s.outer_diameter_mm, s.protection_m, s.control_m, "
+            "CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END, "
+            "s.nearest_line FROM _screened s WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c "
+            "WHERE c.closed_at IS NULL AND c.rule_set = :label AND c.project_id = s.project_id "
+            "AND c.pipeline_id = s.pipeline_id) ORDER BY s.project_id, s.pipeline_id RETURNING id"
+        ),
+        params,
+    ).scalars().all()
+    session.execute(text("DROP TABLE IF EXISTS _screened"))
+    session.execute(text("DROP TABLE IF EXISTS _ranges"))
+    return DbScreenReport(rule_set.label, full, in_range, list(new_ids), updated, closed)
+
+
+def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[dict]:
+    """Return the open conflicts with the codes of their project and pipeline."""
+    rows = session.execute(
+        text(
+            "SELECT c.id, p.registration_code AS site_id, g.external_code AS pipeline_id, c.zone, "
+            "c.distance_m, c.centreline_distance_m, c.pressure_class, c.outer_diameter_mm, "
+            "c.rule_set, c.protection_range_m, c.control_range_m, c.required_action, "
+            "p.township, c.first_detected_at "
+            "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
+            "JOIN gas_pipeline g ON g.id = c.pipeline_id "
+            "WHERE c.closed_at IS NULL AND (CAST(:label AS text) IS NULL OR c.rule_set = :label) "
+            "ORDER BY p.registration_code, g.external_code"
+        ),
+        {"label": rule_set_label},
+    ).mappings().all()
+    return [dict(r) for r in rows]
