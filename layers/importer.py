@@ -34,6 +34,11 @@ from spatial_rules.crs import STORAGE_EPSG
 TABLES = {"pipelines": "gas_pipeline", "projects": "construction_project"}
 COLUMNS = {"pipelines": list(PIPELINE_FIELDS), "projects": list(PROJECT_FIELDS)}
 CHUNK_ROWS = 20_000
+# COPY sends NULL explicitly, which bypasses column defaults: fill them here.
+DEFAULTS = {
+    "pipelines": {"status": "in_service"},
+    "projects": {"hazardous": False, "insured": False, "under_supervision": False},
+}
 MODES = ("insert", "replace")
 
 
@@ -144,6 +149,9 @@ def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
     geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), STORAGE_EPSG)
     wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
     values = frame[columns].astype(object).where(frame[columns].notna(), None)
+    for column, default in DEFAULTS[kind].items():
+        if column in values.columns:
+            values[column] = values[column].map(lambda v, d=default: d if v is None else v)
     raw = session.connection().connection.dbapi_connection
     copy_sql = (
         f"COPY {TABLES[kind]} ({', '.join(columns)}, source, import_batch_id, geom) "

@@ -10,16 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
-from spatial_rules.errors import DomainError
+from gisapp.cli.errors import CliUsageError
 
 import_app = typer.Typer(help="导入燃气管道或施工项目文件到数据库（全部成功或全部不导入）。",
                          no_args_is_help=True)
 
 LAYER_NAMES_ZH = {"pipelines": "燃气管道", "projects": "施工项目", "townships": "乡镇"}
-
-
-class FieldMapError(DomainError):
-    """A ``--field`` option is not of the form SOURCE=TARGET."""
 
 
 def parse_field_map(items: list[str] | None) -> dict[str, str]:
@@ -28,7 +24,7 @@ def parse_field_map(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         source, sep, target = item.partition("=")
         if not sep or not source.strip() or not target.strip():
-            raise FieldMapError(f"--field “{item}” 格式应为 文件字段名=标准字段名，例如 管径=outer_diameter_mm")
+            raise CliUsageError(f"--field “{item}” 格式应为 文件字段名=标准字段名，例如 管径=outer_diameter_mm")
         mapping[source.strip()] = target.strip()
     return mapping
 
@@ -119,7 +115,7 @@ def export(
     from layers.io import write_layer
 
     if layer not in EXPORT_QUERIES:
-        raise FieldMapError(f"未知图层“{layer}”（可用：pipelines、projects、townships）")
+        raise CliUsageError(f"未知图层“{layer}”（可用：pipelines、projects、townships）")
     engine = ready_engine(Settings())
     frame = stored_layer(engine, layer)
     engine.dispose()

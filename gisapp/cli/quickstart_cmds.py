@@ -56,7 +56,26 @@ def quickstart(
     else:
         typer.echo("数据库已有数据，未重新载入示例数据。")
     typer.echo(format_summary(database_summary(engine)))
+    _screen_and_report(engine, settings)
     engine.dispose()
+
+
+def _screen_and_report(engine, settings: Settings) -> None:
+    """Run the PostGIS screen with the configured rule set and print the conflict counts."""
+    from gisapp.cli.screen_cmds import _summary_lines
+    from layers.db import session_factory
+    from layers.screening_db import open_conflicts, screen_db
+    from spatial_rules.rulesets import load_rule_set
+
+    rule_set = load_rule_set(settings.rule_set)
+    with session_factory(engine).begin() as session:
+        report = screen_db(session, rule_set)
+        conflicts = open_conflicts(session, rule_set.label)
+    typer.echo("== 缓冲区分析 ==")
+    typer.echo(f"新增冲突 {len(report.new_conflict_ids)} 处，关闭 {report.closed} 处。")
+    rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
+    for line in _summary_lines(rows, rule_set.label):
+        typer.echo(line)
 
 
 def summary() -> None:

@@ -1,0 +1,113 @@
+"""``gisapp screen``: buffer analysis of sites against pipeline ranges, from files or the database."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from gisapp.cli.data_cmds import parse_field_map
+from gisapp.cli.errors import CliUsageError
+from gisapp.settings import Settings
+from spatial_rules.pressure import PressureClass
+from spatial_rules.rulesets import load_rule_set
+
+ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+
+
+def _summary_lines(rows: list[tuple[str, str, str]], rule_label: str) -> list[str]:
+    """rows: (site_id, zone, pressure_class) per conflict."""
+    lines = [f"规则集 {rule_label}：冲突 {len(rows)} 处，涉及项目 {len({r[0] for r in rows})} 个"]
+    for zone in ("protection", "control"):
+        zone_rows = [r for r in rows if r[1] == zone]
+        by_class = {cls: sum(1 for r in zone_rows if r[2] == cls.value) for cls in PressureClass}
+        detail = "，".join(f"{cls.label_zh} {n}" for cls, n in by_class.items() if n)
+        lines.append(f"  {ZONE_ZH[zone]}：{len(zone_rows)} 处" + (f"（{detail}）" if detail else ""))
+    return lines
+
+
+def screen(
+    pipelines: Annotated[Path | None, typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV）。")] = None,
+    sites: Annotated[Path | None, typer.Option("--sites", help="项目红线/施工范围文件。")] = None,
+    rules: Annotated[str, typer.Option("--rules", help="规则集：shanghai（默认）、gb55009，或 YAML/JSON 文件路径。")] = "shanghai",
+    pipelines_crs: Annotated[str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")] = None,
+    sites_crs: Annotated[str | None, typer.Option("--sites-crs", help="项目文件坐标系：EPSG 代码或 gcj02。")] = None,
+    pipeline_field: Annotated[list[str] | None, typer.Option("--pipeline-field", help="管道字段映射 文件字段=标准字段，可重复。")] = None,
+    site_field: Annotated[list[str] | None, typer.Option("--site-field", help="项目字段映射 文件字段=标准字段，可重复。")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="输出：.csv、.geojson 或 .gpkg（每个冲突一行）。")] = None,
+    db: Annotated[bool, typer.Option("--db", help="筛查数据库中的数据并更新冲突表。")] = False,
+) -> None:
+    """缓冲区分析：找出进入燃气管道安全保护范围或安全控制范围的施工项目。"""
+    rule_set = load_rule_set(rules)
+    if db:
+        if pipelines or sites:
+            raise CliUsageError("--db 与 --pipelines/--sites 不能同时使用")
+        _screen_db(rule_set, out)
+        return
+    if pipelines is None or sites is None or out is None:
+        raise CliUsageError("文件模式需要 --pipelines、--sites 和 --out（或使用 --db 筛查数据库）")
+    from layers.screen_files import check_output_path, conflicts_frame, screen_files, write_conflicts
+
+    check_output_path(out)
+    settings = Settings()
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("准备", total=None)
+        screening = screen_files(
+            pipelines, sites, rule_set, pipelines_crs=pipelines_crs, sites_crs=sites_crs,
+            pipeline_fields=parse_field_map(pipeline_field), site_fields=parse_field_map(site_field),
+            margin_m=settings.district_margin_m,
+            step=lambda msg: bar.update(task, description=msg),
+        )
+        bar.update(task, description="写出结果")
+        frame = conflicts_frame(screening)
+        write_conflicts(frame, out)
+    for note in screening.notes:
+        typer.echo(f"注意：{note}")
+    typer.echo(f"管道 {len(screening.pipelines)} 条、项目 {len(screening.sites)} 个已筛查。")
+    if screening.skipped_abandoned:
+        typer.echo(f"已废弃管道 {screening.skipped_abandoned} 条不设保护范围，未参与筛查。")
+    rows = list(zip(frame["site_id"], frame["zone"], frame["pressure_class"], strict=True))
+    for line in _summary_lines(rows, rule_set.label):
+        typer.echo(line)
+    typer.echo(f"结果已写入 {out}")
+
+
+def _screen_db(rule_set, out: Path | None) -> None:
+    from gisapp.database import ready_engine
+    from layers.db import session_factory
+    from layers.screening_db import open_conflicts, screen_db
+
+    if out is not None:
+        from layers.screen_files import check_output_path
+
+        check_output_path(out)
+    engine = ready_engine(Settings())
+    with session_factory(engine).begin() as session:
+        report = screen_db(session, rule_set)
+        conflicts = open_conflicts(session, rule_set.label)
+    engine.dispose()
+    typer.echo(
+        f"已筛查数据库：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
+        f"关闭 {report.closed} 处。"
+    )
+    rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
+    for line in _summary_lines(rows, rule_set.label):
+        typer.echo(line)
+    if out is not None:
+        import pandas as pd
+
+        table = pd.DataFrame(conflicts)
+        table["distance_m"] = table["distance_m"].round(2) if len(table) else table.get("distance_m")
+        if out.suffix.lower() == ".csv":
+            table.to_csv(out, index=False, encoding="utf-8-sig")
+            typer.echo(f"结果已写入 {out}")
+        else:
+            raise CliUsageError("--db 模式的 --out 目前只支持 .csv")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``screen``."""
+    app.command("screen")(screen)

@@ -1,0 +1,32 @@
+"""Vectorized reprojection of shapely geometry arrays between storage and metric CRS."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import shapely
+
+from spatial_rules.crs import from_metric, to_metric
+
+
+def _apply(transformer, geoms: np.ndarray) -> np.ndarray:
+    def project(xy: np.ndarray) -> np.ndarray:
+        x, y = transformer.transform(xy[:, 0], xy[:, 1])
+        return np.column_stack([x, y])
+
+    return shapely.transform(np.asarray(geoms, dtype=object), project)
+
+
+def lonlat_to_metric(geoms) -> np.ndarray:
+    """Project CGCS2000 lon/lat geometries (EPSG:4490) to the metric CRS (metres)."""
+    return _apply(to_metric(), geoms)
+
+
+def metric_to_lonlat(geoms) -> np.ndarray:
+    """Project metric-CRS geometries (metres) back to CGCS2000 lon/lat."""
+    return _apply(from_metric(), geoms)
+
+
+def metric_points_to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Project metric x/y arrays (metres) to lon/lat arrays (degrees)."""
+    return from_metric().transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))
