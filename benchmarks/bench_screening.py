@@ -1,0 +1,208 @@
+"""Screening speed on the city-size sample, as ratios against baselines run in this process.
+
+    python benchmarks/bench_screening.py [--seed N] [--repeat K]
+
+Reports, in one run:
+1. the in-memory engine against the naive geopandas buffer + sjoin, with pair counts;
+2. the PostGIS engine's full screen against a hand-written ST_DWithin join on the same
+   tables and GiST indexes, and the incremental screen of one new site;
+3. ``gisapp screen`` end to end on the city files against the naive script end to end
+   (file reading included), with each process's peak memory.
+No assertion: the figures are printed (and written to benchmarks/results/) for review.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from sqlalchemy import text
+
+import shapely
+
+from gisapp.localdb import LocalCluster, free_port
+from layers.db import make_engine, session_factory
+from layers.importer import import_layer
+from layers.migrate import upgrade
+from layers.projection import lonlat_to_metric
+from layers.sample import generate_sample
+from layers.screening_db import screen_db
+from spatial_rules.pressure import PressureClass
+from spatial_rules.rulesets import load_rule_set
+from spatial_rules.screening import PipelineSet, SiteSet, screen_sites
+
+sys.path.insert(0, str(Path(__file__).parent))
+from naive_screen import naive_screen  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+GISAPP = str(Path(sys.executable).with_name("gisapp"))
+
+
+def best_of(func, repeat):
+    """Return (min seconds, last result) over ``repeat`` runs."""
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return min(times), result, times
+
+
+def run_measured(cmd):
+    """Run a command; return (seconds, peak RSS in MiB, completed stdout)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            stdin=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    out = proc.stdout.read()
+    err = proc.stderr.read()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{cmd[0]} failed: {err[-2000:]}")
+    return elapsed, usage.ru_maxrss / 1024.0, out
+
+
+def main() -> None:
+    """Run all measurements and print the table."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    rows: list[tuple[str, str]] = []
+
+    t0 = time.perf_counter()
+    ds = generate_sample(seed=args.seed, scale="city")
+    rows.append(("city sample generated", f"{time.perf_counter() - t0:.1f} s, "
+                 f"{len(ds.pipelines)} segments, {len(ds.projects)} sites"))
+    rule_set = load_rule_set("shanghai")
+    pipes = ds.pipelines[ds.pipelines["status"] != "abandoned"]
+
+    # 1. In-memory engine vs naive geopandas (both from lon/lat frames in memory).
+    def ours():
+        pipe_set = PipelineSet(
+            ids=pipes["external_code"].to_numpy(), geoms=lonlat_to_metric(pipes.geometry.to_numpy()),
+            pressure_classes=pipes["pressure_class"].to_numpy(),
+            outer_diameters_mm=pipes["outer_diameter_mm"].to_numpy(dtype=float),
+        )
+        site_set = SiteSet(ids=ds.projects["registration_code"].to_numpy(),
+                           geoms=lonlat_to_metric(ds.projects.geometry.to_numpy()))
+        return pipe_set, site_set
+
+    prep_s, (pipe_set, site_set), _ = best_of(ours, 1)
+    screen_sites(pipe_set, site_set, rule_set)  # warm the cached tree once
+    mem_s, result, mem_all = best_of(lambda: screen_sites(pipe_set, site_set, rule_set), args.repeat)
+    naive_s, naive, _ = best_of(lambda: naive_screen(ds.pipelines, ds.projects), 1)
+    ours_pairs = set(zip(result.site_ids.tolist(), result.pipeline_ids.tolist(), strict=True))
+    naive_pairs = set(zip(naive["site_id"], naive["pipeline_id"], strict=True))
+    rows += [
+        ("in-memory screen (tree built)", f"{mem_s * 1000:.0f} ms (runs: {', '.join(f'{t*1000:.0f}' for t in mem_all)} ms)"),
+        ("  + projection and index build", f"{prep_s * 1000:.0f} ms"),
+        ("naive geopandas buffer+sjoin", f"{naive_s * 1000:.0f} ms"),
+        ("speed-up in-memory vs naive", f"{naive_s / mem_s:.1f}x"),
+        ("pairs ours / naive", f"{len(ours_pairs)} / {len(naive_pairs)} "
+         f"(naive misses {len(ours_pairs - naive_pairs)}, extra {len(naive_pairs - ours_pairs)})"),
+    ]
+
+    # 2. PostGIS engine vs hand-written join, on a throwaway cluster.
+    base = Path(tempfile.mkdtemp(prefix="gisapp-bench-"))
+    os.chmod(base, 0o755)
+    cluster = LocalCluster(base / "cluster", port=free_port())
+    try:
+        engine = make_engine(cluster.start().url())
+        with engine.begin() as conn:
+            upgrade(connection=conn)
+        t0 = time.perf_counter()
+        with session_factory(engine).begin() as session:
+            for kind, frame in (("pipelines", ds.pipelines), ("projects", ds.projects)):
+                frame = frame.copy()
+                frame.index = range(1, len(frame) + 1)
+                import_layer(session, kind, frame, source_name=f"city-{kind}", source_sha256="0" * 64,
+                             source_crs="EPSG:4490")
+        rows.append(("COPY import of city sample", f"{time.perf_counter() - t0:.1f} s"))
+        with engine.begin() as conn:
+            conn.execute(text("ANALYZE"))
+
+        def db_full():
+            with session_factory(engine)() as session:
+                report = screen_db(session, rule_set)
+                session.rollback()
+                return report
+
+        classes = [c.value for c in PressureClass]
+        hand_sql = text(
+            "SELECT count(*) FROM (SELECT p.id, g.id FROM construction_project p "
+            "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :d) "
+            "JOIN unnest(CAST(:cls AS text[]), CAST(:ctrl AS float8[])) r(c, ctrl) ON r.c = g.pressure_class "
+            "WHERE g.status <> 'abandoned' AND p.deleted_at IS NULL AND g.deleted_at IS NULL "
+            "AND GREATEST(0, ST_Distance(p.geom_m, g.geom_m) - g.outer_diameter_mm / 2000.0) < r.ctrl) q"
+        )
+
+        def hand_join():
+            with engine.connect() as conn:
+                return conn.execute(hand_sql, {"d": rule_set.max_control_m + 1.5, "cls": classes,
+                                               "ctrl": list(rule_set.control_array())}).scalar()
+
+        db_s, report, db_all = best_of(db_full, args.repeat)
+        hand_s, hand_count, hand_all = best_of(hand_join, args.repeat)
+        rows += [
+            ("PostGIS full screen (writes conflicts)", f"{db_s * 1000:.0f} ms, {report.in_range} pairs"),
+            ("hand-written ST_DWithin join (count only)", f"{hand_s * 1000:.0f} ms, {hand_count} pairs"),
+            ("ratio hand-written / ours", f"{hand_s / db_s:.2f} (>= 1 means ours is no slower)"),
+            ("pairs PostGIS vs in-memory", f"{report.in_range} vs {len(result)}"),
+        ]
+        # Incremental: keep the full result stored, then add one site near the trunk.
+        with session_factory(engine).begin() as session:
+            screen_db(session, rule_set)
+        some_pipe = ds.pipelines.geometry.iloc[0]
+        site = shapely.buffer(some_pipe.interpolate(0.5, normalized=True), 0.0002, quad_segs=2)
+        timings = []
+        for i in range(20):
+            with session_factory(engine)() as session:
+                new_id = session.execute(
+                    text("INSERT INTO construction_project (registration_code, name, kind, status, geom) "
+                         "VALUES (:c, '基准测试', 'housing', 'planned', ST_Multi(ST_GeomFromText(:w, 4490))) "
+                         "RETURNING id"), {"c": f"BENCH-{i}", "w": site.wkt}).scalar_one()
+                start = time.perf_counter()
+                one = screen_db(session, rule_set, project_ids=[new_id])
+                timings.append(time.perf_counter() - start)
+                session.rollback()
+        rows.append(("incremental screen of one new site",
+                     f"median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms "
+                     f"({len(one.new_conflict_ids)} new conflicts)"))
+        engine.dispose()
+    finally:
+        cluster.destroy()
+
+    # 3. End to end: CLI vs naive script, each a fresh process, files read included.
+    with tempfile.TemporaryDirectory() as tmp:
+        files = ds.write(tmp, fmt="gpkg")
+        cli_s, cli_mb, _ = run_measured([GISAPP, "screen", "--pipelines", str(files["pipelines"]),
+                                         "--sites", str(files["projects"]), "--out", f"{tmp}/ours.csv"])
+        naive_cmd = [sys.executable, str(ROOT / "benchmarks" / "naive_screen.py"),
+                     str(files["pipelines"]), str(files["projects"]), f"{tmp}/naive.csv"]
+        nv_s, nv_mb, _ = run_measured(naive_cmd)
+        rows += [
+            ("gisapp screen end to end (GPKG)", f"{cli_s:.1f} s, peak {cli_mb:.0f} MiB"),
+            ("naive script end to end (GPKG)", f"{nv_s:.1f} s, peak {nv_mb:.0f} MiB"),
+            ("speed-up end to end", f"{nv_s / cli_s:.1f}x"),
+        ]
+
+    width = max(len(k) for k, _ in rows)
+    lines = [f"| {'measure'.ljust(width)} | result |", f"|{'-' * (width + 2)}|--------|"]
+    lines += [f"| {k.ljust(width)} | {v} |" for k, v in rows]
+    report_text = "\n".join(lines)
+    print(report_text)
+    out_dir = ROOT / "benchmarks" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "screening.md").write_text(report_text + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
