@@ -1,0 +1,312 @@
+"""Map file columns onto the canonical fields of a layer and parse their values."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+
+from layers.io.errors import FeatureProblem
+from layers.io.values import parse_column
+from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
+from spatial_rules.errors import PressureError
+from spatial_rules.pressure import LABELS_ZH, PressureClass, classify_pressure
+
+KINDS = ("pipelines", "projects", "sites")
+SCHEMAS = {"pipelines": PIPELINE_FIELDS, "projects": PROJECT_FIELDS, "sites": PROJECT_FIELDS}
+ID_FIELDS = {
+    "pipelines": "external_code",
+    "projects": "registration_code",
+    "sites": "registration_code",
+}
+MIN_DIAMETER_MM, MAX_DIAMETER_MM = 0.0, 3000.0
+
+_COMMON_ALIASES = {"id": "@id", "编号": "@id", "名称": "name", "状态": "status", "name": "name"}
+ALIASES: dict[str, dict[str, str]] = {
+    "pipelines": {
+        "管道编号": "@id",
+        "code": "@id",
+        "管道名称": "name",
+        "pressure_mpa": "design_pressure_mpa",
+        "design_pressure": "design_pressure_mpa",
+        "pressure": "design_pressure_mpa",
+        "压力": "design_pressure_mpa",
+        "设计压力": "design_pressure_mpa",
+        "diameter_mm": "outer_diameter_mm",
+        "diameter": "outer_diameter_mm",
+        "od_mm": "outer_diameter_mm",
+        "dn": "outer_diameter_mm",
+        "管径": "outer_diameter_mm",
+        "外径": "outer_diameter_mm",
+        "压力级制": "pressure_class",
+        "压力等级": "pressure_class",
+        "权属单位": "owner",
+        "产权单位": "owner",
+        "材质": "material",
+        "管材": "material",
+        "运行状态": "status",
+    },
+    "projects": {
+        "项目编号": "@id",
+        "登记编号": "@id",
+        "code": "@id",
+        "项目名称": "name",
+        "工程名称": "name",
+        "项目类型": "kind",
+        "工程类型": "kind",
+        "类型": "kind",
+        "建设单位": "builder",
+        "施工单位": "contractor",
+        "监理单位": "supervisor",
+        "所属单位": "organisation",
+        "organization": "organisation",
+        "乡镇": "township",
+        "镇": "township",
+        "开工日期": "start_date",
+        "计划竣工日期": "planned_completion_date",
+        "竣工日期": "planned_completion_date",
+        "项目状态": "status",
+        "危大工程": "hazardous",
+        "是否危大工程": "hazardous",
+        "投保": "insured",
+        "是否投保": "insured",
+        "纳入监管": "under_supervision",
+        "是否纳入监管": "under_supervision",
+        "纳入监管日期": "supervised_since",
+    },
+}
+ALIASES["sites"] = ALIASES["projects"]
+FIELD_LABELS = {
+    "external_code": "管道编号",
+    "registration_code": "项目编号",
+    "name": "名称",
+    "kind": "项目类型",
+    "status": "状态",
+    "outer_diameter_mm": "管径",
+}
+
+
+def column_key(name: str) -> str:
+    """Return a column name lower-cased, without spaces or a trailing unit in brackets."""
+    key = re.sub(r"\s+", "", str(name)).lower()
+    return re.sub(r"[（(][^）)]*[）)]$", "", key) or key
+
+
+def _alias_table(kind: str) -> dict[str, str]:
+    """Return normalised alias -> canonical field ('@id' for the layer's code)."""
+    schema = SCHEMAS[kind]
+    table = {column_key(f): f for f in schema}
+    # Shapefile .dbf names are cut to 10 characters: design_pre, outer_diam, registrati.
+    table.update({f[:10]: f for f in schema if len(f) > 10})
+    table.update({column_key(k): v for k, v in _COMMON_ALIASES.items()})
+    table.update({column_key(k): v for k, v in ALIASES[kind].items()})
+    table[ID_FIELDS[kind]] = "@id"
+    return table
+
+
+def map_columns(
+    columns: list[str], kind: str, field_map: dict[str, str] | None
+) -> tuple[dict[str, str], list[FeatureProblem], list[str]]:
+    """Return (file column -> canonical field, problems, ignored columns)."""
+    schema = SCHEMAS[kind]
+    id_field = ID_FIELDS[kind]
+    problems: list[FeatureProblem] = []
+    mapping: dict[str, str] = {}
+    for column, target in (field_map or {}).items():
+        canonical = id_field if target in ("id", "@id") else target
+        if column not in columns:
+            problems.append(
+                FeatureProblem(None, None, column, f"字段映射中的列“{column}”在文件中不存在")
+            )
+        elif canonical not in schema:
+            known = "、".join(["id", *schema])
+            problems.append(
+                FeatureProblem(
+                    None, None, column, f"字段映射的目标“{target}”不是已知字段（可用：{known}）"
+                )
+            )
+        else:
+            mapping[column] = canonical
+    aliases = _alias_table(kind)
+    user_targets = set(mapping.values())
+    ignored: list[str] = []
+    for column in columns:
+        if column in mapping or column in (field_map or {}):
+            continue
+        target = aliases.get(column_key(column))
+        if target is None:
+            ignored.append(column)
+            continue
+        target = id_field if target == "@id" else target
+        if target in user_targets:
+            ignored.append(column)  # the user's own mapping wins over a built-in alias
+            continue
+        mapping[column] = target
+    by_field: dict[str, list[str]] = {}
+    for column, canonical in mapping.items():
+        by_field.setdefault(canonical, []).append(column)
+    for canonical, sources in by_field.items():
+        if len(sources) > 1:
+            names = "、".join(f"“{s}”" for s in sources)
+            problems.append(
+                FeatureProblem(
+                    None, None, canonical, f"多个列 {names} 都对应同一字段，请用字段映射指定其一"
+                )
+            )
+    return mapping, problems, ignored
+
+
+def _label(canonical: str, column: str | None) -> str:
+    """Return how a field is named in messages: the canonical name, plus the file column."""
+    return canonical if column in (None, canonical) else f"{canonical}（列“{column}”）"
+
+
+def normalize_attributes(
+    attributes: pd.DataFrame, kind: str, mapping: dict[str, str]
+) -> tuple[pd.DataFrame, list[FeatureProblem]]:
+    """Return canonical columns for ``kind`` and every value problem found."""
+    schema = SCHEMAS[kind]
+    id_field = ID_FIELDS[kind]
+    source_of = {canonical: column for column, canonical in mapping.items()}
+    index = attributes.index
+    out = pd.DataFrame(index=index)
+    problems: list[FeatureProblem] = []
+    unparsed: dict[str, set] = {}  # rows whose value was given but unparseable, per field
+    ids = pd.Series(None, index=index, dtype=object)
+    if id_field in source_of:
+        ids, _, _ = parse_column(attributes[source_of[id_field]], "str", id_field)
+
+    def fid(row: int) -> str | None:
+        return ids.get(row)
+
+    for canonical, (type_name, _required) in schema.items():
+        column = source_of.get(canonical)
+        if column is None:
+            if kind == "sites" and canonical != id_field:
+                continue
+            out[canonical] = np.nan if type_name == "float" else None
+            continue
+        values, bad, reason = parse_column(attributes[column], type_name, canonical)
+        unparsed[canonical] = set(bad.index)
+        for row, text in bad.items():
+            problems.append(
+                FeatureProblem(int(row), fid(row), _label(canonical, column), f"值“{text}”{reason}")
+            )
+        out[canonical] = values.where(values.notna(), None) if values.dtype == object else values
+    problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
+    problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
+    if kind == "pipelines":
+        problems.extend(_pipeline_rules(out, source_of, fid, unparsed))
+    return out, problems
+
+
+def _required_problems(
+    out: pd.DataFrame, kind: str, source_of: dict, fid, unparsed: dict[str, set]
+) -> list[FeatureProblem]:
+    """Return one problem per missing column, else one per blank required value."""
+    problems: list[FeatureProblem] = []
+    for canonical, (_type, required) in SCHEMAS[kind].items():
+        required = required if kind != "sites" else canonical == ID_FIELDS[kind]
+        if not required:
+            continue
+        what = FIELD_LABELS.get(canonical, canonical)
+        if canonical not in source_of:
+            hint = "（文件中用 id 列）" if canonical == ID_FIELDS[kind] else ""
+            problems.append(FeatureProblem(None, None, canonical, f"缺少必需的列：{what}{hint}"))
+            continue
+        for row in out.index[out[canonical].isna()]:
+            if row in unparsed.get(canonical, ()):
+                continue
+            problems.append(
+                FeatureProblem(
+                    int(row), fid(row), _label(canonical, source_of[canonical]), f"缺少{what}"
+                )
+            )
+    return problems
+
+
+def _duplicate_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
+    """Return a problem for every repeated id, naming the row where it first appeared."""
+    present = ids.dropna()
+    repeated = present[present.duplicated(keep=False)]
+    if repeated.empty:
+        return []
+    first_row = repeated.groupby(repeated, sort=False).head(1)
+    first_of = {value: int(row) for row, value in first_row.items()}
+    field = _label(ids.name, column)
+    return [
+        FeatureProblem(int(row), value, field, f"编号重复：与第 {first_of[value]} 个要素的编号相同")
+        for row, value in repeated.items()
+        if int(row) != first_of[value]
+    ]
+
+
+def _pipeline_rules(
+    out: pd.DataFrame, source_of: dict, fid, unparsed: dict[str, set]
+) -> list[FeatureProblem]:
+    """Check diameter range and pressure; fill pressure_class from design_pressure_mpa."""
+    problems: list[FeatureProblem] = []
+    diameter = out["outer_diameter_mm"]
+    label = _label("outer_diameter_mm", source_of.get("outer_diameter_mm"))
+    for row, value in diameter[
+        (diameter <= MIN_DIAMETER_MM) | (diameter >= MAX_DIAMETER_MM)
+    ].items():
+        problems.append(
+            FeatureProblem(
+                int(row), fid(row), label, f"管径 {value:g} mm 超出范围（应大于 0 且小于 3000 mm）"
+            )
+        )
+    if "pressure_class" not in source_of and "design_pressure_mpa" not in source_of:
+        problems.append(
+            FeatureProblem(
+                None,
+                None,
+                "pressure_class",
+                "缺少压力列：至少需要 pressure_class（压力级制）"
+                "或 design_pressure_mpa（设计压力）之一",
+            )
+        )
+        return problems
+    mpa = out["design_pressure_mpa"]
+    classes: dict[float, PressureClass | str] = {}
+    for value in mpa.dropna().unique():
+        try:
+            classes[value] = classify_pressure(value)
+        except PressureError as exc:
+            classes[value] = str(exc)
+    derived = mpa.map(classes)
+    mpa_label = _label("design_pressure_mpa", source_of.get("design_pressure_mpa"))
+    invalid = derived.map(lambda c: isinstance(c, str) and not isinstance(c, PressureClass))
+    for row in out.index[invalid.to_numpy(dtype=bool)]:
+        problems.append(FeatureProblem(int(row), fid(row), mpa_label, str(derived[row])))
+    given = out["pressure_class"]
+    valid = derived.notna() & ~invalid
+    fill = given.isna() & valid
+    out.loc[fill, "pressure_class"] = derived[fill].map(lambda c: c.value)
+    both = given.notna() & valid
+    disagree = both & (given != derived.map(lambda c: getattr(c, "value", None)))
+    class_label = _label("pressure_class", source_of.get("pressure_class"))
+    for row in out.index[disagree.to_numpy(dtype=bool)]:
+        problems.append(
+            FeatureProblem(
+                int(row),
+                fid(row),
+                class_label,
+                f"压力级制 {LABELS_ZH[PressureClass(given[row])]} 与设计压力 {mpa[row]:g} MPa"
+                f"（属于 {derived[row].label_zh}）不一致",
+            )
+        )
+    missing = given.isna() & mpa.isna()
+    reported = unparsed.get("pressure_class", set()) | unparsed.get("design_pressure_mpa", set())
+    for row in out.index[missing.to_numpy(dtype=bool)]:
+        if row in reported:
+            continue
+        problems.append(
+            FeatureProblem(
+                int(row), fid(row), "pressure_class", "缺少压力：压力级制和设计压力都为空"
+            )
+        )
+    status = out["status"]
+    out["status"] = status.where(status.notna(), "in_service")
+    return problems

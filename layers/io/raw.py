@@ -1,0 +1,231 @@
+"""Read a checked input file into raw attributes and shapely geometries (no validation yet)."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+import pyogrio
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from layers.io.errors import FeatureProblem, InputFileError, file_error
+from layers.io.formats import extract_zip_safely, pick_shapefile, shapefile_sidecars
+from layers.io.textenc import codec_name, decode_text, is_utf8_file, sniff_dbf_encoding
+
+WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "shape", "几何")
+LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", "经度")
+LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
+_EWKT_SRID = re.compile(r"^\s*SRID=\d+;", re.IGNORECASE)
+
+
+@dataclass
+class RawTable:
+    """Attributes as read (index = 1-based feature number) and geometries in the file's CRS."""
+
+    attributes: pd.DataFrame
+    geometry: np.ndarray
+    crs: CRS | None
+    problems: list[FeatureProblem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    point_columns: tuple[str, str] | None = None
+    has_geometry: bool = True
+
+
+def read_raw(
+    file: Path, fmt: str, *, encoding: str | None, layer: str | None, max_bytes: int
+) -> RawTable:
+    """Return the raw table of a local file already checked by ``check_input_path``."""
+    if fmt == "csv":
+        return _read_csv(file, encoding)
+    if fmt == "geojson":
+        return _read_geojson(file, encoding)
+    if fmt == "gpkg":
+        return _read_ogr(file, file, layer=_gpkg_layer(file, layer), encoding=None)
+    if fmt == "shapefile":
+        return _read_shapefile(file, file, encoding)
+    with tempfile.TemporaryDirectory(prefix="gisapp-zip-") as tmp:
+        extract_zip_safely(file, Path(tmp), max_bytes)
+        shp = pick_shapefile(Path(tmp), file, layer)
+        return _read_shapefile(shp, file, encoding)
+
+
+def _gpkg_layer(file: Path, layer: str | None) -> str:
+    """Return the GeoPackage layer to read: the one given, or the only spatial one."""
+    try:
+        layers = pyogrio.list_layers(str(file))
+    except Exception as exc:  # GDAL raises several types for a corrupt database
+        raise file_error(file, f"无法打开 GeoPackage（{exc}）") from exc
+    spatial = [str(name) for name, geom_type in layers if geom_type is not None]
+    every = [str(name) for name, _ in layers]
+    if layer is not None:
+        if layer not in every:
+            raise file_error(file, f"没有图层“{layer}”（现有图层：{'、'.join(every) or '无'}）")
+        return layer
+    if not spatial:
+        raise file_error(file, "GeoPackage 中没有含几何的图层")
+    if len(spatial) > 1:
+        raise file_error(
+            file, f"GeoPackage 中有多个图层：{'、'.join(spatial)}，请用 layer 参数指定一个"
+        )
+    return spatial[0]
+
+
+def _read_shapefile(shp: Path, source: Path, encoding: str | None) -> RawTable:
+    """Read a .shp honouring the user's encoding, else its .cpg, else a sniffed one."""
+    sidecars = shapefile_sidecars(shp)
+    notes: list[str] = []
+    if encoding is not None:
+        codec = codec_name(encoding, source)
+    elif sidecars[".cpg"] is not None:
+        cpg = sidecars[".cpg"].read_text(encoding="ascii", errors="replace").strip()
+        codec = codec_name(cpg, source) if cpg else "utf-8"
+    else:
+        codec = sniff_dbf_encoding(sidecars[".dbf"])
+        notes.append(f"Shapefile 没有 .cpg 编码文件，按 {codec.upper()} 读取属性")
+    if sidecars[".prj"] is None:
+        notes.append("Shapefile 没有 .prj 坐标系文件，按 EPSG:4326 经纬度读取")
+    try:
+        table = _read_ogr(shp, source, layer=None, encoding=codec)
+    except UnicodeDecodeError as exc:
+        raise file_error(
+            source,
+            f"属性无法按 {codec.upper()} 解码（字节偏移 {exc.start}），请用 encoding 参数指定编码",
+        ) from exc
+    table.notes[:0] = notes
+    return table
+
+
+def _read_geojson(file: Path, encoding: str | None) -> RawTable:
+    """Read GeoJSON; non-UTF-8 text (GBK) is decoded by us and handed to GDAL as UTF-8."""
+    if encoding is None and is_utf8_file(file):
+        source: Path | bytes = file
+        codec = "utf-8"
+    else:
+        text, codec = decode_text(file.read_bytes(), file, encoding)
+        source = text.encode("utf-8")
+    try:
+        table = _read_ogr(source, file, layer=None, encoding=None)
+    except InputFileError:
+        _raise_json_syntax(file, source)
+        raise
+    if codec != "utf-8":
+        table.notes.insert(0, f"GeoJSON 不是 UTF-8 编码，已按 {codec.upper()} 读取")
+    return table
+
+
+def _raise_json_syntax(file: Path, source: Path | bytes) -> None:
+    """Raise an error naming the line and column when the text is not valid JSON."""
+    data = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        json.loads(data.decode("utf-8-sig"))
+    except json.JSONDecodeError as exc:
+        raise file_error(
+            file, f"JSON 语法错误（第 {exc.lineno} 行第 {exc.colno} 列：{exc.msg}）"
+        ) from exc
+
+
+def _read_ogr(
+    source: Path | bytes, display: Path, *, layer: str | None, encoding: str | None
+) -> RawTable:
+    """Read one layer through pyogrio (GDAL) into a RawTable."""
+    target = str(source) if isinstance(source, Path) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            meta, _fids, wkb, field_data = pyogrio.raw.read(
+                target, layer=layer, encoding=encoding, force_2d=True
+            )
+    except UnicodeDecodeError:
+        raise
+    except Exception as exc:  # pyogrio/GDAL errors of several types
+        raise file_error(display, f"无法读取文件（{exc}）") from exc
+    n = len(field_data[0]) if field_data else (0 if wkb is None else len(wkb))
+    index = pd.RangeIndex(1, n + 1)
+    attributes = pd.DataFrame(
+        {str(name): values for name, values in zip(meta["fields"], field_data, strict=True)},
+        index=index,
+    )
+    problems: list[FeatureProblem] = []
+    if wkb is None:
+        geometry = np.full(n, None, dtype=object)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            geometry = shapely.from_wkb(wkb, on_invalid="ignore")
+        broken = np.flatnonzero(pd.notna(wkb) & pd.isna(geometry))
+        problems.extend(
+            FeatureProblem(int(i) + 1, None, "geometry", "几何数据损坏，无法解析") for i in broken
+        )
+    crs = None
+    if meta.get("crs"):
+        try:
+            crs = CRS.from_user_input(meta["crs"])
+        except CRSError:
+            problems.append(
+                FeatureProblem(None, None, "crs", f"无法识别文件声明的坐标系“{meta['crs']}”")
+            )
+    return RawTable(attributes, np.asarray(geometry, dtype=object), crs, problems)
+
+
+def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
+    """Return the first column whose lower-cased name is one of ``names``."""
+    lowered = {c.strip().lower(): c for c in columns}
+    return next((lowered[n] for n in names if n in lowered), None)
+
+
+def _read_csv(file: Path, encoding: str | None) -> RawTable:
+    """Read a CSV with a WKT geometry column (UTF-8, BOM or GBK)."""
+    text, codec = decode_text(file.read_bytes(), file, encoding)
+    try:
+        frame = pd.read_csv(
+            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, sep=","
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise file_error(file, "CSV 文件为空，没有表头") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        detail = (
+            f"第 {match.group(2)} 行有 {match.group(3)} 个字段，表头只有 {match.group(1)} 个"
+            if match
+            else str(exc)
+        )
+        raise file_error(file, f"CSV 格式错误：{detail}（含逗号的值请加引号）") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
+    columns = list(frame.columns)
+    wkt_col = _find_column(columns, WKT_COLUMNS)
+    if wkt_col is None:
+        lon, lat = _find_column(columns, LON_COLUMNS), _find_column(columns, LAT_COLUMNS)
+        table = RawTable(frame, np.full(len(frame), None, dtype=object), None, notes=notes)
+        table.point_columns = (lon, lat) if lon and lat else None
+        table.has_geometry = False
+        return table
+    wkt = frame.pop(wkt_col).str.strip().str.replace(_EWKT_SRID, "", regex=True)
+    given = (wkt != "").to_numpy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        geometry = shapely.from_wkt(
+            np.where(given, wkt.to_numpy(dtype=object), None), on_invalid="ignore"
+        )
+        geometry = shapely.force_2d(geometry)
+    problems = [
+        FeatureProblem(int(i) + 1, None, wkt_col, f"WKT 无法解析：“{_clip(wkt.iloc[i])}”")
+        for i in np.flatnonzero(given & pd.isna(geometry))
+    ]
+    return RawTable(frame, np.asarray(geometry, dtype=object), None, problems, notes)
+
+
+def _clip(text: str, limit: int = 60) -> str:
+    """Return text cut to ``limit`` characters for messages."""
+    return text if len(text) <= limit else text[:limit] + "…"

@@ -1,0 +1,62 @@
+"""write_layer: a canonical GeoDataFrame (EPSG:4490) -> GeoJSON, GeoPackage or CSV."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from pathlib import Path
+
+import pandas as pd
+
+import geopandas as gpd
+import pyogrio
+import shapely
+
+from layers.io.errors import file_error
+from spatial_rules.crs import STORAGE_EPSG
+
+WRITE_FORMATS = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GPKG", ".csv": "CSV"}
+
+
+def _plain_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return attributes as GDAL/CSV-friendly values: dates as ISO text, bools as 1/0 text kept."""
+    out = pd.DataFrame(index=frame.index)
+    for name in frame.columns:
+        column = frame[name]
+        if column.dtype == object:
+            if column.map(lambda v: isinstance(v, dt.date)).any():
+                column = column.map(lambda v: v.isoformat() if isinstance(v, dt.date) else None)
+            elif column.map(lambda v: isinstance(v, bool)).any():
+                column = column.map(lambda v: None if v is None else ("true" if v else "false"))
+            column = column.astype(object).where(column.notna(), None)
+        out[name] = column
+    return out
+
+
+def write_layer(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
+    """Write a layer in EPSG:4490 to .geojson (RFC 7946 lon/lat), .gpkg or .csv (WKT column)."""
+    target = Path(path)
+    driver = WRITE_FORMATS.get(target.suffix.lower())
+    if driver is None:
+        known = "、".join(WRITE_FORMATS)
+        raise file_error(target, f"不支持写出格式“{target.suffix or '无扩展名'}”（支持：{known}）")
+    if frame.crs is not None and frame.crs.to_epsg() != STORAGE_EPSG:
+        frame = frame.to_crs(STORAGE_EPSG)
+    attributes = _plain_columns(frame.drop(columns=frame.geometry.name))
+    geometry = frame.geometry.to_numpy()
+    if target.exists():
+        target.unlink()
+    if driver == "CSV":
+        table = attributes.copy()
+        table["wkt"] = shapely.to_wkt(geometry, rounding_precision=-1)
+        table.to_csv(target, index=False, encoding="utf-8-sig")
+        return target
+    # GeoJSON: CGCS2000 lon/lat equals WGS84 within centimetres, so coordinates are
+    # written as they are, without a crs member (RFC 7946); GeoPackage keeps EPSG:4490.
+    crs = None if driver == "GeoJSON" else f"EPSG:{STORAGE_EPSG}"
+    out = gpd.GeoDataFrame(attributes, geometry=geometry, crs=crs)
+    options = {"COORDINATE_PRECISION": 15, "WRITE_NAME": "NO"} if driver == "GeoJSON" else {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "crs was not provided": on purpose
+        pyogrio.write_dataframe(out, target, driver=driver, layer=target.stem, **options)
+    return target
