@@ -37,7 +37,7 @@ CHUNK_ROWS = 20_000
 # COPY sends NULL explicitly, which bypasses column defaults: fill them here.
 DEFAULTS = {
     "pipelines": {"status": "in_service"},
-    "projects": {"hazardous": False, "insured": False, "under_supervision": False},
+    "projects": {"hazardous": False, "insured": False},
 }
 MODES = ("insert", "replace")
 

@@ -166,7 +166,8 @@ class ConstructionProject(Base):
     status: Mapped[str] = mapped_column(String(24))
     hazardous: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
     insured: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
-    under_supervision: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    # 纳入监管 applies to gas engineering projects only; NULL = not applicable / unknown.
+    under_supervision: Mapped[bool | None] = mapped_column(Boolean)
     supervised_since: Mapped[dt.date | None] = mapped_column(Date)
     source: Mapped[str | None] = mapped_column(Text)
     import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))

@@ -130,9 +130,12 @@ def test_import_error_midway_rolls_back_everything(sample_files, db_session):
 
 def test_reader_error_names_file_feature_and_field(tmp_path):
     bad = tmp_path / "pipes.geojson"
+    line = {"type": "LineString", "coordinates": [[121.5, 31.6], [121.501, 31.6]]}
     bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": "P-1", "pressure_mpa": 0.3},
-         "geometry": {"type": "LineString", "coordinates": [[121.5, 31.6], [121.501, 31.6]]}}]}),
+        {"type": "Feature", "properties": {"id": "P-0", "pressure_mpa": 0.3, "diameter_mm": 110},
+         "geometry": line},
+        {"type": "Feature", "properties": {"id": "P-1", "pressure_mpa": 0.3, "diameter_mm": None},
+         "geometry": line}]}),
         encoding="utf-8")
     with pytest.raises(InputFileError) as err:
         read_layer(bad, "pipelines")

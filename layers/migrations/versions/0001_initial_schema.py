@@ -83,7 +83,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=24), nullable=False),
     sa.Column('hazardous', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('insured', sa.Boolean(), server_default=sa.text('false'), nullable=False),
-    sa.Column('under_supervision', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('under_supervision', sa.Boolean(), nullable=True),
     sa.Column('supervised_since', sa.Date(), nullable=True),
     sa.Column('source', sa.Text(), nullable=True),
     sa.Column('import_batch_id', sa.Integer(), nullable=True),
