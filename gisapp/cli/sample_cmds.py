@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -30,20 +31,22 @@ class OutputFormat(StrEnum):
     GPKG = "gpkg"
 
 
+HELP = "生成崇明区合成示例数据（乡镇、燃气管道、施工项目），非真实管网。"
+SCALE_HELP = "规模：district（区级，约千余管段）或 city（30 万管段压力测试）"
+
+
 def register(app: typer.Typer) -> None:
     """Add the ``sample`` command to the CLI app."""
-    app.command(name="sample", help="生成崇明区合成示例数据（乡镇、燃气管道、施工项目），非真实管网。")(
-        sample
-    )
+    app.command(name="sample", help=HELP)(sample)
 
 
 def sample(
-    out: Path = typer.Option(..., "--out", "-o", help="输出文件夹（不存在时自动创建）"),
-    seed: int = typer.Option(DEFAULT_SEED, "--seed", help="随机种子；相同种子生成相同数据"),
-    scale: Scale = typer.Option(
-        Scale.DISTRICT, "--scale", help="规模：district（区级，约千余管段）或 city（30 万管段压力测试）"
+    out: Annotated[Path, typer.Option("--out", "-o", help="输出文件夹（不存在时自动创建）")],
+    seed: Annotated[int, typer.Option("--seed", help="随机种子；相同种子生成相同数据")] = (
+        DEFAULT_SEED
     ),
-    fmt: OutputFormat = typer.Option(OutputFormat.GEOJSON, "--format", help="输出格式"),
+    scale: Annotated[Scale, typer.Option("--scale", help=SCALE_HELP)] = Scale.DISTRICT,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="输出格式")] = OutputFormat.GEOJSON,
 ) -> None:
     """Generate the synthetic sample and write it to ``--out``."""
     console = Console()
@@ -82,32 +85,27 @@ def _print_summary(console: Console, dataset: SampleDataset, paths: dict, fmt: s
     pipes, projects = dataset.pipelines, dataset.projects
     by_class = pipes["pressure_class"].value_counts()
     console.print(
-        f"[bold]已生成合成示例数据（非真实管网）[/bold]：种子 {dataset.seed}，规模 {dataset.scale}，"
-        f"乡镇 {len(dataset.townships)} 个，管段 {len(pipes):,} 条，项目 {len(projects):,} 个。"
+        "[bold]已生成合成示例数据（非真实管网）[/bold]："
+        f"种子 {dataset.seed}，规模 {dataset.scale}，乡镇 {len(dataset.townships)} 个，"
+        f"管段 {len(pipes):,} 条，项目 {len(projects):,} 个。"
     )
     console.print(
         _count_table(
             "管段：按压力级制",
-            {c.label_zh: int(by_class.get(c.value, 0)) for c in PressureClass if c.value in by_class},
+            {c.label_zh: int(by_class[c.value]) for c in PressureClass if c.value in by_class},
         )
     )
-    status = pipes["status"].value_counts()
-    console.print(
-        _count_table("管段：按状态", {zh: int(status.get(k.value, 0)) for k, zh in PIPELINE_STATUS_ZH.items()})
-    )
-    kinds = projects["kind"].value_counts()
-    console.print(
-        _count_table("项目：按类型", {zh: int(kinds.get(k.value, 0)) for k, zh in PROJECT_KIND_ZH.items()})
-    )
-    pstatus = projects["status"].value_counts()
-    console.print(
-        _count_table(
-            "项目：按状态", {zh: int(pstatus.get(k.value, 0)) for k, zh in PROJECT_STATUS_ZH.items()}
+    for title, column, labels in (
+        ("管段：按状态", pipes["status"], PIPELINE_STATUS_ZH),
+        ("项目：按类型", projects["kind"], PROJECT_KIND_ZH),
+        ("项目：按状态", projects["status"], PROJECT_STATUS_ZH),
+    ):
+        counts = column.value_counts()
+        console.print(
+            _count_table(title, {zh: int(counts.get(k.value, 0)) for k, zh in labels.items()})
         )
-    )
-    times = dataset.timings_s
-    console.print(
-        f"耗时：生成 {times.get('generate', 0):.1f} 秒，写出 {fmt} {times.get(f'write_{fmt}', 0):.1f} 秒。"
-    )
+    generate_s = dataset.timings_s.get("generate", 0.0)
+    write_s = dataset.timings_s.get(f"write_{fmt}", 0.0)
+    console.print(f"耗时：生成 {generate_s:.1f} 秒，写出 {fmt} {write_s:.1f} 秒。")
     for path in paths.values():
         console.print(f"  已写出 {path}")
