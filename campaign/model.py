@@ -1,0 +1,130 @@
+"""Input records of the campaign: projects and inspection records, independent of storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from campaign.errors import CampaignError
+
+
+class Zone(StrEnum):
+    """Which gas pipeline range a project site reaches into (the most severe one)."""
+
+    PROTECTION = "protection"
+    CONTROL = "control"
+
+
+class PermitStatus(StrEnum):
+    """State of the project's gas pipeline protection procedures (燃气管道保护手续)."""
+
+    APPROVED = "approved"
+    APPLIED = "applied"
+    NOT_STARTED = "not_started"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class InspectionKind(StrEnum):
+    """Who inspected: the project team, a third party (insurer) or the district."""
+
+    SELF = "self"
+    THIRD_PARTY = "third_party"
+    SPOT = "spot"
+
+
+class RectificationState(StrEnum):
+    """Closed-loop rectification (闭环整改) state of a problem found on site."""
+
+    OPEN = "open"
+    RECTIFIED = "rectified"
+    VERIFIED = "verified"
+
+
+ZONE_ZH = {Zone.PROTECTION: "安全保护范围", Zone.CONTROL: "安全控制范围"}
+PERMIT_STATUS_ZH = {
+    PermitStatus.APPROVED: "已办理",
+    PermitStatus.APPLIED: "办理中",
+    PermitStatus.NOT_STARTED: "未办理",
+    PermitStatus.REJECTED: "被驳回",
+    PermitStatus.EXPIRED: "已过期",
+}
+INSPECTION_KIND_ZH = {
+    InspectionKind.SELF: "自查",
+    InspectionKind.THIRD_PARTY: "第三方检查",
+    InspectionKind.SPOT: "区级抽查",
+}
+
+
+@dataclass(frozen=True)
+class ProjectRecord:
+    """One construction project as the campaign sees it; ``end_date`` None = still building."""
+
+    id: str
+    start_date: date
+    end_date: date | None = None
+    township: str | None = None
+    hazardous: bool = False  # 危大工程
+    zone: Zone | None = None
+    permit_status: PermitStatus | None = None
+    open_hazards: int = 0
+    inspected: bool = False
+    insured: bool = False
+    gas_engineering: bool = False
+    under_supervision: bool = False  # 纳入监管, meaningful for gas engineering only
+
+    def __post_init__(self) -> None:
+        """Reject records that no file reader should ever produce."""
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise CampaignError(
+                f"项目 {self.id} 的竣工日期 {self.end_date} 早于开工日期 {self.start_date}。"
+            )
+        if self.open_hazards < 0:
+            raise CampaignError(f"项目 {self.id} 的未整改隐患数不能为负数。")
+
+    def active_between(self, first: date, last: date) -> bool:
+        """Return whether the project is under construction on some day of [first, last]."""
+        return self.start_date <= last and (self.end_date is None or self.end_date >= first)
+
+    def active_on(self, day: date) -> bool:
+        """Return whether the project is under construction on ``day``."""
+        return self.active_between(day, day)
+
+    @property
+    def unpermitted_conflict(self) -> bool:
+        """Return whether the site reaches a gas range without approved protection procedures."""
+        return self.zone is not None and self.permit_status is not PermitStatus.APPROVED
+
+
+@dataclass(frozen=True)
+class InspectionRecord:
+    """One inspection of a project; a finding, if any, is followed to closed-loop rectification.
+
+    ``round_or_stage`` is the self-inspection round (1, 2) or spot-check stage (1-3);
+    None lets the campaign infer it from the date.
+    """
+
+    project_id: str
+    kind: InspectionKind
+    date: date
+    round_or_stage: int | None = None
+    findings: str = ""
+    major_hazard: bool = False
+    rectification_state: RectificationState | None = None
+    rectification_deadline: date | None = None
+
+    @property
+    def has_hazard(self) -> bool:
+        """Return whether the inspection recorded a problem to rectify."""
+        return (
+            bool(self.findings.strip())
+            or self.major_hazard
+            or self.rectification_state is not None
+            or self.rectification_deadline is not None
+        )
+
+    @property
+    def hazard_open(self) -> bool:
+        """Return whether a recorded problem is not yet rectified."""
+        return self.has_hazard and self.rectification_state in (None, RectificationState.OPEN)
