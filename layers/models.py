@@ -31,6 +31,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
 
 from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.crs import METRIC_SRID, STORAGE_EPSG
@@ -250,4 +251,174 @@ class PipelineConflict(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_pipeline_conflict_pipeline_id", "pipeline_id"),
+    )
+
+
+class AppUser(Base):
+    """A person or system account of the service, with one role."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(Text)
+    role: Mapped[str] = mapped_column(String(16))
+    organisation: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+
+    __table_args__ = (
+        CheckConstraint("role IN ('gas_office', 'builder', 'inspector', 'admin')", name="role"),
+    )
+
+
+class ApiToken(Base):
+    """An opaque bearer token; only its SHA-256 is stored, so a leaked table leaks no token."""
+
+    __tablename__ = "api_token"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Every write through the service: who, what, when, on which record."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    username: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str | None] = mapped_column(String(64))
+    detail = mapped_column(JSONB)
+
+    __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
+
+
+class Permit(Base):
+    """The gas pipeline protection procedure (燃气管道保护手续) of one conflict."""
+
+    __tablename__ = "permit"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    conflict_id: Mapped[int] = mapped_column(ForeignKey("pipeline_conflict.id"), unique=True)
+    status: Mapped[str] = mapped_column(String(16), server_default="not_started")
+    reference: Mapped[str | None] = mapped_column(String(64))  # permit / agreement number
+    approved_until: Mapped[dt.date | None] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('not_started', 'applied', 'approved', 'rejected', 'expired', "
+            "'not_required')",
+            name="status",
+        ),
+        CheckConstraint("status <> 'approved' OR approved_until IS NOT NULL", name="approved_until"),
+        CheckConstraint(
+            "status <> 'not_required' OR coalesce(length(trim(reason)), 0) > 0", name="reason"
+        ),
+    )
+
+
+class PermitEvent(Base):
+    """One transition of a permit: the full history of who changed what and when."""
+
+    __tablename__ = "permit_event"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    permit_id: Mapped[int] = mapped_column(ForeignKey("permit.id"))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    username: Mapped[str | None] = mapped_column(String(64))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    approved_until: Mapped[dt.date | None] = mapped_column(Date)
+    reference: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),)
+
+
+class Alert(Base):
+    """The gas office's inbox entry for one new conflict (exactly one per conflict)."""
+
+    __tablename__ = "alert"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    conflict_id: Mapped[int] = mapped_column(ForeignKey("pipeline_conflict.id"), unique=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("construction_project.id"))
+    pipeline_id: Mapped[int] = mapped_column(ForeignKey("gas_pipeline.id"))
+    zone: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), server_default="new")
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    acknowledged_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
+        CheckConstraint("zone IN ('protection', 'control')", name="zone"),
+        Index("ix_alert_status_created_at", "status", "created_at"),
+    )
+
+
+class OutboxMessage(Base):
+    """A webhook delivery written in the same transaction as its alert (transactional outbox)."""
+
+    __tablename__ = "outbox_message"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    alert_id: Mapped[int | None] = mapped_column(ForeignKey("alert.id"))
+    target_url: Mapped[str] = mapped_column(Text)
+    payload = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    attempts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    next_attempt_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        Index(
+            "ix_outbox_message_pending",
+            "next_attempt_at",
+            postgresql_where=text("delivered_at IS NULL"),
+        ),
+    )
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a POST with an ``Idempotency-Key``, replayed on retries."""
+
+    __tablename__ = "idempotency_record"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(Text)
+    request_sha256: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    response = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
     )
