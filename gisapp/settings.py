@@ -34,3 +34,11 @@ class Settings(BaseSettings):
     # Base map tile URL for map pages; empty means no tiles (offline default).
     tile_url: str = ""
     rule_set: str = "shanghai"
+    # Service
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    token_ttl_minutes: int = Field(default=720, ge=5, le=60 * 24 * 30)
+    # Alerts are POSTed to these URLs through the outbox (JSON list or comma separated).
+    webhook_urls: list[str] = Field(default_factory=list)
+    max_body_bytes: int = Field(default=2_000_000, ge=10_000)
+    max_upload_bytes: int = Field(default=200_000_000, ge=10_000)

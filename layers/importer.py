@@ -28,6 +28,7 @@ import shapely
 
 from layers.io import FeatureProblem, InputFileError
 from layers.io.errors import file_error
+from layers.io.validate import promote_multi
 from layers.schema import ID_FIELD, PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.crs import STORAGE_EPSG
 
@@ -141,12 +142,23 @@ def import_layer(
         },
     ).scalar_one()
     _copy_rows(session, kind, frame, batch_id, source_name, progress)
+    if kind == "projects":
+        # Sites without a township get the one their site lies in (statistics by township).
+        session.execute(
+            text(
+                "UPDATE construction_project p SET township = t.name FROM township t "
+                "WHERE p.import_batch_id = :b AND p.township IS NULL "
+                "AND ST_Intersects(t.geom, ST_PointOnSurface(p.geom))"
+            ),
+            {"b": batch_id},
+        )
     return ImportReport(kind, batch_id, len(frame), replaced, list(notes or []))
 
 
 def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
     columns = [c for c in COLUMNS[kind] if c in frame.columns]
-    geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), STORAGE_EPSG)
+    geoms = promote_multi(np.asarray(frame.geometry.values, dtype=object), kind)
+    geoms = shapely.set_srid(geoms, STORAGE_EPSG)
     wkb = shapely.to_wkb(geoms, hex=True, include_srid=True)
     values = frame[columns].astype(object).where(frame[columns].notna(), None)
     for column, default in DEFAULTS[kind].items():
@@ -202,7 +214,8 @@ def load_townships(session: Session, frame: gpd.GeoDataFrame, *, source: str) ->
     """Replace the township areas with ``frame`` (columns code, name, synthetic; EPSG:4490)."""
     frame = frame.to_crs(STORAGE_EPSG)
     session.execute(text("DELETE FROM township"))
-    geoms = shapely.set_srid(np.asarray(frame.geometry.values, dtype=object), STORAGE_EPSG)
+    geoms = promote_multi(np.asarray(frame.geometry.values, dtype=object), kind)
+    geoms = shapely.set_srid(geoms, STORAGE_EPSG)
     rows = [
         {
             "code": str(code), "name": str(name), "synthetic": bool(synth), "source": source,

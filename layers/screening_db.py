@@ -30,26 +30,70 @@ UNSCREENED_PIPELINE_STATUSES = ("abandoned",)
 
 _PAIRS = """
 SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm,
-       r.protection_m, r.control_m, ST_Distance(p.geom_m, g.geom_m) AS centreline_m,
+       r.protection_m, r.control_m, d.centreline_m,
+       GREATEST(0.0, d.centreline_m - g.outer_diameter_mm / 2000.0) AS wall_m,
        p.geom_m AS site_m, g.geom_m AS pipe_m
 FROM construction_project p
 JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
-JOIN _ranges r ON r.pressure_class = g.pressure_class
+JOIN unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))
+     AS r(pressure_class, protection_m, control_m) ON r.pressure_class = g.pressure_class
+CROSS JOIN LATERAL (SELECT ST_Distance(p.geom_m, g.geom_m) AS centreline_m) d
 WHERE p.deleted_at IS NULL AND g.deleted_at IS NULL
   AND g.status <> ALL(:unscreened) {scope}
 """
 
-_SCREEN = """
-CREATE TEMP TABLE _screened ON COMMIT DROP AS
+# Pairs inside a range, with zone and nearest line; {pairs} is one or two _PAIRS branches.
+_SCREENED = """
 SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
        centreline_m, wall_m,
        CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
        ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
-FROM (
-  SELECT q.*, GREATEST(0.0, q.centreline_m - q.outer_diameter_mm / 2000.0) AS wall_m
-  FROM ({pairs}) q
-) s
+FROM ({pairs}) q
 WHERE wall_m < control_m
+"""
+
+# One statement reconciles pipeline_conflict with the screened pairs. All parts see the
+# same snapshot: pairs still in range are updated, new ones inserted, the rest of the
+# scope closed.
+_RECONCILE = """
+WITH screened AS MATERIALIZED ({screened}),
+closed AS (
+  UPDATE pipeline_conflict c SET closed_at = now()
+  WHERE c.closed_at IS NULL AND c.rule_set = :label AND {scope}
+    AND NOT EXISTS (SELECT 1 FROM screened s
+                    WHERE s.project_id = c.project_id AND s.pipeline_id = c.pipeline_id)
+  RETURNING c.id
+),
+updated AS (
+  UPDATE pipeline_conflict c SET zone = s.zone, distance_m = s.wall_m,
+    centreline_distance_m = s.centreline_m, pressure_class = s.pressure_class,
+    outer_diameter_mm = s.outer_diameter_mm, protection_range_m = s.protection_m,
+    control_range_m = s.control_m, nearest_line = s.nearest_line,
+    required_action = CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END,
+    last_screened_at = now()
+  FROM screened s
+  WHERE c.closed_at IS NULL AND c.rule_set = :label
+    AND c.project_id = s.project_id AND c.pipeline_id = s.pipeline_id
+  RETURNING c.id
+),
+inserted AS (
+  INSERT INTO pipeline_conflict (project_id, pipeline_id, rule_set, zone, distance_m,
+    centreline_distance_m, pressure_class, outer_diameter_mm, protection_range_m,
+    control_range_m, required_action, nearest_line)
+  SELECT s.project_id, s.pipeline_id, :label, s.zone, s.wall_m, s.centreline_m,
+    s.pressure_class, s.outer_diameter_mm, s.protection_m, s.control_m,
+    CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END, s.nearest_line
+  FROM screened s
+  WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.closed_at IS NULL
+                    AND c.rule_set = :label AND c.project_id = s.project_id
+                    AND c.pipeline_id = s.pipeline_id)
+  ORDER BY s.project_id, s.pipeline_id
+  -- A concurrent transaction may open the same pair first: then it owns the alert.
+  ON CONFLICT (project_id, pipeline_id, rule_set) WHERE closed_at IS NULL DO NOTHING
+  RETURNING id
+)
+SELECT (SELECT count(*) FROM screened), (SELECT count(*) FROM closed),
+       (SELECT count(*) FROM updated), ARRAY(SELECT id FROM inserted ORDER BY id)
 """
 
 
@@ -63,22 +107,6 @@ class DbScreenReport:
     new_conflict_ids: list[int] = field(default_factory=list)
     updated: int = 0
     closed: int = 0
-
-
-def _load_ranges(session: Session, rule_set: RuleSet) -> None:
-    session.execute(text("DROP TABLE IF EXISTS _ranges"))
-    session.execute(
-        text(
-            "CREATE TEMP TABLE _ranges ON COMMIT DROP AS SELECT * FROM "
-            "unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[])) "
-            "AS r(pressure_class, protection_m, control_m)"
-        ),
-        {
-            "cls": [c.value for c in PressureClass],
-            "prot": list(rule_set.protection_array()),
-            "ctrl": list(rule_set.control_array()),
-        },
-    )
 
 
 def _scoped_pairs(project_ids, pipeline_ids) -> str:
@@ -116,59 +144,35 @@ def screen_db(
     params = {
         "search_m": rule_set.max_control_m + MAX_HALF_DIAMETER_M,
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
+        "cls": [c.value for c in PressureClass],
+        "prot": list(rule_set.protection_array()),
+        "ctrl": list(rule_set.control_array()),
         "project_ids": pids or [],
         "pipeline_ids": gids or [],
         "label": rule_set.label,
         "act_protection": rule_set.action_for("protection"),
         "act_control": rule_set.action_for("control"),
     }
-    _load_ranges(session, rule_set)
-    session.execute(text("DROP TABLE IF EXISTS _screened"))
-    session.execute(text(_SCREEN.format(pairs=_scoped_pairs(pids, gids))), params)
-    in_range = session.execute(text("SELECT count(*) FROM _screened")).scalar_one()
-
-    scope = "TRUE" if full else (
-        "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
-    )
-    closed = session.execute(
-        text(
-            "UPDATE pipeline_conflict c SET closed_at = now() "
-            f"WHERE c.closed_at IS NULL AND c.rule_set = :label AND {scope} "
-            "AND NOT EXISTS (SELECT 1 FROM _screened s WHERE s.project_id = c.project_id "
-            "AND s.pipeline_id = c.pipeline_id)"
-        ),
-        params,
-    ).rowcount
-    updated = session.execute(
-        text(
-            "UPDATE pipeline_conflict c SET zone = s.zone, distance_m = s.wall_m, "
-            "centreline_distance_m = s.centreline_m, pressure_class = s.pressure_class, "
-            "outer_diameter_mm = s.outer_diameter_mm, protection_range_m = s.protection_m, "
-            "control_range_m = s.control_m, nearest_line = s.nearest_line, "
-            "required_action = CASE s.zone WHEN 'protection' THEN :act_protection "
-            "ELSE :act_control END, last_screened_at = now() "
-            "FROM _screened s WHERE c.closed_at IS NULL AND c.rule_set = :label "
-            "AND c.project_id = s.project_id AND c.pipeline_id = s.pipeline_id"
-        ),
-        params,
-    ).rowcount
-    new_ids = session.execute(
-        text(
-            "INSERT INTO pipeline_conflict (project_id, pipeline_id, rule_set, zone, distance_m, "
-            "centreline_distance_m, pressure_class, outer_diameter_mm, protection_range_m, "
-            "control_range_m, required_action, nearest_line) "
-            "SELECT s.project_id, s.pipeline_id, :label, s.zone, s.wall_m, s.centreline_m, "
-            "s.pressure_class, s.outer_diameter_mm, s.protection_m, s.control_m, "
-            "CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END, "
-            "s.nearest_line FROM _screened s WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c "
-            "WHERE c.closed_at IS NULL AND c.rule_set = :label AND c.project_id = s.project_id "
-            "AND c.pipeline_id = s.pipeline_id) ORDER BY s.project_id, s.pipeline_id RETURNING id"
-        ),
-        params,
-    ).scalars().all()
-    session.execute(text("DROP TABLE IF EXISTS _screened"))
-    session.execute(text("DROP TABLE IF EXISTS _ranges"))
-    return DbScreenReport(rule_set.label, full, in_range, list(new_ids), updated, closed)
+    # JIT compilation costs more than it saves on these short, index-driven queries.
+    session.execute(text("SET LOCAL jit = off"))
+    screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))
+    if full:
+        # The full screen fills a temporary table first: CREATE TABLE AS may run the
+        # join in parallel workers, a data-modifying statement may not.
+        session.execute(text("DROP TABLE IF EXISTS _screened"))
+        session.execute(text(f"CREATE TEMP TABLE _screened ON COMMIT DROP AS {screened}"), params)
+        session.execute(text("ANALYZE _screened"))
+        screened = "SELECT * FROM _screened"
+        scope = "TRUE"
+    else:
+        scope = "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
+    in_range, closed, updated, new_ids = session.execute(
+        text(_RECONCILE.format(screened=screened, scope=scope)), params
+    ).one()
+    if full:
+        session.execute(text("DROP TABLE IF EXISTS _screened"))
+    return DbScreenReport(rule_set.label, full, int(in_range), list(new_ids), int(updated),
+                          int(closed))
 
 
 def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[dict]:

@@ -23,7 +23,8 @@ def _register() -> None:
 
     app.add_typer(db_cmds.app, name="db")
     for module_name in (
-        "data_cmds", "sample_cmds", "quickstart_cmds", "screen_cmds", "campaign_cmds"
+        "data_cmds", "sample_cmds", "quickstart_cmds", "screen_cmds", "campaign_cmds",
+        "service_cmds",
     ):
         try:
             module = __import__(f"gisapp.cli.{module_name}", fromlist=["register"])

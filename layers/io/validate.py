@@ -198,7 +198,7 @@ def check_geometry(
     storage[ok] = to_storage(geoms[ok], crs)
     _check_extent(geoms, storage, ok, crs, margin_m, out)
     result = np.full(len(geoms), None, dtype=object)
-    result[ok] = _promote(storage[ok], kind)
+    result[ok] = promote_multi(storage[ok], kind)
     return GeometryCheck(result, out.problems, notes)
 
 
@@ -274,7 +274,7 @@ def _check_extent(
         ok[i] = False
 
 
-def _promote(geoms: np.ndarray, kind: str) -> np.ndarray:
+def promote_multi(geoms: np.ndarray, kind: str) -> np.ndarray:
     """Return geometries as MultiLineString (pipelines) or MultiPolygon (projects, sites)."""
     single = shapely.get_type_id(geoms) == (_LINE if kind == "pipelines" else _POLYGON)
     build = shapely.multilinestrings if kind == "pipelines" else shapely.multipolygons

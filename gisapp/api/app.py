@@ -1,0 +1,45 @@
+"""The FastAPI application factory: one engine per process, created in the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from gisapp.api import errors
+from gisapp.api.limits import BodySizeLimit
+from gisapp.settings import Settings
+from layers.db import make_engine, session_factory
+from spatial_rules.rulesets import load_rule_set
+
+
+def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
+    """Build the app; ``database_url`` overrides the settings (tests, ``gisapp serve``)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        url = database_url or str(settings.database_url)
+        engine = make_engine(url, pool_size=10, max_overflow=20)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        yield
+        engine.dispose()
+
+    app = FastAPI(
+        title="崇明区燃气管道保护 GIS 服务",
+        description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.rule_set = load_rule_set(settings.rule_set)
+    app.state.logger = logging.getLogger("gisapp.api")
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
+                       upload_max_bytes=settings.max_upload_bytes)
+    errors.install(app)
+    from gisapp.api.routes import register_routes
+
+    register_routes(app)
+    return app

@@ -1,0 +1,51 @@
+"""Request dependencies: the session (one transaction per request) and the current user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlalchemy.orm import Session
+
+from layers.services.errors import PermissionDeniedError
+from layers.services.users import User, user_for_token
+
+oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """Yield a session whose transaction commits when the handler returns, else rolls back."""
+    session = request.app.state.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """Return the user of the bearer token (own short session, so a 401 never writes)."""
+    with request.app.state.sessions() as session:
+        return user_for_token(session, token or "")
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require(*roles: str):
+    """Return a dependency that admits only users with one of ``roles``."""
+
+    def check(user: CurrentUser) -> User:
+        if user.role not in roles:
+            raise PermissionDeniedError(f"角色 {user.role} 无权执行此操作（需要：{'、'.join(roles)}）")
+        return user
+
+    return Depends(check)

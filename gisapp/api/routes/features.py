@@ -1,0 +1,182 @@
+"""``/api/projects`` and ``/api/pipelines``: GeoJSON features in and out, screened on every write."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from gisapp.api import idempotency
+from gisapp.api.deps import CurrentUser, SessionDep
+from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from layers.services.features import (
+    WriteContext,
+    create_feature,
+    delete_feature,
+    get_feature,
+    list_features,
+    update_feature,
+)
+from layers.services.users import User
+
+router = APIRouter(prefix="/api", tags=["features"])
+
+WRITERS = {"projects": ("builder", "gas_office"), "pipelines": ("gas_office",)}
+READERS = {"projects": ("builder", "gas_office", "inspector", "admin"),
+           "pipelines": ("builder", "gas_office", "inspector", "admin")}
+FEATURE_EXAMPLE = {
+    "type": "Feature",
+    "properties": {"id": "CM2026-9001", "name": "示例项目", "kind": "housing",
+                   "status": "planned"},
+    "geometry": {"type": "Polygon", "coordinates": [[[121.40, 31.62], [121.401, 31.62],
+                                                     [121.401, 31.621], [121.40, 31.62]]]},
+}
+FeatureBody = Annotated[dict[str, Any], Body(examples=[FEATURE_EXAMPLE])]
+
+
+def _check_role(user: User, kind: str, write: bool) -> None:
+    allowed = WRITERS[kind] if write else READERS[kind]
+    if user.role not in allowed:
+        raise PermissionDeniedError(f"角色 {user.role} 无权{'修改' if write else '查看'}{_zh(kind)}")
+
+
+def _zh(kind: str) -> str:
+    return "施工项目" if kind == "projects" else "燃气管道"
+
+
+def _ctx(request: Request, user: User) -> WriteContext:
+    settings = request.app.state.settings
+    return WriteContext(actor=user, rule_set=request.app.state.rule_set,
+                        webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m,
+                        organisation=user.organisation if user.role == "builder" else None)
+
+
+def _own(user: User, kind: str) -> str | None:
+    return user.organisation if user.role == "builder" and kind == "projects" else None
+
+
+def _visible(session, user: User, kind: str, feature_id: int) -> dict:
+    feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
+    if user.role == "builder" and kind == "pipelines":
+        near, _ = list_features(session, "pipelines", near_organisation=user.organisation,
+                                limit=1, q=feature["properties"]["external_code"])
+        if not any(f["id"] == feature_id for f in near):
+            raise NotFoundError(f"管道 {feature_id} 不存在")
+    return feature
+
+
+def _create(kind: str):
+    def create(
+        request: Request, session: SessionDep, user: CurrentUser, feature: FeatureBody,
+        idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+    ):
+        _check_role(user, kind, write=True)
+        digest = idempotency.body_digest(feature)
+        path = request.url.path
+        if idempotency_key is not None:
+            stored = idempotency.replay(session, user.id, idempotency_key, path, digest)
+            if stored is not None:
+                return JSONResponse(stored[1], status_code=stored[0],
+                                    headers={"Idempotent-Replayed": "true"})
+        created = create_feature(session, kind, feature, _ctx(request, user))
+        body = dict(created)
+        body["conflicts"] = created["properties"]["conflicts"]
+        if idempotency_key is not None:
+            idempotency.remember(session, user.id, idempotency_key, path, digest, 201, body)
+        return JSONResponse(_jsonable(body), status_code=201)
+
+    create.__doc__ = f"新建{_zh(kind)}（GeoJSON Feature），同一事务内完成缓冲区分析；返回冲突列表。"
+    return create
+
+
+def _jsonable(body):
+    from fastapi.encoders import jsonable_encoder
+
+    return jsonable_encoder(body)
+
+
+def _read(kind: str):
+    def read(session: SessionDep, user: CurrentUser, feature_id: int):
+        _check_role(user, kind, write=False)
+        return _visible(session, user, kind, feature_id)
+
+    read.__doc__ = f"读取一个{_zh(kind)}（含当前冲突）。"
+    return read
+
+
+def _update(kind: str):
+    def update(request: Request, session: SessionDep, user: CurrentUser, feature_id: int,
+               feature: FeatureBody):
+        _check_role(user, kind, write=True)
+        _visible(session, user, kind, feature_id)
+        return update_feature(session, kind, feature_id, feature, _ctx(request, user))
+
+    update.__doc__ = f"修改{_zh(kind)}（属性与几何），并重新筛查。"
+    return update
+
+
+def _delete(kind: str):
+    def delete(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
+        _check_role(user, kind, write=True)
+        _visible(session, user, kind, feature_id)
+        delete_feature(session, kind, feature_id, _ctx(request, user))
+        return Response(status_code=204)
+
+    delete.__doc__ = f"删除{_zh(kind)}（软删除，保留历史），其冲突关闭。"
+    return delete
+
+
+def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    try:
+        x0, y0, x1, y1 = (float(v) for v in bbox.split(","))
+    except ValueError as exc:
+        raise InvalidRequestError("参数 bbox 应为 minLon,minLat,maxLon,maxLat 四个数") from exc
+    if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
+        raise InvalidRequestError("参数 bbox 超出经纬度范围或最小值大于最大值（顺序：minLon,minLat,maxLon,maxLat）")
+    return x0, y0, x1, y1
+
+
+def _list(kind: str):
+    def list_(
+        request: Request, session: SessionDep, user: CurrentUser,
+        bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
+        township: Annotated[str | None, Query(max_length=64)] = None,
+        status: Annotated[str | None, Query(max_length=32)] = None,
+        q: Annotated[str | None, Query(max_length=100, description="按编号、名称、单位搜索")] = None,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+        offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    ):
+        _check_role(user, kind, write=False)
+        features, total = list_features(
+            session, kind, bbox=_parse_bbox(bbox), township=township, status=status, q=q,
+            organisation=_own(user, kind),
+            near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
+            limit=limit, offset=offset,
+        )
+        links = []
+        if offset + len(features) < total:
+            nxt = request.url.include_query_params(offset=offset + limit)
+            links.append({"rel": "next", "href": str(nxt), "type": "application/geo+json"})
+        return JSONResponse(
+            _jsonable({"type": "FeatureCollection", "features": features,
+                       "numberMatched": total, "numberReturned": len(features), "links": links}),
+            media_type="application/geo+json",
+        )
+
+    list_.__doc__ = f"列出{_zh(kind)}（GeoJSON FeatureCollection），可按范围、乡镇、状态、关键词过滤并分页。"
+    return list_
+
+
+for _kind in ("projects", "pipelines"):
+    router.add_api_route(f"/{_kind}", _create(_kind), methods=["POST"], status_code=201,
+                         name=f"create_{_kind}")
+    router.add_api_route(f"/{_kind}", _list(_kind), methods=["GET"], name=f"list_{_kind}")
+    router.add_api_route(f"/{_kind}/{{feature_id}}", _read(_kind), methods=["GET"],
+                         name=f"read_{_kind}")
+    router.add_api_route(f"/{_kind}/{{feature_id}}", _update(_kind), methods=["PUT"],
+                         name=f"update_{_kind}")
+    router.add_api_route(f"/{_kind}/{{feature_id}}", _delete(_kind), methods=["DELETE"],
+                         status_code=204, name=f"delete_{_kind}")

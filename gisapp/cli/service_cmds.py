@@ -1,0 +1,65 @@
+"""``gisapp serve`` and ``gisapp user create``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from gisapp.database import ready_engine
+from gisapp.settings import Settings
+
+user_app = typer.Typer(help="管理服务用户。", no_args_is_help=True)
+
+
+@user_app.command("create")
+def create(
+    username: Annotated[str, typer.Option("--username", help="用户名。")],
+    password: Annotated[str, typer.Option("--password", help="密码（至少 10 个字符）。")],
+    role: Annotated[str, typer.Option("--role", help="角色：gas_office、builder、inspector、admin。")],
+    organisation: Annotated[str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")] = None,
+) -> None:
+    """创建用户（密码以 Argon2id 哈希保存）。"""
+    from layers.db import session_factory
+    from layers.services.audit import record
+    from layers.services.users import ROLE_ZH, create_user
+
+    engine = ready_engine(Settings())
+    with session_factory(engine).begin() as session:
+        user = create_user(session, username, password, role, organisation)
+        record(session, None, "user.create", "app_user", user.id,
+               {"username": username, "role": role, "organisation": organisation, "via": "cli"})
+    engine.dispose()
+    typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")
+
+
+def serve(
+    host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1）。")] = None,
+    port: Annotated[int | None, typer.Option(help="端口（默认 8000）。")] = None,
+    load_sample: Annotated[bool, typer.Option(help="数据库为空时载入示例数据。")] = False,
+) -> None:
+    """启动 Web 服务（API 文档见 /docs），使用本地 PostGIS 或 DATABASE_URL。"""
+    import uvicorn
+
+    from gisapp.api.app import create_app
+
+    settings = Settings()
+    engine = ready_engine(settings)
+    url = engine.url.render_as_string(hide_password=False)
+    if load_sample:
+        from gisapp.cli.quickstart_cmds import load_sample_if_empty
+
+        if load_sample_if_empty(engine, settings):
+            typer.echo("已载入崇明区合成示例数据。")
+    engine.dispose()
+    app = create_app(settings, database_url=url)
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"服务地址 http://{host}:{port}/ ，API 文档 http://{host}:{port}/docs")
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``serve`` and ``user``."""
+    app.command("serve")(serve)
+    app.add_typer(user_app, name="user")

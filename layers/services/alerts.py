@@ -1,0 +1,99 @@
+"""Alerts for new conflicts: exactly one per conflict, and a webhook outbox row per receiver.
+
+Alerts and outbox rows are written in the transaction that created the conflict, so
+an alert exists if and only if its conflict does, and a delivery survives a crash
+(the dispatcher in ``gisapp.outbox`` sends it later, with retries).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import bindparam
+
+from layers.services.audit import record
+from layers.services.errors import ConflictStateError, NotFoundError
+
+ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+
+_NEW_ALERTS = text(
+    "INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message) "
+    "SELECT c.id, c.project_id, c.pipeline_id, c.zone, "
+    "'项目 ' || p.registration_code || '（' || p.name || '）进入管道 ' || g.external_code || "
+    "' 的' || CASE c.zone WHEN 'protection' THEN '安全保护范围' ELSE '安全控制范围' END || "
+    "'，距管壁 ' || to_char(c.distance_m, 'FM999990.00') || ' 米' "
+    "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
+    "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) "
+    "ON CONFLICT (conflict_id) DO NOTHING RETURNING id"
+)
+
+
+def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Sequence[str]) -> list[int]:
+    """Create the alerts (and outbox rows) of new conflicts; return the new alert ids."""
+    if not conflict_ids:
+        return []
+    alert_ids = session.execute(_NEW_ALERTS, {"ids": list(conflict_ids)}).scalars().all()
+    if alert_ids and webhook_urls:
+        payloads = session.execute(
+            text(
+                "SELECT a.id, json_build_object('event', 'conflict_alert', 'alert_id', a.id, "
+                "'conflict_id', a.conflict_id, 'project_code', p.registration_code, "
+                "'pipeline_code', g.external_code, 'zone', a.zone, 'message', a.message, "
+                "'created_at', a.created_at) FROM alert a "
+                "JOIN construction_project p ON p.id = a.project_id "
+                "JOIN gas_pipeline g ON g.id = a.pipeline_id WHERE a.id = ANY(:ids)"
+            ),
+            {"ids": list(alert_ids)},
+        ).all()
+        insert = text(
+            "INSERT INTO outbox_message (alert_id, target_url, payload) VALUES (:a, :u, :p)"
+        ).bindparams(bindparam("p", type_=JSONB))
+        session.execute(
+            insert, [{"a": aid, "u": url, "p": payload} for aid, payload in payloads for url in webhook_urls]
+        )
+    return list(alert_ids)
+
+
+_TRANSITIONS = {"acknowledge": ("new",), "resolve": ("new", "acknowledged")}
+
+
+def change_alert(session: Session, alert_id: int, action: str, actor, note: str | None = None) -> dict:
+    """Acknowledge or resolve an alert; an illegal change raises ``ConflictStateError``."""
+    row = session.execute(
+        text("SELECT id, status FROM alert WHERE id = :id FOR UPDATE"), {"id": alert_id}
+    ).one_or_none()
+    if row is None:
+        raise NotFoundError(f"告警 {alert_id} 不存在")
+    if row.status not in _TRANSITIONS[action]:
+        verb = "确认" if action == "acknowledge" else "办结"
+        raise ConflictStateError(f"告警 {alert_id} 当前状态为“{row.status}”，不能{verb}")
+    if action == "acknowledge":
+        sql = ("UPDATE alert SET status = 'acknowledged', acknowledged_at = now(), "
+               "acknowledged_by = :who, note = coalesce(:note, note) WHERE id = :id")
+    else:
+        sql = ("UPDATE alert SET status = 'resolved', resolved_at = now(), resolved_by = :who, "
+               "note = coalesce(:note, note) WHERE id = :id")
+    session.execute(text(sql), {"who": actor.username, "note": note, "id": alert_id})
+    record(session, actor, f"alert.{action}", "alert", alert_id, {"note": note})
+    return get_alert(session, alert_id)
+
+
+def get_alert(session: Session, alert_id: int) -> dict:
+    """Return one alert as a dict."""
+    row = session.execute(
+        text(f"{ALERT_SELECT} WHERE a.id = :id"), {"id": alert_id}
+    ).mappings().one_or_none()
+    if row is None:
+        raise NotFoundError(f"告警 {alert_id} 不存在")
+    return dict(row)
+
+
+ALERT_SELECT = (
+    "SELECT a.id, a.conflict_id, a.zone, a.message, a.status, a.created_at, a.acknowledged_at, "
+    "a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, p.registration_code AS project_code, "
+    "g.external_code AS pipeline_code FROM alert a "
+    "JOIN construction_project p ON p.id = a.project_id JOIN gas_pipeline g ON g.id = a.pipeline_id"
+)

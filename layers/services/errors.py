@@ -1,0 +1,25 @@
+"""Errors of the service use cases; ``gisapp.api.errors`` maps each class to an HTTP status."""
+
+from __future__ import annotations
+
+from spatial_rules.errors import DomainError
+
+
+class NotFoundError(DomainError):
+    """The record does not exist (or is not visible to the user)."""
+
+
+class ConflictStateError(DomainError):
+    """The request conflicts with the stored state (duplicate code, illegal transition)."""
+
+
+class PermissionDeniedError(DomainError):
+    """The user's role or organisation does not allow this."""
+
+
+class AuthenticationError(DomainError):
+    """Missing, wrong or expired credentials."""
+
+
+class InvalidRequestError(DomainError):
+    """A field of the request is malformed."""
