@@ -87,3 +87,51 @@ def clean_db(db_engine):
         ).scalars().all()
         if tables:
             conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+
+
+@pytest.fixture()
+def api(database_url, clean_db):
+    """A TestClient on the real app and database; tables are emptied after the test."""
+    from fastapi.testclient import TestClient
+
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    app = create_app(Settings(_env_file=None), database_url=database_url)
+    with TestClient(app) as client:
+        yield client
+
+
+@pytest.fixture()
+def login(api, db_engine):
+    """Return a function role, organisation -> Authorization headers of a new user."""
+    from layers.db import session_factory
+    from layers.services.users import create_user
+
+    counter = iter(range(1, 10_000))
+
+    def make(role: str, organisation: str | None = None) -> dict:
+        name = f"{role}-{next(counter)}"
+        password = "correct-horse-battery"
+        with session_factory(db_engine).begin() as session:
+            create_user(session, name, password, role, organisation)
+        token = api.post("/api/auth/token", data={"username": name, "password": password})
+        assert token.status_code == 200, token.text
+        return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    return make
+
+
+@pytest.fixture()
+def stored_network(db_engine, clean_db):
+    """Load a small real network: a high-pressure and a medium-pressure pipe near 城桥镇."""
+    with db_engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO gas_pipeline (external_code, pressure_class, design_pressure_mpa, "
+            "outer_diameter_mm, owner, geom) VALUES "
+            "('HP-T1', 'high_b', 2.0, 508, '上海天然气管网有限公司', "
+            "ST_GeomFromText('MULTILINESTRING((121.38 31.63, 121.42 31.63))', 4490)), "
+            "('MP-T1', 'medium_a', 0.3, 160, '上海崇明燃气有限公司', "
+            "ST_GeomFromText('MULTILINESTRING((121.38 31.64, 121.42 31.64))', 4490))"
+        ))
+    return db_engine

@@ -1,0 +1,13 @@
+"""Builders of test input shared by several test modules."""
+
+from __future__ import annotations
+
+
+def site_feature(code: str, lon: float, lat: float, size_deg: float = 0.0003, **props) -> dict:
+    """A square site as a GeoJSON Feature (lon/lat), for API tests."""
+    ring = [[lon, lat], [lon + size_deg, lat], [lon + size_deg, lat + size_deg],
+            [lon, lat + size_deg], [lon, lat]]
+    properties = {"id": code, "name": f"测试项目 {code}", "kind": "housing",
+                  "status": "under_construction", **props}
+    return {"type": "Feature", "properties": properties,
+            "geometry": {"type": "Polygon", "coordinates": [ring]}}

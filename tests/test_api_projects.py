@@ -1,0 +1,68 @@
+"""POST /api/projects screens in the same transaction and raises exactly one alert per conflict."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from tests.factories import site_feature
+
+pytestmark = pytest.mark.postgis
+
+
+def test_new_project_on_the_trunk_answers_201_with_conflicts_and_one_alert(api, login, stored_network):
+    office = login("gas_office")
+    with stored_network.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO township (code, name, geom) VALUES ('T1', '城桥镇', "
+            "ST_GeomFromText('MULTIPOLYGON(((121.3 31.6, 121.5 31.6, 121.5 31.7, 121.3 31.7, 121.3 31.6)))', 4490))"
+        ))
+    # 121.40, 31.63 lies on HP-T1: the site straddles the high-pressure main.
+    r = api.post("/api/projects", json=site_feature("CM-API-1", 121.40, 31.6299), headers=office)
+    assert r.status_code == 201, r.text
+    conflicts = r.json()["conflicts"]
+    assert [c["pipeline_id"] for c in conflicts] == ["HP-T1"]
+    assert conflicts[0]["zone"] == "protection" and conflicts[0]["distance_m"] == 0.0
+    assert conflicts[0]["pressure_class"] == "high_b"
+    assert "保护" in conflicts[0]["required_action"]
+    alerts = api.get("/api/alerts", headers=office).json()["alerts"]
+    assert len(alerts) == 1 and alerts[0]["project_code"] == "CM-API-1"
+    with stored_network.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM permit")).scalar() == 1
+        assert conn.execute(text("SELECT township FROM construction_project")).scalar() == "城桥镇"
+
+
+def test_moving_the_site_away_closes_the_conflict_without_deleting(api, login, stored_network):
+    office = login("gas_office")
+    created = api.post("/api/projects", json=site_feature("CM-API-2", 121.40, 31.6299), headers=office).json()
+    moved = site_feature("CM-API-2", 121.40, 31.6500)
+    r = api.put(f"/api/projects/{created['id']}", json=moved, headers=office)
+    assert r.status_code == 200, r.text
+    assert r.json()["properties"]["conflicts"] == []
+    with stored_network.connect() as conn:
+        closed = conn.execute(text("SELECT count(*) FROM pipeline_conflict WHERE closed_at IS NOT NULL")).scalar()
+    assert closed == 1
+
+
+def test_idempotency_key_replays_instead_of_writing_twice(api, login, stored_network):
+    office = login("gas_office")
+    headers = {**office, "Idempotency-Key": "retry-42"}
+    body = site_feature("CM-API-3", 121.40, 31.6299)
+    first = api.post("/api/projects", json=body, headers=headers)
+    second = api.post("/api/projects", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert second.headers.get("Idempotent-Replayed") == "true"
+    assert second.json()["id"] == first.json()["id"]
+    other = api.post("/api/projects", json=site_feature("CM-API-4", 121.40, 31.6299), headers=headers)
+    assert other.status_code == 409
+    assert len(api.get("/api/alerts", headers=office).json()["alerts"]) == 1
+
+
+def test_swapped_coordinates_are_refused_and_nothing_is_stored(api, login, stored_network):
+    office = login("gas_office")
+    feature = site_feature("CM-API-5", 121.40, 31.6299)
+    feature["geometry"]["coordinates"] = [[[lat, lon] for lon, lat in feature["geometry"]["coordinates"][0]]]
+    r = api.post("/api/projects", json=feature, headers=office)
+    assert r.status_code == 422
+    assert "经纬度颠倒" in r.json()["detail"] and "CM-API-5" in r.json()["detail"]
+    assert api.get("/api/projects", headers=office).json()["numberMatched"] == 0
