@@ -55,18 +55,35 @@ def best_of(func, repeat):
     return min(times), result, times
 
 
+def _vm_hwm_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
 def run_measured(cmd):
-    """Run a command; return (seconds, peak RSS in MiB, completed stdout)."""
+    """Run a command; return (seconds, peak RSS in MiB, stdout).
+
+    Peak RSS is the child's own VmHWM, polled until it exits (ru_maxrss of a child
+    forked from this large process would include the parent's pages).
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _vm_hwm_kib(proc.pid))
+        time.sleep(0.02)
     elapsed = time.perf_counter() - start
-    out = proc.stdout.read()
-    err = proc.stderr.read()
-    if os.waitstatus_to_exitcode(status) != 0:
+    out, err = proc.communicate()
+    if proc.returncode != 0:
         raise RuntimeError(f"{cmd[0]} failed: {err[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024.0, out
+    return elapsed, peak / 1024.0, out
 
 
 def main() -> None:

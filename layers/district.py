@@ -39,3 +39,20 @@ def district_extent_metric(margin_m: float) -> BaseGeometry:
     area = district_boundary_metric().buffer(margin_m, quad_segs=4)
     shapely.prepare(area)
     return area
+
+
+@lru_cache(maxsize=8)
+def district_extent_lonlat(margin_m: float) -> BaseGeometry:
+    """Return the district grown by ``margin_m`` metres, in CGCS2000 lon/lat, prepared.
+
+    Testing vertices in lon/lat against this polygon avoids projecting whole layers
+    just to check the extent; the polygon's vertices are exact, its edges are short.
+    """
+    from spatial_rules.crs import from_metric
+
+    area = district_extent_metric(margin_m)
+    lonlat = shapely.transform(
+        shapely.segmentize(area, 200.0), lambda x, y: from_metric().transform(x, y), interleaved=False
+    )
+    shapely.prepare(lonlat)
+    return lonlat

@@ -269,23 +269,28 @@ def _pipeline_rules(
         )
         return problems
     mpa = out["design_pressure_mpa"]
-    classes: dict[float, PressureClass | str] = {}
+    # Class codes and error messages are kept apart (plain strings both), so the result
+    # does not depend on pandas keeping enum objects through ``map``.
+    codes: dict[float, str | None] = {}
+    errors: dict[float, str | None] = {}
     for value in mpa.dropna().unique():
         try:
-            classes[value] = classify_pressure(value)
+            codes[value], errors[value] = classify_pressure(value).value, None
         except PressureError as exc:
-            classes[value] = str(exc)
-    derived = mpa.map(classes)
+            codes[value], errors[value] = None, str(exc)
+    derived = mpa.map(codes).astype(object)
+    derived = derived.where(derived.notna(), None)
+    error_text = mpa.map(errors).astype(object)
     mpa_label = _label("design_pressure_mpa", source_of.get("design_pressure_mpa"))
-    invalid = derived.map(lambda c: isinstance(c, str) and not isinstance(c, PressureClass))
-    for row in out.index[invalid.to_numpy(dtype=bool)]:
-        problems.append(FeatureProblem(int(row), fid(row), mpa_label, str(derived[row])))
+    invalid = error_text.notna().to_numpy(dtype=bool)
+    for row in out.index[invalid]:
+        problems.append(FeatureProblem(int(row), fid(row), mpa_label, str(error_text[row])))
     given = out["pressure_class"]
     valid = derived.notna() & ~invalid
     fill = given.isna() & valid
-    out.loc[fill, "pressure_class"] = derived[fill].map(lambda c: c.value)
+    out.loc[fill, "pressure_class"] = derived[fill]
     both = given.notna() & valid
-    disagree = both & (given != derived.map(lambda c: getattr(c, "value", None)))
+    disagree = both & (given != derived)
     class_label = _label("pressure_class", source_of.get("pressure_class"))
     for row in out.index[disagree.to_numpy(dtype=bool)]:
         problems.append(
@@ -294,7 +299,7 @@ def _pipeline_rules(
                 fid(row),
                 class_label,
                 f"压力级制 {LABELS_ZH[PressureClass(given[row])]} 与设计压力 {mpa[row]:g} MPa"
-                f"（属于 {derived[row].label_zh}）不一致",
+                f"（属于 {PressureClass(derived[row]).label_zh}）不一致",
             )
         )
     missing = given.isna() & mpa.isna()

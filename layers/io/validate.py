@@ -15,7 +15,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from layers.district import district_boundary_metric, district_extent_metric
+from layers.district import district_boundary_metric, district_extent_lonlat
 from layers.io.crs_input import (
     describe_crs,
     is_gcj02,
@@ -82,12 +82,12 @@ def _metric(storage: np.ndarray) -> np.ndarray:
     return shapely.transform(storage, to_metric().transform, interleaved=False)
 
 
-def _all_inside(metric: np.ndarray, margin_m: float) -> np.ndarray:
-    """Return, per geometry, whether every vertex lies in the district grown by margin_m."""
-    coords, owner = shapely.get_coordinates(metric, return_index=True)
-    extent = district_extent_metric(float(margin_m))
+def _all_inside(storage: np.ndarray, margin_m: float) -> np.ndarray:
+    """Return, per EPSG:4490 geometry, whether every vertex lies in the district + margin_m."""
+    coords, owner = shapely.get_coordinates(storage, return_index=True)
+    extent = district_extent_lonlat(float(margin_m))
     inside = shapely.contains_xy(extent, coords[:, 0], coords[:, 1])
-    outside_count = np.bincount(owner, weights=~inside, minlength=len(metric))
+    outside_count = np.bincount(owner, weights=~inside, minlength=len(storage))
     return outside_count == 0
 
 
@@ -112,7 +112,7 @@ def _suggest_crs(sample: object) -> str:
     for epsg in _SUGGESTED_EPSG:
         try:
             storage = to_storage(np.array([sample], dtype=object), CRS.from_epsg(epsg))
-            if _all_inside(_metric(storage), 2000.0)[0]:
+            if _all_inside(storage, 2000.0)[0]:
                 return f"EPSG:{epsg}"
         except Exception:  # a candidate that cannot project this point is just skipped
             continue
@@ -249,16 +249,15 @@ def _check_extent(
     rows = np.flatnonzero(ok)
     if rows.size == 0:
         return
-    metric = _metric(storage[rows])
-    inside = _all_inside(metric, margin_m)
+    inside = _all_inside(storage[rows], margin_m)
     outside = rows[~inside]
     if outside.size == 0:
         return
-    far_km = _farthest_km(metric[~inside])
+    far_km = _farthest_km(_metric(storage[outside]))
     swapped = np.zeros(outside.size, dtype=bool)
     if is_geographic(crs):
         swapped_storage = to_storage(_swap_xy(source[outside]), crs)
-        swapped = _all_inside(_metric(swapped_storage), margin_m)
+        swapped = _all_inside(swapped_storage, margin_m)
     for k, i in enumerate(outside):
         if swapped[k]:
             message = (

@@ -152,8 +152,41 @@ def parse_pressure_classes(column: pd.Series) -> Parsed:
     return values, text[bad], "无法识别的压力级制（可用：low、medium_b、中压A、次高压A 等）"
 
 
+# Columns longer than this with few distinct values are parsed once per distinct value.
+_FACTORIZE_MIN_ROWS = 1000
+
+
 def parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
-    """Parse one column according to its schema type name."""
+    """Parse one column according to its schema type name.
+
+    A long column with few distinct values (owner, material, status, class: a
+    300,000-segment file has a handful) is parsed once per distinct value and
+    expanded back, which is much faster than string operations on every row.
+    """
+    if len(column) >= _FACTORIZE_MIN_ROWS and (
+        column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
+    ):
+        codes, uniques = pd.factorize(column, use_na_sentinel=True)
+        if len(uniques) * 4 < len(column):
+            return _parse_factorized(codes, uniques, column.index, type_name, canonical)
+    return _parse_column(column, type_name, canonical)
+
+
+def _parse_factorized(codes, uniques, index, type_name: str, canonical: str) -> Parsed:
+    distinct = pd.Series(np.asarray(uniques, dtype=object), dtype=object)
+    values_u, bad_u, reason = _parse_column(distinct, type_name, canonical)
+    # One extra slot stands for the missing values (code -1).
+    slots = np.where(codes >= 0, codes, len(distinct))
+    padded = values_u.reindex(range(len(distinct) + 1))
+    if padded.dtype == object:
+        padded = padded.astype(object).where(padded.notna(), None)
+    values = pd.Series(padded.to_numpy()[slots], index=index, dtype=padded.dtype)
+    bad_mask = np.isin(codes, bad_u.index.to_numpy())
+    bad = pd.Series(bad_u.reindex(codes[bad_mask]).to_numpy(), index=index[bad_mask], dtype=object)
+    return values, bad, reason
+
+
+def _parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
     if type_name == "str":
         return parse_text(column)
     if type_name == "float":
