@@ -206,7 +206,7 @@ def _copy_problem(exc, frame, kind, chunk_start, source_name) -> InputFileError:
             row = int(frame.index[position])
             code = str(frame.iloc[position][ID_FIELD[kind]])
     constraint = diag.constraint_name if diag else None
-    message = CONSTRAINT_ZH.get(constraint or "", None) or f"数据库拒绝该要素：{(diag.message_primary if diag else str(exc))}"
+    message = CONSTRAINT_ZH.get(constraint or "") or f"数据库拒绝该要素：{(diag.message_primary if diag else str(exc))}"
     return InputFileError(source_name, [FeatureProblem(row, code, None, message + "；未导入任何数据")])
 
 
@@ -214,7 +214,7 @@ def load_townships(session: Session, frame: gpd.GeoDataFrame, *, source: str) ->
     """Replace the township areas with ``frame`` (columns code, name, synthetic; EPSG:4490)."""
     frame = frame.to_crs(STORAGE_EPSG)
     session.execute(text("DELETE FROM township"))
-    geoms = promote_multi(np.asarray(frame.geometry.values, dtype=object), kind)
+    geoms = promote_multi(np.asarray(frame.geometry.values, dtype=object), "projects")
     geoms = shapely.set_srid(geoms, STORAGE_EPSG)
     rows = [
         {

@@ -28,10 +28,10 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geoalchemy2 import Geometry
-from sqlalchemy.dialects.postgresql import JSONB
 
 from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.crs import METRIC_SRID, STORAGE_EPSG

@@ -14,8 +14,6 @@ from sqlalchemy import text
 
 import shapely
 
-from layers.db import session_factory
-from layers.exporter import stored_layer
 from layers.importer import file_sha256, import_layer
 from layers.io import InputFileError, read_layer
 from layers.sample import generate_sample

@@ -8,9 +8,9 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gisapp.cli.errors import CliUsageError
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
-from gisapp.cli.errors import CliUsageError
 
 import_app = typer.Typer(help="导入燃气管道或施工项目文件到数据库（全部成功或全部不导入）。",
                          no_args_is_help=True)
@@ -38,9 +38,9 @@ NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形�
 
 
 def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair) -> None:
+    from layers.db import session_factory
     from layers.importer import file_sha256, import_layer
     from layers.io import read_layer
-    from layers.db import session_factory
 
     settings = Settings()
     result = read_layer(

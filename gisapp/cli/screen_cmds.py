@@ -48,7 +48,12 @@ def screen(
         return
     if pipelines is None or sites is None or out is None:
         raise CliUsageError("文件模式需要 --pipelines、--sites 和 --out（或使用 --db 筛查数据库）")
-    from layers.screen_files import check_output_path, conflicts_frame, screen_files, write_conflicts
+    from layers.screen_files import (
+        check_output_path,
+        conflicts_frame,
+        screen_files,
+        write_conflicts,
+    )
 
     check_output_path(out)
     settings = Settings()
