@@ -72,8 +72,9 @@ def run_measured(cmd):
     forked from this large process would include the parent's pages).
     """
     start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL
+    )
     peak = 0
     while proc.poll() is None:
         peak = max(peak, _vm_hwm_kib(proc.pid))
@@ -95,20 +96,27 @@ def main() -> None:
 
     t0 = time.perf_counter()
     ds = generate_sample(seed=args.seed, scale="city")
-    rows.append(("city sample generated", f"{time.perf_counter() - t0:.1f} s, "
-                 f"{len(ds.pipelines)} segments, {len(ds.projects)} sites"))
+    rows.append(
+        (
+            "city sample generated",
+            f"{time.perf_counter() - t0:.1f} s, {len(ds.pipelines)} segments, {len(ds.projects)} sites",
+        )
+    )
     rule_set = load_rule_set("shanghai")
     pipes = ds.pipelines[ds.pipelines["status"] != "abandoned"]
 
     # 1. In-memory engine vs naive geopandas (both from lon/lat frames in memory).
     def ours():
         pipe_set = PipelineSet(
-            ids=pipes["external_code"].to_numpy(), geoms=lonlat_to_metric(pipes.geometry.to_numpy()),
+            ids=pipes["external_code"].to_numpy(),
+            geoms=lonlat_to_metric(pipes.geometry.to_numpy()),
             pressure_classes=pipes["pressure_class"].to_numpy(),
             outer_diameters_mm=pipes["outer_diameter_mm"].to_numpy(dtype=float),
         )
-        site_set = SiteSet(ids=ds.projects["registration_code"].to_numpy(),
-                           geoms=lonlat_to_metric(ds.projects.geometry.to_numpy()))
+        site_set = SiteSet(
+            ids=ds.projects["registration_code"].to_numpy(),
+            geoms=lonlat_to_metric(ds.projects.geometry.to_numpy()),
+        )
         return pipe_set, site_set
 
     prep_s, (pipe_set, site_set), _ = best_of(ours, 1)
@@ -118,12 +126,18 @@ def main() -> None:
     ours_pairs = set(zip(result.site_ids.tolist(), result.pipeline_ids.tolist(), strict=True))
     naive_pairs = set(zip(naive["site_id"], naive["pipeline_id"], strict=True))
     rows += [
-        ("in-memory screen (tree built)", f"{mem_s * 1000:.0f} ms (runs: {', '.join(f'{t*1000:.0f}' for t in mem_all)} ms)"),
+        (
+            "in-memory screen (tree built)",
+            f"{mem_s * 1000:.0f} ms (runs: {', '.join(f'{t * 1000:.0f}' for t in mem_all)} ms)",
+        ),
         ("  + projection and index build", f"{prep_s * 1000:.0f} ms"),
         ("naive geopandas buffer+sjoin", f"{naive_s * 1000:.0f} ms"),
         ("speed-up in-memory vs naive", f"{naive_s / mem_s:.1f}x"),
-        ("pairs ours / naive", f"{len(ours_pairs)} / {len(naive_pairs)} "
-         f"(naive misses {len(ours_pairs - naive_pairs)}, extra {len(naive_pairs - ours_pairs)})"),
+        (
+            "pairs ours / naive",
+            f"{len(ours_pairs)} / {len(naive_pairs)} "
+            f"(naive misses {len(ours_pairs - naive_pairs)}, extra {len(naive_pairs - ours_pairs)})",
+        ),
     ]
 
     # 2. PostGIS engine vs hand-written join, on a throwaway cluster.
@@ -139,8 +153,14 @@ def main() -> None:
             for kind, frame in (("pipelines", ds.pipelines), ("projects", ds.projects)):
                 frame = frame.copy()
                 frame.index = range(1, len(frame) + 1)
-                import_layer(session, kind, frame, source_name=f"city-{kind}", source_sha256="0" * 64,
-                             source_crs="EPSG:4490")
+                import_layer(
+                    session,
+                    kind,
+                    frame,
+                    source_name=f"city-{kind}",
+                    source_sha256="0" * 64,
+                    source_crs="EPSG:4490",
+                )
         rows.append(("COPY import of city sample", f"{time.perf_counter() - t0:.1f} s"))
         with engine.begin() as conn:
             conn.execute(text("ANALYZE"))
@@ -162,8 +182,14 @@ def main() -> None:
 
         def hand_join():
             with engine.connect() as conn:
-                return conn.execute(hand_sql, {"d": rule_set.max_control_m + 1.5, "cls": classes,
-                                               "ctrl": list(rule_set.control_array())}).scalar()
+                return conn.execute(
+                    hand_sql,
+                    {
+                        "d": rule_set.max_control_m + 1.5,
+                        "cls": classes,
+                        "ctrl": list(rule_set.control_array()),
+                    },
+                ).scalar()
 
         db_s, report, db_all = best_of(db_full, args.repeat)
         hand_s, hand_count, hand_all = best_of(hand_join, args.repeat)
@@ -182,16 +208,24 @@ def main() -> None:
         for i in range(20):
             with session_factory(engine)() as session:
                 new_id = session.execute(
-                    text("INSERT INTO construction_project (registration_code, name, kind, status, geom) "
-                         "VALUES (:c, '基准测试', 'housing', 'planned', ST_Multi(ST_GeomFromText(:w, 4490))) "
-                         "RETURNING id"), {"c": f"BENCH-{i}", "w": site.wkt}).scalar_one()
+                    text(
+                        "INSERT INTO construction_project (registration_code, name, kind, status, geom) "
+                        "VALUES (:c, '基准测试', 'housing', 'planned', ST_Multi(ST_GeomFromText(:w, 4490))) "
+                        "RETURNING id"
+                    ),
+                    {"c": f"BENCH-{i}", "w": site.wkt},
+                ).scalar_one()
                 start = time.perf_counter()
                 one = screen_db(session, rule_set, project_ids=[new_id])
                 timings.append(time.perf_counter() - start)
                 session.rollback()
-        rows.append(("incremental screen of one new site",
-                     f"median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms "
-                     f"({len(one.new_conflict_ids)} new conflicts)"))
+        rows.append(
+            (
+                "incremental screen of one new site",
+                f"median {statistics.median(timings) * 1000:.1f} ms, max {max(timings) * 1000:.1f} ms "
+                f"({len(one.new_conflict_ids)} new conflicts)",
+            )
+        )
         engine.dispose()
     finally:
         cluster.destroy()
@@ -199,10 +233,25 @@ def main() -> None:
     # 3. End to end: CLI vs naive script, each a fresh process, files read included.
     with tempfile.TemporaryDirectory() as tmp:
         files = ds.write(tmp, fmt="gpkg")
-        cli_s, cli_mb, _ = run_measured([GISAPP, "screen", "--pipelines", str(files["pipelines"]),
-                                         "--sites", str(files["projects"]), "--out", f"{tmp}/ours.csv"])
-        naive_cmd = [sys.executable, str(ROOT / "benchmarks" / "naive_screen.py"),
-                     str(files["pipelines"]), str(files["projects"]), f"{tmp}/naive.csv"]
+        cli_s, cli_mb, _ = run_measured(
+            [
+                GISAPP,
+                "screen",
+                "--pipelines",
+                str(files["pipelines"]),
+                "--sites",
+                str(files["projects"]),
+                "--out",
+                f"{tmp}/ours.csv",
+            ]
+        )
+        naive_cmd = [
+            sys.executable,
+            str(ROOT / "benchmarks" / "naive_screen.py"),
+            str(files["pipelines"]),
+            str(files["projects"]),
+            f"{tmp}/naive.csv",
+        ]
         nv_s, nv_mb, _ = run_measured(naive_cmd)
         rows += [
             ("gisapp screen end to end (GPKG)", f"{cli_s:.1f} s, peak {cli_mb:.0f} MiB"),

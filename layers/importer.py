@@ -114,7 +114,9 @@ def import_layer(
         rows = frame.index[frame[code_col].astype(str).isin(existing)]
         problems = [
             FeatureProblem(
-                row=int(r), feature_id=str(frame.at[r, code_col]), field=code_col,
+                row=int(r),
+                feature_id=str(frame.at[r, code_col]),
+                field=code_col,
                 message="编号已存在于数据库中（如需覆盖，请使用 --replace）",
             )
             for r in rows
@@ -124,10 +126,7 @@ def import_layer(
     replaced = 0
     if existing:
         replaced = session.execute(
-            text(
-                f"UPDATE {table} SET deleted_at = now() "
-                f"WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"
-            ),
+            text(f"UPDATE {table} SET deleted_at = now() WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"),
             {"c": sorted(existing)},
         ).rowcount
     batch_id = session.execute(
@@ -137,8 +136,13 @@ def import_layer(
             ":by) RETURNING id"
         ),
         {
-            "layer": kind, "name": source_name, "sha": source_sha256, "crs": source_crs,
-            "n": len(frame), "notes": "\n".join(notes or []) or None, "by": created_by,
+            "layer": kind,
+            "name": source_name,
+            "sha": source_sha256,
+            "crs": source_crs,
+            "n": len(frame),
+            "notes": "\n".join(notes or []) or None,
+            "by": created_by,
         },
     ).scalar_one()
     _copy_rows(session, kind, frame, batch_id, source_name, progress)
@@ -175,9 +179,7 @@ def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
             writer = csv.writer(buf)
             chunk = values.iloc[start : start + CHUNK_ROWS].itertuples(index=False, name=None)
             for offset, row in enumerate(chunk):
-                writer.writerow(
-                    [_copy_text(v) for v in row] + [source_name, batch_id, wkb[start + offset]]
-                )
+                writer.writerow([_copy_text(v) for v in row] + [source_name, batch_id, wkb[start + offset]])
             buf.seek(0)
             try:
                 cur.copy_expert(copy_sql, buf)
@@ -206,7 +208,10 @@ def _copy_problem(exc, frame, kind, chunk_start, source_name) -> InputFileError:
             row = int(frame.index[position])
             code = str(frame.iloc[position][ID_FIELD[kind]])
     constraint = diag.constraint_name if diag else None
-    message = CONSTRAINT_ZH.get(constraint or "") or f"数据库拒绝该要素：{(diag.message_primary if diag else str(exc))}"
+    message = (
+        CONSTRAINT_ZH.get(constraint or "")
+        or f"数据库拒绝该要素：{(diag.message_primary if diag else str(exc))}"
+    )
     return InputFileError(source_name, [FeatureProblem(row, code, None, message + "；未导入任何数据")])
 
 
@@ -218,12 +223,18 @@ def load_townships(session: Session, frame: gpd.GeoDataFrame, *, source: str) ->
     geoms = shapely.set_srid(geoms, STORAGE_EPSG)
     rows = [
         {
-            "code": str(code), "name": str(name), "synthetic": bool(synth), "source": source,
+            "code": str(code),
+            "name": str(name),
+            "synthetic": bool(synth),
+            "source": source,
             "wkb": wkb,
         }
         for code, name, synth, wkb in zip(
-            frame["code"], frame["name"], frame.get("synthetic", pd.Series(False, index=frame.index)),
-            shapely.to_wkb(geoms, hex=True, include_srid=True), strict=True,
+            frame["code"],
+            frame["name"],
+            frame.get("synthetic", pd.Series(False, index=frame.index)),
+            shapely.to_wkb(geoms, hex=True, include_srid=True),
+            strict=True,
         )
     ]
     if rows:

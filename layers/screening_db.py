@@ -156,7 +156,6 @@ def screen_db(
     # One screener at a time: two transactions each moving one side of a pair (a pipeline
     # and a new site) would otherwise both miss the pair, each not seeing the other's row.
     # Statements after the lock see everything committed before it was granted.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gisapp:screening'))"))
     # JIT compilation costs more than it saves on these short, index-driven queries.
     session.execute(text("SET LOCAL jit = off"))
     screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))

@@ -38,7 +38,9 @@ def read_townships(path: str | Path) -> gpd.GeoDataFrame:
         if geom is None or geom.is_empty:
             problems.append(FeatureProblem(row, str(code), "geometry", "几何为空"))
         elif geom.geom_type not in {"Polygon", "MultiPolygon"}:
-            problems.append(FeatureProblem(row, str(code), "geometry", f"应为面要素，实际为 {geom.geom_type}"))
+            problems.append(
+                FeatureProblem(row, str(code), "geometry", f"应为面要素，实际为 {geom.geom_type}")
+            )
         elif not geom.is_valid:
             problems.append(FeatureProblem(row, str(code), "geometry", "无效多边形"))
     if frame["code"].duplicated().any():
@@ -46,7 +48,5 @@ def read_townships(path: str | Path) -> gpd.GeoDataFrame:
             problems.append(FeatureProblem(int(row) + 1, str(frame.at[row, "code"]), "code", "编号重复"))
     if problems:
         raise InputFileError(path, problems)
-    frame["geometry"] = [
-        g if g.geom_type == "MultiPolygon" else MultiPolygon([g]) for g in frame.geometry
-    ]
+    frame["geometry"] = [g if g.geom_type == "MultiPolygon" else MultiPolygon([g]) for g in frame.geometry]
     return frame

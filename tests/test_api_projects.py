@@ -13,10 +13,13 @@ pytestmark = pytest.mark.postgis
 def test_new_project_on_the_trunk_answers_201_with_conflicts_and_one_alert(api, login, stored_network):
     office = login("gas_office")
     with stored_network.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO township (code, name, geom) VALUES ('T1', '城桥镇', "
-            "ST_GeomFromText('MULTIPOLYGON(((121.3 31.6, 121.5 31.6, 121.5 31.7, 121.3 31.7, 121.3 31.6)))', 4490))"
-        ))
+        conn.execute(
+            text(
+                "INSERT INTO township (code, name, geom) VALUES ('T1', '城桥镇', "
+                "ST_GeomFromText('MULTIPOLYGON(((121.3 31.6, 121.5 31.6, 121.5 31.7, "
+                "121.3 31.7, 121.3 31.6)))', 4490))"
+            )
+        )
     # 121.40, 31.63 lies on HP-T1: the site straddles the high-pressure main.
     r = api.post("/api/projects", json=site_feature("CM-API-1", 121.40, 31.6299), headers=office)
     assert r.status_code == 201, r.text
@@ -40,7 +43,9 @@ def test_moving_the_site_away_closes_the_conflict_without_deleting(api, login, s
     assert r.status_code == 200, r.text
     assert r.json()["properties"]["conflicts"] == []
     with stored_network.connect() as conn:
-        closed = conn.execute(text("SELECT count(*) FROM pipeline_conflict WHERE closed_at IS NOT NULL")).scalar()
+        closed = conn.execute(
+            text("SELECT count(*) FROM pipeline_conflict WHERE closed_at IS NOT NULL")
+        ).scalar()
     assert closed == 1
 
 

@@ -30,8 +30,15 @@ def sample_files(tmp_path_factory):
 
 def _cli(args, database_url, cwd):
     env = dict(os.environ, DATABASE_URL=database_url, GISAPP_DATA_DIR=str(Path(cwd) / ".gisapp"))
-    return subprocess.run([GISAPP, *args], env=env, capture_output=True, text=True,
-                           timeout=300, cwd=cwd, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [GISAPP, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _counts(engine):
@@ -68,19 +75,24 @@ def test_sample_import_then_export_round_trips_without_loss(
     assert len(again) == len(original) > 0
     a_attrs, a_geoms = _comparable(original, code_col)
     b_attrs, b_geoms = _comparable(again, code_col)
-    pd.testing.assert_frame_equal(a_attrs[sorted(a_attrs.columns)], b_attrs[sorted(a_attrs.columns)],
-                                  check_dtype=False)
+    pd.testing.assert_frame_equal(
+        a_attrs[sorted(a_attrs.columns)], b_attrs[sorted(a_attrs.columns)], check_dtype=False
+    )
     assert shapely.equals_exact(a_geoms, b_geoms, tolerance=1e-9).all()
 
 
 def test_bad_file_through_cli_changes_nothing(sample_files, clean_db, tmp_path, database_url):
-    assert _cli(["import", "pipelines", str(sample_files["pipelines"])], database_url, tmp_path).returncode == 0
+    assert (
+        _cli(["import", "pipelines", str(sample_files["pipelines"])], database_url, tmp_path).returncode == 0
+    )
     before = _counts(clean_db)
     data = json.loads(Path(sample_files["projects"]).read_text(encoding="utf-8"))
     # The last feature's site is moved to Beijing: the whole file must be refused.
     last = data["features"][-1]
-    last["geometry"] = {"type": "Polygon", "coordinates": [[[116.39, 39.9], [116.40, 39.9],
-                                                            [116.40, 39.91], [116.39, 39.9]]]}
+    last["geometry"] = {
+        "type": "Polygon",
+        "coordinates": [[[116.39, 39.9], [116.40, 39.9], [116.40, 39.91], [116.39, 39.9]]],
+    }
     bad = tmp_path / "projects_bad.geojson"
     bad.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
     result = _cli(["import", "projects", str(bad)], database_url, tmp_path)
@@ -103,7 +115,10 @@ def test_codes_already_stored_are_refused_unless_replace(sample_files, clean_db,
     assert replaced.returncode == 0, replaced.stderr
     with clean_db.connect() as conn:
         live, dead = conn.execute(
-            text("SELECT count(*) FILTER (WHERE deleted_at IS NULL), count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM gas_pipeline")
+            text(
+                "SELECT count(*) FILTER (WHERE deleted_at IS NULL), "
+                "count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM gas_pipeline"
+            )
         ).one()
     assert live == before[0] and dead == before[0]
 
@@ -117,8 +132,14 @@ def test_import_error_midway_rolls_back_everything(sample_files, db_session):
     before = db_session.execute(text("SELECT count(*) FROM construction_project")).scalar()
     nested = db_session.begin_nested()
     with pytest.raises(InputFileError) as err:  # the check constraint fires inside COPY
-        import_layer(db_session, "projects", frame, source_name="x.geojson",
-                     source_sha256=file_sha256(sample_files["projects"]), source_crs="EPSG:4326")
+        import_layer(
+            db_session,
+            "projects",
+            frame,
+            source_name="x.geojson",
+            source_sha256=file_sha256(sample_files["projects"]),
+            source_crs="EPSG:4326",
+        )
     nested.rollback()
     assert "计划竣工日期早于开工日期" in str(err.value)
     assert str(frame.iloc[-1]["registration_code"]) in str(err.value)
@@ -129,12 +150,26 @@ def test_import_error_midway_rolls_back_everything(sample_files, db_session):
 def test_reader_error_names_file_feature_and_field(tmp_path):
     bad = tmp_path / "pipes.geojson"
     line = {"type": "LineString", "coordinates": [[121.5, 31.6], [121.501, 31.6]]}
-    bad.write_text(json.dumps({"type": "FeatureCollection", "features": [
-        {"type": "Feature", "properties": {"id": "P-0", "pressure_mpa": 0.3, "diameter_mm": 110},
-         "geometry": line},
-        {"type": "Feature", "properties": {"id": "P-1", "pressure_mpa": 0.3, "diameter_mm": None},
-         "geometry": line}]}),
-        encoding="utf-8")
+    bad.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"id": "P-0", "pressure_mpa": 0.3, "diameter_mm": 110},
+                        "geometry": line,
+                    },
+                    {
+                        "type": "Feature",
+                        "properties": {"id": "P-1", "pressure_mpa": 0.3, "diameter_mm": None},
+                        "geometry": line,
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     with pytest.raises(InputFileError) as err:
         read_layer(bad, "pipelines")
     assert "pipes.geojson" in str(err.value) and "P-1" in str(err.value)

@@ -45,7 +45,13 @@ def _store(session, pipes, sites):
                 "INSERT INTO gas_pipeline (external_code, pressure_class, outer_diameter_mm, status, geom) "
                 "VALUES (:c, :cls, :od, :st, ST_GeomFromText(:wkt, 4490))"
             ),
-            {"c": code, "cls": cls, "od": od, "st": status, "wkt": shapely.to_wkt(_lonlat(multi), rounding_precision=-1)},
+            {
+                "c": code,
+                "cls": cls,
+                "od": od,
+                "st": status,
+                "wkt": shapely.to_wkt(_lonlat(multi), rounding_precision=-1),
+            },
         )
     for code, geom in sites:
         multi = geom if geom.geom_type.startswith("Multi") else MultiPolygon([geom])
@@ -60,8 +66,10 @@ def _store(session, pipes, sites):
 
 def _memory_result(session, rule_set):
     pipes = session.execute(
-        text("SELECT external_code, ST_AsBinary(geom), pressure_class, outer_diameter_mm FROM gas_pipeline "
-             "WHERE deleted_at IS NULL AND status <> 'abandoned'")
+        text(
+            "SELECT external_code, ST_AsBinary(geom), pressure_class, outer_diameter_mm FROM gas_pipeline "
+            "WHERE deleted_at IS NULL AND status <> 'abandoned'"
+        )
     ).all()
     sites = session.execute(
         text("SELECT registration_code, ST_AsBinary(geom) FROM construction_project WHERE deleted_at IS NULL")
@@ -72,11 +80,11 @@ def _memory_result(session, rule_set):
         pressure_classes=[p[2] for p in pipes],
         outer_diameters_mm=[p[3] for p in pipes],
     )
-    site_set = SiteSet(ids=[s[0] for s in sites], geoms=[_metric(shapely.from_wkb(bytes(s[1]))) for s in sites])
+    site_set = SiteSet(
+        ids=[s[0] for s in sites], geoms=[_metric(shapely.from_wkb(bytes(s[1]))) for s in sites]
+    )
     result = screen_sites(pipe_set, site_set, rule_set)
-    return {
-        (r.site_id, r.pipeline_id): (r.zone.value, r.distance_m) for r in result.to_records()
-    }
+    return {(r.site_id, r.pipeline_id): (r.zone.value, r.distance_m) for r in result.to_records()}
 
 
 def _db_result(session, rule_set):
@@ -95,26 +103,92 @@ def _assert_same(memory, db):
 
 
 def _square(cx, cy, half):
-    return Polygon([(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)])
+    return Polygon(
+        [(cx - half, cy - half), (cx + half, cy - half), (cx + half, cy + half), (cx - half, cy + half)]
+    )
 
 
 EDGE_PIPES = [
     ("HP-1", LineString([(X0 - 500, Y0), (X0 + 500, Y0)]), "high_a", 610.0, "in_service"),
-    ("MP-1", LineString([(X0 - 500, Y0 + 100), (X0 + 500, Y0 + 100)]), classify_pressure(0.4).value, 160.0, "in_service"),
-    ("SH-1", LineString([(X0 - 500, Y0 + 200), (X0 + 500, Y0 + 200)]), classify_pressure(1.6).value, 323.9, "in_service"),
+    (
+        "MP-1",
+        LineString([(X0 - 500, Y0 + 100), (X0 + 500, Y0 + 100)]),
+        classify_pressure(0.4).value,
+        160.0,
+        "in_service",
+    ),
+    (
+        "SH-1",
+        LineString([(X0 - 500, Y0 + 200), (X0 + 500, Y0 + 200)]),
+        classify_pressure(1.6).value,
+        323.9,
+        "in_service",
+    ),
     ("DN1000", LineString([(X0 - 500, Y0 - 300), (X0 + 500, Y0 - 300)]), "subhigh_a", 1016.0, "in_service"),
-    ("ARC", LineString([(X0 + 300 + 40 * math.cos(a), Y0 + 400 + 40 * math.sin(a)) for a in np.linspace(0, math.pi, 60)]), "medium_b", 110.0, "in_service"),
-    ("MULTI", MultiLineString([[(X0 - 400, Y0 + 600), (X0 - 300, Y0 + 600)], [(X0 - 200, Y0 + 600), (X0 - 100, Y0 + 600)]]), "low", 32.0, "in_service"),
+    (
+        "ARC",
+        LineString(
+            [(X0 + 300 + 40 * math.cos(a), Y0 + 400 + 40 * math.sin(a)) for a in np.linspace(0, math.pi, 60)]
+        ),
+        "medium_b",
+        110.0,
+        "in_service",
+    ),
+    (
+        "MULTI",
+        MultiLineString(
+            [[(X0 - 400, Y0 + 600), (X0 - 300, Y0 + 600)], [(X0 - 200, Y0 + 600), (X0 - 100, Y0 + 600)]]
+        ),
+        "low",
+        32.0,
+        "in_service",
+    ),
     ("YARD", LineString([(X0 + 195, Y0 + 1000), (X0 + 205, Y0 + 1000)]), "low", 32.0, "in_service"),
     ("OLD", LineString([(X0 - 500, Y0 + 800), (X0 + 500, Y0 + 800)]), "medium_a", 110.0, "abandoned"),
 ]
 EDGE_SITES = [
     ("crossing", _square(X0, Y0, 20)),
-    ("courtyard", Polygon(_square(X0 + 200, Y0 + 1000, 30).exterior.coords, [_square(X0 + 200, Y0 + 1000, 10).exterior.coords])),
+    (
+        "courtyard",
+        Polygon(
+            _square(X0 + 200, Y0 + 1000, 30).exterior.coords,
+            [_square(X0 + 200, Y0 + 1000, 10).exterior.coords],
+        ),
+    ),
     ("near-hp-48m", _square(X0 - 200, Y0 - 48.305 - 10 - 0.1, 10)),
-    ("mp-6m-outside", Polygon([(X0 + 400, Y0 + 100 + 0.08 + 6.01), (X0 + 420, Y0 + 100 + 0.08 + 6.01), (X0 + 420, Y0 + 130), (X0 + 400, Y0 + 130)])),
-    ("mp-0.69m", Polygon([(X0 - 450, Y0 + 100 + 0.08 + 0.69), (X0 - 430, Y0 + 100 + 0.08 + 0.69), (X0 - 430, Y0 + 120), (X0 - 450, Y0 + 120)])),
-    ("dn1000-wall", Polygon([(X0, Y0 - 300 + 0.508 + 0.65), (X0 + 20, Y0 - 300 + 0.508 + 0.65), (X0 + 20, Y0 - 270), (X0, Y0 - 270)])),
+    (
+        "mp-6m-outside",
+        Polygon(
+            [
+                (X0 + 400, Y0 + 100 + 0.08 + 6.01),
+                (X0 + 420, Y0 + 100 + 0.08 + 6.01),
+                (X0 + 420, Y0 + 130),
+                (X0 + 400, Y0 + 130),
+            ]
+        ),
+    ),
+    (
+        "mp-0.69m",
+        Polygon(
+            [
+                (X0 - 450, Y0 + 100 + 0.08 + 0.69),
+                (X0 - 430, Y0 + 100 + 0.08 + 0.69),
+                (X0 - 430, Y0 + 120),
+                (X0 - 450, Y0 + 120),
+            ]
+        ),
+    ),
+    (
+        "dn1000-wall",
+        Polygon(
+            [
+                (X0, Y0 - 300 + 0.508 + 0.65),
+                (X0 + 20, Y0 - 300 + 0.508 + 0.65),
+                (X0 + 20, Y0 - 270),
+                (X0, Y0 - 270),
+            ]
+        ),
+    ),
     ("arc-corner", _square(X0 + 300, Y0 + 400, 36)),
     ("multi-site", MultiPolygon([_square(X0 - 350, Y0 + 610, 5), _square(X0 + 450, Y0 + 150, 5)])),
     ("by-abandoned", _square(X0, Y0 + 805, 3)),
@@ -204,15 +278,25 @@ def test_incremental_screen_opens_updates_and_closes(db_session):
     )
     moved = screen_db(db_session, rule_set, project_ids=[site_id])
     assert moved.closed == 1 and moved.new_conflict_ids == []
-    rows = db_session.execute(
-        text("SELECT closed_at IS NOT NULL FROM pipeline_conflict WHERE project_id = :id"), {"id": site_id}
-    ).scalars().all()
+    rows = (
+        db_session.execute(
+            text("SELECT closed_at IS NOT NULL FROM pipeline_conflict WHERE project_id = :id"),
+            {"id": site_id},
+        )
+        .scalars()
+        .all()
+    )
     assert rows == [True]
     # A pipeline change re-screens from the pipeline side.
-    pipe_id = db_session.execute(text("SELECT id FROM gas_pipeline WHERE external_code = 'HP-1'")).scalar_one()
+    pipe_id = db_session.execute(
+        text("SELECT id FROM gas_pipeline WHERE external_code = 'HP-1'")
+    ).scalar_one()
     db_session.execute(
         text("UPDATE gas_pipeline SET geom = ST_GeomFromText(:wkt, 4490) WHERE id = :id"),
-        {"wkt": shapely.to_wkt(_lonlat(MultiLineString([[(X0 - 500, Y0 + 500), (X0 + 500, Y0 + 500)]]))), "id": pipe_id},
+        {
+            "wkt": shapely.to_wkt(_lonlat(MultiLineString([[(X0 - 500, Y0 + 500), (X0 + 500, Y0 + 500)]]))),
+            "id": pipe_id,
+        },
     )
     by_pipe = screen_db(db_session, rule_set, pipeline_ids=[pipe_id])
     assert len(by_pipe.new_conflict_ids) == 1

@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
 from gisapp.settings import Settings
@@ -17,6 +18,7 @@ from spatial_rules.rulesets import load_rule_set
 def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> FastAPI:
     """Build the app; ``database_url`` overrides the settings (tests, ``gisapp serve``)."""
     settings = settings or Settings()
+    webhook_urls = outbox.check_webhook_urls(settings.webhook_urls)  # refuse bad URLs at start
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -24,7 +26,14 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         engine = make_engine(url, pool_size=10, max_overflow=20)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # Webhook deliveries of the outbox run only when receivers are configured.
+        interval_s = getattr(settings, "outbox_interval_s", outbox.DEFAULT_INTERVAL_S)
+        dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s).start()
+                      if webhook_urls else None)
+        app.state.dispatcher = dispatcher
         yield
+        if dispatcher is not None:
+            dispatcher.stop()
         engine.dispose()
 
     app = FastAPI(

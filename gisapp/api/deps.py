@@ -28,7 +28,9 @@ def get_session(request: Request) -> Iterator[Session]:
         session.close()
 
 
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": commit before the response is sent, so a 2xx always means committed
+# (the default "request" scope would commit after the client already has its answer).
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
 def get_current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:

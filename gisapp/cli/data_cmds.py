@@ -12,8 +12,9 @@ from gisapp.cli.errors import CliUsageError
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
 
-import_app = typer.Typer(help="导入燃气管道或施工项目文件到数据库（全部成功或全部不导入）。",
-                         no_args_is_help=True)
+import_app = typer.Typer(
+    help="导入燃气管道或施工项目文件到数据库（全部成功或全部不导入）。", no_args_is_help=True
+)
 
 LAYER_NAMES_ZH = {"pipelines": "燃气管道", "projects": "施工项目", "townships": "乡镇"}
 
@@ -24,16 +25,30 @@ def parse_field_map(items: list[str] | None) -> dict[str, str]:
     for item in items or []:
         source, sep, target = item.partition("=")
         if not sep or not source.strip() or not target.strip():
-            raise CliUsageError(f"--field “{item}” 格式应为 文件字段名=标准字段名，例如 管径=outer_diameter_mm")
+            raise CliUsageError(
+                f"--field “{item}” 格式应为 文件字段名=标准字段名，例如 管径=outer_diameter_mm"
+            )
         mapping[source.strip()] = target.strip()
     return mapping
 
 
-CrsOpt = Annotated[str | None, typer.Option("--crs", help="输入坐标系：EPSG 代码（如 4326、4490、4549）或 gcj02（高德/腾讯坐标）。默认取文件自带坐标系。")]
-FieldOpt = Annotated[list[str] | None, typer.Option("--field", help="字段映射 文件字段名=标准字段名，可重复。")]
-EncodingOpt = Annotated[str | None, typer.Option("--encoding", help="文本编码（如 GBK），默认按 .cpg 或自动识别。")]
+CrsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--crs",
+        help="输入坐标系：EPSG 代码（如 4326、4490、4549）或 gcj02（高德/腾讯坐标）。默认取文件自带坐标系。",
+    ),
+]
+FieldOpt = Annotated[
+    list[str] | None, typer.Option("--field", help="字段映射 文件字段名=标准字段名，可重复。")
+]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--encoding", help="文本编码（如 GBK），默认按 .cpg 或自动识别。")
+]
 LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 中的图层名。")]
-ReplaceOpt = Annotated[bool, typer.Option("--replace", help="编号已存在时覆盖（旧记录软删除保留历史）；默认报错且不导入。")]
+ReplaceOpt = Annotated[
+    bool, typer.Option("--replace", help="编号已存在时覆盖（旧记录软删除保留历史）；默认报错且不导入。")
+]
 NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形直接拒绝，而不是自动修复。")]
 
 
@@ -44,19 +59,35 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
 
     settings = Settings()
     result = read_layer(
-        file, kind, crs=crs, field_map=parse_field_map(field), encoding=encoding, layer=layer,
-        margin_m=settings.district_margin_m, repair=not no_repair,
+        file,
+        kind,
+        crs=crs,
+        field_map=parse_field_map(field),
+        encoding=encoding,
+        layer=layer,
+        margin_m=settings.district_margin_m,
+        repair=not no_repair,
     )
     engine = ready_engine(settings)
     total = len(result.frame)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    ) as bar:
         task = bar.add_task(f"导入{LAYER_NAMES_ZH[kind]}", total=total)
         with session_factory(engine).begin() as session:
             report = import_layer(
-                session, kind, result.frame, source_name=file.name,
-                source_sha256=file_sha256(file), source_crs=result.source_crs,
-                notes=result.notes, mode="replace" if replace else "insert",
+                session,
+                kind,
+                result.frame,
+                source_name=file.name,
+                source_sha256=file_sha256(file),
+                source_crs=result.source_crs,
+                notes=result.notes,
+                mode="replace" if replace else "insert",
                 progress=lambda n: bar.advance(task, n),
             )
     engine.dispose()
@@ -72,8 +103,12 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
 @import_app.command("pipelines")
 def import_pipelines(
     file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
-    crs: CrsOpt = None, field: FieldOpt = None, encoding: EncodingOpt = None,
-    layer: LayerOpt = None, replace: ReplaceOpt = False, no_repair: NoRepairOpt = False,
+    crs: CrsOpt = None,
+    field: FieldOpt = None,
+    encoding: EncodingOpt = None,
+    layer: LayerOpt = None,
+    replace: ReplaceOpt = False,
+    no_repair: NoRepairOpt = False,
 ) -> None:
     """导入燃气管道（线要素，需压力与外径）。"""
     _import("pipelines", file, crs, field, encoding, layer, replace, no_repair)
@@ -82,8 +117,12 @@ def import_pipelines(
 @import_app.command("projects")
 def import_projects(
     file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
-    crs: CrsOpt = None, field: FieldOpt = None, encoding: EncodingOpt = None,
-    layer: LayerOpt = None, replace: ReplaceOpt = False, no_repair: NoRepairOpt = False,
+    crs: CrsOpt = None,
+    field: FieldOpt = None,
+    encoding: EncodingOpt = None,
+    layer: LayerOpt = None,
+    replace: ReplaceOpt = False,
+    no_repair: NoRepairOpt = False,
 ) -> None:
     """导入施工项目（面要素：红线或施工范围）。"""
     _import("projects", file, crs, field, encoding, layer, replace, no_repair)

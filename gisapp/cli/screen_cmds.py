@@ -29,14 +29,28 @@ def _summary_lines(rows: list[tuple[str, str, str]], rule_label: str) -> list[st
 
 
 def screen(
-    pipelines: Annotated[Path | None, typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV）。")] = None,
+    pipelines: Annotated[
+        Path | None, typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV）。")
+    ] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="项目红线/施工范围文件。")] = None,
-    rules: Annotated[str, typer.Option("--rules", help="规则集：shanghai（默认）、gb55009，或 YAML/JSON 文件路径。")] = "shanghai",
-    pipelines_crs: Annotated[str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")] = None,
-    sites_crs: Annotated[str | None, typer.Option("--sites-crs", help="项目文件坐标系：EPSG 代码或 gcj02。")] = None,
-    pipeline_field: Annotated[list[str] | None, typer.Option("--pipeline-field", help="管道字段映射 文件字段=标准字段，可重复。")] = None,
-    site_field: Annotated[list[str] | None, typer.Option("--site-field", help="项目字段映射 文件字段=标准字段，可重复。")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="输出：.csv、.geojson 或 .gpkg（每个冲突一行）。")] = None,
+    rules: Annotated[
+        str, typer.Option("--rules", help="规则集：shanghai（默认）、gb55009，或 YAML/JSON 文件路径。")
+    ] = "shanghai",
+    pipelines_crs: Annotated[
+        str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")
+    ] = None,
+    sites_crs: Annotated[
+        str | None, typer.Option("--sites-crs", help="项目文件坐标系：EPSG 代码或 gcj02。")
+    ] = None,
+    pipeline_field: Annotated[
+        list[str] | None, typer.Option("--pipeline-field", help="管道字段映射 文件字段=标准字段，可重复。")
+    ] = None,
+    site_field: Annotated[
+        list[str] | None, typer.Option("--site-field", help="项目字段映射 文件字段=标准字段，可重复。")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="输出：.csv、.geojson 或 .gpkg（每个冲突一行）。")
+    ] = None,
     db: Annotated[bool, typer.Option("--db", help="筛查数据库中的数据并更新冲突表。")] = False,
 ) -> None:
     """缓冲区分析：找出进入燃气管道安全保护范围或安全控制范围的施工项目。"""
@@ -57,12 +71,18 @@ def screen(
 
     check_output_path(out)
     settings = Settings()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), transient=True
+    ) as bar:
         task = bar.add_task("准备", total=None)
         screening = screen_files(
-            pipelines, sites, rule_set, pipelines_crs=pipelines_crs, sites_crs=sites_crs,
-            pipeline_fields=parse_field_map(pipeline_field), site_fields=parse_field_map(site_field),
+            pipelines,
+            sites,
+            rule_set,
+            pipelines_crs=pipelines_crs,
+            sites_crs=sites_crs,
+            pipeline_fields=parse_field_map(pipeline_field),
+            site_fields=parse_field_map(site_field),
             margin_m=settings.district_margin_m,
             step=lambda msg: bar.update(task, description=msg),
         )

@@ -17,7 +17,9 @@ def create(
     username: Annotated[str, typer.Option("--username", help="用户名。")],
     password: Annotated[str, typer.Option("--password", help="密码（至少 10 个字符）。")],
     role: Annotated[str, typer.Option("--role", help="角色：gas_office、builder、inspector、admin。")],
-    organisation: Annotated[str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")] = None,
+    organisation: Annotated[
+        str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")
+    ] = None,
 ) -> None:
     """创建用户（密码以 Argon2id 哈希保存）。"""
     from layers.db import session_factory
@@ -27,8 +29,14 @@ def create(
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
         user = create_user(session, username, password, role, organisation)
-        record(session, None, "user.create", "app_user", user.id,
-               {"username": username, "role": role, "organisation": organisation, "via": "cli"})
+        record(
+            session,
+            None,
+            "user.create",
+            "app_user",
+            user.id,
+            {"username": username, "role": role, "organisation": organisation, "via": "cli"},
+        )
     engine.dispose()
     typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")
 

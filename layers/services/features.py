@@ -93,6 +93,13 @@ def _screen(session: Session, spec: LayerSpec, ids: list[int], ctx: WriteContext
     return new_ids
 
 
+def screen_and_alert(
+    session: Session, kind: str, ids: Sequence[int], ctx: WriteContext
+) -> list[int]:
+    """Screen stored features by id; permit and alert each new conflict; return the conflict ids."""
+    return _screen(session, SPECS[kind], [int(i) for i in ids], ctx)
+
+
 def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext) -> dict:
     """Validate and store one GeoJSON Feature, screen it; return it with its conflicts."""
     spec = SPECS[kind]
@@ -254,6 +261,7 @@ def list_features(
     q: str | None = None,
     organisation: str | None = None,
     near_organisation: str | None = None,
+    ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
@@ -261,6 +269,9 @@ def list_features(
     spec = SPECS[kind]
     where = ["deleted_at IS NULL"]
     params: dict = {"limit": limit, "offset": offset}
+    if ids is not None:
+        where.append("id = ANY(:ids)")
+        params["ids"] = [int(i) for i in ids]
     if bbox is not None:
         where.append("geom && ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)")
         params.update(x0=bbox[0], y0=bbox[1], x1=bbox[2], y1=bbox[3])

@@ -60,8 +60,8 @@ def _visible(session, user: User, kind: str, feature_id: int) -> dict:
     feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
     if user.role == "builder" and kind == "pipelines":
         near, _ = list_features(session, "pipelines", near_organisation=user.organisation,
-                                limit=1, q=feature["properties"]["external_code"])
-        if not any(f["id"] == feature_id for f in near):
+                                ids=[feature_id], limit=1)
+        if not near:
             raise NotFoundError(f"管道 {feature_id} 不存在")
     return feature
 
