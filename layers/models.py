@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -422,3 +423,116 @@ class IdempotencyRecord(Base):
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
+
+
+class Inspection(Base):
+    """A self-inspection, third-party inspection or district spot check of one project."""
+
+    __tablename__ = "inspection"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("construction_project.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    # Self-inspection round (1, 2) or spot-check stage (1, 2, 3); NULL for third-party.
+    round_or_stage: Mapped[int | None] = mapped_column(Integer)
+    inspected_on: Mapped[dt.date] = mapped_column(Date)
+    organisation: Mapped[str | None] = mapped_column(Text)
+    findings: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("kind IN ('self', 'third_party', 'spot')", name="kind"),
+        CheckConstraint(
+            "(kind = 'self' AND round_or_stage IN (1, 2)) OR (kind = 'spot' AND round_or_stage "
+            "IN (1, 2, 3)) OR (kind = 'third_party' AND round_or_stage IS NULL)",
+            name="round_or_stage",
+        ),
+        Index("ix_inspection_project_id", "project_id"),
+    )
+
+
+class Hazard(Base):
+    """A problem found on site, followed to closed-loop rectification (闭环整改)."""
+
+    __tablename__ = "hazard"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inspection_id: Mapped[int] = mapped_column(ForeignKey("inspection.id"))
+    description: Mapped[str] = mapped_column(Text)
+    major: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    rectification_state: Mapped[str] = mapped_column(String(16), server_default="open")
+    deadline: Mapped[dt.date | None] = mapped_column(Date)
+    rectified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    verified_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint(
+            "rectification_state IN ('open', 'rectified', 'verified')", name="rectification_state"
+        ),
+        Index("ix_hazard_inspection_id", "inspection_id"),
+    )
+
+
+class EvidenceFile(Base):
+    """A photo or stamped plan attached to an inspection or hazard, kept with its checksum."""
+
+    __tablename__ = "evidence_file"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    inspection_id: Mapped[int | None] = mapped_column(ForeignKey("inspection.id"))
+    hazard_id: Mapped[int | None] = mapped_column(ForeignKey("hazard.id"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    uploaded_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("size_bytes > 0 AND size_bytes <= 20000000", name="size_bytes"),
+        CheckConstraint("inspection_id IS NOT NULL OR hazard_id IS NOT NULL", name="owner"),
+    )
+
+
+class SpotCheckPlan(Base):
+    """One drawn stage of the district spot checks: kept as drawn, with its seed."""
+
+    __tablename__ = "spot_check_plan"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    year: Mapped[int] = mapped_column(Integer)
+    stage: Mapped[int] = mapped_column(Integer)
+    seed: Mapped[int] = mapped_column(BigInteger)
+    candidates: Mapped[int] = mapped_column(Integer)
+    quota: Mapped[int] = mapped_column(Integer)
+    warnings = mapped_column(JSONB, nullable=False)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("stage IN (1, 2, 3)", name="stage"),
+        Index("uq_spot_check_plan_year_stage", "year", "stage", unique=True),
+    )
+
+
+class SpotCheckPick(Base):
+    """A project drawn in a spot-check stage, and why."""
+
+    __tablename__ = "spot_check_pick"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("spot_check_plan.id"), primary_key=True)
+    project_id: Mapped[int] = mapped_column(
+        ForeignKey("construction_project.id"), primary_key=True
+    )
+    reason: Mapped[str] = mapped_column(Text)
+    risk_score: Mapped[float] = mapped_column(Float)
+    forced: Mapped[bool] = mapped_column(Boolean)
