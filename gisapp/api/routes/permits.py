@@ -1,0 +1,67 @@
+"""``/api/permits``: protection procedures (燃气管道保护手续) of conflicts and their transitions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from gisapp.api.deps import SessionDep, require
+from layers.services.permits import get_permit, list_permits, transition
+from layers.services.users import User
+
+router = APIRouter(prefix="/api/permits", tags=["permits"])
+Reader = Annotated[User, require("gas_office", "builder", "inspector")]
+Writer = Annotated[User, require("gas_office", "builder")]
+Status = Literal["not_started", "applied", "approved", "rejected", "expired", "not_required"]
+
+
+class TransitionIn(BaseModel):
+    """A requested change of a permit's status."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to_status: Status
+    approved_until: dt.date | None = Field(None, description="批准时必填，YYYY-MM-DD")
+    reference: str | None = Field(None, max_length=64, description="申请号或批准文号")
+    reason: str | None = Field(None, max_length=2000, description="无需办理时必填")
+    note: str | None = Field(None, max_length=2000)
+
+
+def _own(user: User) -> str | None:
+    return user.organisation if user.role == "builder" else None
+
+
+@router.get("")
+def list_(
+    request: Request, session: SessionDep, user: Reader,
+    status: Annotated[Status | None, Query()] = None,
+    project_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict:
+    """保护手续列表（可按状态、项目过滤并分页）；建设单位只见本单位项目。"""
+    permits, total = list_permits(session, status=status, organisation=_own(user),
+                                  project_id=project_id, limit=limit, offset=offset)
+    links = []
+    if offset + len(permits) < total:
+        nxt = request.url.include_query_params(offset=offset + limit)
+        links.append({"rel": "next", "href": str(nxt)})
+    return {"permits": permits, "numberMatched": total, "numberReturned": len(permits),
+            "links": links}
+
+
+@router.get("/{permit_id}")
+def read(session: SessionDep, user: Reader, permit_id: int) -> dict:
+    """读取一项保护手续，含冲突信息与完整变更历史。"""
+    return get_permit(session, permit_id, organisation=_own(user))
+
+
+@router.post("/{permit_id}/transitions")
+def change(session: SessionDep, user: Writer, permit_id: int, body: TransitionIn) -> dict:
+    """变更保护手续状态（燃气管理所可做全部变更；建设单位只能为本单位提交申请）。"""
+    return transition(session, permit_id, body.to_status, user,
+                      approved_until=body.approved_until, reference=body.reference,
+                      reason=body.reason, note=body.note)

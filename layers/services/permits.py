@@ -1,0 +1,282 @@
+"""The protection procedure (燃气管道保护手续) of a conflict: a checked state machine with history.
+
+Every new conflict gets a permit in ``not_started`` (``layers.services.features``). Its
+status then moves only along these transitions:
+
+| from         | to           | who                 | requires / meaning                     |
+|--------------|--------------|---------------------|----------------------------------------|
+| not_started  | applied      | gas_office, builder | apply                                  |
+| not_started  | not_required | gas_office          | reason                                 |
+| applied      | approved     | gas_office          | approved_until >= today                |
+| applied      | rejected     | gas_office          |                                        |
+| applied      | not_required | gas_office          | reason                                 |
+| rejected     | applied      | gas_office, builder | re-apply                               |
+| approved     | expired      | gas_office, system  | automatic once past approved_until (1) |
+| approved     | applied      | gas_office, builder | renewal                                |
+| expired      | applied      | gas_office, builder | apply again                            |
+| not_required | not_started  | gas_office          | reopen                                 |
+
+(1) ``expire_due(session, today)``, run by a scheduled job, expires every approval
+whose ``approved_until`` is before today (Shanghai date), as user ``system``.
+
+A builder acts only on its own organisation's permits (others are "not found").
+Every transition locks the permit row (``SELECT ... FOR UPDATE``), so concurrent
+requests serialise, and writes one ``permit_event`` and one ``audit_log`` row in the
+caller's transaction: the history is complete or the change did not happen.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from layers.services.audit import record
+from layers.services.errors import (
+    ConflictStateError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+
+STATUSES = ("not_started", "applied", "approved", "rejected", "expired", "not_required")
+STATUS_ZH = {
+    "not_started": "未办理",
+    "applied": "已申请",
+    "approved": "已批准",
+    "rejected": "未通过",
+    "expired": "已过期",
+    "not_required": "无需办理",
+}
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "not_started": ("applied", "not_required"),
+    "applied": ("approved", "rejected", "not_required"),
+    "rejected": ("applied",),
+    "approved": ("expired", "applied"),
+    "expired": ("applied",),
+    "not_required": ("not_started",),
+}
+# Target states each role may request; the gas office may request every transition.
+ROLE_TARGETS: dict[str, frozenset[str]] = {
+    "gas_office": frozenset(STATUSES),
+    "builder": frozenset({"applied"}),
+}
+# Dates are Shanghai dates: an approval "valid until 5 June" ends at Shanghai midnight.
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+MAX_REFERENCE = 64
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class SystemActor:
+    """The actor of automatic changes (scheduled expiry)."""
+
+    id: None = None
+    username: str = "system"
+    role: str = "system"
+
+
+SYSTEM = SystemActor()
+
+
+def local_today() -> dt.date:
+    """Return today's date in Shanghai."""
+    return dt.datetime.now(LOCAL_TZ).date()
+
+
+def _zh(status: str | None) -> str:
+    return f"“{STATUS_ZH.get(status or '', status)}”（{status}）"
+
+
+_PERMIT_SELECT = (
+    "SELECT pm.id, pm.conflict_id, pm.status, pm.reference, pm.approved_until, pm.reason, "
+    "pm.updated_at, pm.updated_by, p.id AS project_id, p.registration_code AS project_code, "
+    "p.name AS project_name, p.organisation, g.id AS pipeline_id, "
+    "g.external_code AS pipeline_code, c.zone, "
+    "round(c.distance_m::numeric, 2)::float AS distance_m, c.closed_at AS conflict_closed_at, "
+    "(c.closed_at IS NULL) AS conflict_open FROM permit pm "
+    "JOIN pipeline_conflict c ON c.id = pm.conflict_id "
+    "JOIN construction_project p ON p.id = c.project_id "
+    "JOIN gas_pipeline g ON g.id = c.pipeline_id"
+)
+
+
+def _shape(row) -> dict:
+    out = dict(row)
+    out["status_zh"] = STATUS_ZH[out["status"]]
+    out["allowed_next"] = list(TRANSITIONS[out["status"]])
+    return out
+
+
+def list_permits(
+    session: Session,
+    *,
+    status: str | None = None,
+    organisation: str | None = None,
+    project_id: int | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> tuple[list[dict], int]:
+    """Return one page of permits (with project and pipeline codes) and the total matching."""
+    if status is not None and status not in STATUSES:
+        raise InvalidRequestError(f"参数 status：未知状态“{status}”（可用：{'、'.join(STATUSES)}）")
+    where = (
+        " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
+        "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
+        "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid)"
+    )
+    params = {"status": status, "org": organisation, "pid": project_id}
+    total = session.execute(
+        text("SELECT count(*) FROM permit pm JOIN pipeline_conflict c ON c.id = pm.conflict_id "
+             "JOIN construction_project p ON p.id = c.project_id" + where),
+        params,
+    ).scalar_one()
+    rows = session.execute(
+        text(_PERMIT_SELECT + where + " ORDER BY pm.id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    ).mappings().all()
+    return [_shape(r) for r in rows], int(total)
+
+
+def _history(session: Session, permit_id: int) -> list[dict]:
+    rows = session.execute(
+        text("SELECT id, at, username, from_status, to_status, approved_until, reference, note "
+             "FROM permit_event WHERE permit_id = :id ORDER BY at, id"),
+        {"id": permit_id},
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: bool):
+    row = session.execute(
+        text(_PERMIT_SELECT + " WHERE pm.id = :id "
+             "AND (CAST(:org AS text) IS NULL OR p.organisation = :org)"
+             + (" FOR UPDATE OF pm" if lock else "")),
+        {"id": permit_id, "org": organisation},
+    ).mappings().one_or_none()
+    if row is None:
+        raise NotFoundError(f"保护手续 {permit_id} 不存在")
+    return row
+
+
+def get_permit(session: Session, permit_id: int, organisation: str | None = None) -> dict:
+    """Return one permit with its conflict and its full history (oldest first)."""
+    permit = _shape(_fetch(session, permit_id, organisation, lock=False))
+    permit["history"] = _history(session, permit_id)
+    return permit
+
+
+def _clean(value: str | None, field: str, max_len: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > max_len:
+        raise InvalidRequestError(f"字段 {field}：长度不能超过 {max_len} 个字符")
+    return value or None
+
+
+def _check_role(actor, to_status: str) -> None:
+    role = getattr(actor, "role", None)
+    if to_status not in ROLE_TARGETS.get(role, frozenset()):
+        raise PermissionDeniedError(
+            f"角色 {role} 无权将保护手续改为{_zh(to_status)}"
+            + ("（建设单位只能提交申请 applied）" if role == "builder" else "")
+        )
+
+
+def transition(
+    session: Session,
+    permit_id: int,
+    to_status: str,
+    actor,
+    *,
+    approved_until: dt.date | None = None,
+    reference: str | None = None,
+    reason: str | None = None,
+    note: str | None = None,
+    today: dt.date | None = None,
+) -> dict:
+    """Move a permit to ``to_status`` if the state machine and the actor allow it; return it."""
+    if to_status not in STATUSES:
+        raise InvalidRequestError(
+            f"字段 to_status：未知状态“{to_status}”（可用：{'、'.join(STATUSES)}）")
+    _check_role(actor, to_status)
+    reference = _clean(reference, "reference", MAX_REFERENCE)
+    reason = _clean(reason, "reason", MAX_TEXT)
+    note = _clean(note, "note", MAX_TEXT)
+    organisation = actor.organisation if getattr(actor, "role", None) == "builder" else None
+    row = _fetch(session, permit_id, organisation, lock=True)
+    current = row["status"]
+    allowed = TRANSITIONS[current]
+    if to_status not in allowed:
+        nexts = "、".join(_zh(s) for s in allowed)
+        raise ConflictStateError(
+            f"保护手续 {permit_id}（项目 {row['project_code']}，管道 {row['pipeline_code']}）"
+            f"当前状态为{_zh(current)}，不能改为{_zh(to_status)}；允许的下一状态：{nexts}"
+        )
+    today = today or local_today()
+    if to_status == "approved":
+        if approved_until is None:
+            raise InvalidRequestError(
+                f"字段 approved_until：批准保护手续 {permit_id} 时必须填写有效期至（YYYY-MM-DD）")
+        if approved_until < today:
+            raise InvalidRequestError(
+                f"字段 approved_until：有效期至 {approved_until.isoformat()} "
+                f"早于今天 {today.isoformat()}")
+    elif approved_until is not None:
+        raise InvalidRequestError(
+            f"字段 approved_until：只有批准（approved）时才能填写有效期至，当前请求为 {to_status}")
+    if to_status == "not_required" and reason is None:
+        raise InvalidRequestError(f"字段 reason：将保护手续 {permit_id} 标为无需办理时必须说明原因")
+    _apply(session, row, to_status, actor, approved_until=approved_until, reference=reference,
+           reason=reason, note=note)
+    return get_permit(session, permit_id)
+
+
+def _apply(session: Session, row, to_status: str, actor, *, approved_until, reference, reason,
+           note) -> None:
+    """Write the new state, its history event and its audit row (caller holds the row lock)."""
+    # The expiry date belongs to an approval: it is kept on expiry (which date ran out)
+    # and cleared by any other move; the reference (application/permit number) is kept.
+    until = approved_until if to_status == "approved" else (
+        row["approved_until"] if to_status == "expired" else None)
+    keep_reason = reason if to_status in ("not_required", "rejected") else None
+    username = getattr(actor, "username", None)
+    session.execute(
+        text("UPDATE permit SET status = :s, approved_until = :until, reason = :reason, "
+             "reference = coalesce(:ref, reference), updated_at = now(), updated_by = :who "
+             "WHERE id = :id"),
+        {"s": to_status, "until": until, "reason": keep_reason, "ref": reference,
+         "who": username, "id": row["id"]},
+    )
+    # permit_event has no reason column: the reason leads the event's note.
+    event_note = "；".join(x for x in (reason and f"原因：{reason}", note) if x) or None
+    session.execute(
+        text("INSERT INTO permit_event (permit_id, username, from_status, to_status, "
+             "approved_until, reference, note) VALUES (:id, :who, :f, :t, :until, :ref, :note)"),
+        {"id": row["id"], "who": username, "f": row["status"], "t": to_status, "until": until,
+         "ref": reference, "note": event_note},
+    )
+    record(session, actor, f"permit.{to_status}", "permit", row["id"], {
+        "from": row["status"], "to": to_status, "conflict_id": row["conflict_id"],
+        "approved_until": until.isoformat() if until else None, "reference": reference,
+        "reason": reason, "note": note,
+    })
+
+
+def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> list[int]:
+    """Move every approved permit whose ``approved_until`` is before ``today`` to expired."""
+    today = today or local_today()
+    rows = session.execute(
+        text(_PERMIT_SELECT + " WHERE pm.status = 'approved' AND pm.approved_until < :today "
+             "ORDER BY pm.id FOR UPDATE OF pm"),
+        {"today": today},
+    ).mappings().all()
+    for row in rows:
+        note = f"有效期至 {row['approved_until'].isoformat()} 已过（{today.isoformat()} 自动失效）"
+        _apply(session, row, "expired", actor, approved_until=None, reference=None, reason=None,
+               note=note)
+    return [r["id"] for r in rows]
