@@ -67,7 +67,35 @@ def serve(
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
+permits_app = typer.Typer(help="燃气管道保护手续。", no_args_is_help=True)
+
+
+@permits_app.command("expire")
+def expire(
+    date: Annotated[
+        str | None, typer.Option("--date", help="按此日期判断（YYYY-MM-DD），默认今天（上海时间）。")
+    ] = None,
+) -> None:
+    """将有效期已过的已审批手续标记为已过期（建议每日运行一次）。"""
+    import datetime as dt
+
+    from gisapp.cli.errors import CliUsageError
+    from layers.db import session_factory
+    from layers.services.permits import expire_due
+
+    try:
+        today = dt.date.fromisoformat(date) if date else None
+    except ValueError as exc:
+        raise CliUsageError(f"--date “{date}” 不是有效日期（格式 YYYY-MM-DD）") from exc
+    engine = ready_engine(Settings())
+    with session_factory(engine).begin() as session:
+        expired = expire_due(session, today) if today else expire_due(session)
+    engine.dispose()
+    typer.echo(f"已过期手续 {len(expired)} 项。")
+
+
 def register(app: typer.Typer) -> None:
-    """Attach ``serve`` and ``user``."""
+    """Attach ``serve``, ``user`` and ``permits``."""
     app.command("serve")(serve)
     app.add_typer(user_app, name="user")
+    app.add_typer(permits_app, name="permits")
