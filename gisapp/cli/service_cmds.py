@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -45,6 +46,7 @@ def serve(
     host: Annotated[str | None, typer.Option(help="监听地址（默认 127.0.0.1）。")] = None,
     port: Annotated[int | None, typer.Option(help="端口（默认 8000）。")] = None,
     load_sample: Annotated[bool, typer.Option(help="数据库为空时载入示例数据。")] = False,
+    workers: Annotated[int, typer.Option(min=1, max=32, help="工作进程数（默认 1）。")] = 1,
 ) -> None:
     """启动 Web 服务（API 文档见 /docs），使用本地 PostGIS 或 DATABASE_URL。"""
     import uvicorn
@@ -60,10 +62,16 @@ def serve(
         if load_sample_if_empty(engine, settings):
             typer.echo("已载入崇明区合成示例数据。")
     engine.dispose()
-    app = create_app(settings, database_url=url)
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"服务地址 http://{host}:{port}/ ，API 文档 http://{host}:{port}/docs")
+    if workers > 1:
+        # Worker processes build their own app from the environment.
+        os.environ["DATABASE_URL"] = url
+        uvicorn.run("gisapp.api.main:app_from_env", factory=True, host=host, port=port,
+                    workers=workers, log_level="warning")
+        return
+    app = create_app(settings, database_url=url)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
