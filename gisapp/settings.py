@@ -7,8 +7,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, PostgresDsn
-from pydantic_settings import BaseSettings, SettingsConfigDict
+import json
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, PostgresDsn, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 def default_data_dir() -> Path:
@@ -39,6 +42,18 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     token_ttl_minutes: int = Field(default=720, ge=5, le=60 * 24 * 30)
     # Alerts are POSTed to these URLs through the outbox (JSON list or comma separated).
-    webhook_urls: list[str] = Field(default_factory=list)
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    outbox_interval_s: float = Field(default=2.0, gt=0, le=3600)
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_urls(cls, value):
+        """Accept a JSON list or a comma-separated string of URLs."""
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip() for part in text.split(",") if part.strip()]
+        return value

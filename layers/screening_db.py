@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
 
@@ -153,9 +154,17 @@ def screen_db(
         "act_protection": rule_set.action_for("protection"),
         "act_control": rule_set.action_for("control"),
     }
-    # One screener at a time: two transactions each moving one side of a pair (a pipeline
-    # and a new site) would otherwise both miss the pair, each not seeing the other's row.
-    # Statements after the lock see everything committed before it was granted.
+    # Concurrent writers must not screen past each other (layers.screening_locks): a full
+    # screen takes the district-wide lock; an incremental one locks the cells around the
+    # features' current geometry (callers that move a feature lock its old cells first).
+    search_m = rule_set.max_control_m + MAX_HALF_DIAMETER_M
+    if full:
+        lock_district(session)
+    else:
+        if pids:
+            lock_area(session, search_m, table="construction_project", ids=pids)
+        if gids:
+            lock_area(session, search_m, table="gas_pipeline", ids=gids)
     # JIT compilation costs more than it saves on these short, index-driven queries.
     session.execute(text("SET LOCAL jit = off"))
     screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))

@@ -27,7 +27,7 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         # Webhook deliveries of the outbox run only when receivers are configured.
-        interval_s = getattr(settings, "outbox_interval_s", outbox.DEFAULT_INTERVAL_S)
+        interval_s = settings.outbox_interval_s
         dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s).start()
                       if webhook_urls else None)
         app.state.dispatcher = dispatcher

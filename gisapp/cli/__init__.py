@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from pydantic import ValidationError
 
 from spatial_rules.errors import DomainError
 
@@ -45,6 +46,11 @@ def main() -> None:
         result = app(standalone_mode=False)
     except DomainError as err:
         typer.secho(f"错误：{err}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except ValidationError as err:  # settings from the environment or .env
+        for problem in err.errors():
+            where = ".".join(str(p) for p in problem.get("loc", ())) or "设置"
+            typer.secho(f"配置有误：{where}：{problem.get('msg')}", fg=typer.colors.RED, err=True)
         sys.exit(2)
     except (typer.Abort, KeyboardInterrupt):
         typer.secho("已中止。", err=True)

@@ -20,7 +20,8 @@ import shapely
 
 from layers.io.features import validate_features
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import screen_db
+from layers.screening_db import MAX_HALF_DIAMETER_M, screen_db
+from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
@@ -78,6 +79,10 @@ def _json_default(value):
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     return str(value)
+
+
+def _search_m(ctx: WriteContext) -> float:
+    return ctx.rule_set.max_control_m + MAX_HALF_DIAMETER_M
 
 
 def _screen(session: Session, spec: LayerSpec, ids: list[int], ctx: WriteContext) -> list[int]:
@@ -175,6 +180,9 @@ def update_feature(
         values["organisation"] = ctx.organisation
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
+    # Old and new surroundings at once, before the move (layers.screening_locks).
+    lock_area(session, _search_m(ctx), table=spec.table, ids=[feature_id],
+              new_geometries_ewkb=[values["geom"]])
     session.execute(
         text(f"UPDATE {spec.table} SET {sets}, geom = ST_GeomFromEWKB(decode(:geom, 'hex')), "
              "updated_at = now() WHERE id = :id"),
@@ -192,6 +200,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     """Soft-delete a feature (history kept) and close its conflicts."""
     spec = SPECS[kind]
     before = get_feature(session, kind, feature_id, lock=True)
+    lock_area(session, _search_m(ctx), table=spec.table, ids=[feature_id])
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"),
                     {"id": feature_id})
     screen_db(session, ctx.rule_set, **{spec.screen_key: [feature_id]})

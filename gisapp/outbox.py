@@ -1,0 +1,211 @@
+"""Webhook dispatcher of the transactional outbox: alerts POSTed to receivers, with retries.
+
+``layers.services.alerts.raise_alerts`` writes one ``outbox_message`` row per alert and
+receiver in the transaction that created the conflict, so a delivery exists exactly
+when its alert does and survives a crash. ``deliver_due`` sends the due rows:
+
+- Claiming: ``SELECT ... FOR UPDATE SKIP LOCKED`` in a short transaction that also
+  counts the attempt and leases the row (``next_attempt_at`` moved past the send), so
+  two dispatchers never send the same row at once and no transaction stays open
+  during HTTP. A dispatcher that dies mid-send leaves the lease to expire; the row is
+  then sent again, which is why receivers get ``X-Gisapp-Delivery: <row id>`` to drop
+  duplicates (delivery is at-least-once on the wire, exactly-once per receiver that
+  de-duplicates).
+- Success is any 2xx answer: ``delivered_at`` is set. Anything else (other status,
+  connection error, timeout) stores ``last_error`` and schedules the next try after
+  5 s * 2^(attempts-1), capped at 1 h, plus up to 10 % jitter.
+- After ``MAX_ATTEMPTS`` tries the row is no longer claimed: it stays in the table,
+  undelivered, with its last error, for an operator to inspect and reset
+  (``UPDATE outbox_message SET attempts = 0, next_attempt_at = now() WHERE id = ...``).
+  A row whose URL is not http/https is given up at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from spatial_rules.errors import DomainError
+
+logger = logging.getLogger("gisapp.outbox")
+
+MAX_ATTEMPTS = 20
+BASE_DELAY_S = 5.0
+MAX_DELAY_S = 3600.0
+JITTER = 0.1
+DEFAULT_INTERVAL_S = 2.0
+USER_AGENT = "gisapp-outbox/0.1"
+
+# The caller's clock when given (tests), else the database's: one clock for all rows.
+_NOW = "COALESCE(CAST(:now AS timestamptz), now())"
+
+_CLAIM = text(
+    "WITH due AS (SELECT id FROM outbox_message WHERE delivered_at IS NULL "
+    f"AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
+    "ORDER BY next_attempt_at, id LIMIT :batch FOR UPDATE SKIP LOCKED) "
+    "UPDATE outbox_message m SET attempts = m.attempts + 1, "
+    f"next_attempt_at = {_NOW} + make_interval(secs => :lease_s) "
+    "FROM due WHERE m.id = due.id RETURNING m.id, m.target_url, m.payload, m.attempts"
+)
+_DELIVERED = text(
+    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL WHERE id = :id"
+)
+_FAILED = text(
+    "UPDATE outbox_message SET last_error = :error, attempts = :attempts, "
+    f"next_attempt_at = {_NOW} + make_interval(secs => :delay_s) WHERE id = :id"
+)
+
+
+class WebhookUrlError(DomainError):
+    """A configured webhook URL is not an absolute http/https URL."""
+
+
+def check_webhook_url(url: str) -> str:
+    """Return ``url`` if it is an absolute http/https URL, else raise ``WebhookUrlError``."""
+    parts = urlsplit(url.strip()) if isinstance(url, str) else None
+    if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise WebhookUrlError(
+            f"配置项 GISAPP_WEBHOOK_URLS：告警推送地址“{url}”无效，"
+            "只接受 http:// 或 https:// 开头的完整网址"
+        )
+    return url.strip()
+
+
+def check_webhook_urls(urls: Iterable[str]) -> list[str]:
+    """Validate every configured webhook URL (settings load, app start)."""
+    return [check_webhook_url(u) for u in urls]
+
+
+def backoff_s(attempts: int, *, rng: random.Random | None = None) -> float:
+    """Return the delay in seconds before the next try after ``attempts`` failed tries."""
+    base = min(BASE_DELAY_S * 2 ** max(attempts - 1, 0), MAX_DELAY_S)
+    return base * (1 + JITTER * (rng or random).random())
+
+
+@dataclass
+class DeliveryReport:
+    """What one ``deliver_due`` pass did (row ids of the outbox)."""
+
+    claimed: int = 0
+    delivered: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+    given_up: list[int] = field(default_factory=list)
+
+
+def _send(client: httpx.Client, row) -> tuple[str | None, bool]:
+    """POST one message; return (None, False) on 2xx, else (error to store, permanent?)."""
+    try:
+        check_webhook_url(row.target_url)
+    except WebhookUrlError as err:
+        return str(err), True
+    headers = {"X-Gisapp-Delivery": str(row.id), "X-Gisapp-Attempt": str(row.attempts),
+               "User-Agent": USER_AGENT}
+    try:
+        response = client.post(row.target_url, json=row.payload, headers=headers)
+    except httpx.HTTPError as exc:
+        return f"发送失败（{type(exc).__name__}）：{exc}"[:2000], False
+    if 200 <= response.status_code < 300:
+        return None, False
+    return f"接收方返回 HTTP {response.status_code}：{response.text[:500]}", False
+
+
+def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 50,
+                timeout_s: float = 5, stop: threading.Event | None = None) -> DeliveryReport:
+    """Send up to ``batch`` due outbox messages once each; record success or the retry time."""
+    report = DeliveryReport()
+    # The lease must outlast the whole batch, or a slow pass would let another take its rows.
+    lease_s = batch * timeout_s + 30
+    with engine.begin() as conn:
+        rows = conn.execute(_CLAIM, {"now": now, "batch": batch, "lease_s": lease_s,
+                                     "max_attempts": MAX_ATTEMPTS}).all()
+    report.claimed = len(rows)
+    if not rows:
+        return report
+    rows = sorted(rows, key=lambda r: r.id)
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
+        for index, row in enumerate(rows):
+            if stop is not None and stop.is_set():
+                _release(engine, [r.id for r in rows[index:]], now)
+                break
+            error, permanent = _send(client, row)
+            with engine.begin() as conn:
+                if error is None:
+                    conn.execute(_DELIVERED, {"now": now, "id": row.id})
+                    report.delivered.append(row.id)
+                    continue
+                attempts = MAX_ATTEMPTS if permanent else row.attempts
+                if attempts >= MAX_ATTEMPTS:
+                    error = f"已放弃（共尝试 {row.attempts} 次）：{error}"
+                    report.given_up.append(row.id)
+                    logger.error("outbox message %s given up: %s", row.id, error)
+                else:
+                    report.failed.append(row.id)
+                    logger.warning("outbox message %s attempt %s failed: %s",
+                                   row.id, attempts, error)
+                conn.execute(_FAILED, {"now": now, "id": row.id, "error": error,
+                                       "attempts": attempts, "delay_s": backoff_s(attempts)})
+    return report
+
+
+def _release(engine: Engine, ids: list[int], now: dt.datetime | None) -> None:
+    """Hand claimed but unsent rows back at once (shutdown), without counting the attempt."""
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE outbox_message SET attempts = attempts - 1, "
+                          f"next_attempt_at = {_NOW} "
+                          "WHERE id = ANY(:ids) AND delivered_at IS NULL"),
+                     {"ids": ids, "now": now})
+
+
+class Dispatcher:
+    """Run ``deliver_due`` in a background thread every ``interval_s`` seconds."""
+
+    def __init__(self, engine: Engine, *, interval_s: float = DEFAULT_INTERVAL_S,
+                 batch: int = 50, timeout_s: float = 5) -> None:
+        """Prepare a dispatcher on ``engine``; nothing runs until ``start``."""
+        self.engine = engine
+        self.interval_s = interval_s
+        self.batch = batch
+        self.timeout_s = timeout_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> Dispatcher:
+        """Start the background thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gisapp-outbox", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, wait_s: float | None = None) -> None:
+        """Ask the loop to end and wait for the pass in progress to finish."""
+        self._stop.set()
+        if self._thread is not None:
+            # At most the message being sent is waited for; the rest of the batch is released.
+            self._thread.join(wait_s if wait_s is not None else self.timeout_s * 4 + 5)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        """Whether the background thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            full = False
+            try:
+                report = deliver_due(self.engine, batch=self.batch, timeout_s=self.timeout_s,
+                                     stop=self._stop)
+                full = report.claimed >= self.batch
+            except Exception:  # the loop must survive a database outage
+                logger.exception("outbox dispatch pass failed")
+            if not full:  # a full batch means more are due: go again at once
+                self._stop.wait(self.interval_s)
