@@ -17,6 +17,9 @@ if [ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import sys; sys.exit(sys.vers
   PY=/usr/bin/python3
 fi
 "$PY" -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+# A CJK TrueType font that reportlab can embed in PDF reports.
+[ -f /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || need_apt+=(fonts-wqy-zenhei)
+# The browser for the page tests (scripts/test.sh asks for it).
 if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null; then
   need_apt+=(chromium)
 fi

@@ -25,7 +25,7 @@ def _register() -> None:
     app.add_typer(db_cmds.app, name="db")
     for module_name in (
         "data_cmds", "sample_cmds", "quickstart_cmds", "screen_cmds", "campaign_cmds",
-        "service_cmds",
+        "service_cmds", "report_cmds",
     ):
         try:
             module = __import__(f"gisapp.cli.{module_name}", fromlist=["register"])

@@ -6,7 +6,10 @@ import importlib
 
 from fastapi import FastAPI
 
-ROUTERS = ("auth", "features", "conflicts", "alerts", "permits", "imports", "events")
+ROUTERS = (
+    "auth", "features", "conflicts", "alerts", "permits", "imports",
+    "events", "inspections", "reports", "maps",
+)
 
 
 def register_routes(app: FastAPI) -> None:

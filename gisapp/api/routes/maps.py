@@ -1,0 +1,140 @@
+"""Map pages (``/maps/...``), their bbox GeoJSON data (``/maps/data/...``) and ``/static`` files.
+
+Pages carry no data beyond the public township areas; every data endpoint needs a
+bearer token of the gas office or an inspector. Queries live in ``maps.layers_data``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from campaign.settings import CampaignSettings
+from gisapp.api.deps import SessionDep, require
+from layers.services.errors import NotFoundError
+from layers.services.users import User
+from maps import layers_data, panels
+from maps.assets import static_file
+from maps.pages import PageOptions, build_dashboard_page, build_map_page
+
+router = APIRouter(tags=["maps"])
+Viewer = Annotated[User, require("gas_office", "inspector")]
+BBoxQ = Annotated[str, Query(max_length=200, description="西,南,东,北（经纬度，EPSG:4490）")]
+ZoomQ = Annotated[int, Query(ge=0, le=layers_data.MAX_ZOOM)]
+YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
+ViewQ = Annotated[str, Query(pattern="^(permits|supervision|inspections)$")]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _options(request: Request, year: int | None = None) -> PageOptions:
+    settings = request.app.state.settings
+    return PageOptions(tile_url=settings.tile_url,
+                       tile_attribution=getattr(settings, "tile_attribution", ""), year=year)
+
+
+def _geojson(body: str) -> Response:
+    return Response(content=body, media_type="application/geo+json", headers=NO_STORE)
+
+
+@router.get("/static/{path:path}", include_in_schema=False)
+def static(path: str) -> FileResponse:
+    """Serve a vendored asset of the map pages (Leaflet, page script, styles)."""
+    found = static_file(path)
+    if found is None:
+        raise NotFoundError(f"静态文件 {path[:200]} 不存在")
+    return FileResponse(found, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/maps/", response_class=HTMLResponse, include_in_schema=False)
+def dashboard_page(request: Request) -> HTMLResponse:
+    """概览页：链接各地图，登录后显示主要数字。"""
+    return HTMLResponse(build_dashboard_page(_options(request)))
+
+
+def _map_page(view: str, request: Request, session, year: int | None) -> HTMLResponse:
+    townships = layers_data.townships_geojson(session)
+    return HTMLResponse(build_map_page(view, townships, _options(request, year)))
+
+
+@router.get("/maps/permits", response_class=HTMLResponse, include_in_schema=False)
+def permits_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """保护手续办理情况地图。"""
+    return _map_page("permits", request, session, None)
+
+
+@router.get("/maps/supervision", response_class=HTMLResponse, include_in_schema=False)
+def supervision_page(request: Request, session: SessionDep) -> HTMLResponse:
+    """燃气工程纳入监管情况地图。"""
+    return _map_page("supervision", request, session, None)
+
+
+@router.get("/maps/inspections", response_class=HTMLResponse, include_in_schema=False)
+def inspections_page(request: Request, session: SessionDep, year: YearQ = None) -> HTMLResponse:
+    """检查与抽查覆盖情况地图。"""
+    return _map_page("inspections", request, session, year)
+
+
+@router.get("/maps/data/pipelines")
+def pipelines_data(session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ) -> Response:
+    """视野内的燃气管道（GeoJSON，按缩放级别简化；低缩放级别仅次高压及以上）。"""
+    return _geojson(layers_data.pipelines_geojson(session, layers_data.parse_bbox(bbox), zoom))
+
+
+@router.get("/maps/data/ranges")
+def ranges_data(
+    request: Request, session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ,
+    zone: Annotated[str, Query(pattern="^(protection|control)$")],
+) -> Response:
+    """视野内管道的安全保护范围或安全控制范围（GeoJSON 面）。"""
+    return _geojson(layers_data.ranges_geojson(
+        session, layers_data.parse_bbox(bbox), zoom, request.app.state.rule_set, zone))
+
+
+@router.get("/maps/data/projects")
+def projects_data(
+    session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ, view: ViewQ,
+    township: Annotated[str | None, Query(max_length=64)] = None, year: YearQ = None,
+) -> Response:
+    """视野内的施工项目及其在该地图中的状态（GeoJSON）。"""
+    return _geojson(layers_data.projects_geojson(
+        session, layers_data.parse_bbox(bbox), zoom, view, township=township, year=year))
+
+
+@router.get("/maps/data/projects/{project_id}/popup")
+def project_popup(session: SessionDep, user: Viewer, project_id: int, view: ViewQ,
+                  year: YearQ = None) -> dict:
+    """项目弹窗内容（HTML 片段）。"""
+    detail = layers_data.project_detail(session, project_id, year)
+    if detail is None:
+        raise NotFoundError(f"项目 id={project_id} 不存在")
+    return {"id": project_id, "html": panels.project_popup(detail, view)}
+
+
+@router.get("/maps/data/search")
+def search(session: SessionDep, user: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
+    """按项目编号或名称搜索项目。"""
+    return {"results": layers_data.search_projects(session, q)}
+
+
+@router.get("/maps/data/townships")
+def townships_data(session: SessionDep, user: Viewer,
+                   view: Annotated[str, Query(pattern="^supervision$")] = "supervision") -> dict:
+    """各乡镇在建燃气工程纳入监管覆盖率（分级设色用的 GeoJSON）。"""
+    return panels.supervision_choropleth(layers_data.supervision_by_township(session))
+
+
+@router.get("/maps/data/inspection-coverage")
+def inspection_coverage(session: SessionDep, user: Viewer, year: YearQ = None) -> dict:
+    """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照。"""
+    year = year or layers_data.this_year()
+    coverage = layers_data.inspection_coverage(session, CampaignSettings.for_year(year))
+    return {**coverage, "html": panels.coverage_panel(coverage)}
+
+
+@router.get("/maps/data/summary")
+def summary(session: SessionDep, user: Viewer) -> dict:
+    """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
+    figures = layers_data.dashboard_figures(session)
+    return {**figures, "html": panels.dashboard_html(figures)}

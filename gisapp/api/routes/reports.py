@@ -1,0 +1,46 @@
+"""``/api/reports/{YYYY-MM}``: the monthly map report as a zip download (gas office only)."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+
+from gisapp.api.deps import SessionDep, require
+from layers.services.users import User
+
+router = APIRouter(prefix="/api/reports", tags=["reports"])
+GasOffice = Annotated[User, require("gas_office")]
+
+
+@router.get("/{month}", response_class=Response,
+            responses={200: {"content": {"application/zip": {}}}})
+def download_report(
+    request: Request, session: SessionDep, user: GasOffice, month: str,
+    township: Annotated[str | None, Query(max_length=64)] = None,
+    format: Annotated[str, Query(pattern="^zip$")] = "zip",  # noqa: A002 - the API's name
+) -> Response:
+    """月度地图报告（HTML、PDF、CSV、XLSX）打包下载；统计截至该月最后一天。"""
+    # Imported here: matplotlib and reportlab load only when a report is asked for.
+    from maps.report import build_report, parse_month
+
+    period = parse_month(month)
+    rule_set = request.app.state.rule_set.label
+    with tempfile.TemporaryDirectory(prefix="gisapp-report-") as tmp:
+        result = build_report(session, period, Path(tmp), township=township, rule_set=rule_set)
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in result.files:
+                archive.write(path, arcname=path.name)
+    name = f"gisapp-report-{period.label}" + (f"-{township}" if township else "") + ".zip"
+    ascii_name = f"gisapp-report-{period.label}.zip"
+    return Response(
+        buffer.getvalue(), media_type="application/zip",
+        headers={"Content-Disposition": f"attachment; filename=\"{ascii_name}\"; "
+                 f"filename*=UTF-8''{quote(name)}"},
+    )

@@ -1,0 +1,85 @@
+"""The report's Chinese strings and colours in one place (legends, headings, table columns)."""
+
+from __future__ import annotations
+
+from spatial_rules.pressure import LABELS_ZH, PressureClass
+
+TITLE = "崇明区燃气管道保护月度地图报告"
+SYNTHETIC_NOTE = "乡镇边界为合成示意数据，非官方行政区划。"
+
+ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+
+PERMIT_STATUS_ZH = {
+    "not_started": "未办理",
+    "applied": "办理中",
+    "approved": "已办理",
+    "rejected": "被驳回",
+    "expired": "已过期",
+    "not_required": "无需办理",
+}
+# Worst first: a project with several conflicts shows its least advanced procedure.
+PERMIT_SEVERITY = ("not_started", "rejected", "expired", "applied", "not_required", "approved")
+
+# Project states on the maps, with their fill colours.
+PROJECT_STATE_ZH = {
+    "not_started": "有冲突（未办理保护手续）",
+    "rejected": "有冲突（被驳回）",
+    "expired": "有冲突（已过期）",
+    "applied": "有冲突（办理中）",
+    "not_required": "有冲突（无需办理）",
+    "approved": "有冲突（已办理）",
+    "no_conflict": "无冲突（在建/计划）",
+}
+PROJECT_STATE_COLOUR = {
+    "not_started": "#d62728",
+    "rejected": "#9b1fa8",
+    "expired": "#8c564b",
+    "applied": "#ff9f1c",
+    "not_required": "#1f77b4",
+    "approved": "#2ca02c",
+    "no_conflict": "#b0b0b0",
+}
+# Outline of a conflict site: the most severe zone it reaches.
+ZONE_COLOUR = {"protection": "#7a0010", "control": "#e6b800"}
+
+# Pipeline groups drawn on the maps, highest pressure first.
+PIPE_GROUPS = {
+    "high": (PressureClass.ULTRA_HIGH, PressureClass.HIGH_A, PressureClass.HIGH_B),
+    "subhigh": (PressureClass.SUBHIGH_A, PressureClass.SUBHIGH_B),
+    "medium": (PressureClass.MEDIUM_A, PressureClass.MEDIUM_B),
+    "low": (PressureClass.LOW,),
+}
+PIPE_GROUP_ZH = {"high": "高压及以上", "subhigh": "次高压", "medium": "中压", "low": "低压"}
+PIPE_GROUP_STYLE = {  # colour, line width in points (static maps) / pixels (SVG)
+    "high": ("#c0392b", 1.6),
+    "subhigh": ("#e67e22", 1.2),
+    "medium": ("#2e86c1", 0.7),
+    "low": ("#7f8c8d", 0.5),
+}
+PIPE_GROUP_OF = {cls.value: group for group, classes in PIPE_GROUPS.items() for cls in classes}
+PRESSURE_ZH = {cls.value: LABELS_ZH[cls] for cls in PressureClass}
+
+BAND_COLOUR = {"protection": "#d62728", "control": "#ffcc00"}
+
+# Table names: file stem -> Chinese title (CSV file names, XLSX sheets, headings).
+TABLE_TITLES = {
+    "summary": "概况",
+    "conflicts_by_township": "冲突按范围和乡镇统计",
+    "permit_status": "保护手续办理状态",
+    "supervision_coverage": "燃气工程纳入监管情况",
+    "inspection_progress": "检查进度（对照治理行动时间节点）",
+    "spot_check_stages": "区级抽查分阶段进度",
+    "conflict_list": "冲突清单",
+}
+SHEET_TITLES = {
+    "summary": "概况",
+    "conflicts_by_township": "冲突按范围和乡镇",
+    "permit_status": "保护手续办理状态",
+    "supervision_coverage": "纳入监管情况",
+    "inspection_progress": "检查进度",
+    "spot_check_stages": "区级抽查分阶段",
+    "conflict_list": "冲突清单",
+}
+MAP_HEADING = "全区地图"
+CONFLICT_MAPS_HEADING = "冲突点位图"
+TOTAL = "合计"

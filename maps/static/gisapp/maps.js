@@ -1,0 +1,252 @@
+/* gisapp map pages: login, viewport loading of bbox GeoJSON, township filter, search.
+ *
+ * Loaded after Leaflet. The folium page calls GisMaps.start(map, config, groups) with
+ * empty feature groups; this script fills them from /maps/data/... on every move,
+ * sending the token kept in sessionStorage. All text comes from config.strings
+ * (maps/i18n.py); pop-ups and panels arrive as ready, escaped HTML from the server.
+ */
+(function () {
+  "use strict";
+  var TOKEN_KEY = "gisapp.token";
+  var S = {};                 // Chinese strings of the page
+  var afterLogin = [];        // run each time a token is stored
+  // Read by the browser test: finished loads, pending requests, features per layer.
+  var status = { loads: 0, pending: 0, failures: 0, counts: {}, truncated: {} };
+
+  function token() { return sessionStorage.getItem(TOKEN_KEY); }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text) node.textContent = text;
+    return node;
+  }
+
+  function showMessage(text) {
+    var box = document.getElementById("gis-message") || document.body.appendChild(el("div", "gis-message"));
+    box.id = "gis-message";
+    box.textContent = text;
+  }
+
+  // GET JSON with the bearer token: 401 asks for a login, 403 explains the role.
+  function getJSON(url, signal) {
+    return fetch(url, { headers: { Authorization: "Bearer " + (token() || "") }, signal: signal })
+      .then(function (r) {
+        if (r.status === 401) { sessionStorage.removeItem(TOKEN_KEY); showLogin(); }
+        else if (r.status === 403) showMessage(S.forbidden);
+        else if (!r.ok) showMessage(S.loadFailed);
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      });
+  }
+
+  // A modal form posting to /api/auth/token (OAuth2 password form).
+  function showLogin() {
+    if (document.getElementById("gis-login")) return;
+    var overlay = el("div", "gis-overlay"), form = el("form", "gis-login-form");
+    overlay.id = "gis-login";
+    form.appendChild(el("h3", "", S.loginTitle));
+    [["username", S.user, "text"], ["password", S.password, "password"]].forEach(function (f) {
+      var label = el("label", "", f[1]), input = el("input");
+      input.name = f[0]; input.type = f[2]; input.required = true;
+      label.appendChild(input); form.appendChild(label);
+    });
+    var submit = el("button", "", S.submit), error = el("p", "gis-error");
+    submit.type = "submit";
+    form.appendChild(submit); form.appendChild(error);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      fetch(S.loginUrl, { method: "POST", body: new URLSearchParams(new FormData(form)) })
+        .then(function (r) { if (!r.ok) throw new Error("login"); return r.json(); })
+        .then(function (t) {
+          sessionStorage.setItem(TOKEN_KEY, t.access_token);
+          overlay.remove();
+          afterLogin.forEach(function (fn) { fn(); });
+        })
+        .catch(function () { error.textContent = S.loginFailed; });
+    });
+    overlay.appendChild(form);
+    document.body.appendChild(overlay);
+  }
+
+  function whenLoggedIn(fn) {
+    afterLogin.push(fn);
+    if (token()) fn(); else showLogin();
+  }
+
+  function logoutLink() {
+    var a = el("a", "gis-logout", S.logout);
+    a.href = "#";
+    a.addEventListener("click", function (ev) {
+      ev.preventDefault(); sessionStorage.removeItem(TOKEN_KEY); location.reload();
+    });
+    return a;
+  }
+
+  // A Leaflet control holding a DOM node; clicks and wheel stay inside it.
+  function control(map, position, node) {
+    var c = L.control({ position: position });
+    c.onAdd = function () {
+      L.DomEvent.disableClickPropagation(node); L.DomEvent.disableScrollPropagation(node);
+      return node;
+    };
+    return c.addTo(map);
+  }
+
+  // One data layer: fetches its endpoint for the current view into its feature group.
+  function dataLayer(map, cfg, spec, group, state, report) {
+    var controller = null, loadedOnce = false;
+
+    function style(feature) {
+      var p = feature.properties, color = p.color || (spec.colors || {})[p[spec.colorBy]] || "#555";
+      var s = { color: color, weight: spec.weight, opacity: 0.9, fillColor: color,
+                fillOpacity: spec.fillOpacity || 0, radius: 5 };
+      if (p.alert) { s.color = "#d50000"; s.weight = 4; s.dashArray = "6 4"; }
+      return s;
+    }
+
+    function bind(feature, layer) {
+      var p = feature.properties;
+      if (spec.labels) layer.bindTooltip(p.label, { permanent: true, direction: "center", className: "gis-label" });
+      if (spec.popup) {
+        layer.bindTooltip(p.code + " " + p.name);
+        layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
+      }
+    }
+
+    function bboxParams() {
+      var b = map.getBounds(), clamp = function (v, lo, hi) { return Math.min(hi, Math.max(lo, v)).toFixed(6); };
+      return "bbox=" + [clamp(b.getWest(), -180, 180), clamp(b.getSouth(), -85, 85),
+                        clamp(b.getEast(), -180, 180), clamp(b.getNorth(), -85, 85)].join(",") +
+             "&zoom=" + map.getZoom();
+    }
+
+    function load() {
+      if (!token() || !map.hasLayer(group) || (spec.once && loadedOnce)) return;
+      if (map.getZoom() < (spec.minZoom || 0)) {      // the server would send nothing anyway
+        group.clearLayers(); status.counts[spec.key] = 0; report(); return;
+      }
+      if (controller) controller.abort();             // a newer view replaces an older request
+      controller = new AbortController();
+      var url = spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + bboxParams();
+      if (spec.township && state.township) url += "&township=" + encodeURIComponent(state.township);
+      if (cfg.year) url += "&year=" + cfg.year;
+      status.pending += 1; report();
+      getJSON(url, controller.signal).then(function (data) {
+        group.clearLayers();
+        group.addLayer(L.geoJSON(data, {
+          style: style, onEachFeature: bind,
+          pointToLayer: function (f, latlng) { return L.circleMarker(latlng, style(f)); }
+        }));
+        loadedOnce = true;
+        status.counts[spec.key] = data.features.length;
+        status.truncated[spec.key] = data.truncated;
+        status.loads += 1;
+      }).catch(function (err) {
+        if (err.name !== "AbortError") status.failures += 1;
+      }).then(function () { status.pending -= 1; report(); });
+    }
+    return { load: load };
+  }
+
+  function openPopup(map, cfg, id, latlng) {
+    getJSON(cfg.dataUrl + "/projects/" + id + "/popup?view=" + cfg.view + (cfg.year ? "&year=" + cfg.year : ""))
+      .then(function (d) { L.popup({ maxWidth: 460 }).setLatLng(latlng).setContent(d.html).openOn(map); })
+      .catch(function () {});
+  }
+
+  // Township filter: zooms to the township and limits projects to it.
+  function townshipControl(map, cfg, state, reload) {
+    var box = el("div", "gis-control gis-township"), select = el("select");
+    select.title = S.township;
+    select.appendChild(new Option(S.allTownships, ""));
+    cfg.townships.forEach(function (t) { select.appendChild(new Option(t.name, t.name)); });
+    select.addEventListener("change", function () {
+      state.township = select.value;
+      var t = cfg.townships.filter(function (x) { return x.name === select.value; })[0];
+      if (t) map.fitBounds(t.bounds);                  // a move reloads again; the older request is aborted
+      reload();
+    });
+    box.appendChild(el("label", "", S.township)); box.appendChild(select);
+    control(map, "topleft", box);
+  }
+
+  // Search by project code or name; a result zooms to the site and opens its pop-up.
+  function searchControl(map, cfg) {
+    var box = el("div", "gis-control gis-search"), input = el("input"), list = el("ul");
+    input.type = "search"; input.placeholder = S.search;
+    box.appendChild(input); box.appendChild(list);
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(function () {
+        list.innerHTML = "";
+        if (!input.value.trim()) return;
+        getJSON(cfg.dataUrl + "/search?q=" + encodeURIComponent(input.value.trim())).then(function (d) {
+          if (!d.results.length) list.appendChild(el("li", "gis-none", S.searchNone));
+          d.results.forEach(function (r) {
+            var item = el("li", "", r.code + " " + r.name + (r.township ? "（" + r.township + "）" : ""));
+            item.addEventListener("click", function () {
+              var bounds = L.latLngBounds([r.south, r.west], [r.north, r.east]);
+              map.fitBounds(bounds, { maxZoom: 17 });
+              openPopup(map, cfg, r.id, bounds.getCenter());
+            });
+            list.appendChild(item);
+          });
+        }).catch(function () {});
+      }, 300);
+    });
+    control(map, "topleft", box);
+  }
+
+  function start(map, cfg, groups) {
+    S = cfg.strings;
+    var state = { township: "" };
+    var line = el("span");
+    var report = function () {                        // the status line under the map
+      var total = 0, cut = false;
+      Object.keys(status.counts).forEach(function (k) { total += status.counts[k]; cut = cut || status.truncated[k]; });
+      line.textContent = status.pending ? S.loading : S.shown.replace("{n}", total) + (cut ? S.truncated : "");
+    };
+    var layers = cfg.layers.map(function (spec) { return dataLayer(map, cfg, spec, groups[spec.key], state, report); });
+    var reload = function () { layers.forEach(function (l) { l.load(); }); };
+
+    var head = el("div", "gis-control gis-title"), home = el("a", "", S.back);
+    home.href = cfg.homeUrl;
+    head.appendChild(el("strong", "", cfg.title)); head.appendChild(home); head.appendChild(logoutLink());
+    control(map, "topleft", head);
+    townshipControl(map, cfg, state, reload);
+    searchControl(map, cfg);
+    var foot = el("div", "gis-control gis-status"); foot.appendChild(line);
+    control(map, "bottomleft", foot);
+
+    var timer = null;                                 // one reload per pause in panning
+    map.on("moveend", function () { clearTimeout(timer); timer = setTimeout(reload, 150); });
+    map.on("overlayadd", reload);
+    whenLoggedIn(function () {
+      reload();
+      if (cfg.panelUrl) {
+        getJSON(cfg.panelUrl + (cfg.year ? "?year=" + cfg.year : "")).then(function (d) {
+          var panel = el("div", "gis-control gis-panel"); panel.innerHTML = d.html;
+          control(map, "bottomleft", panel);
+          status.loads += 1;
+        }).catch(function () { status.failures += 1; });
+      }
+    });
+  }
+
+  // The dashboard: headline figures after login.
+  function dashboard(cfg) {
+    S = cfg.strings;
+    whenLoggedIn(function () {
+      getJSON(cfg.summaryUrl).then(function (d) {
+        var main = document.getElementById("gis-figures");
+        main.innerHTML = d.html;
+        document.querySelector("header").appendChild(logoutLink());
+        status.loads += 1;
+      }).catch(function () { status.failures += 1; });
+    });
+  }
+
+  window.GisMaps = { start: start, dashboard: dashboard, status: status };
+})();

@@ -1,0 +1,264 @@
+"""The map pages in a real headless Chromium against a real uvicorn server and PostGIS.
+
+Logs in through the page's form, opens each page, waits for the viewport data, checks
+the features and legend, that no request failed and none left 127.0.0.1, and saves a
+screenshot per page (one copied to /tmp/gisapp-screenshots/ for a look by eye).
+Uses the system Chromium (/usr/bin/chromium) through Playwright's Python driver.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import threading
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from gisapp.localdb import free_port
+from layers.db import session_factory
+
+pytestmark = pytest.mark.postgis
+
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync"]
+USER, PASSWORD = "map-office", "correct-horse-battery"
+SHOTS_FOR_LEAD = Path("/tmp/gisapp-screenshots")
+YEAR = 2026  # the campaign year of the inspection page (?year=)
+
+
+def _load_sample(engine) -> None:
+    """Import the district sample (seed 5), screen it, and give each new conflict a permit and alert."""
+    from layers.importer import import_layer, load_townships
+    from layers.sample import generate_sample
+    from layers.services.features import WriteContext, screen_and_alert
+    from layers.services.users import create_user
+    from spatial_rules.rulesets import load_rule_set
+
+    sample = generate_sample(seed=5)
+    with session_factory(engine).begin() as session:
+        load_townships(session, sample.townships, source="sample seed 5")
+        for kind in ("pipelines", "projects"):
+            import_layer(session, kind, getattr(sample, kind), source_name=f"sample-{kind}",
+                         source_sha256="0" * 64, source_crs="EPSG:4490")
+        ids = session.execute(text("SELECT id FROM construction_project")).scalars().all()
+        ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"))
+        screen_and_alert(session, "projects", ids, ctx)
+        create_user(session, USER, PASSWORD, "gas_office", None)
+        _record_inspections(session)
+
+
+def _record_inspections(session) -> None:
+    """Record a few campaign checks (test data; the maps only read them)."""
+    first = session.execute(text(
+        "SELECT id FROM construction_project WHERE status = 'under_construction' ORDER BY id LIMIT 4"
+    )).scalars().all()
+    session.execute(text(
+        "INSERT INTO inspection (project_id, kind, round_or_stage, inspected_on) VALUES "
+        "(:a, 'spot', 1, :d1), (:b, 'third_party', NULL, :d2), (:c, 'self', 1, :d0), (:c, 'self', 2, :d2)"),
+        {"a": first[0], "b": first[1], "c": first[2], "d0": dt.date(YEAR, 5, 20),
+         "d1": dt.date(YEAR, 7, 1), "d2": dt.date(YEAR, 9, 1)})
+    plan = session.execute(text(
+        "INSERT INTO spot_check_plan (year, stage, seed, candidates, quota, warnings) "
+        "VALUES (:y, 2, 1, 100, 30, '[]') RETURNING id"), {"y": YEAR}).scalar_one()
+    session.execute(text(
+        "INSERT INTO spot_check_pick (plan_id, project_id, reason, risk_score, forced) "
+        "VALUES (:p, :d, '测试', 1.0, false)"), {"p": plan, "d": first[3]})
+
+
+def _truncate(engine) -> None:
+    with engine.begin() as conn:
+        tables = conn.execute(text(
+            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+            "AND tablename NOT IN ('spatial_ref_sys', 'alembic_version')")).scalars().all()
+        conn.execute(text("TRUNCATE " + ", ".join(f'"{t}"' for t in tables) + " CASCADE"))
+
+
+@pytest.fixture(scope="module")
+def server(database_url, db_engine):
+    """A real uvicorn server on 127.0.0.1 with the sample loaded; yields its base URL."""
+    import uvicorn
+
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    _load_sample(db_engine)
+    port = free_port()
+    app = create_app(Settings(_env_file=None), database_url=database_url)
+    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=uv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not uv.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert uv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    uv.should_exit = True
+    thread.join(10)
+    _truncate(db_engine)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless system Chromium, driven by Playwright (no downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    """A fresh page that records every request, failure and bad response."""
+    context = browser.new_context(viewport={"width": 1280, "height": 860}, locale="zh-CN")
+    pg = context.new_page()
+    pg.requests, pg.failed, pg.errors = [], [], []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("requestfailed", lambda r: pg.failed.append((r.url, r.failure)))
+    pg.on("response", lambda r: r.status >= 400 and pg.failed.append((r.url, r.status)))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    context.close()
+
+
+def _login(pg) -> None:
+    pg.wait_for_selector("#gis-login form")
+    pg.fill("#gis-login input[name=username]", USER)
+    pg.fill("#gis-login input[name=password]", PASSWORD)
+    pg.click("#gis-login button[type=submit]")
+    pg.wait_for_selector("#gis-login", state="detached")
+
+
+def _settled(pg, loads: int) -> None:
+    pg.wait_for_function(
+        f"window.GisMaps && GisMaps.status.loads >= {loads} && GisMaps.status.pending === 0",
+        timeout=20_000)
+
+
+def _check_network(pg, server: str) -> None:
+    assert pg.requests, "no request recorded"
+    hosts = {urlsplit(u).hostname for u in pg.requests if not u.startswith(("data:", "blob:"))}
+    assert hosts == {"127.0.0.1"}, hosts
+    # An aborted request (a newer viewport replaced it) is not a failure.
+    failed = [f for f in pg.failed if "ERR_ABORTED" not in str(f[1])]
+    assert failed == [], failed
+    assert pg.errors == [], pg.errors
+
+
+def _shot(pg, tmp_path: Path, name: str) -> Path:
+    pg.wait_for_timeout(400)  # let a zoom animation end, or the canvas is caught mid-scale
+    path = tmp_path / f"{name}.png"
+    pg.screenshot(path=str(path))
+    SHOTS_FOR_LEAD.mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, SHOTS_FOR_LEAD / path.name)
+    return path
+
+
+def _states(pg) -> dict[str, int]:
+    """Count the drawn project features by state, from the Leaflet layers of the page."""
+    return pg.evaluate("""() => { var out = {}; Object.values(window).forEach(function (v) {
+        if (v instanceof L.FeatureGroup) v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
+          function (l) { var s = l.feature && l.feature.properties.state;
+            if (s) out[s] = (out[s] || 0) + 1; }); }); }); return out; }""")
+
+
+def _feature_count(pg, key: str) -> int:
+    return pg.evaluate(f"GisMaps.status.counts[{key!r}] || 0")
+
+
+def test_permits_page(page, server, tmp_path):
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    assert _feature_count(page, "projects") > 0 and _feature_count(page, "pipelines") > 0
+    legend = page.inner_text(".gis-legend")
+    for text_ in ("项目保护手续状态", "有冲突、未办理手续", "燃气管道压力级制", "高压B", "安全保护范围"):
+        assert text_ in legend
+    layers = page.inner_text(".leaflet-control-layers")
+    assert "燃气管道（按压力级制）" in layers and "区界" in layers and "乡镇界" in layers
+    assert page.locator(".leaflet-control-scale").count() == 1
+    # Colours on the canvas: projects are drawn, at least one with a protection conflict.
+    states = _states(page)
+    assert states.get("not_started", 0) > 0 and states.get("no_conflict", 0) > 0, states
+    # Search by code, then the pop-up with the conflicting pipeline and the permit state.
+    code = page.evaluate("""() => { var c = null; Object.values(window).forEach(function (v) {
+        if (v instanceof L.FeatureGroup) v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
+          function (l) { var p = l.feature && l.feature.properties;
+            if (p && p.state === "not_started") c = p.code; }); }); }); return c; }""")
+    page.fill(".gis-search input", code)
+    page.click(f".gis-search li:has-text('{code}')")
+    page.wait_for_selector(".leaflet-popup-content .gis-popup")
+    popup = page.inner_text(".leaflet-popup-content")
+    assert code in popup and "冲突管道" in popup and "未办理" in popup
+    _settled(page, 4)  # zoomed in: bands load from zoom 15
+    assert _feature_count(page, "protection") > 0 and _feature_count(page, "control") > 0
+    _shot(page, tmp_path, "permits")
+    _check_network(page, server)
+
+
+def test_supervision_and_inspection_pages(page, server, tmp_path):
+    page.goto(f"{server}/maps/supervision")
+    _login(page)
+    _settled(page, 3)
+    assert _feature_count(page, "choropleth") >= 10  # one per township
+    assert _feature_count(page, "projects") > 0
+    assert "已纳入监管" in page.inner_text(".leaflet-tooltip-pane")  # figures on the townships
+    assert "乡镇监管覆盖率" in page.inner_text(".gis-legend")
+    # The township filter limits the projects to one township.
+    before = _feature_count(page, "projects")
+    name = page.evaluate("document.querySelector('.gis-township select').options[1].value")
+    page.select_option(".gis-township select", name)
+    _settled(page, 5)
+    assert _feature_count(page, "projects") <= before
+    _shot(page, tmp_path, "supervision")
+    _check_network(page, server)
+
+    page.goto(f"{server}/maps/inspections?year={YEAR}")  # same tab: the token stays in sessionStorage
+    _settled(page, 3)
+    states = _states(page)
+    for state in ("spot_1", "spot_planned", "third_party", "self_2", "not_covered"):
+        assert states.get(state, 0) >= 1, states
+    panel = page.inner_text(".gis-panel")
+    assert f"{YEAR} 年区级抽查覆盖率" in panel and "30%" in panel and "第3阶段" in panel
+    assert "全年累计抽查覆盖：1 /" in panel
+    assert "尚未覆盖" in page.inner_text(".gis-legend")
+    _shot(page, tmp_path, "inspections")
+    _check_network(page, server)
+
+
+def test_dashboard(page, server, tmp_path):
+    page.goto(f"{server}/maps/")
+    _login(page)
+    _settled(page, 1)
+    figures = page.inner_text("#gis-figures")
+    for text_ in ("燃气管道长度（按压力级制）", "高压B", "未关闭的冲突（按范围）", "保护手续（按状态）",
+                  "待处理新告警"):
+        assert text_ in figures
+    assert page.locator("nav a").count() == 3
+    _shot(page, tmp_path, "dashboard")
+    _check_network(page, server)
+
+
+def test_builder_is_told_it_may_not_view(page, server, db_engine):
+    from layers.services.users import create_user
+
+    with session_factory(db_engine).begin() as session:
+        create_user(session, "map-builder", PASSWORD, "builder", "甲公司")
+    page.goto(f"{server}/maps/permits")
+    page.wait_for_selector("#gis-login form")
+    page.fill("#gis-login input[name=username]", "map-builder")
+    page.fill("#gis-login input[name=password]", PASSWORD)
+    page.click("#gis-login button[type=submit]")
+    page.wait_for_selector("#gis-message")
+    assert "无权查看" in page.inner_text("#gis-message")
+    assert _feature_count(page, "projects") == 0
+    denied = [f for f in page.failed if f[1] == 403]
+    assert denied and all("/maps/data/" in url for url, _ in denied)

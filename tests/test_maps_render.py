@@ -1,0 +1,181 @@
+"""Map pages rendered by function call (no browser, no database): content, legends, offline assets."""
+
+from __future__ import annotations
+
+import re
+from html import escape
+
+import pytest
+from jinja2.utils import htmlsafe_json_dumps
+
+from layers.sample.townships import township_polygons
+from maps import i18n
+from maps.assets import static_dir, static_file
+from maps.pages import PAGES, PageOptions, build_dashboard_page, build_map_page
+from maps.panels import choropleth_color, coverage_panel, project_popup, supervision_choropleth
+
+URL = re.compile(r"""(?:https?:)?//[^\s"'<>\\)]+""")
+
+
+def js(text: str) -> str:
+    """How a string appears inside the page script (jinja's tojson escapes non-ASCII and <>&')."""
+    return str(htmlsafe_json_dumps(text))[1:-1]
+
+
+def legend(text: str) -> str:
+    """How a legend label appears: HTML-escaped, then inside the page script."""
+    return js(escape(text))
+
+
+@pytest.fixture(scope="module")
+def townships() -> dict:
+    frame = township_polygons()
+    features = []
+    for row in frame.itertuples():
+        west, south, east, north = row.geometry.bounds
+        features.append({"type": "Feature", "geometry": row.geometry.__geo_interface__,
+                         "properties": {"code": row.code, "name": row.name,
+                                        "bounds": [[south, west], [north, east]]}})
+    return {"type": "FeatureCollection", "features": features}
+
+
+@pytest.fixture(scope="module")
+def pages(townships) -> dict[str, str]:
+    return {view: build_map_page(view, townships) for view in PAGES}
+
+
+def external_urls(html: str) -> set[str]:
+    return {u for u in URL.findall(html) if not u.startswith("//-->")}
+
+
+@pytest.mark.parametrize("view", PAGES)
+def test_page_is_offline_and_uses_local_assets(pages, view):
+    html = pages[view]
+    assert external_urls(html) == set()
+    assert "L.tileLayer" not in html  # default: no base map at all
+    for lib in ("jquery", "bootstrap", "font-awesome", "fontawesome", "awesome-markers", "cdn"):
+        assert lib not in html.lower()
+    local = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
+    assert {"leaflet/leaflet.js", "leaflet/leaflet.css", "gisapp/maps.js", "gisapp/maps.css"} <= set(local)
+    for path in local:
+        assert static_file(path) is not None, path
+
+
+@pytest.mark.parametrize("view", PAGES)
+def test_page_has_title_legend_layers_and_controls(pages, townships, view):
+    html = pages[view]
+    assert f"<title>{i18n.TITLE[view]} - 崇明区</title>" in html
+    assert js(i18n.LEGEND_TITLE["pipelines"]) in html
+    for label in i18n.PRESSURE_ZH.values():
+        assert js(label) in html
+    for name in (i18n.LAYER["district"], i18n.LAYER["townships"], i18n.LAYER["pipelines"],
+                 i18n.LAYER[f"projects_{view}"]):
+        assert js(name) in html  # a layer control entry
+    assert "L.control.layers" in html and "L.control.scale" in html
+    assert f"/maps/data/projects?view={view}" in html
+    for feature in townships["features"]:  # the township filter's options
+        assert js(feature["properties"]["name"]) in html
+    assert js(i18n.SEARCH_PLACEHOLDER) in html and js(i18n.LOGIN_TITLE) in html
+    assert "GisMaps.start(" in html
+
+
+def test_permits_page_legend_and_range_layers(pages):
+    html = pages["permits"]
+    assert js(i18n.LEGEND_TITLE["permits"]) in html and js(i18n.LEGEND_TITLE["ranges"]) in html
+    for label in [*i18n.PERMIT_STATE_ZH.values(), i18n.NEW_ALERT, *i18n.RANGE_ZH.values()]:
+        assert js(label) in html
+    assert js(i18n.LAYER["protection"]) in html and js(i18n.LAYER["control"]) in html
+    assert "/maps/data/ranges?zone=protection" in html
+
+
+def test_supervision_and_inspection_legends(pages):
+    assert js(i18n.LEGEND_TITLE["choropleth"]) in pages["supervision"]
+    for label in [*i18n.SUPERVISION_STATE_ZH.values(), *i18n.CHOROPLETH_CLASS_ZH]:
+        assert legend(label) in pages["supervision"]
+    assert "/maps/data/townships?view=supervision" in pages["supervision"]
+    for label in i18n.INSPECTION_STATE_ZH.values():
+        assert js(label) in pages["inspections"]
+    assert "/maps/data/inspection-coverage" in pages["inspections"]
+    assert "inspection-coverage" not in pages["permits"]
+
+
+def test_configured_tile_url_is_the_only_external_url(townships):
+    tile = "https://tiles.example.org/{z}/{x}/{y}.png"
+    html = build_map_page("permits", townships, PageOptions(tile_url=tile, tile_attribution="示例底图"))
+    assert "L.tileLayer" in html
+    assert external_urls(html) == {tile}
+    assert js("示例底图") in html or "示例底图" in html
+
+
+def test_page_without_townships_still_draws_the_district():
+    html = build_map_page("supervision", {"type": "FeatureCollection", "features": []})
+    assert js(i18n.LAYER["district"]) in html and js(i18n.LAYER["townships"]) not in html
+    assert external_urls(html) == set()
+
+
+def test_dashboard_links_the_maps_offline():
+    html = build_dashboard_page()
+    for view in PAGES:
+        assert f'href="/maps/{view}"' in html and i18n.TITLE[view] in html
+    assert i18n.TITLE["dashboard"] in html and "/maps/data/summary" in html
+    assert external_urls(html) == set()
+    assert 'src="/static/gisapp/maps.js"' in html and 'href="/static/gisapp/maps.css"' in html
+
+
+def test_vendored_files_are_listed_and_local():
+    licences = (static_dir() / "LICENSES.md").read_text(encoding="utf-8")
+    assert "leaflet | 1.9.4 | BSD-2-Clause" in licences
+    assert "1.9.4" in (static_dir() / "leaflet" / "leaflet.js").read_text(encoding="utf-8")[:300]
+    css = (static_dir() / "leaflet" / "leaflet.css").read_text(encoding="utf-8")
+    for image in re.findall(r"url\((images/[^)]+)\)", css):
+        assert static_file(f"leaflet/{image}") is not None, image
+    script = (static_dir() / "gisapp" / "maps.js").read_text(encoding="utf-8")
+    assert external_urls(script) == set()
+    assert static_file("../i18n.py") is None and static_file("leaflet") is None
+
+
+def _detail(**over) -> dict:
+    base = {"id": 1, "code": "XM-1", "name": "<script>alert(1)</script>道路工程", "kind": "municipal",
+            "builder": "崇明建设公司", "contractor": None, "supervisor": None, "organisation": "甲公司",
+            "township": "城桥镇", "status": "under_construction", "under_supervision": None,
+            "supervised_since": None, "insured": True, "alerts_new": 1, "year": 2026,
+            "conflicts": [{"conflict_id": 5, "pipeline_code": "HP-1", "pressure_class": "high_b",
+                           "zone": "protection", "distance_m": 1.234, "permit_id": 9,
+                           "permit_status": "applied", "reference": None, "approved_until": None}],
+            "permit_events": [{"permit_id": 9, "at": "2026-05-01 10:00:00", "username": "office",
+                               "from_status": "not_started", "to_status": "applied",
+                               "reference": None, "note": "已提交保护方案"}],
+            "inspections": [], "spot_picks": []}
+    return {**base, **over}
+
+
+def test_popup_shows_conflicts_and_history_escaped():
+    html = project_popup(_detail(), "permits")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    for text in ("HP-1", "高压B", "保护范围", "1.23", "已申请", "未办理 → 已申请", "已提交保护方案",
+                 "崇明建设公司", i18n.POPUP["new_alerts"]):
+        assert text in html
+    assert i18n.POPUP["no_conflict"] in project_popup(_detail(conflicts=[], permit_events=[]), "permits")
+    assert i18n.POPUP["no_inspections"] in project_popup(_detail(), "inspections")
+    assert i18n.POPUP["unknown"] in project_popup(_detail(), "supervision")
+
+
+def test_choropleth_classes_and_labels():
+    assert choropleth_color(0, 0) != choropleth_color(0, 3)
+    assert choropleth_color(3, 3) != choropleth_color(2, 3)
+    point = '{"type": "Point", "coordinates": [0, 0]}'
+    rows = [{"name": "城桥镇", "total": 4, "supervised": 3, "geometry": point},
+            {"name": "堡镇", "total": 0, "supervised": 0, "geometry": point}]
+    out = supervision_choropleth(rows)["features"]
+    assert out[0]["properties"]["label"] == "城桥镇：已纳入监管 3 / 4 个（75%）"
+    assert out[1]["properties"]["rate"] is None and "无在建燃气工程" in out[1]["properties"]["label"]
+
+
+def test_coverage_panel_against_quota():
+    stage = {"stage": 1, "label": "第1阶段（2026-06-01 至 2026-07-31）", "candidates": 10, "picked": 3,
+             "checked": 2, "quota_needed": 3, "rate": 0.2, "met": False}
+    html = coverage_panel({"year": 2026, "quota": 0.3, "stages": [stage], "projects": 10,
+                           "self_round_1": 5, "self_round_2": 1, "insured": 4, "third_party_done": 2,
+                           "spot_covered": 2})
+    for text in ("2026 年区级抽查覆盖率（每阶段不少于 30%）", "第1阶段", "20%", "未达标", "2 / 10"):
+        assert text in html
