@@ -3,8 +3,9 @@
 The reader (``layers.io.read_layer``) has already checked every feature; here the
 rows go in with one COPY per chunk inside a single transaction, so either every
 feature of the file is stored or none is. Codes already stored are an error unless
-the user asked to replace them (``mode="replace"``); replaced rows are soft-deleted,
-not erased, so their history stays.
+the user asked to replace them (``mode="replace"``): then the stored row is updated
+in place (same id, so its conflicts, permits and alerts stay attached) and its old
+values are written to the audit log.
 """
 
 from __future__ import annotations
@@ -123,12 +124,6 @@ def import_layer(
         ]
         raise InputFileError(source_name, problems)
     table = TABLES[kind]
-    replaced = 0
-    if existing:
-        replaced = session.execute(
-            text(f"UPDATE {table} SET deleted_at = now() WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"),
-            {"c": sorted(existing)},
-        ).rowcount
     batch_id = session.execute(
         text(
             "INSERT INTO import_batch (layer, source_name, source_sha256, source_crs, "
@@ -145,7 +140,22 @@ def import_layer(
             "by": created_by,
         },
     ).scalar_one()
-    _copy_rows(session, kind, frame, batch_id, source_name, progress)
+    replaced = 0
+    if existing:
+        # Replace in place: the row keeps its id, so its conflicts, permits and alerts
+        # stay attached; the old values go to the audit log.
+        session.execute(
+            text(
+                f"CREATE TEMP TABLE {STAGING} (LIKE {table} INCLUDING DEFAULTS INCLUDING CONSTRAINTS) "
+                "ON COMMIT DROP"
+            )
+        )
+        _copy_rows(session, kind, frame, batch_id, source_name, progress, target=STAGING)
+        present = [c for c in COLUMNS[kind] if c in frame.columns]
+        replaced = _merge_staged(session, kind, present, batch_id, created_by)
+        session.execute(text(f"DROP TABLE {STAGING}"))
+    else:
+        _copy_rows(session, kind, frame, batch_id, source_name, progress)
     if kind == "projects":
         # Sites without a township get the one their site lies in (statistics by township).
         session.execute(
@@ -159,7 +169,44 @@ def import_layer(
     return ImportReport(kind, batch_id, len(frame), replaced, list(notes or []))
 
 
-def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
+STAGING = "_import_rows"
+
+
+def _merge_staged(
+    session: Session, kind: str, present: list[str], batch_id: int, created_by: str | None
+) -> int:
+    """Update live rows whose code is staged, insert the rest; return how many were replaced."""
+    table, code = TABLES[kind], ID_FIELD[kind]
+    columns = [*present, "source", "import_batch_id", "geom"]
+    entity = "pipeline" if kind == "pipelines" else "project"
+    session.execute(
+        text(
+            "INSERT INTO audit_log (username, action, entity, entity_id, detail) "
+            f"SELECT :by, '{entity}.replace', '{table}', t.id::text, jsonb_build_object("
+            "'before', to_jsonb(t) - 'geom' - 'geom_m', "
+            "'geometry_before', ST_AsGeoJSON(t.geom, 9)::jsonb, 'import_batch_id', :b) "
+            f"FROM {table} t JOIN {STAGING} s ON s.{code} = t.{code} WHERE t.deleted_at IS NULL"
+        ),
+        {"by": created_by, "b": batch_id},
+    )
+    assignments = ", ".join(f"{c} = s.{c}" for c in columns if c != code)
+    replaced = session.execute(
+        text(
+            f"UPDATE {table} t SET {assignments}, updated_at = now() FROM {STAGING} s "
+            f"WHERE t.{code} = s.{code} AND t.deleted_at IS NULL"
+        )
+    ).rowcount
+    session.execute(
+        text(
+            f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join('s.' + c for c in columns)} "
+            f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} t "
+            f"WHERE t.{code} = s.{code} AND t.deleted_at IS NULL)"
+        )
+    )
+    return replaced
+
+
+def _copy_rows(session, kind, frame, batch_id, source_name, progress, target: str | None = None) -> None:
     columns = [c for c in COLUMNS[kind] if c in frame.columns]
     geoms = promote_multi(np.asarray(frame.geometry.values, dtype=object), kind)
     geoms = shapely.set_srid(geoms, STORAGE_EPSG)
@@ -170,7 +217,7 @@ def _copy_rows(session, kind, frame, batch_id, source_name, progress) -> None:
             values[column] = values[column].map(lambda v, d=default: d if v is None else v)
     raw = session.connection().connection.dbapi_connection
     copy_sql = (
-        f"COPY {TABLES[kind]} ({', '.join(columns)}, source, import_batch_id, geom) "
+        f"COPY {target or TABLES[kind]} ({', '.join(columns)}, source, import_batch_id, geom) "
         "FROM STDIN WITH (FORMAT csv, NULL '')"
     )
     with raw.cursor() as cur:

@@ -120,36 +120,32 @@ def test_same_file_again_is_refused_naming_the_codes_and_nothing_changes(
     assert _count(db_engine, "SELECT count(*) FROM import_batch") == 1
 
 
-def test_replace_true_soft_deletes_old_versions_and_moves_their_conflicts(
+def test_replace_true_updates_in_place_and_keeps_conflicts_and_permits(
     api, login, db_engine, sample_files, expected_pairs
 ):
     paths, n_pipes, n_projects = sample_files
     office = login("gas_office")
     assert _upload(api, "pipelines", paths["pipelines"], office).status_code == 201
     assert _upload(api, "projects", paths["projects"], office).status_code == 201
+    conflict_ids = _count(db_engine, "SELECT array_agg(id ORDER BY id) FROM pipeline_conflict")
+    permit = api.get("/api/permits", headers=office).json()["permits"][0]
+    applied = api.post(f"/api/permits/{permit['id']}/transitions", json={"to_status": "applied"},
+                       headers=office)
+    assert applied.status_code == 200, applied.text
     r = _upload(api, "projects", paths["projects"], office, replace=True)
     assert r.status_code == 201, r.text
     report = r.json()
     assert report["replaced"] == n_projects and report["imported"] == n_projects
-    assert (
-        _count(db_engine, "SELECT count(*) FROM construction_project WHERE deleted_at IS NULL")
-        == n_projects
-    )
-    assert _count(db_engine, "SELECT count(*) FROM construction_project") == 2 * n_projects
-    # The old versions' conflicts are closed, the new versions' conflicts open.
+    assert _count(db_engine, "SELECT count(*) FROM construction_project") == n_projects
+    # Same rows, same conflicts: nothing closed, nothing new, no second alert,
+    # and the procedure already under way keeps its state.
     assert _open_pairs(db_engine) == expected_pairs
+    assert _count(db_engine, "SELECT array_agg(id ORDER BY id) FROM pipeline_conflict") == conflict_ids
+    assert report["new_conflicts"] == 0 and report["new_alerts"] == 0
+    assert api.get(f"/api/permits/{permit['id']}", headers=office).json()["status"] == "applied"
     assert _count(
-        db_engine, "SELECT count(*) FROM pipeline_conflict WHERE closed_at IS NOT NULL"
-    ) == len(expected_pairs)
-    assert (
-        _count(
-            db_engine,
-            "SELECT count(*) FROM pipeline_conflict c JOIN construction_project p "
-            "ON p.id = c.project_id WHERE c.closed_at IS NULL AND p.deleted_at IS NOT NULL",
-        )
-        == 0
-    )
-    assert report["new_conflicts"] == len(expected_pairs)
+        db_engine, "SELECT count(*) FROM audit_log WHERE action = 'project.replace'"
+    ) == n_projects
 
 
 def test_builder_import_forces_its_own_organisation(api, login, db_engine, sample_files):

@@ -120,7 +120,13 @@ def test_codes_already_stored_are_refused_unless_replace(sample_files, clean_db,
                 "count(*) FILTER (WHERE deleted_at IS NOT NULL) FROM gas_pipeline"
             )
         ).one()
-    assert live == before[0] and dead == before[0]
+    # Replaced in place: same rows, old values in the audit log.
+    assert live == before[0] and dead == 0
+    with clean_db.connect() as conn:
+        audited = conn.execute(
+            text("SELECT count(*) FROM audit_log WHERE action = 'pipeline.replace'")
+        ).scalar()
+    assert audited == before[0]
 
 
 def test_import_error_midway_rolls_back_everything(sample_files, db_session):
