@@ -3,7 +3,7 @@
 Two transactions that change nearby features (a pipeline moved onto a site while the
 site is created) would each screen without seeing the other's uncommitted row, and the
 conflict would be missed. Writers therefore take transaction-scoped advisory locks on
-the 2 km grid cells their features' search areas cover (old and new geometry), in a
+the 500 m grid cells their features' search areas cover (old and new geometry), in a
 fixed order, so nearby writers take turns and distant ones run in parallel. Full
 screens and large batches take one exclusive district-wide lock instead; cell lockers
 hold it shared.
@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from spatial_rules.crs import METRIC_SRID
 
-CELL_M = 2000.0
+CELL_M = 500.0
 # More cells than this (a long pipeline, a big import) -> the district-wide lock.
 MAX_CELLS = 64
 _DISTRICT_KEY = "gisapp:screening"
