@@ -1,0 +1,155 @@
+"""Time to first render of each map page in headless Chromium, with the city-size sample.
+
+    python benchmarks/bench_maps.py
+
+A throwaway PostGIS gets the city sample (300,000 segments, 10,000 sites, screened);
+``gisapp serve`` runs on loopback; Chromium (Debian's, driven by Playwright) opens each
+page with a token already in sessionStorage and waits until the viewport data has
+loaded. Reports per page: time to first data render (navigation start to all
+viewport requests settled), HTML size, bytes transferred; the same with the district
+sample as the baseline from the same run. Also the size of the exported report files.
+No assertion.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from sqlalchemy import text
+
+from gisapp.localdb import LocalCluster, free_port
+from layers.db import make_engine, session_factory
+from layers.importer import import_layer, load_townships
+from layers.migrate import upgrade
+from layers.sample import generate_sample
+from layers.screening_db import screen_db
+from layers.services.users import create_user
+from spatial_rules.rulesets import load_rule_set
+
+ROOT = Path(__file__).resolve().parents[1]
+GISAPP = str(Path(sys.executable).with_name("gisapp"))
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+PAGES = ("/maps/", "/maps/permits", "/maps/supervision", "/maps/inspections")
+
+
+def load(url: str, scale: str) -> None:
+    """Load one sample scale, screened, with a gas office user."""
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        upgrade(connection=conn)
+    ds = generate_sample(scale=scale)
+    with session_factory(engine).begin() as session:
+        load_townships(session, ds.townships, source="bench")
+        for kind, frame in (("pipelines", ds.pipelines), ("projects", ds.projects)):
+            frame = frame.copy()
+            frame.index = range(1, len(frame) + 1)
+            import_layer(session, kind, frame, source_name=f"{scale}-{kind}", source_sha256="0" * 64,
+                         source_crs="EPSG:4490")
+        report = screen_db(session, load_rule_set("shanghai"))
+        session.execute(text("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:i AS bigint[]))"),
+                        {"i": report.new_conflict_ids})
+        create_user(session, "bench", "bench-password-1", "gas_office")
+    with engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+    engine.dispose()
+
+
+def _body_size(response) -> int:
+    """Bytes of a response body (0 when the page closed before it could be read)."""
+    try:
+        return len(response.body()) if response.ok else 0
+    except Exception:  # noqa: BLE001 - the context may already be closed
+        return 0
+
+
+def measure(base: str, browser) -> list[tuple[str, float, int, int]]:
+    """Return (page, seconds to settled data, HTML bytes, bytes transferred) per page."""
+    token = httpx.post(f"{base}/api/auth/token",
+                       data={"username": "bench", "password": "bench-password-1"}).json()["access_token"]
+    rows = []
+    for path in PAGES:
+        context = browser.new_context(viewport={"width": 1280, "height": 860})
+        context.add_init_script(f"sessionStorage.setItem('gisapp.token', {token!r});")
+        page = context.new_page()
+        sizes = []
+        page.on("response", lambda r, acc=sizes: acc.append(_body_size(r)))
+        start = time.perf_counter()
+        page.goto(base + path)
+        if path != "/maps/":
+            page.wait_for_function("window.GisMaps && GisMaps.status.loads >= 1 && "
+                                   "GisMaps.status.pending === 0", timeout=120_000)
+        else:
+            page.wait_for_load_state("networkidle")
+        elapsed = time.perf_counter() - start
+        html = len(httpx.get(base + path).content)
+        rows.append((path, elapsed, html, sum(sizes)))
+        context.close()
+    return rows
+
+
+def main() -> None:
+    """Measure both scales and print a table."""
+    from playwright.sync_api import sync_playwright
+
+    results = {}
+    report_sizes = {}
+    for scale in ("district", "city"):
+        base_dir = Path(tempfile.mkdtemp(prefix="gisapp-bench-maps-"))
+        os.chmod(base_dir, 0o755)
+        cluster = LocalCluster(base_dir / "cluster", port=free_port())
+        server = None
+        try:
+            url = cluster.start().url()
+            load(url, scale)
+            port = free_port()
+            env = dict(os.environ, DATABASE_URL=url)
+            server = subprocess.Popen([GISAPP, "serve", "--port", str(port)], env=env,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            base = f"http://127.0.0.1:{port}"
+            for _ in range(300):
+                try:
+                    if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                measure(base, browser)  # warm-up: caches, first connections
+                results[scale] = measure(base, browser)
+                browser.close()
+            out = base_dir / "report"
+            started = time.perf_counter()
+            subprocess.run([GISAPP, "report", "--month", "2026-11", "--out", str(out)], env=env,
+                           check=True, capture_output=True)
+            report_sizes[scale] = (time.perf_counter() - started,
+                                   {p.name: p.stat().st_size for p in sorted(out.iterdir())})
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
+            cluster.destroy()
+    lines = ["| page | district: first render s | city: first render s | city HTML KiB | "
+             "city transferred KiB |", "|---|---|---|---|---|"]
+    for (path, d_s, _, _), (_, c_s, c_html, c_bytes) in zip(results["district"], results["city"],
+                                                           strict=True):
+        lines.append(f"| {path} | {d_s:.2f} | {c_s:.2f} | {c_html / 1024:.0f} | {c_bytes / 1024:.0f} |")
+    for scale, (seconds, sizes) in report_sizes.items():
+        files = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in sizes.items()
+                          if name.startswith("report."))
+        lines.append(f"report ({scale}): {seconds:.1f} s; {files}")
+    text_out = "\n".join(lines)
+    print(text_out)
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "maps.md").write_text(text_out + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
