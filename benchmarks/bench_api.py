@@ -13,24 +13,20 @@ cheapest authenticated request, under the same load. No assertion.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
-from sqlalchemy import text
 
-from gisapp.localdb import LocalCluster, free_port
-from layers.db import make_engine, session_factory
-from layers.importer import import_layer, load_townships
-from layers.migrate import upgrade
 from layers.sample import generate_sample
+
+sys.path.insert(0, str(Path(__file__).parent))
+from common import load_dataset, running_server, throwaway_database, write_result  # noqa: E402
+
 from layers.services.users import create_user
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,27 +41,8 @@ def square(lon: float, lat: float, size: float = 0.0004) -> dict:
 
 def load(args, url: str) -> tuple[np.ndarray, np.ndarray]:
     """Load the city sample; return candidate site origins near and away from pipes."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        upgrade(connection=conn)
     ds = generate_sample(seed=args.seed, scale="city")
-    with session_factory(engine).begin() as session:
-        load_townships(session, ds.townships, source="bench")
-        for kind, frame in (("pipelines", ds.pipelines), ("projects", ds.projects)):
-            frame = frame.copy()
-            frame.index = range(1, len(frame) + 1)
-            import_layer(
-                session,
-                kind,
-                frame,
-                source_name=f"city-{kind}",
-                source_sha256="0" * 64,
-                source_crs="EPSG:4490",
-            )
-        create_user(session, "bench", "bench-password-1", "gas_office")
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    engine.dispose()
+    load_dataset(url, ds, extra=lambda s: create_user(s, "bench", "bench-password-1", "gas_office"))
     near = np.array([g.interpolate(0.5, normalized=True).coords[0] for g in ds.pipelines.geometry[:5000]])
     away = np.array([g.representative_point().coords[0] for g in ds.projects.geometry[:5000]])
     return near, away
@@ -114,76 +91,53 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20261124)
     args = parser.parse_args()
-    base_dir = Path(tempfile.mkdtemp(prefix="gisapp-bench-api-"))
-    os.chmod(base_dir, 0o755)
-    cluster = LocalCluster(base_dir / "cluster", port=free_port())
-    server = None
-    try:
-        url = cluster.start().url()
+    with throwaway_database("gisapp-bench-api-") as url:
         near, away = load(args, url)
-        port = free_port()
-        env = dict(os.environ, DATABASE_URL=url)
-        server = subprocess.Popen(
-            [GISAPP, "serve", "--port", str(port), "--workers", str(args.workers)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(300):
-            try:
-                if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        token = httpx.post(
-            f"{base}/api/auth/token", data={"username": "bench", "password": "bench-password-1"}
-        ).json()["access_token"]
+        with running_server(url, "--workers", str(args.workers)) as base:
+            measure(args, base, near, away)
 
-        def create(k: int, i: int):
-            n = k * args.requests + i
-            lon, lat = near[n % len(near)] if n % 5 == 0 else away[n % len(away)]
-            body = {
-                "type": "Feature",
-                "properties": {
-                    "id": f"BENCH-{n:06d}",
-                    "name": f"压测项目{n}",
-                    "kind": "housing",
-                    "status": "planned",
-                },
-                "geometry": square(lon - 0.0002, lat - 0.0002),
-            }
-            return "POST", "/api/projects", body
 
-        me_lat, me_wall, me_err = run_clients(
-            base, token, args.clients, args.requests, lambda k, i: ("GET", "/api/auth/me", None)
-        )
-        lat, wall, err = run_clients(base, token, args.clients, args.requests, create)
-        alerts = httpx.get(
-            f"{base}/api/alerts?limit=1000", headers={"Authorization": f"Bearer {token}"}
-        ).json()
-        lines = [
-            f"clients {args.clients}, requests per client {args.requests}, server workers {args.workers}, "
-            f"city sample loaded",
-            "| request | n | p50 ms | p99 ms | per s | errors |",
-            "|---|---|---|---|---|---|",
-            describe("GET /api/auth/me (baseline)", me_lat, me_wall, me_err),
-            describe("POST /api/projects (screened)", lat, wall, err),
-            f"alerts raised: {len(alerts['alerts'])}; p50 ratio POST/baseline "
-            f"{statistics.median(lat) / statistics.median(me_lat):.1f}",
-        ]
-        if err:
-            lines.append(f"first error: {err[0]}")
-        report = "\n".join(lines)
-        print(report)
-        out = ROOT / "benchmarks" / "results"
-        out.mkdir(exist_ok=True)
-        (out / "api.md").write_text(report + "\n", encoding="utf-8")
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        cluster.destroy()
+def measure(args, base: str, near, away) -> None:
+    """Run the baseline and the screened POSTs against a running server."""
+    token = httpx.post(
+        f"{base}/api/auth/token", data={"username": "bench", "password": "bench-password-1"}
+    ).json()["access_token"]
+
+    def create(k: int, i: int):
+        n = k * args.requests + i
+        lon, lat = near[n % len(near)] if n % 5 == 0 else away[n % len(away)]
+        body = {
+            "type": "Feature",
+            "properties": {
+                "id": f"BENCH-{n:06d}",
+                "name": f"压测项目{n}",
+                "kind": "housing",
+                "status": "planned",
+            },
+            "geometry": square(lon - 0.0002, lat - 0.0002),
+        }
+        return "POST", "/api/projects", body
+
+    me_lat, me_wall, me_err = run_clients(
+        base, token, args.clients, args.requests, lambda k, i: ("GET", "/api/auth/me", None)
+    )
+    lat, wall, err = run_clients(base, token, args.clients, args.requests, create)
+    alerts = httpx.get(
+        f"{base}/api/alerts?limit=1000", headers={"Authorization": f"Bearer {token}"}
+    ).json()
+    lines = [
+        f"clients {args.clients}, requests per client {args.requests}, server workers {args.workers}, "
+        f"city sample loaded",
+        "| request | n | p50 ms | p99 ms | per s | errors |",
+        "|---|---|---|---|---|---|",
+        describe("GET /api/auth/me (baseline)", me_lat, me_wall, me_err),
+        describe("POST /api/projects (screened)", lat, wall, err),
+        f"alerts raised: {len(alerts['alerts'])}; p50 ratio POST/baseline "
+        f"{statistics.median(lat) / statistics.median(me_lat):.1f}",
+    ]
+    if err:
+        lines.append(f"first error: {err[0]}")
+    write_result("api.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -23,17 +23,14 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from gisapp.localdb import LocalCluster, free_port
-from layers.db import make_engine, session_factory
-from layers.importer import import_layer, load_townships
-from layers.migrate import upgrade
 from layers.sample import generate_sample
 from layers.screening_db import screen_db
 from layers.services.users import create_user
 from spatial_rules.rulesets import load_rule_set
 
-ROOT = Path(__file__).resolve().parents[1]
-GISAPP = str(Path(sys.executable).with_name("gisapp"))
+sys.path.insert(0, str(Path(__file__).parent))
+from common import GISAPP, load_dataset, running_server, throwaway_database, write_result  # noqa: E402
+
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
@@ -41,25 +38,15 @@ PAGES = ("/maps/", "/maps/permits", "/maps/supervision", "/maps/inspections")
 
 
 def load(url: str, scale: str) -> None:
-    """Load one sample scale, screened, with a gas office user."""
-    engine = make_engine(url)
-    with engine.begin() as conn:
-        upgrade(connection=conn)
-    ds = generate_sample(scale=scale)
-    with session_factory(engine).begin() as session:
-        load_townships(session, ds.townships, source="bench")
-        for kind, frame in (("pipelines", ds.pipelines), ("projects", ds.projects)):
-            frame = frame.copy()
-            frame.index = range(1, len(frame) + 1)
-            import_layer(session, kind, frame, source_name=f"{scale}-{kind}", source_sha256="0" * 64,
-                         source_crs="EPSG:4490")
+    """Load one sample scale, screened, with permits and a gas office user."""
+
+    def screen_and_user(session) -> None:
         report = screen_db(session, load_rule_set("shanghai"))
         session.execute(text("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:i AS bigint[]))"),
                         {"i": report.new_conflict_ids})
         create_user(session, "bench", "bench-password-1", "gas_office")
-    with engine.begin() as conn:
-        conn.execute(text("ANALYZE"))
-    engine.dispose()
+
+    load_dataset(url, generate_sample(scale=scale), extra=screen_and_user)
 
 
 def _body_size(response) -> int:
@@ -102,40 +89,19 @@ def main() -> None:
     results = {}
     report_sizes = {}
     for scale in ("district", "city"):
-        base_dir = Path(tempfile.mkdtemp(prefix="gisapp-bench-maps-"))
-        os.chmod(base_dir, 0o755)
-        cluster = LocalCluster(base_dir / "cluster", port=free_port())
-        server = None
-        try:
-            url = cluster.start().url()
+        with throwaway_database("gisapp-bench-maps-") as url:
             load(url, scale)
-            port = free_port()
-            env = dict(os.environ, DATABASE_URL=url)
-            server = subprocess.Popen([GISAPP, "serve", "--port", str(port)], env=env,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(300):
-                try:
-                    if httpx.get(f"{base}/openapi.json", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            with sync_playwright() as pw:
+            with running_server(url) as base, sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
                 measure(base, browser)  # warm-up: caches, first connections
                 results[scale] = measure(base, browser)
                 browser.close()
-            out = base_dir / "report"
+            out = Path(tempfile.mkdtemp(prefix="gisapp-bench-report-"))
             started = time.perf_counter()
-            subprocess.run([GISAPP, "report", "--month", "2026-11", "--out", str(out)], env=env,
-                           check=True, capture_output=True)
+            subprocess.run([GISAPP, "report", "--month", "2026-11", "--out", str(out)],
+                           env=dict(os.environ, DATABASE_URL=url), check=True, capture_output=True)
             report_sizes[scale] = (time.perf_counter() - started,
                                    {p.name: p.stat().st_size for p in sorted(out.iterdir())})
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(timeout=30)
-            cluster.destroy()
     lines = ["| page | district: first render s | city: first render s | city HTML KiB | "
              "city transferred KiB |", "|---|---|---|---|---|"]
     for (path, d_s, _, _), (_, c_s, c_html, c_bytes) in zip(results["district"], results["city"],
@@ -145,10 +111,7 @@ def main() -> None:
         files = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in sizes.items()
                           if name.startswith("report."))
         lines.append(f"report ({scale}): {seconds:.1f} s; {files}")
-    text_out = "\n".join(lines)
-    print(text_out)
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "maps.md").write_text(text_out + "\n", encoding="utf-8")
+    write_result("maps.md", "\n".join(lines))
 
 
 if __name__ == "__main__":

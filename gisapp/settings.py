@@ -5,9 +5,8 @@ Nothing here is read at import time; callers build ``Settings()`` and pass it on
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import json
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, PostgresDsn, field_validator

@@ -97,7 +97,21 @@ class Township(Base):
     )
 
 
-class GasPipeline(Base):
+class StoredFeature:
+    """Columns of both imported layers: provenance, timestamps and the soft delete."""
+
+    source: Mapped[str | None] = mapped_column(Text)
+    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    updated_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GasPipeline(StoredFeature, Base):
     """A gas pipeline segment (centreline) with its pressure and outer diameter."""
 
     __tablename__ = "gas_pipeline"
@@ -111,15 +125,6 @@ class GasPipeline(Base):
     outer_diameter_mm: Mapped[float] = mapped_column(Float)
     material: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), server_default=PipelineStatus.IN_SERVICE.value)
-    source: Mapped[str | None] = mapped_column(Text)
-    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     geom = mapped_column(
         Geometry("MULTILINESTRING", srid=STORAGE_EPSG, spatial_index=True), nullable=False
     )
@@ -149,7 +154,7 @@ class GasPipeline(Base):
     )
 
 
-class ConstructionProject(Base):
+class ConstructionProject(StoredFeature, Base):
     """A construction project and its site boundary (红线 / 施工范围)."""
 
     __tablename__ = "construction_project"
@@ -171,15 +176,6 @@ class ConstructionProject(Base):
     # 纳入监管 applies to gas engineering projects only; NULL = not applicable / unknown.
     under_supervision: Mapped[bool | None] = mapped_column(Boolean)
     supervised_since: Mapped[dt.date | None] = mapped_column(Date)
-    source: Mapped[str | None] = mapped_column(Text)
-    import_batch_id: Mapped[int | None] = mapped_column(ForeignKey("import_batch.id"))
-    created_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    updated_at: Mapped[dt.datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
-    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     geom = mapped_column(
         Geometry("MULTIPOLYGON", srid=STORAGE_EPSG, spatial_index=True), nullable=False
     )

@@ -23,14 +23,17 @@ CELL_M = 500.0
 MAX_CELLS = 64
 _DISTRICT_KEY = "gisapp:screening"
 
-_CELLS = f"""
-WITH b AS (SELECT ST_Expand(g, :search_m) AS box FROM ({{source}}) s(g) WHERE g IS NOT NULL)
+_CELLS = """
+WITH b AS (SELECT ST_Expand(g, :search_m) AS box FROM ({source}) s(g) WHERE g IS NOT NULL)
 SELECT DISTINCT cx, cy FROM b,
   generate_series(floor(ST_XMin(box) / :cell)::int, floor(ST_XMax(box) / :cell)::int) cx,
   generate_series(floor(ST_YMin(box) / :cell)::int, floor(ST_YMax(box) / :cell)::int) cy
 ORDER BY cx, cy
 """
-_FROM_EWKB = f"SELECT ST_Transform(ST_GeomFromEWKB(decode(h, 'hex')), {METRIC_SRID}) FROM unnest(CAST(:hexes AS text[])) h"
+_FROM_EWKB = (
+    f"SELECT ST_Transform(ST_GeomFromEWKB(decode(h, 'hex')), {METRIC_SRID}) "
+    "FROM unnest(CAST(:hexes AS text[])) h"
+)
 _FROM_TABLE = "SELECT geom_m FROM {table} WHERE id = ANY(:ids)"
 
 

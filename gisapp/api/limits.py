@@ -12,7 +12,8 @@ MESSAGE = "请求体过大（{size} 字节，上限 {limit} 字节）"
 class BodySizeLimit:
     """ASGI middleware: 413 when Content-Length or the streamed body exceeds the limit.
 
-    Upload endpoints (``/import`` in the path) get the larger upload limit.
+    Upload endpoints (``/import`` in the path, or ending in ``/evidence``) get the larger
+    upload limit; the evidence route enforces its own 20 MB limit with a clear message.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int) -> None:
@@ -26,7 +27,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_max_bytes if "/import" in scope.get("path", "") else self.max_bytes
+        path = scope.get("path", "")
+        upload = "/import" in path or path.endswith("/evidence")
+        limit = self.upload_max_bytes if upload else self.max_bytes
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length")
         if declared is not None:

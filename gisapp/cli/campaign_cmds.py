@@ -1,4 +1,4 @@
-"""``gisapp campaign``: spot-check sampling plans and compliance status from CSV files."""
+"""``gisapp campaign``: spot-check plans, inspection records and compliance (files or database)."""
 
 from __future__ import annotations
 
@@ -10,22 +10,28 @@ import typer
 from campaign.compliance import DutyStatus, assess_compliance, stage_progress
 from campaign.csv_input import read_inspections_csv, read_projects_csv
 from campaign.dates import parse_query_date
+from campaign.errors import CampaignError
 from campaign.export import write_plan_csv, write_tables_csv, write_tables_xlsx
 from campaign.sampling import CampaignPlan, plan_campaign
 from campaign.settings import CampaignSettings
 from campaign.statistics import monthly_statistics
+from layers.campaign_store import CliActor, campaign_status, draw_stage, local_today
 
 campaign_app = typer.Typer(
-    help="区级抽查计划与年度治理行动进度（文件模式）。", no_args_is_help=True
+    help="区级抽查计划、检查记录与年度治理行动进度（文件模式或 --db 数据库模式）。",
+    no_args_is_help=True,
 )
 
-ProjectsOpt = Annotated[
-    Path,
+ProjectsFileOpt = Annotated[
+    Path | None,
     typer.Option(
         "--projects",
         help="项目 CSV：id、start_date、end_date（空表示在建），可选 township、hazardous、"
         "zone、permit_status、open_hazards 等列。",
     ),
+]
+DbOpt = Annotated[
+    bool, typer.Option("--db", help="使用数据库中的项目、检查记录与已存储的抽查计划。")
 ]
 SettingsOpt = Annotated[
     Path | None,
@@ -45,11 +51,18 @@ def _settings(year: int, settings_file: Path | None, overrides: dict) -> Campaig
     return CampaignSettings.from_yaml(settings_file, year=year, overrides=overrides)
 
 
-@campaign_app.command("plan")
+@campaign_app.command(
+    "plan", help="抽取区级抽查计划：文件模式一次抽取全年三个阶段；--db 模式从数据库抽取并存储一个阶段。"
+)
 def plan_command(
-    projects: ProjectsOpt,
-    year: Annotated[int, typer.Option("--year", help="活动年度，例如 2026。")],
-    out: Annotated[Path, typer.Option("--out", help="输出的抽查计划 CSV。")],
+    projects: ProjectsFileOpt = None,
+    year: Annotated[
+        int | None,
+        typer.Option("--year", help="活动年度，例如 2026（--db 模式默认今年）。"),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="输出的抽查计划 CSV（--db 模式可省略）。")
+    ] = None,
     seed: Annotated[
         int | None, typer.Option("--seed", help="随机种子；省略时随机生成并记录在计划中。")
     ] = None,
@@ -57,9 +70,29 @@ def plan_command(
         str | None, typer.Option("--quota", help="每阶段最低抽查比例，如 0.3 或 30%。")
     ] = None,
     settings_file: SettingsOpt = None,
+    db: DbOpt = False,
+    stage: Annotated[
+        int | None, typer.Option("--stage", help="--db 模式：抽取第几阶段（1、2 或 3）。")
+    ] = None,
+    redraw: Annotated[
+        bool, typer.Option("--redraw", help="--db 模式：重抽已存储的阶段（此前各阶段保持原样）。")
+    ] = False,
 ) -> None:
-    """Draw the three spot-check stages of a year and write the plan CSV."""
+    """Draw the spot-check stages of a year (file mode) or one stage from stored data (--db)."""
     overrides = {} if quota is None else {"spot_check_quota": quota}
+    if db:
+        _refuse_file(projects, "plan")
+        if stage is None:
+            raise CampaignError("--db 模式须用 --stage 指定抽取第几阶段（1、2 或 3）。")
+        settings = _settings(year or _this_year(), settings_file, overrides)
+        _plan_db(settings, stage, seed, redraw, out)
+        return
+    if projects is None or year is None or out is None:
+        raise CampaignError(
+            "文件模式须同时指定 --projects、--year 与 --out；从数据库抽取请用 --db --stage N。"
+        )
+    if stage is not None or redraw:
+        raise CampaignError("--stage 与 --redraw 只用于 --db 模式；文件模式一次抽取全部阶段。")
     settings = _settings(year, settings_file, overrides)
     records = read_projects_csv(projects)
     plan = plan_campaign(records, settings, seed)
@@ -81,32 +114,46 @@ def _print_plan(plan: CampaignPlan, project_count: int, out: Path) -> None:
     typer.echo(f"如需复现，请使用 --seed {plan.seed}。")
 
 
-@campaign_app.command("status")
+@campaign_app.command(
+    "status", help="统计截至某日的自查、第三方检查、抽查、监管、保护手续与隐患整改情况（CSV 与 XLSX）。"
+)
 def status_command(
-    projects: ProjectsOpt,
+    on: Annotated[str, typer.Option("--date", help="统计日期 YYYY-MM-DD。")],
+    out: Annotated[Path, typer.Option("--out", help="输出目录（CSV 与 XLSX）。")],
+    projects: ProjectsFileOpt = None,
     inspections: Annotated[
-        Path,
+        Path | None,
         typer.Option(
             "--inspections",
             help="检查记录 CSV：project_id、kind（self/third_party/spot）、date，可选 "
             "round_or_stage、findings、major_hazard、rectification_state、rectification_deadline。",
         ),
-    ],
-    on: Annotated[str, typer.Option("--date", help="统计日期 YYYY-MM-DD。")],
-    out: Annotated[Path, typer.Option("--out", help="输出目录（CSV 与 XLSX）。")],
+    ] = None,
     year: Annotated[
         int | None, typer.Option("--year", help="活动年度，默认取统计日期所在年度。")
     ] = None,
     settings_file: SettingsOpt = None,
+    db: DbOpt = False,
 ) -> None:
-    """Write the compliance tables as of a date (CSV per table and one XLSX workbook)."""
+    """Write the compliance tables as of a date from CSV files or stored data (--db)."""
     day = parse_query_date(on, option="--date")
     settings = _settings(year or day.year, settings_file, {})
-    records = read_projects_csv(projects)
-    checks = read_inspections_csv(
-        inspections, project_ids={p.id for p in records}, settings=settings
-    )
-    tables = monthly_statistics(records, checks, settings, day)
+    if db:
+        _refuse_file(projects, "status")
+        _refuse_file(inspections, "status", option="--inspections")
+        status = _with_db(lambda session: campaign_status(session, settings, day))
+        records, checks, tables = status.portfolio.projects, status.inspections, status.tables
+        _print_skipped(status.portfolio.skipped)
+    else:
+        if projects is None or inspections is None:
+            raise CampaignError(
+                "文件模式须同时指定 --projects 与 --inspections；从数据库统计请用 --db。"
+            )
+        records = read_projects_csv(projects)
+        checks = read_inspections_csv(
+            inspections, project_ids={p.id for p in records}, settings=settings
+        )
+        tables = monthly_statistics(records, checks, settings, day)
     csv_paths = write_tables_csv(tables.files(), out)
     xlsx_path = write_tables_xlsx(tables.sheets(), out / f"campaign_status_{day}.xlsx")
 
@@ -126,3 +173,125 @@ def status_command(
     with_issues = sum(bool(r.issues) for r in rows)
     typer.echo(f"存在逾期或缺失事项的项目：{with_issues} 个。")
     typer.echo(f"已写入 {len(csv_paths)} 个 CSV 与 {xlsx_path}。")
+
+
+@campaign_app.command("record", help="在数据库中记录一次检查（自查、第三方检查或区级抽查）及发现的隐患。")
+def record_command(
+    project: Annotated[str, typer.Option("--project", help="项目编号（registration_code）。")],
+    kind: Annotated[
+        str, typer.Option("--kind", help="检查类型：self 自查、third_party 第三方检查、spot 区级抽查。")
+    ],
+    on: Annotated[str, typer.Option("--date", help="检查日期 YYYY-MM-DD，不能晚于今天。")],
+    round_or_stage: Annotated[
+        int | None, typer.Option("--round", help="自查轮次 1–2 或抽查阶段 1–3；第三方检查不填。")
+    ] = None,
+    findings: Annotated[str | None, typer.Option("--findings", help="检查情况说明。")] = None,
+    organisation: Annotated[
+        str | None, typer.Option("--organisation", help="检查单位。")
+    ] = None,
+    hazards: Annotated[
+        list[str] | None,
+        typer.Option("--hazard", help="发现的隐患（可重复）；以“重大:”开头表示重大隐患。"),
+    ] = None,
+    deadline: Annotated[
+        str | None, typer.Option("--deadline", help="隐患整改期限 YYYY-MM-DD（适用于全部 --hazard）。")
+    ] = None,
+) -> None:
+    """Record an inspection of a stored project from the command line."""
+    from layers.campaign_store import project_id_for_code, record_inspection
+
+    items = [
+        {"description": text.removeprefix(MAJOR_PREFIX), "major": text.startswith(MAJOR_PREFIX),
+         "deadline": deadline}
+        for text in hazards or ()
+    ]
+    if deadline is not None and not items:
+        raise CampaignError("--deadline 只与 --hazard 一起使用。")
+
+    def write(session):
+        return record_inspection(
+            session, project_id_for_code(session, project), _cli_actor(), kind=kind,
+            round_or_stage=round_or_stage, inspected_on=on, organisation=organisation,
+            findings=findings, hazards=items,
+        )
+
+    stored = _with_db(write)
+    round_text = f"第 {stored['round_or_stage']} 轮/阶段" if stored["round_or_stage"] else ""
+    typer.echo(
+        f"已记录项目 {stored['project_code']} 于 {stored['inspected_on']} 的{stored['kind_zh']}"
+        f"{round_text}（检查记录 {stored['id']}，隐患 {len(stored['hazards'])} 项）。"
+    )
+
+
+MAJOR_PREFIX = "重大:"
+
+
+def _this_year() -> int:
+    return local_today().year
+
+
+def _cli_actor() -> CliActor:
+    import getpass
+
+    try:
+        name = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry in some containers
+        name = "unknown"
+    return CliActor(username=f"cli:{name}"[:64])
+
+
+def _refuse_file(path: Path | None, command: str, option: str = "--projects") -> None:
+    if path is not None:
+        raise CampaignError(f"gisapp campaign {command} 的 --db 模式不读取文件，请去掉 {option}。")
+
+
+def _with_db(work):
+    """Run ``work(session)`` in one committed transaction on the configured database."""
+    from gisapp.database import ready_engine
+    from gisapp.settings import Settings
+    from layers.db import session_factory
+
+    engine = ready_engine(Settings())
+    try:
+        with session_factory(engine).begin() as session:
+            return work(session)
+    finally:
+        engine.dispose()
+
+
+def _print_skipped(skipped) -> None:
+    if skipped:
+        shown = "；".join(skipped[:10]) + (f" 等 {len(skipped)} 个" if len(skipped) > 10 else "")
+        typer.secho(f"提示：{len(skipped)} 个项目未纳入统计：{shown}。", err=True)
+
+
+def _plan_db(settings, stage: int, seed: int | None, redraw: bool, out: Path | None) -> None:
+    drawn = _with_db(
+        lambda session: draw_stage(session, settings, stage, _cli_actor(), seed=seed, redraw=redraw)
+    )
+    plan = drawn.plan
+    verb = "重新抽取" if drawn.replaced else "抽取"
+    typer.echo(
+        f"已{verb}并存储 {settings.year} 年{settings.stage(stage).label}区级抽查计划"
+        f"（随机种子 {plan.seed}）：共 {len(drawn.portfolio.projects)} 个项目。"
+    )
+    for earlier in drawn.earlier:
+        typer.echo(
+            f"第{earlier.stage}阶段（已存储，保持原样）：候选 {earlier.candidates} 个，应抽不少于 "
+            f"{earlier.quota_needed} 个，实抽 {len(earlier.picks)} 个。"
+        )
+    typer.echo(
+        f"第{plan.stage}阶段（{plan.window_start} 至 {plan.window_end}）：候选 "
+        f"{len(plan.candidate_ids)} 个，应抽不少于 {plan.quota_needed} 个，实抽 "
+        f"{len(plan.picks)} 个（其中强制覆盖 {plan.forced_count} 个）。"
+    )
+    for pick in plan.picks:
+        typer.echo(f"  {pick.project_id}：{pick.reason}（风险分 {pick.risk_score}）")
+    _print_skipped(drawn.portfolio.skipped)
+    for warning in plan.warnings:
+        typer.secho(f"警告：{warning}", fg=typer.colors.YELLOW, err=True)
+    if out is not None:
+        stages = (*(e.as_stage_plan(settings) for e in drawn.earlier), plan)
+        write_plan_csv(CampaignPlan(settings.year, plan.seed, stages), out)
+        typer.echo(f"第 1 至 {plan.stage} 阶段的计划已写入 {out}。")
+    typer.echo(f"如需复现，请使用 --seed {plan.seed}。")

@@ -100,32 +100,35 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     )
 
 
-@import_app.command("pipelines")
-def import_pipelines(
-    file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
-    crs: CrsOpt = None,
-    field: FieldOpt = None,
-    encoding: EncodingOpt = None,
-    layer: LayerOpt = None,
-    replace: ReplaceOpt = False,
-    no_repair: NoRepairOpt = False,
-) -> None:
-    """导入燃气管道（线要素，需压力与外径）。"""
-    _import("pipelines", file, crs, field, encoding, layer, replace, no_repair)
+LayerFile = Annotated[
+    Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")
+]
+IMPORT_HELP = {
+    "pipelines": "导入燃气管道（线要素，需压力与外径）。",
+    "projects": "导入施工项目（面要素：红线或施工范围）。",
+}
 
 
-@import_app.command("projects")
-def import_projects(
-    file: Annotated[Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")],
-    crs: CrsOpt = None,
-    field: FieldOpt = None,
-    encoding: EncodingOpt = None,
-    layer: LayerOpt = None,
-    replace: ReplaceOpt = False,
-    no_repair: NoRepairOpt = False,
-) -> None:
-    """导入施工项目（面要素：红线或施工范围）。"""
-    _import("projects", file, crs, field, encoding, layer, replace, no_repair)
+def _import_command(kind: str):
+    """Build the ``gisapp import <kind>`` command (both layers take the same options)."""
+
+    def command(
+        file: LayerFile,
+        crs: CrsOpt = None,
+        field: FieldOpt = None,
+        encoding: EncodingOpt = None,
+        layer: LayerOpt = None,
+        replace: ReplaceOpt = False,
+        no_repair: NoRepairOpt = False,
+    ) -> None:
+        _import(kind, file, crs, field, encoding, layer, replace, no_repair)
+
+    command.__doc__ = IMPORT_HELP[kind]
+    return command
+
+
+for _kind in IMPORT_HELP:
+    import_app.command(_kind)(_import_command(_kind))
 
 
 @import_app.command("townships")

@@ -41,10 +41,12 @@ class LayerSpec:
     screen_key: str  # keyword of screen_db for this layer's ids
 
 
-PIPELINES = LayerSpec("pipelines", "gas_pipeline", "external_code", tuple(PIPELINE_FIELDS),
-                      "pipeline", "pipeline_ids")
-PROJECTS = LayerSpec("projects", "construction_project", "registration_code",
-                     tuple(PROJECT_FIELDS), "project", "project_ids")
+PIPELINES = LayerSpec(
+    "pipelines", "gas_pipeline", "external_code", tuple(PIPELINE_FIELDS), "pipeline", "pipeline_ids"
+)
+PROJECTS = LayerSpec(
+    "projects", "construction_project", "registration_code", tuple(PROJECT_FIELDS), "project", "project_ids"
+)
 SPECS = {"pipelines": PIPELINES, "projects": PROJECTS}
 
 
@@ -70,8 +72,7 @@ def _plain(value):
 def _row_values(frame, spec: LayerSpec) -> dict:
     row = frame.iloc[0]
     values = {f: _plain(row[f]) if f in frame.columns else None for f in spec.fields}
-    values["geom"] = shapely.to_wkb(shapely.set_srid(row.geometry, STORAGE_EPSG), hex=True,
-                                    include_srid=True)
+    values["geom"] = shapely.to_wkb(shapely.set_srid(row.geometry, STORAGE_EPSG), hex=True, include_srid=True)
     return values
 
 
@@ -90,17 +91,17 @@ def _screen(session: Session, spec: LayerSpec, ids: list[int], ctx: WriteContext
     new_ids = report.new_conflict_ids
     if new_ids:
         session.execute(
-            text("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:ids AS bigint[])) "
-                 "ON CONFLICT (conflict_id) DO NOTHING"),
+            text(
+                "INSERT INTO permit (conflict_id) SELECT unnest(CAST(:ids AS bigint[])) "
+                "ON CONFLICT (conflict_id) DO NOTHING"
+            ),
             {"ids": new_ids},
         )
         raise_alerts(session, new_ids, ctx.webhook_urls)
     return new_ids
 
 
-def screen_and_alert(
-    session: Session, kind: str, ids: Sequence[int], ctx: WriteContext
-) -> list[int]:
+def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: WriteContext) -> list[int]:
     """Screen stored features by id; permit and alert each new conflict; return the conflict ids."""
     return _screen(session, SPECS[kind], [int(i) for i in ids], ctx)
 
@@ -118,8 +119,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         values["hazardous"] = bool(values.get("hazardous") or False)
         values["insured"] = bool(values.get("insured") or False)
     # Serialise creators of the same code: the partial unique index would also refuse it.
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"),
-                    {"k": f"{spec.table}:{values[spec.code]}"})
+    session.execute(
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{spec.table}:{values[spec.code]}"}
+    )
     exists = session.execute(
         text(f"SELECT 1 FROM {spec.table} WHERE {spec.code} = :c AND deleted_at IS NULL"),
         {"c": values[spec.code]},
@@ -138,8 +140,14 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if spec is PROJECTS:
         fill_townships(session, [new_id])
     _screen(session, spec, [new_id], ctx)
-    record(session, ctx.actor, f"{spec.entity}.create", spec.table, new_id,
-           {"code": values[spec.code], "notes": result.notes})
+    record(
+        session,
+        ctx.actor,
+        f"{spec.entity}.create",
+        spec.table,
+        new_id,
+        {"code": values[spec.code], "notes": result.notes},
+    )
     return get_feature(session, kind, new_id)
 
 
@@ -155,9 +163,7 @@ def fill_townships(session: Session, project_ids: Sequence[int]) -> None:
     )
 
 
-def update_feature(
-    session: Session, kind: str, feature_id: int, feature: dict, ctx: WriteContext
-) -> dict:
+def update_feature(session: Session, kind: str, feature_id: int, feature: dict, ctx: WriteContext) -> dict:
     """Replace a feature's attributes and geometry (a full Feature), re-screen it."""
     spec = SPECS[kind]
     before = get_feature(session, kind, feature_id, lock=True)
@@ -172,8 +178,13 @@ def update_feature(
     merged.pop(spec.code, None)
     for drop in ("conflicts", "feature_id", "created_at", "updated_at"):
         merged.pop(drop, None)
-    body = {"type": "Feature", "properties": merged,
-            "geometry": feature.get("geometry") if isinstance(feature, dict) and feature.get("geometry") is not None else before["geometry"]}
+    body = {
+        "type": "Feature",
+        "properties": merged,
+        "geometry": feature.get("geometry")
+        if isinstance(feature, dict) and feature.get("geometry") is not None
+        else before["geometry"],
+    }
     result = validate_features([body], kind, margin_m=ctx.margin_m)
     values = _row_values(result.frame, spec)
     if spec is PROJECTS and ctx.organisation is not None:
@@ -181,18 +192,27 @@ def update_feature(
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
-    lock_area(session, _search_m(ctx), table=spec.table, ids=[feature_id],
-              new_geometries_ewkb=[values["geom"]])
+    lock_area(
+        session, _search_m(ctx), table=spec.table, ids=[feature_id], new_geometries_ewkb=[values["geom"]]
+    )
     session.execute(
-        text(f"UPDATE {spec.table} SET {sets}, geom = ST_GeomFromEWKB(decode(:geom, 'hex')), "
-             "updated_at = now() WHERE id = :id"),
+        text(
+            f"UPDATE {spec.table} SET {sets}, geom = ST_GeomFromEWKB(decode(:geom, 'hex')), "
+            "updated_at = now() WHERE id = :id"
+        ),
         values,
     )
     if spec is PROJECTS:
         fill_townships(session, [feature_id])
     _screen(session, spec, [feature_id], ctx)
-    record(session, ctx.actor, f"{spec.entity}.update", spec.table, feature_id,
-           json.loads(json.dumps({"before": before["properties"]}, default=_json_default)))
+    record(
+        session,
+        ctx.actor,
+        f"{spec.entity}.update",
+        spec.table,
+        feature_id,
+        json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
+    )
     return get_feature(session, kind, feature_id)
 
 
@@ -201,11 +221,16 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     spec = SPECS[kind]
     before = get_feature(session, kind, feature_id, lock=True)
     lock_area(session, _search_m(ctx), table=spec.table, ids=[feature_id])
-    session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"),
-                    {"id": feature_id})
+    session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
     screen_db(session, ctx.rule_set, **{spec.screen_key: [feature_id]})
-    record(session, ctx.actor, f"{spec.entity}.delete", spec.table, feature_id,
-           json.loads(json.dumps({"before": before["properties"]}, default=_json_default)))
+    record(
+        session,
+        ctx.actor,
+        f"{spec.entity}.delete",
+        spec.table,
+        feature_id,
+        json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
+    )
     return before
 
 
@@ -222,20 +247,26 @@ def _to_feature(row: dict, spec: LayerSpec) -> dict:
         if isinstance(value, dt.date | dt.datetime):
             props[key] = value.isoformat()
     props["feature_id"] = row["id"]
-    return {"type": "Feature", "id": row["id"], "properties": props,
-            "geometry": json.loads(row["geojson"])}
+    return {"type": "Feature", "id": row["id"], "properties": props, "geometry": json.loads(row["geojson"])}
 
 
-def get_feature(session: Session, kind: str, feature_id: int, *, lock: bool = False,
-                organisation: str | None = None) -> dict:
+def get_feature(
+    session: Session, kind: str, feature_id: int, *, lock: bool = False, organisation: str | None = None
+) -> dict:
     """Return a live feature as a GeoJSON Feature with its open conflicts."""
     spec = SPECS[kind]
     org = " AND organisation = :org" if organisation is not None else ""
-    row = session.execute(
-        text(f"{_select(spec)} WHERE id = :id AND deleted_at IS NULL{org}"
-             + (" FOR UPDATE" if lock else "")),
-        {"id": feature_id, "org": organisation},
-    ).mappings().one_or_none()
+    row = (
+        session.execute(
+            text(
+                f"{_select(spec)} WHERE id = :id AND deleted_at IS NULL{org}"
+                + (" FOR UPDATE" if lock else "")
+            ),
+            {"id": feature_id, "org": organisation},
+        )
+        .mappings()
+        .one_or_none()
+    )
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
     feature = _to_feature(dict(row), spec)
@@ -246,17 +277,21 @@ def get_feature(session: Session, kind: str, feature_id: int, *, lock: bool = Fa
 def feature_conflicts(session: Session, kind: str, feature_id: int) -> list[dict]:
     """Return the open conflicts of a project or pipeline."""
     column = "project_id" if kind == "projects" else "pipeline_id"
-    rows = session.execute(
-        text(
-            "SELECT c.id AS conflict_id, g.external_code AS pipeline_id, p.registration_code AS "
-            "project_id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, "
-            "c.pressure_class, c.required_action, c.rule_set FROM pipeline_conflict c "
-            "JOIN gas_pipeline g ON g.id = c.pipeline_id "
-            "JOIN construction_project p ON p.id = c.project_id "
-            f"WHERE c.closed_at IS NULL AND c.{column} = :id ORDER BY c.distance_m, c.id"
-        ),
-        {"id": feature_id},
-    ).mappings().all()
+    rows = (
+        session.execute(
+            text(
+                "SELECT c.id AS conflict_id, g.external_code AS pipeline_id, p.registration_code AS "
+                "project_id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, "
+                "c.pressure_class, c.required_action, c.rule_set FROM pipeline_conflict c "
+                "JOIN gas_pipeline g ON g.id = c.pipeline_id "
+                "JOIN construction_project p ON p.id = c.project_id "
+                f"WHERE c.closed_at IS NULL AND c.{column} = :id ORDER BY c.distance_m, c.id"
+            ),
+            {"id": feature_id},
+        )
+        .mappings()
+        .all()
+    )
     return [dict(r) for r in rows]
 
 
@@ -288,8 +323,10 @@ def list_features(
         where.append("township = :township")
         params["township"] = township
     if township is not None and spec is PIPELINES:
-        where.append("EXISTS (SELECT 1 FROM township t WHERE t.name = :township "
-                     "AND ST_Intersects(t.geom, gas_pipeline.geom))")
+        where.append(
+            "EXISTS (SELECT 1 FROM township t WHERE t.name = :township "
+            "AND ST_Intersects(t.geom, gas_pipeline.geom))"
+        )
         params["township"] = township
     if status is not None:
         where.append("status = :status")
@@ -310,8 +347,12 @@ def list_features(
         params.update(near_org=near_organisation, near_m=51.5)
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()
-    rows = session.execute(
-        text(f"{_select(spec)} WHERE {clause} ORDER BY {spec.code} LIMIT :limit OFFSET :offset"),
-        params,
-    ).mappings().all()
+    rows = (
+        session.execute(
+            text(f"{_select(spec)} WHERE {clause} ORDER BY {spec.code} LIMIT :limit OFFSET :offset"),
+            params,
+        )
+        .mappings()
+        .all()
+    )
     return [_to_feature(dict(r), spec) for r in rows], int(total)

@@ -23,14 +23,17 @@ from layers.services.users import User
 router = APIRouter(prefix="/api", tags=["features"])
 
 WRITERS = {"projects": ("builder", "gas_office"), "pipelines": ("gas_office",)}
-READERS = {"projects": ("builder", "gas_office", "inspector", "admin"),
-           "pipelines": ("builder", "gas_office", "inspector", "admin")}
+READERS = {
+    "projects": ("builder", "gas_office", "inspector", "admin"),
+    "pipelines": ("builder", "gas_office", "inspector", "admin"),
+}
 FEATURE_EXAMPLE = {
     "type": "Feature",
-    "properties": {"id": "CM2026-9001", "name": "示例项目", "kind": "housing",
-                   "status": "planned"},
-    "geometry": {"type": "Polygon", "coordinates": [[[121.40, 31.62], [121.401, 31.62],
-                                                     [121.401, 31.621], [121.40, 31.62]]]},
+    "properties": {"id": "CM2026-9001", "name": "示例项目", "kind": "housing", "status": "planned"},
+    "geometry": {
+        "type": "Polygon",
+        "coordinates": [[[121.40, 31.62], [121.401, 31.62], [121.401, 31.621], [121.40, 31.62]]],
+    },
 }
 FeatureBody = Annotated[dict[str, Any], Body(examples=[FEATURE_EXAMPLE])]
 
@@ -47,9 +50,13 @@ def _zh(kind: str) -> str:
 
 def _ctx(request: Request, user: User) -> WriteContext:
     settings = request.app.state.settings
-    return WriteContext(actor=user, rule_set=request.app.state.rule_set,
-                        webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m,
-                        organisation=user.organisation if user.role == "builder" else None)
+    return WriteContext(
+        actor=user,
+        rule_set=request.app.state.rule_set,
+        webhook_urls=settings.webhook_urls,
+        margin_m=settings.district_margin_m,
+        organisation=user.organisation if user.role == "builder" else None,
+    )
 
 
 def _own(user: User, kind: str) -> str | None:
@@ -59,8 +66,9 @@ def _own(user: User, kind: str) -> str | None:
 def _visible(session, user: User, kind: str, feature_id: int) -> dict:
     feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
     if user.role == "builder" and kind == "pipelines":
-        near, _ = list_features(session, "pipelines", near_organisation=user.organisation,
-                                ids=[feature_id], limit=1)
+        near, _ = list_features(
+            session, "pipelines", near_organisation=user.organisation, ids=[feature_id], limit=1
+        )
         if not near:
             raise NotFoundError(f"管道 {feature_id} 不存在")
     return feature
@@ -68,7 +76,10 @@ def _visible(session, user: User, kind: str, feature_id: int) -> dict:
 
 def _create(kind: str):
     def create(
-        request: Request, session: SessionDep, user: CurrentUser, feature: FeatureBody,
+        request: Request,
+        session: SessionDep,
+        user: CurrentUser,
+        feature: FeatureBody,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     ):
         _check_role(user, kind, write=True)
@@ -77,8 +88,7 @@ def _create(kind: str):
         if idempotency_key is not None:
             stored = idempotency.replay(session, user.id, idempotency_key, path, digest)
             if stored is not None:
-                return JSONResponse(stored[1], status_code=stored[0],
-                                    headers={"Idempotent-Replayed": "true"})
+                return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
         created = create_feature(session, kind, feature, _ctx(request, user))
         body = dict(created)
         body["conflicts"] = created["properties"]["conflicts"]
@@ -106,8 +116,9 @@ def _read(kind: str):
 
 
 def _update(kind: str):
-    def update(request: Request, session: SessionDep, user: CurrentUser, feature_id: int,
-               feature: FeatureBody):
+    def update(
+        request: Request, session: SessionDep, user: CurrentUser, feature_id: int, feature: FeatureBody
+    ):
         _check_role(user, kind, write=True)
         _visible(session, user, kind, feature_id)
         return update_feature(session, kind, feature_id, feature, _ctx(request, user))
@@ -135,13 +146,17 @@ def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     except ValueError as exc:
         raise InvalidRequestError("参数 bbox 应为 minLon,minLat,maxLon,maxLat 四个数") from exc
     if not (-180 <= x0 <= x1 <= 180 and -90 <= y0 <= y1 <= 90):
-        raise InvalidRequestError("参数 bbox 超出经纬度范围或最小值大于最大值（顺序：minLon,minLat,maxLon,maxLat）")
+        raise InvalidRequestError(
+            "参数 bbox 超出经纬度范围或最小值大于最大值（顺序：minLon,minLat,maxLon,maxLat）"
+        )
     return x0, y0, x1, y1
 
 
 def _list(kind: str):
     def list_(
-        request: Request, session: SessionDep, user: CurrentUser,
+        request: Request,
+        session: SessionDep,
+        user: CurrentUser,
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
         township: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
@@ -151,18 +166,31 @@ def _list(kind: str):
     ):
         _check_role(user, kind, write=False)
         features, total = list_features(
-            session, kind, bbox=_parse_bbox(bbox), township=township, status=status, q=q,
+            session,
+            kind,
+            bbox=_parse_bbox(bbox),
+            township=township,
+            status=status,
+            q=q,
             organisation=_own(user, kind),
             near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
-            limit=limit, offset=offset,
+            limit=limit,
+            offset=offset,
         )
         links = []
         if offset + len(features) < total:
             nxt = request.url.include_query_params(offset=offset + limit)
             links.append({"rel": "next", "href": str(nxt), "type": "application/geo+json"})
         return JSONResponse(
-            _jsonable({"type": "FeatureCollection", "features": features,
-                       "numberMatched": total, "numberReturned": len(features), "links": links}),
+            _jsonable(
+                {
+                    "type": "FeatureCollection",
+                    "features": features,
+                    "numberMatched": total,
+                    "numberReturned": len(features),
+                    "links": links,
+                }
+            ),
             media_type="application/geo+json",
         )
 
@@ -171,12 +199,16 @@ def _list(kind: str):
 
 
 for _kind in ("projects", "pipelines"):
-    router.add_api_route(f"/{_kind}", _create(_kind), methods=["POST"], status_code=201,
-                         name=f"create_{_kind}")
+    router.add_api_route(
+        f"/{_kind}", _create(_kind), methods=["POST"], status_code=201, name=f"create_{_kind}"
+    )
     router.add_api_route(f"/{_kind}", _list(_kind), methods=["GET"], name=f"list_{_kind}")
-    router.add_api_route(f"/{_kind}/{{feature_id}}", _read(_kind), methods=["GET"],
-                         name=f"read_{_kind}")
-    router.add_api_route(f"/{_kind}/{{feature_id}}", _update(_kind), methods=["PUT"],
-                         name=f"update_{_kind}")
-    router.add_api_route(f"/{_kind}/{{feature_id}}", _delete(_kind), methods=["DELETE"],
-                         status_code=204, name=f"delete_{_kind}")
+    router.add_api_route(f"/{_kind}/{{feature_id}}", _read(_kind), methods=["GET"], name=f"read_{_kind}")
+    router.add_api_route(f"/{_kind}/{{feature_id}}", _update(_kind), methods=["PUT"], name=f"update_{_kind}")
+    router.add_api_route(
+        f"/{_kind}/{{feature_id}}",
+        _delete(_kind),
+        methods=["DELETE"],
+        status_code=204,
+        name=f"delete_{_kind}",
+    )
