@@ -8,7 +8,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+
+import httpx
 
 from gisapp.localdb import free_port
 
@@ -25,19 +28,48 @@ def test_quickstart_starts_local_postgis_loads_sample_and_screens():
         stdin=subprocess.DEVNULL,
     )
     try:
-        first = run("quickstart")
+        first = run("quickstart", "--no-serve")
         assert first.returncode == 0, first.stderr
         assert "已载入崇明区合成示例数据" in first.stdout
         pipes = int(re.search(r"燃气管道：(\d+) 段", first.stdout).group(1))
         projects = int(re.search(r"施工项目：(\d+) 个", first.stdout).group(1))
-        conflicts = int(re.search(r"冲突 (\d+) 处", first.stdout).group(1))
+        conflicts = int(re.search(r"当前冲突 (\d+) 处", first.stdout).group(1))
         assert pipes > 1000 and projects > 100 and conflicts > 10
         assert "乡镇：18 个" in first.stdout
-        second = run("quickstart")
+        # A first gas office account, its password shown once and kept in a private file.
+        password = re.search(r"初始密码 (\S+)（", first.stdout).group(1)
+        credentials = base / "data" / "initial-user.txt"
+        assert password in credentials.read_text(encoding="utf-8")
+        assert credentials.stat().st_mode & 0o077 == 0
+        second = run("quickstart", "--no-serve")
         assert second.returncode == 0, second.stderr
         assert "未重新载入" in second.stdout
         assert f"燃气管道：{pipes} 段" in second.stdout
         assert "新增冲突 0 处" in second.stdout  # re-screening finds the same conflicts
+        assert f"当前冲突 {conflicts} 处" in second.stdout
+        assert "已创建燃气管理所账号" not in second.stdout
+        # Without --no-serve the main job ends by serving; the first account can log in.
+        port = free_port()
+        server = subprocess.Popen([GISAPP, "quickstart", "--port", str(port)], env=env, cwd=base,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL)
+        try:
+            token = None
+            for _ in range(150):
+                try:
+                    r = httpx.post(f"http://127.0.0.1:{port}/api/auth/token",
+                                   data={"username": "office", "password": password}, timeout=2)
+                    token = r.json()["access_token"]
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.2)
+            assert token, "quickstart did not serve"
+            alerts = httpx.get(f"http://127.0.0.1:{port}/api/alerts?limit=1000",
+                               headers={"Authorization": f"Bearer {token}"}).json()["alerts"]
+            assert len(alerts) == conflicts  # one alert per conflict of the sample
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
     finally:
         run("db", "down")
         shutil.rmtree(base, ignore_errors=True)

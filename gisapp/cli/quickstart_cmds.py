@@ -21,7 +21,9 @@ def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) ->
     from layers.importer import file_sha256, import_layer, load_townships
     from layers.io import read_layer
     from layers.sample import generate_sample
+    from layers.services.features import WriteContext, screen_district
     from layers.townships import read_townships
+    from spatial_rules.rulesets import load_rule_set
 
     with engine.connect() as conn:
         stored = conn.execute(
@@ -42,13 +44,19 @@ def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) ->
                 source_sha256=file_sha256(files[kind]), source_crs=result.source_crs,
                 notes=result.notes, created_by="gisapp quickstart",
             )
+        # Conflicts of the sample get their permit records and alerts like any import.
+        rule_set = load_rule_set(settings.rule_set)
+        screen_district(session, WriteContext(actor=None, rule_set=rule_set,
+                                              webhook_urls=settings.webhook_urls))
     return True
 
 
 def quickstart(
     seed: Annotated[int, typer.Option(help="示例数据随机种子。")] = SAMPLE_SEED,
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="完成后启动 Web 服务。")] = True,
+    port: Annotated[int | None, typer.Option(help="服务端口（默认 8000）。")] = None,
 ) -> None:
-    """启动本地 PostGIS，数据库为空时载入崇明示例数据（合成），并打印概况。"""
+    """启动本地 PostGIS，数据库为空时载入崇明示例数据（合成），筛查并打印概况，然后启动服务。"""
     settings = Settings()
     engine = ready_engine(settings)
     if load_sample_if_empty(engine, settings, seed=seed):
@@ -57,22 +65,51 @@ def quickstart(
         typer.echo("数据库已有数据，未重新载入示例数据。")
     typer.echo(format_summary(database_summary(engine)))
     _screen_and_report(engine, settings)
+    _first_user(engine, settings)
+    url = engine.url.render_as_string(hide_password=False)
     engine.dispose()
+    if serve:
+        from gisapp.cli.service_cmds import run_server
+
+        run_server(settings, url, port=port)
+
+
+def _first_user(engine, settings: Settings) -> None:
+    """With no user yet, create a gas office account and say how to log in."""
+    import secrets
+
+    from sqlalchemy import text
+
+    from layers.db import session_factory
+    from layers.services.users import create_user
+
+    with session_factory(engine).begin() as session:
+        if session.execute(text("SELECT count(*) FROM app_user")).scalar_one():
+            return
+        password = secrets.token_urlsafe(12)
+        create_user(session, "office", password, "gas_office")
+    where = settings.data_dir / "initial-user.txt"
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(f"username: office\npassword: {password}\n", encoding="utf-8")
+    where.chmod(0o600)
+    typer.echo(f"已创建燃气管理所账号 office，初始密码 {password}（另存于 {where}，请登录后修改）。")
 
 
 def _screen_and_report(engine, settings: Settings) -> None:
     """Run the PostGIS screen with the configured rule set and print the conflict counts."""
     from gisapp.cli.screen_cmds import _summary_lines
     from layers.db import session_factory
-    from layers.screening_db import open_conflicts, screen_db
+    from layers.screening_db import open_conflicts
+    from layers.services.features import WriteContext, screen_district
     from spatial_rules.rulesets import load_rule_set
 
     rule_set = load_rule_set(settings.rule_set)
+    ctx = WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls)
     with session_factory(engine).begin() as session:
-        report = screen_db(session, rule_set)
+        new_ids = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)
     typer.echo("== 缓冲区分析 ==")
-    typer.echo(f"新增冲突 {len(report.new_conflict_ids)} 处，关闭 {report.closed} 处。")
+    typer.echo(f"新增冲突 {len(new_ids)} 处（已生成告警与保护手续记录），当前冲突 {len(conflicts)} 处。")
     rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
     for line in _summary_lines(rows, rule_set.label):
         typer.echo(line)

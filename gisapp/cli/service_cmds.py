@@ -49,10 +49,6 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=32, help="工作进程数（默认 1）。")] = 1,
 ) -> None:
     """启动 Web 服务（API 文档见 /docs），使用本地 PostGIS 或 DATABASE_URL。"""
-    import uvicorn
-
-    from gisapp.api.app import create_app
-
     settings = Settings()
     engine = ready_engine(settings)
     url = engine.url.render_as_string(hide_password=False)
@@ -62,9 +58,19 @@ def serve(
         if load_sample_if_empty(engine, settings):
             typer.echo("已载入崇明区合成示例数据。")
     engine.dispose()
+    run_server(settings, url, host=host, port=port, workers=workers)
+
+
+def run_server(settings: Settings, url: str, *, host: str | None = None, port: int | None = None,
+               workers: int = 1) -> None:
+    """Serve the app on ``url`` until interrupted."""
+    import uvicorn
+
+    from gisapp.api.app import create_app
+
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"服务地址 http://{host}:{port}/ ，API 文档 http://{host}:{port}/docs")
+    typer.echo(f"服务地址 http://{host}:{port}/maps/ ，API 文档 http://{host}:{port}/docs （Ctrl+C 停止）")
     if workers > 1:
         # Worker processes build their own app from the environment.
         os.environ["DATABASE_URL"] = url

@@ -86,8 +86,10 @@ def _search_m(ctx: WriteContext) -> float:
     return ctx.rule_set.max_control_m + MAX_HALF_DIAMETER_M
 
 
-def _screen(session: Session, spec: LayerSpec, ids: list[int], ctx: WriteContext) -> list[int]:
-    report = screen_db(session, ctx.rule_set, **{spec.screen_key: ids})
+def _screen(session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext) -> list[int]:
+    """Screen (``spec`` None: the whole district); permit and alert each new conflict."""
+    scope = {} if spec is None else {spec.screen_key: ids}
+    report = screen_db(session, ctx.rule_set, **scope)
     new_ids = report.new_conflict_ids
     if new_ids:
         session.execute(
@@ -104,6 +106,11 @@ def _screen(session: Session, spec: LayerSpec, ids: list[int], ctx: WriteContext
 def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: WriteContext) -> list[int]:
     """Screen stored features by id; permit and alert each new conflict; return the conflict ids."""
     return _screen(session, SPECS[kind], [int(i) for i in ids], ctx)
+
+
+def screen_district(session: Session, ctx: WriteContext) -> list[int]:
+    """Screen everything stored; permit and alert each new conflict; return the conflict ids."""
+    return _screen(session, None, [], ctx)
 
 
 def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext) -> dict:
