@@ -113,6 +113,9 @@ class InspectionRecord:
     major_hazard: bool = False
     rectification_state: RectificationState | None = None
     rectification_deadline: date | None = None
+    # Stored inspections with several problems become one record per problem; the
+    # shared id lets statistics count the inspection once.
+    inspection_id: str | None = None
 
     @property
     def has_hazard(self) -> bool:

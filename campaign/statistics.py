@@ -144,7 +144,8 @@ def monthly_table(
 
 
 def _count(records: Sequence[InspectionRecord], kind: InspectionKind) -> int:
-    return sum(r.kind is kind for r in records)
+    """Count inspections of a kind; records sharing an inspection id count once."""
+    return len({r.inspection_id or id(r) for r in records if r.kind is kind})
 
 
 def _township_record(name: str, rows: Sequence[ProjectCompliance]) -> dict[str, object]:

@@ -220,6 +220,7 @@ def load_inspection_records(
                     RectificationState(row["rectification_state"]) if has_hazard else None
                 ),
                 rectification_deadline=row["deadline"],
+                inspection_id=str(row["id"]),
             )
         )
     return records

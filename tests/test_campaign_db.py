@@ -145,6 +145,16 @@ def test_portfolio_adapter_reads_zones_permits_hazards_and_skips_unusable(stored
     # One record per hazard: the inspection had three.
     assert [(r.findings, r.major_hazard, r.hazard_open) for r in records] == [
         ("堆土", True, True), ("围挡", False, True), ("标识", False, False)]
+    # ... but the monthly statistics count that inspection once, and its three hazards.
+    from datetime import date
+
+    from campaign.settings import CampaignSettings
+    from campaign.statistics import monthly_statistics
+
+    tables = monthly_statistics(portfolio.projects, records, CampaignSettings.for_year(2026),
+                                date(2026, 6, 30))
+    june = tables.monthly.set_index("月份").loc["2026-06"]
+    assert (june["区级抽查次数"], june["发现隐患数"], june["其中重大隐患"]) == (1, 3, 1)
 
 
 def test_plan_db_draws_stages_in_order_and_keeps_earlier_ones(cli, clean_db, tmp_path):
