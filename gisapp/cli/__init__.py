@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import typer
@@ -9,41 +10,56 @@ from pydantic import ValidationError
 
 from spatial_rules.errors import DomainError
 
-app = typer.Typer(
-    name="gisapp",
-    help="崇明区燃气管道保护 GIS：施工项目与燃气管道保护范围的空间筛查。",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
+# Command (first argument) -> the module that defines it. Only that module is imported
+# for a run, so ``gisapp screen`` does not pay for matplotlib or the web stack.
+COMMAND_MODULES = {
+    "import": "data_cmds",
+    "export": "data_cmds",
+    "sample": "sample_cmds",
+    "quickstart": "quickstart_cmds",
+    "summary": "quickstart_cmds",
+    "screen": "screen_cmds",
+    "campaign": "campaign_cmds",
+    "serve": "service_cmds",
+    "user": "service_cmds",
+    "permits": "service_cmds",
+    "report": "report_cmds",
+}
 
 
-def _register() -> None:
-    """Attach the command groups; each lives in its own module."""
+def build_app(command: str | None = None) -> typer.Typer:
+    """Return the CLI with the module of ``command`` registered (all of them when None)."""
     from gisapp.cli import db as db_cmds
 
-    app.add_typer(db_cmds.app, name="db")
-    for module_name in (
-        "data_cmds", "sample_cmds", "quickstart_cmds", "screen_cmds", "campaign_cmds",
-        "service_cmds", "report_cmds",
-    ):
-        try:
-            module = __import__(f"gisapp.cli.{module_name}", fromlist=["register"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gisapp.cli.{module_name}":
-                raise
-            continue
-        module.register(app)
+    cli = typer.Typer(
+        name="gisapp",
+        help="崇明区燃气管道保护 GIS：施工项目与燃气管道保护范围的空间筛查。",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+    cli.add_typer(db_cmds.app, name="db")
+    wanted = COMMAND_MODULES.get(command or "")
+    for module_name in dict.fromkeys(COMMAND_MODULES.values()):
+        if wanted is None or module_name == wanted:
+            module = importlib.import_module(f"gisapp.cli.{module_name}")
+            module.register(cli)
+    return cli
 
 
-_register()
+def __getattr__(name: str):
+    """``gisapp.cli.app``: the full CLI, built on first use (tests, documentation)."""
+    if name == "app":
+        return build_app()
+    raise AttributeError(name)
 
 
 def main() -> None:
     """Run the CLI; domain errors become a one-line Chinese message and exit code 2."""
     try:
         # Without standalone mode click returns Exit codes instead of raising them.
-        result = app(standalone_mode=False)
+        command = sys.argv[1] if len(sys.argv) > 1 else None
+        result = build_app(command)(standalone_mode=False)
     except DomainError as err:
         typer.secho(f"错误：{err}", fg=typer.colors.RED, err=True)
         sys.exit(2)

@@ -167,6 +167,8 @@ def parse_pressure_classes(column: pd.Series) -> Parsed:
 
 # Columns longer than this with few distinct values are parsed once per distinct value.
 _FACTORIZE_MIN_ROWS = 1000
+# Codes and names differ row by row: factorizing them would only cost time.
+_MOSTLY_DISTINCT = frozenset({"external_code", "registration_code", "name"})
 
 
 def parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
@@ -176,8 +178,10 @@ def parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
     300,000-segment file has a handful) is parsed once per distinct value and
     expanded back, which is much faster than string operations on every row.
     """
-    if len(column) >= _FACTORIZE_MIN_ROWS and (
-        column.dtype == object or pd.api.types.is_string_dtype(column.dtype)
+    if (
+        len(column) >= _FACTORIZE_MIN_ROWS
+        and canonical not in _MOSTLY_DISTINCT
+        and (column.dtype == object or pd.api.types.is_string_dtype(column.dtype))
     ):
         codes, uniques = pd.factorize(column, use_na_sentinel=True)
         if len(uniques) * 4 < len(column):
