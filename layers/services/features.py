@@ -144,18 +144,18 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         ),
         values,
     ).scalar_one()
-    if spec is PROJECTS:
-        fill_townships(session, [new_id])
-    _screen(session, spec, [new_id], ctx)
-    record(
-        session,
-        ctx.actor,
-        f"{spec.entity}.create",
-        spec.table,
-        new_id,
-        {"code": values[spec.code], "notes": result.notes},
-    )
+    _after_write(session, spec, new_id, ctx, "create",
+                 {"code": values[spec.code], "notes": result.notes})
     return get_feature(session, kind, new_id)
+
+
+def _after_write(session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext,
+                 action: str, detail: dict) -> None:
+    """What follows every stored write: the township, the screening and the audit row."""
+    if spec is PROJECTS:
+        fill_townships(session, [feature_id])
+    _screen(session, spec, [feature_id], ctx)
+    record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
 
 
 def fill_townships(session: Session, project_ids: Sequence[int]) -> None:
@@ -209,17 +209,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
-    if spec is PROJECTS:
-        fill_townships(session, [feature_id])
-    _screen(session, spec, [feature_id], ctx)
-    record(
-        session,
-        ctx.actor,
-        f"{spec.entity}.update",
-        spec.table,
-        feature_id,
-        json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
-    )
+    _after_write(session, spec, feature_id, ctx, "update",
+                 json.loads(json.dumps({"before": before["properties"]}, default=_json_default)))
     return get_feature(session, kind, feature_id)
 
 
