@@ -7,6 +7,7 @@ PostGIS engine does (``layers.screening_db``).
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,11 +62,15 @@ def screen_files(
 ) -> FileScreening:
     """Read both files (any supported format), screen them in memory and return the result."""
     step = step or (lambda _msg: None)
-    step("读取管道文件")
-    pipes = read_layer(pipelines_path, "pipelines", crs=pipelines_crs,
-                       field_map=pipeline_fields, margin_m=margin_m)
-    step("读取项目文件")
-    sites = read_layer(sites_path, "sites", crs=sites_crs, field_map=site_fields, margin_m=margin_m)
+    step("读取管道与项目文件")
+    # The sites file is read in a second thread: GDAL releases the GIL while it reads,
+    # so the two files overlap. A problem in the pipelines file is still reported first.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        sites_read = pool.submit(read_layer, sites_path, "sites", crs=sites_crs,
+                                 field_map=site_fields, margin_m=margin_m)
+        pipes = read_layer(pipelines_path, "pipelines", crs=pipelines_crs,
+                           field_map=pipeline_fields, margin_m=margin_m)
+        sites = sites_read.result()
     pipe_frame = pipes.frame
     skipped = 0
     if "status" in pipe_frame.columns:
