@@ -167,6 +167,16 @@ def _geojson_of(geom) -> dict:
     return {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
 
 
+class MetricScale(MacroElement):
+    """A scale bar in metres only (folium's own also shows feet and miles)."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});"
+        "{% endmacro %}"
+    )
+
+
 def build_map_page(view: str, townships: dict, options: PageOptions | None = None) -> str:
     """Return the HTML of map page ``view`` (permits, supervision, inspections).
 
@@ -179,7 +189,8 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
     boundary = shapely.simplify(district_boundary(), 0.0003, preserve_topology=True)
     west, south, east, north = boundary.bounds
     fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
-                      control_scale=True, prefer_canvas=True, min_zoom=8, max_zoom=19)
+                      control_scale=False, prefer_canvas=True, min_zoom=8, max_zoom=19)
+    fmap.add_child(MetricScale())
     localize(fmap, options.static_url)
     root = fmap.get_root()
     root.title = f"{i18n.TITLE[view]} - {i18n.DISTRICT}"

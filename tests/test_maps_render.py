@@ -71,7 +71,7 @@ def test_page_has_title_legend_layers_and_controls(pages, townships, view):
     for name in (i18n.LAYER["district"], i18n.LAYER["townships"], i18n.LAYER["pipelines"],
                  i18n.LAYER[f"projects_{view}"]):
         assert js(name) in html  # a layer control entry
-    assert "L.control.layers" in html and "L.control.scale" in html
+    assert "L.control.layers" in html and "L.control.scale({imperial: false})" in html
     assert f"/maps/data/projects?view={view}" in html
     for feature in townships["features"]:  # the township filter's options
         assert js(feature["properties"]["name"]) in html
