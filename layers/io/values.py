@@ -68,8 +68,10 @@ def as_text(column: pd.Series) -> pd.Series:
         text[integral] = numbers[integral].astype("int64").astype(str)
     else:
         text = kept.map(_one_text)
-    out[present] = text.astype(str).str.strip().astype(object)
-    return out.where(out.notna() & (out != ""), None)
+    # A list comprehension strips 300,000 codes several times faster than ``.str.strip()``.
+    stripped = [str(v).strip() or None for v in text.tolist()]
+    out[present] = pd.Series(stripped, index=kept.index, dtype=object)
+    return out
 
 
 _SMALL_COLUMN = 64
