@@ -31,6 +31,7 @@ from layers.io import FeatureProblem, InputFileError
 from layers.io.errors import file_error
 from layers.io.validate import promote_multi
 from layers.schema import ID_FIELD, PIPELINE_FIELDS, PROJECT_FIELDS
+from layers.townships import fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 
 TABLES = {"pipelines": "gas_pipeline", "projects": "construction_project"}
@@ -158,14 +159,7 @@ def import_layer(
         _copy_rows(session, kind, frame, batch_id, source_name, progress)
     if kind == "projects":
         # Sites without a township get the one their site lies in (statistics by township).
-        session.execute(
-            text(
-                "UPDATE construction_project p SET township = t.name FROM township t "
-                "WHERE p.import_batch_id = :b AND p.township IS NULL "
-                "AND ST_Intersects(t.geom, ST_PointOnSurface(p.geom))"
-            ),
-            {"b": batch_id},
-        )
+        fill_townships(session, batch_id=batch_id)
     return ImportReport(kind, batch_id, len(frame), replaced, list(notes or []))
 
 

@@ -98,6 +98,11 @@ SELECT (SELECT count(*) FROM screened), (SELECT count(*) FROM closed),
 """
 
 
+def search_distance_m(rule_set: RuleSet) -> float:
+    """Return how far from a centreline any range of ``rule_set`` can reach (metres)."""
+    return rule_set.max_control_m + MAX_HALF_DIAMETER_M
+
+
 @dataclass
 class DbScreenReport:
     """What one screening run changed in ``pipeline_conflict``."""
@@ -143,7 +148,7 @@ def screen_db(
     gids = None if pipeline_ids is None else sorted({int(i) for i in pipeline_ids})
     full = pids is None and gids is None
     params = {
-        "search_m": rule_set.max_control_m + MAX_HALF_DIAMETER_M,
+        "search_m": search_distance_m(rule_set),
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
         "cls": [c.value for c in PressureClass],
         "prot": list(rule_set.protection_array()),
@@ -157,7 +162,7 @@ def screen_db(
     # Concurrent writers must not screen past each other (layers.screening_locks): a full
     # screen takes the district-wide lock; an incremental one locks the cells around the
     # features' current geometry (callers that move a feature lock its old cells first).
-    search_m = rule_set.max_control_m + MAX_HALF_DIAMETER_M
+    search_m = params["search_m"]
     if full:
         lock_district(session)
     else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+
 import geopandas as gpd
 import pyogrio
 from shapely.geometry import MultiPolygon
@@ -50,3 +52,16 @@ def read_townships(path: str | Path) -> gpd.GeoDataFrame:
         raise InputFileError(path, problems)
     frame["geometry"] = [g if g.geom_type == "MultiPolygon" else MultiPolygon([g]) for g in frame.geometry]
     return frame
+
+
+def fill_townships(session, *, project_ids=None, batch_id: int | None = None) -> None:
+    """Give projects without a township the one their site lies in (by ids or import batch)."""
+    scope = "p.id = ANY(:ids)" if project_ids is not None else "p.import_batch_id = :b"
+    session.execute(
+        text(
+            "UPDATE construction_project p SET township = t.name FROM township t "
+            f"WHERE {scope} AND p.township IS NULL "
+            "AND ST_Intersects(t.geom, ST_PointOnSurface(p.geom))"
+        ),
+        {"ids": list(project_ids or []), "b": batch_id},
+    )

@@ -20,11 +20,12 @@ import shapely
 
 from layers.io.features import validate_features
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import MAX_HALF_DIAMETER_M, screen_db
+from layers.screening_db import screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.townships import fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -80,10 +81,6 @@ def _json_default(value):
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     return str(value)
-
-
-def _search_m(ctx: WriteContext) -> float:
-    return ctx.rule_set.max_control_m + MAX_HALF_DIAMETER_M
 
 
 def _screen(session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext) -> list[int]:
@@ -144,30 +141,18 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         ),
         values,
     ).scalar_one()
-    _after_write(session, spec, new_id, ctx, "create",
-                 {"code": values[spec.code], "notes": result.notes})
+    _after_write(session, spec, new_id, ctx, "create", {"code": values[spec.code], "notes": result.notes})
     return get_feature(session, kind, new_id)
 
 
-def _after_write(session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext,
-                 action: str, detail: dict) -> None:
+def _after_write(
+    session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext, action: str, detail: dict
+) -> None:
     """What follows every stored write: the township, the screening and the audit row."""
     if spec is PROJECTS:
-        fill_townships(session, [feature_id])
+        fill_townships(session, project_ids=[feature_id])
     _screen(session, spec, [feature_id], ctx)
     record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
-
-
-def fill_townships(session: Session, project_ids: Sequence[int]) -> None:
-    """Set the township of projects that have none from the township containing the site."""
-    session.execute(
-        text(
-            "UPDATE construction_project p SET township = t.name FROM township t "
-            "WHERE p.id = ANY(:ids) AND p.township IS NULL "
-            "AND ST_Intersects(t.geom, ST_PointOnSurface(p.geom))"
-        ),
-        {"ids": list(project_ids)},
-    )
 
 
 def update_feature(session: Session, kind: str, feature_id: int, feature: dict, ctx: WriteContext) -> dict:
@@ -200,7 +185,11 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
     lock_area(
-        session, _search_m(ctx), table=spec.table, ids=[feature_id], new_geometries_ewkb=[values["geom"]]
+        session,
+        search_distance_m(ctx.rule_set),
+        table=spec.table,
+        ids=[feature_id],
+        new_geometries_ewkb=[values["geom"]],
     )
     session.execute(
         text(
@@ -209,8 +198,14 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
-    _after_write(session, spec, feature_id, ctx, "update",
-                 json.loads(json.dumps({"before": before["properties"]}, default=_json_default)))
+    _after_write(
+        session,
+        spec,
+        feature_id,
+        ctx,
+        "update",
+        json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
+    )
     return get_feature(session, kind, feature_id)
 
 
@@ -218,7 +213,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     """Soft-delete a feature (history kept) and close its conflicts."""
     spec = SPECS[kind]
     before = get_feature(session, kind, feature_id, lock=True)
-    lock_area(session, _search_m(ctx), table=spec.table, ids=[feature_id])
+    lock_area(session, search_distance_m(ctx.rule_set), table=spec.table, ids=[feature_id])
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
     screen_db(session, ctx.rule_set, **{spec.screen_key: [feature_id]})
     record(
