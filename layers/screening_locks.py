@@ -11,16 +11,23 @@ hold it shared.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from spatial_rules.crs import METRIC_SRID
+import shapely
+
+from layers.projection import lonlat_to_metric
 
 CELL_M = 500.0
 # More cells than this (a long pipeline, a big import) -> the district-wide lock.
 MAX_CELLS = 64
+# New geometries are projected here in Python, stored ones by PostGIS (same PROJ
+# pipeline): the extra metre makes the Python cells a superset of the SQL ones, so a
+# re-lock of the same feature never asks for a cell out of order.
+PYTHON_MARGIN_M = 1.0
 _DISTRICT_KEY = "gisapp:screening"
 
 _CELLS = """
@@ -28,12 +35,7 @@ WITH b AS (SELECT ST_Expand(g, :search_m) AS box FROM ({source}) s(g) WHERE g IS
 SELECT DISTINCT cx, cy FROM b,
   generate_series(floor(ST_XMin(box) / :cell)::int, floor(ST_XMax(box) / :cell)::int) cx,
   generate_series(floor(ST_YMin(box) / :cell)::int, floor(ST_YMax(box) / :cell)::int) cy
-ORDER BY cx, cy
 """
-_FROM_EWKB = (
-    f"SELECT ST_Transform(ST_GeomFromEWKB(decode(h, 'hex')), {METRIC_SRID}) "
-    "FROM unnest(CAST(:hexes AS text[])) h"
-)
 _FROM_TABLE = "SELECT geom_m FROM {table} WHERE id = ANY(:ids)"
 
 
@@ -42,16 +44,31 @@ def lock_district(session: Session) -> None:
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": _DISTRICT_KEY})
 
 
-def _lock_cells(session: Session, source: str, params: dict, search_m: float) -> None:
-    cells = session.execute(
-        text(_CELLS.format(source=source)), {**params, "search_m": search_m, "cell": CELL_M}
-    ).all()
+def cells_around(geometries_lonlat: Sequence, search_m: float) -> set[tuple[int, int]]:
+    """Return the grid cells within ``search_m`` (metres) of EPSG:4490 lon/lat geometries."""
+    metric = lonlat_to_metric(geometries_lonlat)
+    reach = search_m + PYTHON_MARGIN_M
+    cells = set()
+    for xmin, ymin, xmax, ymax in shapely.bounds(metric).tolist():
+        xs = range(math.floor((xmin - reach) / CELL_M), math.floor((xmax + reach) / CELL_M) + 1)
+        ys = range(math.floor((ymin - reach) / CELL_M), math.floor((ymax + reach) / CELL_M) + 1)
+        cells.update((x, y) for x in xs for y in ys)
+    return cells
+
+
+def _take(session: Session, cells: set[tuple[int, int]]) -> None:
+    """Lock ``cells`` in one statement: the district lock shared, then each cell, ascending."""
     if len(cells) > MAX_CELLS:
         lock_district(session)
         return
-    session.execute(text("SELECT pg_advisory_xact_lock_shared(hashtext(:k))"), {"k": _DISTRICT_KEY})
-    for cx, cy in cells:  # ascending order everywhere: no deadlock between cell lockers
-        session.execute(text("SELECT pg_advisory_xact_lock(:x, :y)"), {"x": cx, "y": cy})
+    params = {"k": _DISTRICT_KEY}
+    calls = ["pg_advisory_xact_lock_shared(hashtext(:k))"]
+    # One target list is evaluated left to right, so the ascending order holds and no
+    # two cell lockers can deadlock.
+    for n, (cx, cy) in enumerate(sorted(cells)):
+        calls.append(f"pg_advisory_xact_lock(:x{n}, :y{n})")
+        params[f"x{n}"], params[f"y{n}"] = cx, cy
+    session.execute(text(f"SELECT {', '.join(calls)}"), params)
 
 
 def lock_area(
@@ -60,15 +77,17 @@ def lock_area(
     *,
     table: str | None = None,
     ids: Sequence[int] = (),
-    new_geometries_ewkb: Sequence[str] = (),
+    new_geometries: Sequence = (),
 ) -> None:
     """Lock the cells around stored rows (``table``/``ids``) and new EPSG:4490 geometries."""
-    parts, params = [], {}
+    cells: set[tuple[int, int]] = set()
     if table is not None and ids:
-        parts.append(_FROM_TABLE.format(table=table))
-        params["ids"] = [int(i) for i in ids]
-    if new_geometries_ewkb:
-        parts.append(_FROM_EWKB)
-        params["hexes"] = list(new_geometries_ewkb)
-    if parts:
-        _lock_cells(session, " UNION ALL ".join(parts), params, search_m)
+        rows = session.execute(
+            text(_CELLS.format(source=_FROM_TABLE.format(table=table))),
+            {"ids": [int(i) for i in ids], "search_m": search_m, "cell": CELL_M},
+        ).all()
+        cells.update((int(x), int(y)) for x, y in rows)
+    if len(new_geometries):
+        cells |= cells_around(new_geometries, search_m)
+    if cells:
+        _take(session, cells)

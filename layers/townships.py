@@ -54,14 +54,22 @@ def read_townships(path: str | Path) -> gpd.GeoDataFrame:
     return frame
 
 
+# The township a site lies in: the one containing a point on its surface (by code when
+# township polygons overlap). ``{geom}`` is the site's EPSG:4490 geometry expression.
+TOWNSHIP_OF_SITE = (
+    "(SELECT t.name FROM township t WHERE ST_Intersects(t.geom, ST_PointOnSurface({geom})) "
+    "ORDER BY t.code LIMIT 1)"
+)
+
+
 def fill_townships(session, *, project_ids=None, batch_id: int | None = None) -> None:
     """Give projects without a township the one their site lies in (by ids or import batch)."""
     scope = "p.id = ANY(:ids)" if project_ids is not None else "p.import_batch_id = :b"
     session.execute(
         text(
-            "UPDATE construction_project p SET township = t.name FROM township t "
+            f"UPDATE construction_project p SET township = {TOWNSHIP_OF_SITE.format(geom='p.geom')} "
             f"WHERE {scope} AND p.township IS NULL "
-            "AND ST_Intersects(t.geom, ST_PointOnSurface(p.geom))"
+            "AND EXISTS (SELECT 1 FROM township t WHERE ST_Intersects(t.geom, ST_PointOnSurface(p.geom)))"
         ),
         {"ids": list(project_ids or []), "b": batch_id},
     )

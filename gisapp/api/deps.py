@@ -33,10 +33,13 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_current_user(request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
-    """Return the user of the bearer token (own short session, so a 401 never writes)."""
-    with request.app.state.sessions() as session:
-        return user_for_token(session, token or "")
+def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+    """Return the user of the bearer token, looked up in the request's own transaction.
+
+    One connection and one transaction per request: a 401 rolls back like any error,
+    so it never writes.
+    """
+    return user_for_token(session, token or "")
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]

@@ -12,20 +12,19 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 import shapely
 
-from layers.io.features import validate_features
+from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
-from layers.townships import fill_townships
+from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -62,18 +61,14 @@ class WriteContext:
     organisation: str | None = None  # forced owner organisation (builders)
 
 
-def _plain(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and np.isnan(value):
-        return None
-    return value
-
-
-def _row_values(frame, spec: LayerSpec) -> dict:
-    row = frame.iloc[0]
-    values = {f: _plain(row[f]) if f in frame.columns else None for f in spec.fields}
-    values["geom"] = shapely.to_wkb(shapely.set_srid(row.geometry, STORAGE_EPSG), hex=True, include_srid=True)
+def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
+    """Return the column values of a validated feature, with the geometry as hex EWKB."""
+    values = {f: valid.values.get(f) for f in spec.fields}
+    values["geom"] = shapely.to_wkb(
+        shapely.set_srid(valid.geometry, STORAGE_EPSG), hex=True, include_srid=True
+    )
+    if spec is PROJECTS and ctx.organisation is not None:
+        values["organisation"] = ctx.organisation
     return values
 
 
@@ -113,36 +108,38 @@ def screen_district(session: Session, ctx: WriteContext) -> list[int]:
 def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext) -> dict:
     """Validate and store one GeoJSON Feature, screen it; return it with its conflicts."""
     spec = SPECS[kind]
-    result = validate_features([feature], kind, margin_m=ctx.margin_m)
-    values = _row_values(result.frame, spec)
-    if spec is PROJECTS and ctx.organisation is not None:
-        values["organisation"] = ctx.organisation
+    valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
+    values = _stored_values(valid, spec, ctx)
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
     if spec is PROJECTS:
         values["hazardous"] = bool(values.get("hazardous") or False)
         values["insured"] = bool(values.get("insured") or False)
-    # Serialise creators of the same code: the partial unique index would also refuse it.
-    session.execute(
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{spec.table}:{values[spec.code]}"}
-    )
-    exists = session.execute(
-        text(f"SELECT 1 FROM {spec.table} WHERE {spec.code} = :c AND deleted_at IS NULL"),
-        {"c": values[spec.code]},
-    ).first()
-    if exists:
+    # Lock the surroundings before the row exists (layers.screening_locks).
+    lock_area(session, search_distance_m(ctx.rule_set), new_geometries=[valid.geometry])
+    new_id = session.execute(text(_insert_sql(spec)), values).scalar_one_or_none()
+    if new_id is None:
+        # The partial unique index on the live code refused it (a concurrent creator of
+        # the same code is waited for, then refused too).
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
-    cols = [f for f in spec.fields if f in values]
-    new_id = session.execute(
-        text(
-            f"INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) VALUES "
-            f"({', '.join(':' + c for c in cols)}, 'api', ST_GeomFromEWKB(decode(:geom, 'hex'))) "
-            "RETURNING id"
-        ),
-        values,
-    ).scalar_one()
-    _after_write(session, spec, new_id, ctx, "create", {"code": values[spec.code], "notes": result.notes})
+    _screen(session, spec, [new_id], ctx)
+    record(session, ctx.actor, f"{spec.entity}.create", spec.table, new_id,
+           {"code": values[spec.code], "notes": valid.notes})
     return get_feature(session, kind, new_id)
+
+
+def _insert_sql(spec: LayerSpec) -> str:
+    """INSERT of one live feature, or nothing when its code is taken; projects get their township."""
+    cols = list(spec.fields)
+    exprs = [f":{c}" for c in cols]
+    geom = "ST_GeomFromEWKB(decode(:geom, 'hex'))"
+    if spec is PROJECTS:
+        exprs[cols.index("township")] = f"coalesce(:township, {TOWNSHIP_OF_SITE.format(geom=geom)})"
+    return (
+        f"INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) "
+        f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
+        f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id"
+    )
 
 
 def _after_write(
@@ -177,10 +174,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         if isinstance(feature, dict) and feature.get("geometry") is not None
         else before["geometry"],
     }
-    result = validate_features([body], kind, margin_m=ctx.margin_m)
-    values = _row_values(result.frame, spec)
-    if spec is PROJECTS and ctx.organisation is not None:
-        values["organisation"] = ctx.organisation
+    valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    values = _stored_values(valid, spec, ctx)
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
@@ -189,7 +184,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         search_distance_m(ctx.rule_set),
         table=spec.table,
         ids=[feature_id],
-        new_geometries_ewkb=[values["geom"]],
+        new_geometries=[valid.geometry],
     )
     session.execute(
         text(
@@ -227,10 +222,10 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     return before
 
 
-def _select(spec: LayerSpec) -> str:
+def _select(spec: LayerSpec, *, from_table: bool = True) -> str:
     return (
         f"SELECT id, {', '.join(spec.fields)}, created_at, updated_at, "
-        f"ST_AsGeoJSON(geom, 9) AS geojson FROM {spec.table}"
+        f"ST_AsGeoJSON(geom, 9) AS geojson" + (f" FROM {spec.table}" if from_table else "")
     )
 
 
@@ -243,16 +238,32 @@ def _to_feature(row: dict, spec: LayerSpec) -> dict:
     return {"type": "Feature", "id": row["id"], "properties": props, "geometry": json.loads(row["geojson"])}
 
 
+_CONFLICTS = (
+    "SELECT c.id AS conflict_id, g.external_code AS pipeline_id, p.registration_code AS "
+    "project_id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, "
+    "c.pressure_class, c.required_action, c.rule_set FROM pipeline_conflict c "
+    "JOIN gas_pipeline g ON g.id = c.pipeline_id "
+    "JOIN construction_project p ON p.id = c.project_id "
+    "WHERE c.closed_at IS NULL AND c.{column} = {feature_id}"
+)
+_CONFLICT_ORDER = "ORDER BY distance_m, conflict_id"
+_COLUMN = {"projects": "project_id", "pipelines": "pipeline_id"}
+
+
 def get_feature(
     session: Session, kind: str, feature_id: int, *, lock: bool = False, organisation: str | None = None
 ) -> dict:
     """Return a live feature as a GeoJSON Feature with its open conflicts."""
     spec = SPECS[kind]
     org = " AND organisation = :org" if organisation is not None else ""
+    conflicts = _CONFLICTS.format(column=_COLUMN[kind], feature_id=f"{spec.table}.id")
+    # The feature and its conflicts in one round trip (json_agg keeps the conflict order).
     row = (
         session.execute(
             text(
-                f"{_select(spec)} WHERE id = :id AND deleted_at IS NULL{org}"
+                f"{_select(spec, from_table=False)}, (SELECT coalesce(json_agg(x {_CONFLICT_ORDER}), '[]') "
+                f"FROM ({conflicts}) x) AS conflicts_json "
+                f"FROM {spec.table} WHERE id = :id AND deleted_at IS NULL{org}"
                 + (" FOR UPDATE" if lock else "")
             ),
             {"id": feature_id, "org": organisation},
@@ -262,30 +273,11 @@ def get_feature(
     )
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
-    feature = _to_feature(dict(row), spec)
-    feature["properties"]["conflicts"] = feature_conflicts(session, kind, feature_id)
+    row = dict(row)
+    found = row.pop("conflicts_json")
+    feature = _to_feature(row, spec)
+    feature["properties"]["conflicts"] = found
     return feature
-
-
-def feature_conflicts(session: Session, kind: str, feature_id: int) -> list[dict]:
-    """Return the open conflicts of a project or pipeline."""
-    column = "project_id" if kind == "projects" else "pipeline_id"
-    rows = (
-        session.execute(
-            text(
-                "SELECT c.id AS conflict_id, g.external_code AS pipeline_id, p.registration_code AS "
-                "project_id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, "
-                "c.pressure_class, c.required_action, c.rule_set FROM pipeline_conflict c "
-                "JOIN gas_pipeline g ON g.id = c.pipeline_id "
-                "JOIN construction_project p ON p.id = c.project_id "
-                f"WHERE c.closed_at IS NULL AND c.{column} = :id ORDER BY c.distance_m, c.id"
-            ),
-            {"id": feature_id},
-        )
-        .mappings()
-        .all()
-    )
-    return [dict(r) for r in rows]
 
 
 def list_features(
