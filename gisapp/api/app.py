@@ -12,6 +12,8 @@ from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory
+from layers.district import district_extent_lonlat
+from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
 
@@ -26,6 +28,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         engine = make_engine(url, pool_size=10, max_overflow=20)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # Build the cached district extent and transformers now, not in the threads of
+        # the first requests, which would each build their own copy at once.
+        district_extent_lonlat(float(settings.district_margin_m))
+        to_metric(), from_metric()
         # Webhook deliveries of the outbox run only when receivers are configured.
         interval_s = settings.outbox_interval_s
         dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s).start()

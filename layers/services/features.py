@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 import shapely
 
+from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import screen_db, search_distance_m
@@ -117,7 +118,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         values["insured"] = bool(values.get("insured") or False)
     # Lock the surroundings before the row exists (layers.screening_locks).
     lock_area(session, search_distance_m(ctx.rule_set), new_geometries=[valid.geometry])
-    new_id = session.execute(text(_insert_sql(spec)), values).scalar_one_or_none()
+    new_id = execute_prepared(session, _insert_sql(spec), values).scalar_one_or_none()
     if new_id is None:
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too).
@@ -258,19 +259,14 @@ def get_feature(
     org = " AND organisation = :org" if organisation is not None else ""
     conflicts = _CONFLICTS.format(column=_COLUMN[kind], feature_id=f"{spec.table}.id")
     # The feature and its conflicts in one round trip (json_agg keeps the conflict order).
-    row = (
-        session.execute(
-            text(
-                f"{_select(spec, from_table=False)}, (SELECT coalesce(json_agg(x {_CONFLICT_ORDER}), '[]') "
-                f"FROM ({conflicts}) x) AS conflicts_json "
-                f"FROM {spec.table} WHERE id = :id AND deleted_at IS NULL{org}"
-                + (" FOR UPDATE" if lock else "")
-            ),
-            {"id": feature_id, "org": organisation},
-        )
-        .mappings()
-        .one_or_none()
+    sql = (
+        f"{_select(spec, from_table=False)}, (SELECT coalesce(json_agg(x {_CONFLICT_ORDER}), '[]') "
+        f"FROM ({conflicts}) x) AS conflicts_json "
+        f"FROM {spec.table} WHERE id = :id AND deleted_at IS NULL{org}"
+        + (" FOR UPDATE" if lock else "")
     )
+    params = {"id": feature_id} if organisation is None else {"id": feature_id, "org": organisation}
+    row = execute_prepared(session, sql, params).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
     row = dict(row)

@@ -13,6 +13,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import execute_prepared
 from layers.services.errors import AuthenticationError, ConflictStateError, InvalidRequestError
 
 ROLES = ("gas_office", "builder", "inspector", "admin")
@@ -85,16 +86,18 @@ def issue_token(session: Session, user: User, ttl_minutes: int) -> tuple[str, dt
     return token, expires
 
 
+_USER_OF_TOKEN = (
+    "SELECT u.id, u.username, u.role, u.organisation FROM api_token t "
+    "JOIN app_user u ON u.id = t.user_id "
+    "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active"
+)
+
+
 def user_for_token(session: Session, token: str) -> User:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
-    row = session.execute(
-        text("SELECT u.id, u.username, u.role, u.organisation FROM api_token t "
-             "JOIN app_user u ON u.id = t.user_id "
-             "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active"),
-        {"t": _digest(token)},
-    ).one_or_none()
+    row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
     return User(row.id, row.username, row.role, row.organisation)

@@ -1,0 +1,41 @@
+"""Prepared statements (``layers.db.execute_prepared``) on a real PostGIS."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from layers.db import execute_prepared, session_factory
+
+pytestmark = pytest.mark.postgis
+
+SQL = "SELECT CAST(:a AS int) + :b AS total, :name || '!' AS shout, :a AS again, CAST(:day AS date) AS day, :ids AS ids"
+
+
+def test_prepared_statement_gives_what_text_gives(db_engine):
+    params = {"a": 2, "b": 40, "name": "燃气", "day": dt.date(2026, 11, 30), "ids": [1, 2, 3]}
+    with session_factory(db_engine)() as session:
+        plain = session.execute(text(SQL.replace(":ids", "CAST(:ids AS bigint[])")), params).one()
+        prepared = execute_prepared(session, SQL.replace(":ids", "CAST(:ids AS bigint[])"), params).one()
+    assert tuple(prepared) == tuple(plain) == (42, "燃气!", 2, dt.date(2026, 11, 30), [1, 2, 3])
+
+
+def test_prepared_statement_survives_rollback_and_is_prepared_once(db_engine):
+    sql = "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%' || :tag || '%'"
+    sessions = session_factory(db_engine)
+    with sessions() as session:
+        assert execute_prepared(session, sql + " -- rollback-test", {"tag": "rollback-test"}).scalar() == 1
+        session.rollback()  # PREPARE is not transactional: the statement stays
+        assert execute_prepared(session, sql + " -- rollback-test", {"tag": "rollback-test"}).scalar() == 1
+        with pytest.raises(Exception, match="division by zero"):
+            execute_prepared(session, "SELECT 1 / CAST(:zero AS int)", {"zero": 0}).all()
+        session.rollback()
+        assert execute_prepared(session, "SELECT 1 / CAST(:zero AS int)", {"zero": 1}).scalar() == 1
+
+
+def test_empty_list_and_null_binds(db_engine):
+    sql = "SELECT coalesce(array_length(CAST(:ids AS bigint[]), 1), 0), CAST(:maybe AS text) IS NULL"
+    with session_factory(db_engine)() as session:
+        assert tuple(execute_prepared(session, sql, {"ids": [], "maybe": None}).one()) == (0, True)
