@@ -286,6 +286,7 @@ def list_features(
     q: str | None = None,
     organisation: str | None = None,
     near_organisation: str | None = None,
+    near_m: float | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -320,12 +321,15 @@ def list_features(
         where.append("organisation = :org")
         params["org"] = organisation
     if near_organisation is not None and spec is PIPELINES:
-        # Builders see only pipelines within the widest control range of their own sites.
+        # Builders see only pipelines whose ranges can reach their own sites (the rule
+        # set's search distance, ``near_m``).
+        if near_m is None:
+            raise ValueError("near_organisation needs near_m")
         where.append(
             "EXISTS (SELECT 1 FROM construction_project p WHERE p.organisation = :near_org "
             "AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :near_m))"
         )
-        params.update(near_org=near_organisation, near_m=51.5)
+        params.update(near_org=near_organisation, near_m=float(near_m))
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()
     rows = (

@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from gisapp.api import idempotency
 from gisapp.api.deps import CurrentUser, SessionDep
+from layers.screening_db import search_distance_m
 from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from layers.services.features import (
     WriteContext,
@@ -59,15 +60,21 @@ def _ctx(request: Request, user: User) -> WriteContext:
     )
 
 
+def _reach(request: Request) -> float:
+    """How far from a pipeline the configured rule set's ranges can reach (metres)."""
+    return search_distance_m(request.app.state.rule_set)
+
+
 def _own(user: User, kind: str) -> str | None:
     return user.organisation if user.role == "builder" and kind == "projects" else None
 
 
-def _visible(session, user: User, kind: str, feature_id: int) -> dict:
+def _visible(request: Request, session, user: User, kind: str, feature_id: int) -> dict:
     feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
     if user.role == "builder" and kind == "pipelines":
         near, _ = list_features(
-            session, "pipelines", near_organisation=user.organisation, ids=[feature_id], limit=1
+            session, "pipelines", near_organisation=user.organisation, near_m=_reach(request),
+            ids=[feature_id], limit=1,
         )
         if not near:
             raise NotFoundError(f"管道 {feature_id} 不存在")
@@ -107,9 +114,9 @@ def _jsonable(body):
 
 
 def _read(kind: str):
-    def read(session: SessionDep, user: CurrentUser, feature_id: int):
+    def read(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
         _check_role(user, kind, write=False)
-        return _visible(session, user, kind, feature_id)
+        return _visible(request, session, user, kind, feature_id)
 
     read.__doc__ = f"读取一个{_zh(kind)}（含当前冲突）。"
     return read
@@ -120,7 +127,7 @@ def _update(kind: str):
         request: Request, session: SessionDep, user: CurrentUser, feature_id: int, feature: FeatureBody
     ):
         _check_role(user, kind, write=True)
-        _visible(session, user, kind, feature_id)
+        _visible(request, session, user, kind, feature_id)
         return update_feature(session, kind, feature_id, feature, _ctx(request, user))
 
     update.__doc__ = f"修改{_zh(kind)}（属性与几何），并重新筛查。"
@@ -130,7 +137,7 @@ def _update(kind: str):
 def _delete(kind: str):
     def delete(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
         _check_role(user, kind, write=True)
-        _visible(session, user, kind, feature_id)
+        _visible(request, session, user, kind, feature_id)
         delete_feature(session, kind, feature_id, _ctx(request, user))
         return Response(status_code=204)
 
@@ -174,6 +181,7 @@ def _list(kind: str):
             q=q,
             organisation=_own(user, kind),
             near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
+            near_m=_reach(request),
             limit=limit,
             offset=offset,
         )
