@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Alerts are POSTed to these URLs through the outbox (JSON list or comma separated).
     webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
     outbox_interval_s: float = Field(default=2.0, gt=0, le=3600)
+    # Approved permits past their validity are expired this often by the server (0: never;
+    # then run ``gisapp permits expire`` from cron).
+    permit_expiry_interval_s: float = Field(default=3600.0, ge=0, le=86_400)
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 
 import pytest
 from sqlalchemy import text
 
+from gisapp.permit_expiry import ExpiryJob, expire_once
 from layers.db import session_factory
 from layers.services.permits import TRANSITIONS, expire_due, local_today
 from tests.factories import site_feature
@@ -278,3 +280,27 @@ def test_concurrent_transitions_serialise_on_the_permit_row(api, login, stored_n
     racer.join(timeout=10)
     assert "（applied）" in outcome["second"]  # it saw the committed state, then refused
     assert [h["to_status"] for h in _history(api, office, permit["id"])] == ["applied"]
+
+
+def test_the_server_expires_lapsed_permits_itself(api, login, stored_network):
+    office = login("gas_office")
+    permit = _permit_for(api, office, "CM-PM-JOB")
+    assert _move(api, office, permit["id"], "applied").status_code == 200
+    assert _move(api, office, permit["id"], "approved", approved_until=LATER).status_code == 200
+    with stored_network.begin() as conn:  # its validity lapsed yesterday
+        conn.execute(text("UPDATE permit SET approved_until = :d WHERE id = :id"),
+                     {"d": TODAY - dt.timedelta(days=1), "id": permit["id"]})
+    # A pass is skipped while another worker's pass holds the lock ...
+    with session_factory(stored_network).begin() as other:
+        other.execute(text("SELECT pg_advisory_xact_lock(hashtext('gisapp:permit-expiry'))"))
+        assert expire_once(stored_network) is None
+    # ... and the job's thread, started as the server starts, expires it.
+    job = ExpiryJob(stored_network, interval_s=0.2).start()
+    try:
+        deadline = time.monotonic() + 20
+        while api.get(f"/api/permits/{permit['id']}", headers=office).json()["status"] != "expired":
+            assert time.monotonic() < deadline, "the expiry job did not expire the permit"
+            time.sleep(0.1)
+    finally:
+        job.stop()
+    assert expire_once(stored_network) == []  # once only

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
+from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory
 from layers.district import district_extent_lonlat
@@ -37,7 +38,11 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
         dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s).start()
                       if webhook_urls else None)
         app.state.dispatcher = dispatcher
+        expiry_s = settings.permit_expiry_interval_s
+        expiry = ExpiryJob(engine, interval_s=expiry_s).start() if expiry_s > 0 else None
         yield
+        if expiry is not None:
+            expiry.stop()
         if dispatcher is not None:
             dispatcher.stop()
         engine.dispose()

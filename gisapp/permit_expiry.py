@@ -1,0 +1,66 @@
+"""Expire approved permits whose validity has passed, from inside the running server.
+
+``gisapp permits expire`` does the same once; a server runs it every
+``permit_expiry_interval_s`` seconds (hourly by default) so the permit map and
+``/api/permits`` never show a lapsed approval as valid for more than that. Several
+workers may run the job: a transaction-scoped advisory lock lets one pass run at a
+time, and ``expire_due`` locks the rows it changes, so a permit expires once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from layers.db import session_factory
+from layers.services.permits import expire_due
+
+logger = logging.getLogger("gisapp.permit_expiry")
+_LOCK_KEY = "gisapp:permit-expiry"
+
+
+def expire_once(engine: Engine) -> list[int] | None:
+    """Run one pass; return the expired permit ids, or None when another pass holds the lock."""
+    with session_factory(engine).begin() as session:
+        if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+                               {"k": _LOCK_KEY}).scalar():
+            return None
+        return expire_due(session)
+
+
+class ExpiryJob:
+    """Run ``expire_once`` in a background thread at start and every ``interval_s`` seconds."""
+
+    def __init__(self, engine: Engine, *, interval_s: float) -> None:
+        """Prepare the job; nothing runs until ``start``."""
+        self.engine = engine
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> ExpiryJob:
+        """Start the background thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="gisapp-permit-expiry", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """End the loop after the pass in progress."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(30)
+            self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                expired = expire_once(self.engine)
+                if expired:
+                    logger.info("permits expired: %s", expired)
+            except Exception:  # the loop must survive a database outage
+                logger.exception("permit expiry pass failed")
+            self._stop.wait(self.interval_s)
