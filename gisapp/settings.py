@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     district_margin_m: float = Field(default=2000.0, ge=0, le=50000)
     # Base map tile URL for map pages; empty means no tiles (offline default).
     tile_url: str = ""
+    # Shown on the map when tile_url is set (the tile provider's required credit).
+    tile_attribution: str = ""
     rule_set: str = "shanghai"
     # Service
     host: str = "127.0.0.1"

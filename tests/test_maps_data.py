@@ -139,3 +139,16 @@ def test_project_states_popup_search_and_figures(api, login, stored_network):
     coverage = _get(api, office, "/maps/data/inspection-coverage", year=2026)
     assert [s["stage"] for s in coverage["stages"]] == [1, 2, 3]
     assert coverage["projects"] == 2 and "30%" in coverage["html"]
+
+
+def test_configured_tiles_and_their_credit_are_on_the_served_pages(database_url, clean_db):
+    from fastapi.testclient import TestClient
+
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    settings = Settings(_env_file=None, tile_url="https://tiles.example.org/{z}/{x}/{y}.png",
+                        tile_attribution="示例底图 © 测绘院")
+    with TestClient(create_app(settings, database_url=database_url)) as client:
+        html = client.get("/maps/permits").text
+    assert "https://tiles.example.org/{z}/{x}/{y}.png" in html and "示例底图 © 测绘院" in html

@@ -31,7 +31,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def _options(request: Request, year: int | None = None) -> PageOptions:
     settings = request.app.state.settings
     return PageOptions(tile_url=settings.tile_url,
-                       tile_attribution=getattr(settings, "tile_attribution", ""), year=year)
+                       tile_attribution=settings.tile_attribution, year=year)
 
 
 def _geojson(body: str) -> Response:
