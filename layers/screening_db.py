@@ -29,6 +29,10 @@ from spatial_rules.rulesets import RuleSet
 MAX_HALF_DIAMETER_M = 1.5
 UNSCREENED_PIPELINE_STATUSES = ("abandoned",)
 
+# Each pressure class's ranges, from the rule set.
+_RANGES = """unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))
+  AS r(pressure_class, protection_m, control_m)"""
+
 _PAIRS = """
 SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm,
        r.protection_m, r.control_m, d.centreline_m,
@@ -36,14 +40,34 @@ SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diamet
        p.geom_m AS site_m, g.geom_m AS pipe_m
 FROM construction_project p
 JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
-JOIN unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))
-     AS r(pressure_class, protection_m, control_m) ON r.pressure_class = g.pressure_class
+JOIN """ + _RANGES + """ ON r.pressure_class = g.pressure_class
 CROSS JOIN LATERAL (SELECT ST_Distance(p.geom_m, g.geom_m) AS centreline_m) d
 WHERE p.deleted_at IS NULL AND g.deleted_at IS NULL
   AND g.status <> ALL(:unscreened) {scope}
 """
 
-# Pairs inside a range, with zone and nearest line; {pairs} is one or two _PAIRS branches.
+# The full screen drives the pipelines' index from each site (10,000 probes), where the
+# planner would probe the sites' index from every pipeline (300,000 probes, 3x slower).
+# OFFSET 0 keeps the subquery from being flattened, so the sites stay the outer side.
+_FULL_PAIRS = """
+SELECT p.id AS project_id, q.pipeline_id, q.pressure_class, q.outer_diameter_mm,
+       q.protection_m, q.control_m, q.centreline_m,
+       GREATEST(0.0, q.centreline_m - q.outer_diameter_mm / 2000.0) AS wall_m,
+       p.geom_m AS site_m, q.pipe_m
+FROM construction_project p
+CROSS JOIN LATERAL (
+  SELECT g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm, r.protection_m,
+         r.control_m, ST_Distance(p.geom_m, g.geom_m) AS centreline_m, g.geom_m AS pipe_m
+  FROM gas_pipeline g JOIN """ + _RANGES + """ ON r.pressure_class = g.pressure_class
+  WHERE ST_DWithin(p.geom_m, g.geom_m, :search_m)
+    AND g.deleted_at IS NULL AND g.status <> ALL(:unscreened)
+  OFFSET 0
+) q
+WHERE p.deleted_at IS NULL
+"""
+
+# Pairs inside a range, with zone and nearest line; {pairs} is _FULL_PAIRS or one or two
+# _PAIRS branches.
 _SCREENED = """
 SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
        centreline_m, wall_m,
@@ -55,7 +79,10 @@ WHERE wall_m < control_m
 
 # One statement reconciles pipeline_conflict with the screened pairs. All parts see the
 # same snapshot: pairs still in range are updated, new ones inserted, the rest of the
-# scope closed.
+# scope closed. Every screened pair lies in the scope, so repeating {scope} where pairs are
+# matched changes nothing but lets an incremental screen find its few open conflicts by
+# index even while the table's statistics still say it is empty (right after a first
+# full screen, before autovacuum has analysed it).
 _RECONCILE = """
 WITH screened AS MATERIALIZED ({screened}),
 closed AS (
@@ -73,7 +100,7 @@ updated AS (
     required_action = CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END,
     last_screened_at = now()
   FROM screened s
-  WHERE c.closed_at IS NULL AND c.rule_set = :label
+  WHERE c.closed_at IS NULL AND c.rule_set = :label AND {scope}
     AND c.project_id = s.project_id AND c.pipeline_id = s.pipeline_id
   RETURNING c.id
 ),
@@ -86,7 +113,7 @@ inserted AS (
     CASE s.zone WHEN 'protection' THEN :act_protection ELSE :act_control END, s.nearest_line
   FROM screened s
   WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.closed_at IS NULL
-                    AND c.rule_set = :label AND c.project_id = s.project_id
+                    AND c.rule_set = :label AND {scope} AND c.project_id = s.project_id
                     AND c.pipeline_id = s.pipeline_id)
   ORDER BY s.project_id, s.pipeline_id
   -- A concurrent transaction may open the same pair first: then it owns the alert.
@@ -96,6 +123,9 @@ inserted AS (
 SELECT (SELECT count(*) FROM screened), (SELECT count(*) FROM closed),
        (SELECT count(*) FROM updated), ARRAY(SELECT id FROM inserted ORDER BY id)
 """
+
+# The open conflicts an incremental screen may close: those of the screened features.
+_INCREMENTAL_SCOPE = "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
 
 
 def search_distance_m(rule_set: RuleSet) -> float:
@@ -117,7 +147,7 @@ class DbScreenReport:
 
 def _scoped_pairs(project_ids, pipeline_ids) -> str:
     if project_ids is None and pipeline_ids is None:
-        return _PAIRS.format(scope="")
+        return _FULL_PAIRS
     parts = []
     if project_ids is not None:
         parts.append(_PAIRS.format(scope="AND p.id = ANY(:project_ids)"))
@@ -173,21 +203,10 @@ def screen_db(
     # JIT compilation costs more than it saves on these short, index-driven queries.
     session.execute(text("SET LOCAL jit = off"))
     screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))
-    if full:
-        # The full screen fills a temporary table first: CREATE TABLE AS may run the
-        # join in parallel workers, a data-modifying statement may not.
-        session.execute(text("DROP TABLE IF EXISTS _screened"))
-        session.execute(text(f"CREATE TEMP TABLE _screened ON COMMIT DROP AS {screened}"), params)
-        session.execute(text("ANALYZE _screened"))
-        screened = "SELECT * FROM _screened"
-        scope = "TRUE"
-    else:
-        scope = "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
+    scope = "TRUE" if full else _INCREMENTAL_SCOPE
     in_range, closed, updated, new_ids = session.execute(
         text(_RECONCILE.format(screened=screened, scope=scope)), params
     ).one()
-    if full:
-        session.execute(text("DROP TABLE IF EXISTS _screened"))
     return DbScreenReport(rule_set.label, full, int(in_range), list(new_ids), int(updated),
                           int(closed))
 
