@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import execute_prepared
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
@@ -168,11 +169,14 @@ def screen_db(
     *,
     project_ids: Iterable[int] | None = None,
     pipeline_ids: Iterable[int] | None = None,
+    area_locked: bool = False,
 ) -> DbScreenReport:
     """Screen stored sites against stored pipelines and reconcile ``pipeline_conflict``.
 
     With no ids the whole district is screened; with ids only pairs involving those
     projects or pipelines are (incremental). Runs in the caller's transaction.
+    ``area_locked``: the caller already holds the screening locks around the features'
+    current geometry (``layers.screening_locks.lock_area``), so they are not taken again.
     """
     pids = None if project_ids is None else sorted({int(i) for i in project_ids})
     gids = None if pipeline_ids is None else sorted({int(i) for i in pipeline_ids})
@@ -195,7 +199,7 @@ def screen_db(
     search_m = params["search_m"]
     if full:
         lock_district(session)
-    else:
+    elif not area_locked:
         if pids:
             lock_area(session, search_m, table="construction_project", ids=pids)
         if gids:
@@ -204,9 +208,12 @@ def screen_db(
     session.execute(text("SET LOCAL jit = off"))
     screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))
     scope = "TRUE" if full else _INCREMENTAL_SCOPE
-    in_range, closed, updated, new_ids = session.execute(
-        text(_RECONCILE.format(screened=screened, scope=scope)), params
-    ).one()
+    reconcile = _RECONCILE.format(screened=screened, scope=scope)
+    # The incremental statement runs on every API write and takes longer to plan than to
+    # run for one site: it is prepared once per connection. A full screen is planned afresh.
+    result = session.execute(text(reconcile), params) if full else execute_prepared(
+        session, reconcile, params)
+    in_range, closed, updated, new_ids = result.one()
     return DbScreenReport(rule_set.label, full, int(in_range), list(new_ids), int(updated),
                           int(closed))
 

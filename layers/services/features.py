@@ -79,10 +79,12 @@ def _json_default(value):
     return str(value)
 
 
-def _screen(session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext) -> list[int]:
+def _screen(
+    session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *, area_locked: bool = False
+) -> list[int]:
     """Screen (``spec`` None: the whole district); permit and alert each new conflict."""
     scope = {} if spec is None else {spec.screen_key: ids}
-    report = screen_db(session, ctx.rule_set, **scope)
+    report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
     new_ids = report.new_conflict_ids
     if new_ids:
         session.execute(
@@ -123,7 +125,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too).
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
-    _screen(session, spec, [new_id], ctx)
+    _screen(session, spec, [new_id], ctx, area_locked=True)
     record(session, ctx.actor, f"{spec.entity}.create", spec.table, new_id,
            {"code": values[spec.code], "notes": valid.notes})
     return get_feature(session, kind, new_id)
@@ -146,10 +148,13 @@ def _insert_sql(spec: LayerSpec) -> str:
 def _after_write(
     session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext, action: str, detail: dict
 ) -> None:
-    """What follows every stored write: the township, the screening and the audit row."""
+    """What follows an update: the township, the screening and the audit row.
+
+    The caller locked the area around the old and the new geometry already.
+    """
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
-    _screen(session, spec, [feature_id], ctx)
+    _screen(session, spec, [feature_id], ctx, area_locked=True)
     record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
 
 
@@ -211,7 +216,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     before = get_feature(session, kind, feature_id, lock=True)
     lock_area(session, search_distance_m(ctx.rule_set), table=spec.table, ids=[feature_id])
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
-    screen_db(session, ctx.rule_set, **{spec.screen_key: [feature_id]})
+    screen_db(session, ctx.rule_set, area_locked=True, **{spec.screen_key: [feature_id]})
     record(
         session,
         ctx.actor,
