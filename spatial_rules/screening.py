@@ -97,7 +97,9 @@ def _id_array(ids: Sequence[Any] | np.ndarray, what: str) -> np.ndarray:
     if array.size == 0:
         return np.empty(0, dtype=np.int64)
     values = array.tolist()
-    if array.dtype == object and all(isinstance(v, str) for v in values):
+    # One isinstance per distinct type, not per id.
+    types = set(map(type, values))
+    if array.dtype == object and all(issubclass(t, str) for t in types):
         return array.astype(str)
     if array.dtype == object and all(
         isinstance(v, int | np.integer) and not isinstance(v, bool) for v in values
@@ -128,9 +130,7 @@ def _geometry_array(geoms: Sequence[Any] | np.ndarray, n: int, what: str) -> np.
 def _check_geometries(
     geoms: np.ndarray, ids: np.ndarray, allowed: tuple[int, ...], what: str, kind_zh: str
 ) -> None:
-    is_geometry = np.fromiter(
-        (g is None or isinstance(g, shapely.Geometry) for g in geoms), dtype=bool, count=len(geoms)
-    )
+    is_geometry = shapely.is_geometry(geoms) | shapely.is_missing(geoms)  # None counts
     type_ids = np.full(len(geoms), -9, dtype=np.int64)
     type_ids[is_geometry] = shapely.get_type_id(geoms[is_geometry])
     bad = np.flatnonzero(~np.isin(type_ids, allowed))

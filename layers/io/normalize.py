@@ -174,8 +174,10 @@ def normalize_attributes(
     problems: list[FeatureProblem] = []
     unparsed: dict[str, set] = {}  # rows whose value was given but unparseable, per field
     ids = pd.Series(None, index=index, dtype=object)
+    parsed_ids = None
     if id_field in source_of:
-        ids, _, _ = parse_column(attributes[source_of[id_field]], "str", id_field)
+        parsed_ids = parse_column(attributes[source_of[id_field]], "str", id_field)
+        ids = parsed_ids[0]
 
     def fid(row: int) -> str | None:
         return ids.get(row)
@@ -187,13 +189,17 @@ def normalize_attributes(
                 continue
             out[canonical] = np.nan if type_name == "float" else None
             continue
-        values, bad, reason = parse_column(attributes[column], type_name, canonical)
+        if canonical == id_field and parsed_ids is not None:
+            values, bad, reason = parsed_ids  # the id column is a "str" field: parsed above
+        else:
+            values, bad, reason = parse_column(attributes[column], type_name, canonical)
         unparsed[canonical] = set(bad.index)
         for row, text in bad.items():
             problems.append(
                 FeatureProblem(int(row), fid(row), _label(canonical, column), f"值“{text}”{reason}")
             )
-        out[canonical] = values.where(values.notna(), None) if values.dtype == object else values
+        # parse_column gives None (never NaN) for a missing value in an object column.
+        out[canonical] = values
     problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
     problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
     if kind == "pipelines":
@@ -228,6 +234,15 @@ def _required_problems(
 
 def _duplicate_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     """Return a problem for every repeated id, naming the row where it first appeared."""
+    values = ids.tolist()
+    blanks = values.count(None)
+    if len(set(values)) == len(values) - max(blanks - 1, 0):
+        return []  # the usual case, found by one set: every id given once (None is missing)
+    return _repeated_ids(ids, column)
+
+
+def _repeated_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
+    """_duplicate_ids without the shortcut: one problem per repeat, in pandas passes."""
     present = ids.dropna()
     repeated = present[present.duplicated(keep=False)]
     if repeated.empty:
@@ -269,42 +284,47 @@ def _pipeline_rules(
         )
         return problems
     mpa = out["design_pressure_mpa"]
-    # Class codes and error messages are kept apart (plain strings both), so the result
-    # does not depend on pandas keeping enum objects through ``map``.
-    codes: dict[float, str | None] = {}
-    errors: dict[float, str | None] = {}
-    for value in mpa.dropna().unique():
+    # Each distinct pressure is classified once; slot -1 (the extra last one) stands for
+    # a blank pressure. Class codes and error messages are plain strings or None.
+    mpa_slots, distinct = pd.factorize(mpa, use_na_sentinel=True)
+    codes = np.full(len(distinct) + 1, None, dtype=object)
+    errors = np.full(len(distinct) + 1, None, dtype=object)
+    for k, value in enumerate(distinct):
         try:
-            codes[value], errors[value] = classify_pressure(value).value, None
+            codes[k] = classify_pressure(value).value
         except PressureError as exc:
-            codes[value], errors[value] = None, str(exc)
-    derived = mpa.map(codes).astype(object)
-    derived = derived.where(derived.notna(), None)
-    error_text = mpa.map(errors).astype(object)
+            errors[k] = str(exc)
+    derived = codes[mpa_slots]
+    error_text = errors[mpa_slots]
     mpa_label = _label("design_pressure_mpa", source_of.get("design_pressure_mpa"))
-    invalid = error_text.notna().to_numpy(dtype=bool)
-    for row in out.index[invalid]:
-        problems.append(FeatureProblem(int(row), fid(row), mpa_label, str(error_text[row])))
-    given = out["pressure_class"]
-    valid = derived.notna() & ~invalid
-    fill = given.isna() & valid
-    out.loc[fill, "pressure_class"] = derived[fill]
-    both = given.notna() & valid
-    disagree = both & (given != derived)
+    rows = out.index
+    invalid = np.array([e is not None for e in errors], dtype=bool)[mpa_slots]
+    for i in np.flatnonzero(invalid):
+        problems.append(FeatureProblem(int(rows[i]), fid(rows[i]), mpa_label, str(error_text[i])))
+    given = out["pressure_class"].to_numpy(dtype=object)
+    given_blank = pd.isna(given)
+    valid = np.array([c is not None for c in codes], dtype=bool)[mpa_slots] & ~invalid
+    fill = given_blank & valid
+    if fill.any():
+        filled = given.copy()
+        filled[fill] = derived[fill]
+        out["pressure_class"] = pd.Series(filled, index=rows, dtype=object)
+    both = np.flatnonzero(~given_blank & valid)
+    disagree = both[given[both] != derived[both]]
     class_label = _label("pressure_class", source_of.get("pressure_class"))
-    for row in out.index[disagree.to_numpy(dtype=bool)]:
+    for i in disagree:
         problems.append(
             FeatureProblem(
-                int(row),
-                fid(row),
+                int(rows[i]),
+                fid(rows[i]),
                 class_label,
-                f"压力级制 {LABELS_ZH[PressureClass(given[row])]} 与设计压力 {mpa[row]:g} MPa"
-                f"（属于 {PressureClass(derived[row]).label_zh}）不一致",
+                f"压力级制 {LABELS_ZH[PressureClass(given[i])]} 与设计压力 {mpa.iloc[i]:g} MPa"
+                f"（属于 {PressureClass(derived[i]).label_zh}）不一致",
             )
         )
-    missing = given.isna() & mpa.isna()
+    missing = given_blank & (mpa_slots < 0)
     reported = unparsed.get("pressure_class", set()) | unparsed.get("design_pressure_mpa", set())
-    for row in out.index[missing.to_numpy(dtype=bool)]:
+    for row in rows[missing]:
         if row in reported:
             continue
         problems.append(

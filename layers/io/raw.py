@@ -7,6 +7,7 @@ import json
 import re
 import tempfile
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,18 +40,41 @@ class RawTable:
     notes: list[str] = field(default_factory=list)
     point_columns: tuple[str, str] | None = None
     has_geometry: bool = True
+    # Every attribute column of the file, in order; ``attributes`` may hold fewer
+    # when the caller picked the columns to read.
+    columns: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.columns:
+            self.columns = [str(c) for c in self.attributes.columns]
+
+
+# Given every column name of a file, return the ones to read.
+ColumnPicker = Callable[[list[str]], list[str]]
 
 
 def read_raw(
-    file: Path, fmt: str, *, encoding: str | None, layer: str | None, max_bytes: int
+    file: Path,
+    fmt: str,
+    *,
+    encoding: str | None,
+    layer: str | None,
+    max_bytes: int,
+    pick: ColumnPicker | None = None,
 ) -> RawTable:
-    """Return the raw table of a local file already checked by ``check_input_path``."""
+    """Return the raw table of a local file already checked by ``check_input_path``.
+
+    ``pick`` reads only some attribute columns, for GeoPackages (UTF-8 by definition,
+    its schema known without reading rows); other formats read every column.
+    """
     if fmt == "csv":
         return _read_csv(file, encoding)
     if fmt == "geojson":
         return _read_geojson(file, encoding)
     if fmt == "gpkg":
-        return _read_ogr(file, file, layer=_gpkg_layer(file, layer), encoding=None)
+        gpkg_layer = _gpkg_layer(file, layer)
+        columns = _picked_columns(file, gpkg_layer, pick) if pick is not None else None
+        return _read_ogr(file, file, layer=gpkg_layer, encoding=None, columns=columns)
     if fmt == "shapefile":
         return _read_shapefile(file, file, encoding)
     with tempfile.TemporaryDirectory(prefix="gisapp-zip-") as tmp:
@@ -78,6 +102,21 @@ def _gpkg_layer(file: Path, layer: str | None) -> str:
             file, f"GeoPackage 中有多个图层：{'、'.join(spatial)}，请用 layer 参数指定一个"
         )
     return spatial[0]
+
+
+def _picked_columns(
+    file: Path, layer: str, pick: ColumnPicker
+) -> tuple[list[str], list[str]] | None:
+    """Return (every column, columns to read), or None to read them all as usual."""
+    try:
+        info = pyogrio.read_info(str(file), layer=layer)
+    except Exception:  # the full read reports the problem in its own words
+        return None
+    if info.get("geometry_type") is None:
+        return None  # without geometries the rows are counted from the attributes
+    every = [str(name) for name in info["fields"]]
+    chosen = set(pick(every))
+    return every, [name for name in every if name in chosen]
 
 
 def _read_shapefile(shp: Path, source: Path, encoding: str | None) -> RawTable:
@@ -135,15 +174,27 @@ def _raise_json_syntax(file: Path, source: Path | bytes) -> None:
 
 
 def _read_ogr(
-    source: Path | bytes, display: Path, *, layer: str | None, encoding: str | None
+    source: Path | bytes,
+    display: Path,
+    *,
+    layer: str | None,
+    encoding: str | None,
+    columns: tuple[list[str], list[str]] | None = None,
 ) -> RawTable:
-    """Read one layer through pyogrio (GDAL) into a RawTable."""
+    """Read one layer through pyogrio (GDAL) into a RawTable.
+
+    ``columns``: (every column of the layer, the ones to read); None reads them all.
+    """
     target = str(source) if isinstance(source, Path) else source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             meta, _fids, wkb, field_data = pyogrio.raw.read(
-                target, layer=layer, encoding=encoding, force_2d=True
+                target,
+                layer=layer,
+                encoding=encoding,
+                force_2d=True,
+                columns=None if columns is None else columns[1],
             )
     except UnicodeDecodeError:
         raise
@@ -151,8 +202,16 @@ def _read_ogr(
         raise file_error(display, f"无法读取文件（{exc}）") from exc
     n = len(field_data[0]) if field_data else (0 if wkb is None else len(wkb))
     index = pd.RangeIndex(1, n + 1)
+    # Text stays object dtype as GDAL gave it (None for null): pandas' own string dtype
+    # would cost a pass per column here and conversions back in every parser. The
+    # arrays are pyogrio's fresh ones: no copy needed.
     attributes = pd.DataFrame(
-        {str(name): values for name, values in zip(meta["fields"], field_data, strict=True)},
+        {
+            str(name): pd.Series(
+                values, index=index, dtype=object if values.dtype == object else None, copy=False
+            )
+            for name, values in zip(meta["fields"], field_data, strict=True)
+        },
         index=index,
     )
     problems: list[FeatureProblem] = []
@@ -174,7 +233,8 @@ def _read_ogr(
             problems.append(
                 FeatureProblem(None, None, "crs", f"无法识别文件声明的坐标系“{meta['crs']}”")
             )
-    return RawTable(attributes, np.asarray(geometry, dtype=object), crs, problems)
+    every = [] if columns is None else columns[0]
+    return RawTable(attributes, np.asarray(geometry, dtype=object), crs, problems, columns=every)
 
 
 def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:

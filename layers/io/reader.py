@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,8 +44,61 @@ def read_layer(
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> LayerReadResult:
     """Read and validate a pipelines/projects/sites file; raise InputFileError with all problems."""
+    return _read_layer(
+        path, kind, crs=crs, field_map=field_map, encoding=encoding, layer=layer,
+        margin_m=margin_m, repair=repair, max_bytes=max_bytes, fields=None,
+    )
+
+
+def read_layer_fields(
+    path: str | Path,
+    kind: str,
+    fields: Collection[str],
+    *,
+    crs: str | None = None,
+    field_map: dict[str, str] | None = None,
+    margin_m: float = 2000.0,
+) -> LayerReadResult:
+    """Read and validate like ``read_layer``, keeping only ``fields`` of the optional text ones.
+
+    An optional text field can never make a file fail (any text is valid), so leaving
+    it out changes no problem and no note; a GeoPackage then does not even read it.
+    Every other field is read and checked as usual.
+    """
+    return _read_layer(
+        path, kind, crs=crs, field_map=field_map, encoding=None, layer=None,
+        margin_m=margin_m, repair=True, max_bytes=DEFAULT_MAX_BYTES, fields=frozenset(fields),
+    )
+
+
+def droppable_fields(kind: str, fields: Collection[str]) -> frozenset[str]:
+    """Return the fields of ``kind`` that ``read_layer_fields`` leaves out for ``fields``."""
+    return frozenset(
+        name
+        for name, (type_name, required) in SCHEMAS[kind].items()
+        if name not in fields
+        and type_name == "str"
+        and name != ID_FIELDS[kind]
+        and not (required and kind != "sites")  # sites require only their code
+    )
+
+
+def _read_layer(
+    path: str | Path,
+    kind: str,
+    *,
+    crs: str | None,
+    field_map: dict[str, str] | None,
+    encoding: str | None,
+    layer: str | None,
+    margin_m: float,
+    repair: bool,
+    max_bytes: int,
+    fields: frozenset[str] | None,
+) -> LayerReadResult:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+    dropped = frozenset() if fields is None else droppable_fields(kind, fields)
     override = None
     if crs is not None:
         try:
@@ -52,7 +106,15 @@ def read_layer(
         except InputFileError as exc:
             raise InputFileError(path, exc.problems) from None
     file, fmt = check_input_path(path, max_bytes)
-    raw = read_raw(file, fmt, encoding=encoding, layer=layer, max_bytes=max_bytes)
+
+    def pick(columns: list[str]) -> list[str]:
+        mapping = map_columns(columns, kind, field_map)[0]
+        return [c for c in columns if c in mapping and mapping[c] not in dropped]
+
+    raw = read_raw(
+        file, fmt, encoding=encoding, layer=layer, max_bytes=max_bytes,
+        pick=pick if dropped else None,
+    )
     n = len(raw.attributes)
     if n == 0:
         raise file_error(file, "文件中没有要素（0 条记录）")
@@ -65,8 +127,9 @@ def read_layer(
     if not raw.has_geometry:
         columns = "、".join(raw.attributes.columns)
         raise file_error(file, f"CSV 缺少几何列：需要 wkt（或 geometry）列，现有列：{columns}")
-    mapping, map_problems, ignored = map_columns(list(raw.attributes.columns), kind, field_map)
-    attributes, value_problems = normalize_attributes(raw.attributes, kind, mapping)
+    mapping, map_problems, ignored = map_columns(raw.columns, kind, field_map)
+    read = {c: f for c, f in mapping.items() if c in raw.attributes.columns and f not in dropped}
+    attributes, value_problems = normalize_attributes(raw.attributes, kind, read)
     id_field = ID_FIELDS[kind]
     ids = attributes[id_field].tolist()
     notes = list(raw.notes)
@@ -90,7 +153,7 @@ def read_layer(
     if ignored:
         notes.append(f"未使用的列：{'、'.join(ignored)}")
     notes.extend(checked.notes)
-    columns = [c for c in SCHEMAS[kind] if c in attributes.columns]
+    columns = [c for c in SCHEMAS[kind] if c in attributes.columns and c not in dropped]
     frame = gpd.GeoDataFrame(attributes[columns], geometry=checked.geometry, crs=STORAGE_EPSG)
     frame.index.name = "feature"
     return LayerReadResult(frame, notes, describe_crs(source_crs), file)

@@ -52,6 +52,15 @@ def as_text(column: pd.Series) -> pd.Series:
         # A request's single feature: plain Python beats a dozen pandas operations.
         texts = [None if _missing(v) else (_one_text(v).strip() or None) for v in column.tolist()]
         return pd.Series(texts, index=column.index, dtype=object)
+    if column.dtype == object or isinstance(column.dtype, pd.StringDtype):
+        plain = _plain_texts(column.tolist())
+        if plain is not None:
+            return pd.Series(plain, index=column.index, dtype=object)
+    return _as_text_columnar(column)
+
+
+def _as_text_columnar(column: pd.Series) -> pd.Series:
+    """as_text for any column, in pandas passes (numbers become text without ".0")."""
     values = column.astype(object)
     out = pd.Series(None, index=column.index, dtype=object)
     present = values.notna()
@@ -71,10 +80,39 @@ def as_text(column: pd.Series) -> pd.Series:
     # A list comprehension strips 300,000 codes several times faster than ``.str.strip()``.
     stripped = [str(v).strip() or None for v in text.tolist()]
     out[present] = pd.Series(stripped, index=kept.index, dtype=object)
-    return out
+    return _none_for_missing(out)
 
 
 _SMALL_COLUMN = 64
+_NOT_PLAIN = object()
+
+
+def _plain_texts(values: list) -> list[str | None] | None:
+    """Return stripped texts in one pass when every value is a str or missing, else None.
+
+    The usual text column from GDAL or CSV: for it the general path below gives exactly
+    this (each str stripped, blanks and missing values None), through several pandas
+    passes. Anything else (numbers, str subclasses, other missing markers) returns None.
+    """
+    texts = [(v.strip() or None) if v.__class__ is str else _NOT_PLAIN for v in values]
+    if _NOT_PLAIN not in texts:
+        return texts
+    others = [i for i, t in enumerate(texts) if t is _NOT_PLAIN]
+    if not all(_plain_missing(values[i]) for i in others):
+        return None
+    for i in others:
+        texts[i] = None
+    return texts
+
+
+def _plain_missing(value: object) -> bool:
+    """Return True for None, float NaN and pd.NA: the missing markers GDAL and pandas use."""
+    return value is None or value is pd.NA or (value.__class__ is float and value != value)
+
+
+def _none_for_missing(values: pd.Series) -> pd.Series:
+    """Return an object column with None for every missing value (setitem turns None into NaN)."""
+    return values.where(values.notna(), None)
 
 
 def _missing(value: object) -> bool:
@@ -117,7 +155,7 @@ def parse_bool(column: pd.Series) -> Parsed:
     values[text.isin(_TRUE)] = True
     values[text.isin(_FALSE)] = False
     bad = text.notna() & values.isna()
-    return values, text[bad], "不是是/否值（可用 是/否、true/false、1/0）"
+    return _none_for_missing(values), text[bad], "不是是/否值（可用 是/否、true/false、1/0）"
 
 
 def parse_date(column: pd.Series) -> Parsed:
@@ -137,7 +175,7 @@ def parse_date(column: pd.Series) -> Parsed:
     ok = stamps.notna()
     values[ok] = stamps[ok].dt.date
     bad = text.notna() & ~ok
-    return values, text[bad], "不是日期（格式 yyyy-mm-dd）"
+    return _none_for_missing(values), text[bad], "不是日期（格式 yyyy-mm-dd）"
 
 
 def parse_enum(column: pd.Series, kind: str) -> Parsed:
@@ -174,7 +212,7 @@ _MOSTLY_DISTINCT = frozenset({"external_code", "registration_code", "name"})
 
 
 def parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
-    """Parse one column according to its schema type name.
+    """Parse one column according to its schema type name; object values use None for missing.
 
     A long column with few distinct values (owner, material, status, class: a
     300,000-segment file has a handful) is parsed once per distinct value and
