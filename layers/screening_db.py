@@ -204,8 +204,10 @@ def screen_db(
             lock_area(session, search_m, table="construction_project", ids=pids)
         if gids:
             lock_area(session, search_m, table="gas_pipeline", ids=gids)
-    # JIT compilation costs more than it saves on these short, index-driven queries.
-    session.execute(text("SET LOCAL jit = off"))
+    if full:
+        # JIT compilation costs more than it saves here (layers.db.make_engine turns it
+        # off for our connections; a caller's own connection may not have).
+        session.execute(text("SET LOCAL jit = off"))
     screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))
     scope = "TRUE" if full else _INCREMENTAL_SCOPE
     reconcile = _RECONCILE.format(screened=screened, scope=scope)
