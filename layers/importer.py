@@ -56,6 +56,10 @@ class ImportReport:
     notes: list[str] = field(default_factory=list)
 
 
+# Imports of at least this many rows refresh the table's planner statistics.
+ANALYZE_AFTER_ROWS = 1000
+
+
 def file_sha256(path: str | Path) -> str:
     """Return the SHA-256 of a file, read in blocks."""
     digest = hashlib.sha256()
@@ -160,6 +164,10 @@ def import_layer(
     if kind == "projects":
         # Sites without a township get the one their site lies in (statistics by township).
         fill_townships(session, batch_id=batch_id)
+    if len(frame) >= ANALYZE_AFTER_ROWS:
+        # Statistics follow a bulk load at once rather than when autovacuum gets to it:
+        # the prepared statements of API writes are planned from them.
+        session.execute(text(f"ANALYZE {table}"))
     return ImportReport(kind, batch_id, len(frame), replaced, list(notes or []))
 
 
