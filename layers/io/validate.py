@@ -6,6 +6,7 @@ features that have a problem.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,11 +83,19 @@ def _metric(storage: np.ndarray) -> np.ndarray:
     return shapely.transform(storage, to_metric().transform, interleaved=False)
 
 
+# The district extent is one prepared GEOS geometry shared by every thread (the API's
+# thread pool, ``gisapp screen`` reading two files at once). GEOS prepared geometries are
+# not thread-safe: threads testing points against it at once corrupted memory (a crash
+# reproduced in a few rounds), even after a warm-up query. One test at a time.
+EXTENT_LOCK = threading.Lock()
+
+
 def _all_inside(storage: np.ndarray, margin_m: float) -> np.ndarray:
     """Return, per EPSG:4490 geometry, whether every vertex lies in the district + margin_m."""
     coords, owner = shapely.get_coordinates(storage, return_index=True)
     extent = district_extent_lonlat(float(margin_m))
-    inside = shapely.contains_xy(extent, coords[:, 0], coords[:, 1])
+    with EXTENT_LOCK:
+        inside = shapely.contains_xy(extent, coords[:, 0], coords[:, 1])
     outside_count = np.bincount(owner, weights=~inside, minlength=len(storage))
     return outside_count == 0
 
