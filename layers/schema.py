@@ -35,6 +35,9 @@ class ProjectStatus(StrEnum):
     COMPLETED = "completed"
 
 
+# Abandoned pipelines have no protection ranges: both screening engines skip them.
+UNSCREENED_PIPELINE_STATUSES = (PipelineStatus.ABANDONED.value,)
+
 PIPELINE_STATUS_ZH = {
     PipelineStatus.IN_SERVICE: "在役",
     PipelineStatus.PLANNED: "规划",

@@ -19,7 +19,7 @@ import geopandas as gpd
 from layers.io.errors import file_error
 from layers.io.reader import read_layer_fields
 from layers.projection import lonlat_to_metric, metric_points_to_lonlat
-from layers.schema import PipelineStatus
+from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 from spatial_rules.screening import PipelineSet, ScreeningResult, SiteSet, screen_sites
@@ -29,9 +29,6 @@ OUTPUT_FORMATS = (".csv", ".geojson", ".json", ".gpkg")
 PIPELINE_FIELDS = ("external_code", "pressure_class", "design_pressure_mpa", "outer_diameter_mm",
                    "status")
 SITE_FIELDS = ("registration_code",)
-# As layers.screening_db.UNSCREENED_PIPELINE_STATUSES (a test holds the two equal):
-# importing that module would load SQLAlchemy, a third of a second, for a file screen.
-UNSCREENED_PIPELINE_STATUSES = (PipelineStatus.ABANDONED.value,)
 
 
 @dataclass

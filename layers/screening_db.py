@@ -22,13 +22,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
+from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
 
 # Outer diameters are below 3000 mm (table constraint), so half is at most 1.5 m.
 MAX_HALF_DIAMETER_M = 1.5
-UNSCREENED_PIPELINE_STATUSES = ("abandoned",)
 
 # Each pressure class's ranges, from the rule set.
 _RANGES = """unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))

@@ -8,6 +8,7 @@ an alert and a permit record at once, vanished ones are closed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -131,6 +132,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     return get_feature(session, kind, new_id)
 
 
+@functools.cache
 def _insert_sql(spec: LayerSpec) -> str:
     """INSERT of one live feature, or nothing when its code is taken; projects get their township."""
     cols = list(spec.fields)
