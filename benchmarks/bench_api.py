@@ -44,6 +44,8 @@ from spatial_rules.rulesets import load_rule_set
 
 THREADS = 2  # wrk threads (one per core)
 RUNS = itertools.count(1)  # each wrk run's project codes differ from the other runs
+SITES = 40_000  # distinct sites; the runs together use fewer
+SITES_USED = 0
 sys.path.insert(0, str(Path(__file__).parent))
 from common import load_dataset, running_server, throwaway_database, write_result  # noqa: E402
 
@@ -56,10 +58,12 @@ end
 function init(args)
   token = args[1]
   run = args[2]
+  first = tonumber(args[3])
 end
 function request()
   counter = counter + 1
-  local p = pts[((counter * 7 + tid * 131) % #pts) + 1]
+  -- the two wrk threads take alternate sites, from where the previous run stopped
+  local p = pts[((first + (counter - 1) * 2 + tid - 1) % #pts) + 1]
   local lon, lat, s = p[1] - 0.0002, p[2] - 0.0002, 0.0004
   local body = string.format('{"type":"Feature","properties":{"id":"BENCH-%s-%d-%d","name":"压测项目",'
     .. '"kind":"housing","status":"planned"},"geometry":{"type":"Polygon","coordinates":'
@@ -107,13 +111,22 @@ def load(url: str, seed: int) -> list[tuple[float, float]]:
         conn.execute(text("VACUUM (ANALYZE)"))
         conn.execute(text("CHECKPOINT"))
     engine.dispose()
-    # Spread over the whole district, as many users' projects would be.
+    return spread_sites(ds, seed)
+
+
+def spread_sites(ds, seed: int) -> list[tuple[float, float]]:
+    """Return SITES distinct site origins (lon, lat) for the creations."""
+    # Every creation gets its own site, spread over the whole district as many users'
+    # projects would be: a fifth on a pipeline, the others near an existing site.
+    # (Reusing a few thousand spots stacked identical footprints in the GiST indexes.)
     rng = np.random.default_rng(seed)
-    pipes = ds.pipelines.geometry.to_numpy()[rng.choice(len(ds.pipelines), 800, replace=False)]
-    sites = ds.projects.geometry.to_numpy()[rng.choice(len(ds.projects), 4000, replace=False)]
+    pipes = ds.pipelines.geometry.to_numpy()[rng.choice(len(ds.pipelines), SITES // 5, replace=False)]
     near = [g.interpolate(0.5, normalized=True).coords[0] for g in pipes]
-    away = [g.representative_point().coords[0] for g in sites]
-    return [near[n // 5] if n % 5 == 0 else away[n] for n in range(4000)]
+    sites = ds.projects.geometry.to_numpy()[rng.integers(0, len(ds.projects), SITES)]
+    jitter = rng.uniform(-0.003, 0.003, (SITES, 2))  # about 300 m
+    away = [(x + dx, y + dy) for (x, y), (dx, dy) in
+            zip((g.representative_point().coords[0] for g in sites), jitter)]
+    return [near[n // 5] if n % 5 == 0 else away[n] for n in range(SITES)]
 
 
 def lua_script(folder: Path, points, interval_ms: float | None = None) -> Path:
@@ -127,8 +140,10 @@ def lua_script(folder: Path, points, interval_ms: float | None = None) -> Path:
 
 def run_wrk(base: str, path: str, script: Path, token: str, args, seconds: int | None = None) -> dict:
     """Run wrk; return latency percentiles (ms), requests per second and errors."""
+    global SITES_USED
     cmd = ["wrk", f"-t{THREADS}", f"-c{args.clients}", f"-d{seconds or args.duration}s",
-           "--latency", "-s", str(script), f"{base}{path}", "--", token, f"r{next(RUNS)}"]
+           "--latency", "-s", str(script), f"{base}{path}", "--", token, f"r{next(RUNS)}",
+           str(SITES_USED)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     result = {"raw": out}
     for pct in ("50", "90", "99"):
@@ -137,6 +152,8 @@ def run_wrk(base: str, path: str, script: Path, token: str, args, seconds: int |
         result[f"p{pct}"] = float(match[1]) * scale
     result["rps"] = float(re.search(r"Requests/sec:\s+([\d.]+)", out)[1])
     result["requests"] = int(re.search(r"(\d+) requests in", out)[1])
+    if not path:  # a creation run: the next one starts at fresh sites
+        SITES_USED += result["requests"] + 100  # a margin for requests still in flight at the end
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket = re.search(r"Socket errors: (.*)", out)
     result["errors"] = (int(non2xx[1]) if non2xx else 0, socket[1] if socket else "")
