@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 import numpy as np
 import pandas as pd
@@ -93,8 +96,9 @@ def column_key(name: str) -> str:
     return re.sub(r"[（(][^）)]*[）)]$", "", key) or key
 
 
-def _alias_table(kind: str) -> dict[str, str]:
-    """Return normalised alias -> canonical field ('@id' for the layer's code)."""
+@functools.cache
+def _alias_table(kind: str) -> Mapping[str, str]:
+    """Return normalised alias -> canonical field ('@id' for the layer's code), built once."""
     schema = SCHEMAS[kind]
     table = {column_key(f): f for f in schema}
     # Shapefile .dbf names are cut to 10 characters: design_pre, outer_diam, registrati.
@@ -102,7 +106,7 @@ def _alias_table(kind: str) -> dict[str, str]:
     table.update({column_key(k): v for k, v in _COMMON_ALIASES.items()})
     table.update({column_key(k): v for k, v in ALIASES[kind].items()})
     table[ID_FIELDS[kind]] = "@id"
-    return table
+    return MappingProxyType(table)
 
 
 def map_columns(
