@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     # Approved permits past their validity are expired this often by the server (0: never;
     # then run ``gisapp permits expire`` from cron).
     permit_expiry_interval_s: float = Field(default=3600.0, ge=0, le=86_400)
+    # Feature writes one worker process runs at once; later ones wait in arrival order
+    # (gisapp.api.transaction). Measured best at 3-5 on 2 cores with 2 workers.
+    write_concurrency: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
 

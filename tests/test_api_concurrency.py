@@ -49,6 +49,17 @@ def live_api(database_url, clean_db):
         yield base_url
 
 
+@pytest.fixture()
+def single_writer_api(database_url, clean_db):
+    """The live app with one feature write at a time per worker (GISAPP_WRITE_CONCURRENCY=1)."""
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    app = create_app(Settings(_env_file=None, write_concurrency=1), database_url=database_url)
+    with live_server(app) as base_url:
+        yield base_url
+
+
 def run_together(calls: list[Callable[[httpx.Client], httpx.Response]], base_url: str):
     """Run the calls in threads released at once; return their responses in order."""
     barrier = threading.Barrier(len(calls))
@@ -174,3 +185,31 @@ def test_moving_a_pipeline_onto_sites_while_sites_are_registered_there(live_api,
     assert alerts_per_conflict == []
     assert in_conflict == [f"CM-NEW-{i}" for i in range(3)] + [f"CM-OLD-{i}" for i in range(3)]
     assert counts["alerts"] == counts["conflicts"] == 6
+
+
+def test_one_write_at_a_time_still_serves_a_burst_and_a_pipeline_move(single_writer_api, login,
+                                                                     stored_network):
+    """Queued creations hold no database lock while they wait, so a concurrent pipeline
+    move (which does not queue) and the queue never wait on each other."""
+    office = login("gas_office")
+    with httpx.Client(base_url=single_writer_api, timeout=60) as client:
+        pipe = client.post("/api/pipelines", json=_pipe("GP-QUEUE", 31.665), headers=office)
+        assert pipe.status_code == 201, pipe.text
+    pipe_id = pipe.json()["id"]
+    calls = [lambda c: c.put(f"/api/pipelines/{pipe_id}", json=_pipe("GP-QUEUE", 31.650),
+                             headers=office)]
+    calls += [
+        (lambda c, i=i: c.post("/api/projects", headers=office,
+                               json=site_feature(f"CM-Q-{i:02d}", 121.385 + i * 0.002, 31.6499)))
+        for i in range(8)
+    ]
+    answers = run_together(calls, single_writer_api)
+    assert [r.status_code for r in answers] == [200] + [201] * 8, [r.text for r in answers]
+    counts = _counts(stored_network)
+    assert counts["projects"] == 8
+    assert counts["duplicate_pairs"] == 0 and counts["conflicts_without_alert"] == 0
+    with stored_network.connect() as conn:
+        on_moved = conn.execute(text(
+            "SELECT count(*) FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
+            "WHERE c.closed_at IS NULL AND g.external_code = 'GP-QUEUE'")).scalar_one()
+    assert on_moved == 8  # every site straddles the moved pipeline, whoever committed first

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
+from gisapp.api.transaction import write_limiter
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory
@@ -36,6 +37,7 @@ def create_app(
         engine = make_engine(url, pool_size=10, max_overflow=20)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        app.state.write_limiter = write_limiter(settings.write_concurrency)
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
         district_extent_lonlat(float(settings.district_margin_m))

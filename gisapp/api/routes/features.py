@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -9,6 +10,7 @@ from fastapi.responses import JSONResponse
 
 from gisapp.api import idempotency
 from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.transaction import BearerToken, in_transaction
 from layers.screening_db import search_distance_m
 from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from layers.services.features import (
@@ -82,29 +84,39 @@ def _visible(request: Request, session, user: User, kind: str, feature_id: int) 
 
 
 def _create(kind: str):
-    def create(
+    async def create(
         request: Request,
-        session: SessionDep,
-        user: CurrentUser,
+        token: BearerToken,
         feature: FeatureBody,
         idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-    ):
-        _check_role(user, kind, write=True)
-        digest = idempotency.body_digest(feature)
+    ) -> Response:
         path = request.url.path
-        if idempotency_key is not None:
-            stored = idempotency.replay(session, user.id, idempotency_key, path, digest)
-            if stored is not None:
-                return JSONResponse(stored[1], status_code=stored[0], headers={"Idempotent-Replayed": "true"})
-        created = create_feature(session, kind, feature, _ctx(request, user))
-        body = dict(created)
-        body["conflicts"] = created["properties"]["conflicts"]
-        if idempotency_key is not None:
-            idempotency.remember(session, user.id, idempotency_key, path, digest, 201, body)
-        return JSONResponse(_jsonable(body), status_code=201)
+
+        def work(session, user: User) -> Response:
+            _check_role(user, kind, write=True)
+            digest = None if idempotency_key is None else idempotency.body_digest(feature)
+            if idempotency_key is not None:
+                stored = idempotency.replay(session, user.id, idempotency_key, path, digest)
+                if stored is not None:
+                    return JSONResponse(stored[1], status_code=stored[0],
+                                        headers={"Idempotent-Replayed": "true"})
+            created = create_feature(session, kind, feature, _ctx(request, user))
+            body = dict(created)
+            body["conflicts"] = created["properties"]["conflicts"]
+            if idempotency_key is not None:
+                idempotency.remember(session, user.id, idempotency_key, path, digest, 201, body)
+            return _json(body, 201)
+
+        return await in_transaction(request, token, work)
 
     create.__doc__ = f"新建{_zh(kind)}（GeoJSON Feature），同一事务内完成缓冲区分析；返回冲突列表。"
     return create
+
+
+def _json(body: dict, status_code: int) -> Response:
+    """Encode a body of JSON types as it is (fastapi's jsonable_encoder walked every coordinate)."""
+    content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
+    return Response(content, status_code=status_code, media_type="application/json")
 
 
 def _jsonable(body):
