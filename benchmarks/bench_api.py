@@ -125,7 +125,7 @@ def spread_sites(ds, seed: int) -> list[tuple[float, float]]:
     sites = ds.projects.geometry.to_numpy()[rng.integers(0, len(ds.projects), SITES)]
     jitter = rng.uniform(-0.003, 0.003, (SITES, 2))  # about 300 m
     away = [(x + dx, y + dy) for (x, y), (dx, dy) in
-            zip((g.representative_point().coords[0] for g in sites), jitter)]
+            zip((g.representative_point().coords[0] for g in sites), jitter, strict=True)]
     return [near[n // 5] if n % 5 == 0 else away[n] for n in range(SITES)]
 
 

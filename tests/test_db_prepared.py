@@ -11,7 +11,8 @@ from layers.db import execute_prepared, session_factory
 
 pytestmark = pytest.mark.postgis
 
-SQL = "SELECT CAST(:a AS int) + :b AS total, :name || '!' AS shout, :a AS again, CAST(:day AS date) AS day, :ids AS ids"
+SQL = ("SELECT CAST(:a AS int) + :b AS total, :name || '!' AS shout, :a AS again, "
+       "CAST(:day AS date) AS day, :ids AS ids")
 
 
 def test_prepared_statement_gives_what_text_gives(db_engine):
