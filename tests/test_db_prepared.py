@@ -6,8 +6,9 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.pool import NullPool
 
-from layers.db import execute_prepared, session_factory
+from layers.db import execute_prepared, make_engine, session_factory, warm_pool
 
 pytestmark = pytest.mark.postgis
 
@@ -40,3 +41,30 @@ def test_empty_list_and_null_binds(db_engine):
     sql = "SELECT coalesce(array_length(CAST(:ids AS bigint[]), 1), 0), CAST(:maybe AS text) IS NULL"
     with session_factory(db_engine)() as session:
         assert tuple(execute_prepared(session, sql, {"ids": [], "maybe": None}).one()) == (0, True)
+
+
+_PROJ_CONTEXT = "SELECT count(*) FROM pg_backend_memory_contexts WHERE name = 'Proj Context'"
+
+
+def test_server_engine_connections_arrive_with_proj_set_up(database_url):
+    """A warmed connection has PostGIS's PROJ context before its first query, a plain one not."""
+    warm = make_engine(database_url, warm_projection=True, poolclass=NullPool)
+    plain = make_engine(database_url, poolclass=NullPool)
+    try:
+        with warm.connect() as conn:
+            assert conn.execute(text(_PROJ_CONTEXT)).scalar() == 1
+            assert conn.execute(text("SELECT 1")).scalar() == 1  # no aborted transaction left over
+        with plain.connect() as conn:
+            assert conn.execute(text(_PROJ_CONTEXT)).scalar() == 0
+    finally:
+        warm.dispose()
+        plain.dispose()
+
+
+def test_warm_pool_opens_connections_and_returns_them(database_url):
+    engine = make_engine(database_url, pool_size=3, max_overflow=0)
+    try:
+        warm_pool(engine, 3)
+        assert engine.pool.checkedin() == 3
+    finally:
+        engine.dispose()

@@ -15,4 +15,4 @@ from gisapp.settings import Settings
 def app_from_env() -> FastAPI:
     """Build the app from ``GISAPP_*`` / ``DATABASE_URL`` settings."""
     settings = Settings()
-    return create_app(settings, database_url=str(settings.database_url), freeze_gc=True)
+    return create_app(settings, database_url=str(settings.database_url), server=True)

@@ -77,7 +77,7 @@ def run_server(settings: Settings, url: str, *, host: str | None = None, port: i
         uvicorn.run("gisapp.api.main:app_from_env", factory=True, host=host, port=port,
                     workers=workers, log_level="warning")
         return
-    app = create_app(settings, database_url=url, freeze_gc=True)
+    app = create_app(settings, database_url=url, server=True)
     uvicorn.run(app, host=host, port=port, log_level="info")
 
 
