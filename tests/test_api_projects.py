@@ -71,3 +71,22 @@ def test_swapped_coordinates_are_refused_and_nothing_is_stored(api, login, store
     assert r.status_code == 422
     assert "经纬度颠倒" in r.json()["detail"] and "CM-API-5" in r.json()["detail"]
     assert api.get("/api/projects", headers=office).json()["numberMatched"] == 0
+
+
+def test_creation_is_audited_with_who_and_which_record_and_a_refused_duplicate_is_not(
+    api, login, stored_network
+):
+    office = login("gas_office")
+    created = api.post("/api/projects", json=site_feature("CM-AUD-1", 121.40, 31.6299), headers=office)
+    assert created.status_code == 201, created.text
+    again = api.post("/api/projects", json=site_feature("CM-AUD-1", 121.41, 31.6299), headers=office)
+    assert again.status_code == 409 and "CM-AUD-1" in again.json()["detail"]
+    with stored_network.connect() as conn:
+        rows = conn.execute(text(
+            "SELECT a.username, u.role, a.entity, a.entity_id, a.detail FROM audit_log a "
+            "JOIN app_user u ON u.id = a.user_id WHERE a.action = 'project.create'")).all()
+    assert len(rows) == 1
+    username, role, entity, entity_id, detail = rows[0]
+    assert role == "gas_office" and username
+    assert (entity, entity_id) == ("construction_project", str(created.json()["id"]))
+    assert detail == {"code": "CM-AUD-1", "notes": []}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -26,3 +28,26 @@ def record(
             "detail": detail or {},
         },
     )
+
+
+def record_sql(source: str, action: str, entity: str) -> str:
+    """SQL that appends one audit row per row of ``source`` (a CTE with an ``id`` column).
+
+    For folding the audit row into the statement that writes the record (one round
+    trip less on the API's hottest path); binds ``:audit_uid``, ``:audit_user`` and
+    ``:audit_detail`` come from ``record_params``.
+    """
+    return (
+        "INSERT INTO audit_log (user_id, username, action, entity, entity_id, detail) "
+        f"SELECT CAST(:audit_uid AS integer), CAST(:audit_user AS text), '{action}', '{entity}', "
+        f"CAST({source}.id AS text), CAST(:audit_detail AS jsonb) FROM {source}"
+    )
+
+
+def record_params(actor, detail: dict) -> dict:
+    """The binds of ``record_sql`` for ``actor`` (``id``/``username``) and ``detail``."""
+    return {
+        "audit_uid": getattr(actor, "id", None),
+        "audit_user": getattr(actor, "username", None),
+        "audit_detail": json.dumps(detail, ensure_ascii=False),
+    }

@@ -24,7 +24,7 @@ from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
-from layers.services.audit import record
+from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
@@ -121,29 +121,33 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         values["insured"] = bool(values.get("insured") or False)
     # Lock the surroundings before the row exists (layers.screening_locks).
     lock_area(session, search_distance_m(ctx.rule_set), new_geometries=[valid.geometry])
+    values.update(record_params(ctx.actor, {"code": values[spec.code], "notes": valid.notes}))
     new_id = execute_prepared(session, _insert_sql(spec), values).scalar_one_or_none()
     if new_id is None:
         # The partial unique index on the live code refused it (a concurrent creator of
-        # the same code is waited for, then refused too).
+        # the same code is waited for, then refused too); no audit row was written.
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     _screen(session, spec, [new_id], ctx, area_locked=True)
-    record(session, ctx.actor, f"{spec.entity}.create", spec.table, new_id,
-           {"code": values[spec.code], "notes": valid.notes})
     return get_feature(session, kind, new_id)
 
 
 @functools.cache
 def _insert_sql(spec: LayerSpec) -> str:
-    """INSERT of one live feature, or nothing when its code is taken; projects get their township."""
+    """INSERT of one live feature and its audit row, or nothing when its code is taken.
+
+    Projects get their township in the same statement.
+    """
     cols = list(spec.fields)
     exprs = [f":{c}" for c in cols]
     geom = "ST_GeomFromEWKB(decode(:geom, 'hex'))"
     if spec is PROJECTS:
         exprs[cols.index("township")] = f"coalesce(:township, {TOWNSHIP_OF_SITE.format(geom=geom)})"
     return (
-        f"INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) "
+        f"WITH new AS (INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) "
         f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
-        f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id"
+        f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
+        f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
+        "SELECT id FROM new"
     )
 
 
