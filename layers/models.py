@@ -151,6 +151,7 @@ class GasPipeline(StoredFeature, Base):
             postgresql_where=text("deleted_at IS NULL"),
         ),
         Index("ix_gas_pipeline_geom_m", "geom_m", postgresql_using="gist"),
+        Index("ix_gas_pipeline_import_batch_id", "import_batch_id"),
     )
 
 
@@ -200,6 +201,7 @@ class ConstructionProject(StoredFeature, Base):
         ),
         Index("ix_construction_project_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_construction_project_township", "township"),
+        Index("ix_construction_project_import_batch_id", "import_batch_id"),
     )
 
 
@@ -248,6 +250,8 @@ class PipelineConflict(Base):
             postgresql_where=text("closed_at IS NULL"),
         ),
         Index("ix_pipeline_conflict_pipeline_id", "pipeline_id"),
+        # The open-pair index above is partial, so deletes of projects cannot use it.
+        Index("ix_pipeline_conflict_project_id", "project_id"),
     )
 
 
@@ -283,6 +287,8 @@ class ApiToken(Base):
     )
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
 
+    __table_args__ = (Index("ix_api_token_user_id", "user_id"),)
+
 
 class AuditLog(Base):
     """Every write through the service: who, what, when, on which record."""
@@ -298,6 +304,7 @@ class AuditLog(Base):
     entity_id: Mapped[str | None] = mapped_column(String(64))
     detail = mapped_column(JSONB)
 
+    # No index on user_id: users are never deleted and each service write inserts here.
     __table_args__ = (Index("ix_audit_log_entity", "entity", "entity_id"),)
 
 
@@ -373,6 +380,8 @@ class Alert(Base):
         CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
         CheckConstraint("zone IN ('protection', 'control')", name="zone"),
         Index("ix_alert_status_created_at", "status", "created_at"),
+        Index("ix_alert_project_id", "project_id"),
+        Index("ix_alert_pipeline_id", "pipeline_id"),
     )
 
 
@@ -401,6 +410,7 @@ class OutboxMessage(Base):
             "next_attempt_at",
             postgresql_where=text("delivered_at IS NULL"),
         ),
+        Index("ix_outbox_message_alert_id", "alert_id"),
     )
 
 
@@ -494,6 +504,8 @@ class EvidenceFile(Base):
     __table_args__ = (
         CheckConstraint("size_bytes > 0 AND size_bytes <= 20000000", name="size_bytes"),
         CheckConstraint("inspection_id IS NOT NULL OR hazard_id IS NOT NULL", name="owner"),
+        Index("ix_evidence_file_inspection_id", "inspection_id"),
+        Index("ix_evidence_file_hazard_id", "hazard_id"),
     )
 
 
@@ -532,3 +544,6 @@ class SpotCheckPick(Base):
     reason: Mapped[str] = mapped_column(Text)
     risk_score: Mapped[float] = mapped_column(Float)
     forced: Mapped[bool] = mapped_column(Boolean)
+
+    # The primary key leads with plan_id; deletes of projects need their own index.
+    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
