@@ -90,3 +90,30 @@ def test_creation_is_audited_with_who_and_which_record_and_a_refused_duplicate_i
     assert role == "gas_office" and username
     assert (entity, entity_id) == ("construction_project", str(created.json()["id"]))
     assert detail == {"code": "CM-AUD-1", "notes": []}
+
+
+def _drop_other_connections(engine) -> int:
+    """Terminate every other backend of this database, as a database restart would."""
+    with engine.connect() as conn:
+        return len(conn.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()")).all())
+
+
+def test_a_creation_survives_lost_database_connections_and_reads_get_a_503_once(
+    api, login, stored_network
+):
+    office = login("gas_office")
+    assert api.get("/api/conflicts", headers=office).status_code == 200  # the pool is in use
+    assert _drop_other_connections(stored_network) >= 1
+    created = api.post("/api/projects", json=site_feature("CM-LOST-1", 121.40, 31.6299), headers=office)
+    assert created.status_code == 201, created.text  # found dead at the token check, retried
+    assert [c["pipeline_id"] for c in created.json()["conflicts"]] == ["HP-T1"]
+    assert _drop_other_connections(stored_network) >= 1
+    first = api.get("/api/conflicts", headers=office)
+    again = api.get("/api/conflicts", headers=office)
+    # A read is not retried (the app cannot know it is safe to repeat every route): 503.
+    assert first.status_code == 503, first.text
+    assert first.json()["detail"] == "数据库连接中断，请稍后重试"
+    assert first.headers["Retry-After"] == "1"
+    assert again.status_code == 200 and len(again.json()["conflicts"]) == 1

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
 from layers.db import execute_prepared, make_engine, session_factory, warm_pool
@@ -66,5 +67,39 @@ def test_warm_pool_opens_connections_and_returns_them(database_url):
     try:
         warm_pool(engine, 3)
         assert engine.pool.checkedin() == 3
+    finally:
+        engine.dispose()
+
+
+def _backend_of(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT pg_backend_pid()")).scalar()
+
+
+def test_idle_connection_whose_server_went_away_is_replaced_at_checkout(database_url, db_engine):
+    engine = make_engine(database_url, ping_after_idle_s=0.0, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_of(engine)
+        with db_engine.connect() as admin:
+            assert admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first}).scalar()
+        second = _backend_of(engine)  # the ping finds the dead one; the pool reconnects
+        assert second != first
+    finally:
+        engine.dispose()
+
+
+def test_recently_used_connection_is_not_pinged_and_a_dead_one_is_dropped_after_failing(
+    database_url, db_engine
+):
+    engine = make_engine(database_url, ping_after_idle_s=3600.0, pool_size=1, max_overflow=0)
+    try:
+        first = _backend_of(engine)
+        with db_engine.connect() as admin:
+            admin.execute(text("SELECT pg_terminate_backend(:p)"), {"p": first})
+        # No ping within the idle window: the dead connection is handed out and fails...
+        with pytest.raises(OperationalError), engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        # ...and is invalidated, so the next checkout connects afresh.
+        assert _backend_of(engine) != first
     finally:
         engine.dispose()

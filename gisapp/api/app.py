@@ -20,6 +20,9 @@ from layers.district import district_extent_lonlat
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
+# A pooled connection idle this long is tested before use (layers.db.make_engine).
+PING_AFTER_IDLE_S = 5.0
+
 
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, server: bool = False
@@ -39,7 +42,7 @@ def create_app(
         # LIFO: a quiet moment lets surplus connections idle while the busy ones stay warm
         # (prepared statements, PROJ, catalog caches).
         engine = make_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
-                             warm_projection=server)
+                             warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.write_limiter = write_limiter(settings.write_concurrency)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from layers.io.errors import InputFileError
@@ -68,6 +69,16 @@ def install(app: FastAPI) -> None:
         message = err.detail if isinstance(err.detail, str) else "请求有误"
         return JSONResponse(error_body(message), status_code=err.status_code,
                             headers=getattr(err, "headers", None))
+
+    @app.exception_handler(DBAPIError)
+    async def _database(_request: Request, err: DBAPIError):
+        if err.connection_invalidated:  # the database restarted or the network dropped
+            app.state.logger.warning("database connection lost: %s", err.orig)
+            return JSONResponse(error_body("数据库连接中断，请稍后重试"), status_code=503,
+                                headers={"Retry-After": "1"})
+        app.state.logger.exception("database error")
+        return JSONResponse(error_body(f"服务器内部错误（{type(err).__name__}），已记录日志"),
+                            status_code=500)
 
     @app.exception_handler(Exception)
     async def _unexpected(_request: Request, err: Exception):  # never a traceback to users

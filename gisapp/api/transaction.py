@@ -21,6 +21,7 @@ from typing import Annotated, TypeVar
 import anyio
 import anyio.to_thread
 from fastapi import Depends, Request
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gisapp.api.deps import oauth2_scheme
@@ -40,9 +41,9 @@ async def in_transaction(request: Request, token: str | None, work: Callable[[Se
     sessions = request.app.state.sessions
 
     def job() -> T:
-        session = sessions()
+        session, user = _open(sessions, token or "")
         try:
-            result = work(session, user_for_token(session, token or ""))
+            result = work(session, user)
             session.commit()
             return result
         except BaseException:
@@ -52,3 +53,20 @@ async def in_transaction(request: Request, token: str | None, work: Callable[[Se
             session.close()
 
     return await anyio.to_thread.run_sync(job, limiter=request.app.state.write_limiter)
+
+
+def _open(sessions, token: str) -> tuple[Session, User]:
+    """Return a new session and the token's user.
+
+    A pooled connection found dead at this first statement (the database restarted)
+    is replaced once: nothing was done yet, so running it again is safe.
+    """
+    for attempt in (1, 2):
+        session = sessions()
+        try:
+            return session, user_for_token(session, token)
+        except BaseException as exc:
+            session.close()
+            if not (isinstance(exc, DBAPIError) and exc.connection_invalidated and attempt == 1):
+                raise
+    raise RuntimeError("unreachable")  # the second attempt returned or raised
