@@ -15,13 +15,19 @@ status then moves only along these transitions:
 | approved     | applied      | gas_office, builder | renewal                                |
 | expired      | applied      | gas_office, builder | apply again                            |
 | not_required | not_started  | gas_office          | reopen                                 |
+| any          | (none)       | nobody              | conflict closed: frozen, 409 (2)       |
 
 (1) ``expire_due(session, today)``, run by a scheduled job, expires every approval
 whose ``approved_until`` is before today (Shanghai date), as user ``system``.
 
+(2) Once ``pipeline_conflict.closed_at`` is set (the project or pipeline changed and no
+longer reaches a range) every transition is refused and expiry skips the permit; it
+stays readable. A conflict that reappears is a new conflict with a new permit.
+
 A builder acts only on its own organisation's permits (others are "not found").
-Every transition locks the permit row (``SELECT ... FOR UPDATE``), so concurrent
-requests serialise, and writes one ``permit_event`` and one ``audit_log`` row in the
+Every transition locks the permit row (``SELECT ... FOR UPDATE``) and share-locks its
+conflict row, so concurrent requests serialise and a screening that is closing the
+conflict is waited for, and writes one ``permit_event`` and one ``audit_log`` row in the
 caller's transaction: the history is complete or the change did not happen.
 """
 
@@ -107,7 +113,7 @@ _PERMIT_SELECT = (
 def _shape(row) -> dict:
     out = dict(row)
     out["status_zh"] = STATUS_ZH[out["status"]]
-    out["allowed_next"] = list(TRANSITIONS[out["status"]])
+    out["allowed_next"] = list(TRANSITIONS[out["status"]]) if out["conflict_open"] else []
     return out
 
 
@@ -117,18 +123,23 @@ def list_permits(
     status: str | None = None,
     organisation: str | None = None,
     project_id: int | None = None,
+    conflict_open: bool | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
-    """Return one page of permits (with project and pipeline codes) and the total matching."""
+    """Return one page of permits (with project and pipeline codes) and the total matching.
+
+    ``conflict_open`` True keeps permits of open conflicts only, False those of closed ones.
+    """
     if status is not None and status not in STATUSES:
         raise InvalidRequestError(f"参数 status：未知状态“{status}”（可用：{'、'.join(STATUSES)}）")
     where = (
         " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
         "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
-        "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid)"
+        "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid) "
+        "AND (CAST(:open AS boolean) IS NULL OR (c.closed_at IS NULL) = :open)"
     )
-    params = {"status": status, "org": organisation, "pid": project_id}
+    params = {"status": status, "org": organisation, "pid": project_id, "open": conflict_open}
     total = session.execute(
         text("SELECT count(*) FROM permit pm JOIN pipeline_conflict c ON c.id = pm.conflict_id "
              "JOIN construction_project p ON p.id = c.project_id" + where),
@@ -154,7 +165,8 @@ def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: 
     row = session.execute(
         text(_PERMIT_SELECT + " WHERE pm.id = :id "
              "AND (CAST(:org AS text) IS NULL OR p.organisation = :org)"
-             + (" FOR UPDATE OF pm" if lock else "")),
+             # The conflict row too: a screening closing it must finish first.
+             + (" FOR UPDATE OF pm FOR SHARE OF c" if lock else "")),
         {"id": permit_id, "org": organisation},
     ).mappings().one_or_none()
     if row is None:
@@ -176,6 +188,15 @@ def _clean(value: str | None, field: str, max_len: int) -> str | None:
     if len(value) > max_len:
         raise InvalidRequestError(f"字段 {field}：长度不能超过 {max_len} 个字符")
     return value or None
+
+
+def _closed_error(row, to_status: str) -> ConflictStateError:
+    closed_on = row["conflict_closed_at"].astimezone(LOCAL_TZ).date().isoformat()
+    return ConflictStateError(
+        f"保护手续 {row['id']}（项目 {row['project_code']}，管道 {row['pipeline_code']}）"
+        f"不能改为{_zh(to_status)}：项目或管道已变更，冲突已于 {closed_on} 关闭，"
+        "该保护手续不再办理（冲突如再次出现，将生成新的保护手续）"
+    )
 
 
 def _check_role(actor, to_status: str) -> None:
@@ -209,6 +230,8 @@ def transition(
     note = _clean(note, "note", MAX_TEXT)
     organisation = actor.organisation if getattr(actor, "role", None) == "builder" else None
     row = _fetch(session, permit_id, organisation, lock=True)
+    if not row["conflict_open"]:
+        raise _closed_error(row, to_status)
     current = row["status"]
     allowed = TRANSITIONS[current]
     if to_status not in allowed:
@@ -268,11 +291,14 @@ def _apply(session: Session, row, to_status: str, actor, *, approved_until, refe
 
 
 def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> list[int]:
-    """Move every approved permit whose ``approved_until`` is before ``today`` to expired."""
+    """Move every approved permit of an open conflict past its ``approved_until`` to expired."""
     today = today or local_today()
+    # Rows locked by a transition or a screening in progress are left to the next pass:
+    # waiting for a district screening's conflict rows here could deadlock with it.
     rows = session.execute(
         text(_PERMIT_SELECT + " WHERE pm.status = 'approved' AND pm.approved_until < :today "
-             "ORDER BY pm.id FOR UPDATE OF pm"),
+             "AND c.closed_at IS NULL "
+             "ORDER BY pm.id FOR UPDATE OF pm SKIP LOCKED FOR SHARE OF c SKIP LOCKED"),
         {"today": today},
     ).mappings().all()
     for row in rows:

@@ -39,12 +39,15 @@ def list_(
     request: Request, session: SessionDep, user: Reader,
     status: Annotated[Status | None, Query()] = None,
     project_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
+    conflict_open: Annotated[
+        bool | None, Query(description="true：只列冲突仍存在的手续；false：只列冲突已关闭的")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
-    """保护手续列表（可按状态、项目过滤并分页）；建设单位只见本单位项目。"""
+    """保护手续列表（可按状态、项目、冲突是否仍存在过滤并分页）；建设单位只见本单位项目。"""
     permits, total = list_permits(session, status=status, organisation=_own(user),
-                                  project_id=project_id, limit=limit, offset=offset)
+                                  project_id=project_id, conflict_open=conflict_open,
+                                  limit=limit, offset=offset)
     links = []
     if offset + len(permits) < total:
         nxt = request.url.include_query_params(offset=offset + limit)
@@ -61,7 +64,7 @@ def read(session: SessionDep, user: Reader, permit_id: int) -> dict:
 
 @router.post("/{permit_id}/transitions")
 def change(session: SessionDep, user: Writer, permit_id: int, body: TransitionIn) -> dict:
-    """变更保护手续状态（燃气管理所可做全部变更；建设单位只能为本单位提交申请）。"""
+    """变更保护手续状态（燃气管理所可做全部变更；建设单位只能为本单位提交申请；冲突已关闭的不能变更）。"""
     return transition(session, permit_id, body.to_status, user,
                       approved_until=body.approved_until, reference=body.reference,
                       reason=body.reason, note=body.note)
