@@ -220,9 +220,15 @@ def test_db_mode_screens_stored_data_and_updates_the_conflicts_table(files, clea
             cwd=tmp_path,
         )
         assert imported.returncode == 0, imported.stderr
+    # The projects' import screened them already: its conflicts are there, with alerts.
+    assert "新增冲突 0 处" not in imported.stdout, imported.stdout
+    with clean_db.connect() as conn:
+        alerted = conn.execute(text("SELECT count(*) FROM alert")).scalar()
+    assert alerted > 0
     out = tmp_path / "db.csv"
     r = _run("--db", "--out", out, cwd=tmp_path, env=env)
     assert r.returncode == 0, r.stderr
+    assert "新增冲突 0 处" in r.stdout  # nothing left for the full screen to find
     file_out = tmp_path / "file.csv"
     assert (
         _run(
@@ -232,6 +238,12 @@ def test_db_mode_screens_stored_data_and_updates_the_conflicts_table(files, clea
     )
     with clean_db.connect() as conn:
         stored = conn.execute(text("SELECT count(*) FROM pipeline_conflict WHERE closed_at IS NULL")).scalar()
+        # Every conflict, however it was found, has its permit record and exactly one alert.
+        unprocessed = conn.execute(text(
+            "SELECT count(*) FROM pipeline_conflict c WHERE (SELECT count(*) FROM permit p "
+            "WHERE p.conflict_id = c.id) <> 1 OR (SELECT count(*) FROM alert a "
+            "WHERE a.conflict_id = c.id) <> 1")).scalar()
     assert stored == len(_rows(file_out)) == len(_rows(out))
+    assert stored > 0 and unprocessed == 0
     again = _run("--db", cwd=tmp_path, env=env)
     assert "新增冲突 0 处" in again.stdout

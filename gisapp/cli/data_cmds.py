@@ -54,8 +54,11 @@ NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形�
 
 def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair) -> None:
     from layers.db import session_factory
-    from layers.importer import file_sha256, import_layer
+    from layers.importer import file_sha256
     from layers.io import read_layer
+    from layers.services.features import WriteContext
+    from layers.services.imports import import_and_screen
+    from spatial_rules.rulesets import load_rule_set
 
     settings = Settings()
     result = read_layer(
@@ -78,16 +81,22 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         transient=True,
     ) as bar:
         task = bar.add_task(f"导入{LAYER_NAMES_ZH[kind]}", total=total)
+        # Stored and screened in one transaction: new conflicts get their alert and
+        # permit record, as with an import through the API.
+        ctx = WriteContext(actor=None, rule_set=load_rule_set(settings.rule_set),
+                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m)
         with session_factory(engine).begin() as session:
-            report = import_layer(
+            report, conflict_ids = import_and_screen(
                 session,
                 kind,
                 result.frame,
+                ctx,
+                replace=replace,
                 source_name=file.name,
                 source_sha256=file_sha256(file),
                 source_crs=result.source_crs,
                 notes=result.notes,
-                mode="replace" if replace else "insert",
+                created_by="gisapp import",
                 progress=lambda n: bar.advance(task, n),
             )
     engine.dispose()
@@ -96,7 +105,7 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     extra = f"，覆盖旧记录 {report.replaced} 条" if report.replaced else ""
     typer.echo(
         f"已导入{LAYER_NAMES_ZH[kind]} {report.inserted} 条（批次 {report.batch_id}，"
-        f"坐标系 {result.source_crs}{extra}）。"
+        f"坐标系 {result.source_crs}{extra}）；新增冲突 {len(conflict_ids)} 处（已生成告警与保护手续记录）。"
     )
 
 

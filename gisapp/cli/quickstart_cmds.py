@@ -106,7 +106,7 @@ def _screen_and_report(engine, settings: Settings) -> None:
     rule_set = load_rule_set(settings.rule_set)
     ctx = WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls)
     with session_factory(engine).begin() as session:
-        new_ids = screen_district(session, ctx)
+        new_ids = screen_district(session, ctx).new_conflict_ids
         conflicts = open_conflicts(session, rule_set.label)
     typer.echo("== 缓冲区分析 ==")
     typer.echo(f"新增冲突 {len(new_ids)} 处（已生成告警与保护手续记录），当前冲突 {len(conflicts)} 处。")

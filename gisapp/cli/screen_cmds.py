@@ -129,15 +129,21 @@ def screen(
 def _screen_db(rule_set, out: Path | None) -> None:
     from gisapp.database import ready_engine
     from layers.db import session_factory
-    from layers.screening_db import open_conflicts, screen_db
+    from layers.screening_db import open_conflicts
+    from layers.services.features import WriteContext, screen_district
 
     if out is not None:
         from layers.screen_files import check_output_path
 
         check_output_path(out)
-    engine = ready_engine(Settings())
+    settings = Settings()
+    engine = ready_engine(settings)
+    # Through the service, as every write: new conflicts get their permit record and
+    # alert (and webhook deliveries) in the same transaction.
+    ctx = WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls,
+                       margin_m=settings.district_margin_m)
     with session_factory(engine).begin() as session:
-        report = screen_db(session, rule_set)
+        report = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)
     engine.dispose()
     typer.echo(

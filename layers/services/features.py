@@ -21,7 +21,7 @@ import shapely
 from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import screen_db, search_distance_m
+from layers.screening_db import DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record, record_params, record_sql
@@ -82,7 +82,7 @@ def _json_default(value):
 
 def _screen(
     session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *, area_locked: bool = False
-) -> list[int]:
+) -> DbScreenReport:
     """Screen (``spec`` None: the whole district); permit and alert each new conflict."""
     scope = {} if spec is None else {spec.screen_key: ids}
     report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
@@ -96,16 +96,16 @@ def _screen(
             {"ids": new_ids},
         )
         raise_alerts(session, new_ids, ctx.webhook_urls)
-    return new_ids
+    return report
 
 
 def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: WriteContext) -> list[int]:
     """Screen stored features by id; permit and alert each new conflict; return the conflict ids."""
-    return _screen(session, SPECS[kind], [int(i) for i in ids], ctx)
+    return _screen(session, SPECS[kind], [int(i) for i in ids], ctx).new_conflict_ids
 
 
-def screen_district(session: Session, ctx: WriteContext) -> list[int]:
-    """Screen everything stored; permit and alert each new conflict; return the conflict ids."""
+def screen_district(session: Session, ctx: WriteContext) -> DbScreenReport:
+    """Screen everything stored; permit and alert each new conflict; return what changed."""
     return _screen(session, None, [], ctx)
 
 

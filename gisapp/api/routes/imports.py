@@ -19,12 +19,13 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gisapp.api.deps import CurrentUser, SessionDep
-from layers.importer import TABLES, file_sha256, import_layer
+from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
 from layers.schema import ID_FIELD
 from layers.services.audit import record
 from layers.services.errors import InvalidRequestError, PermissionDeniedError
-from layers.services.features import WriteContext, screen_and_alert
+from layers.services.features import WriteContext
+from layers.services.imports import import_and_screen
 from layers.services.users import User
 
 router = APIRouter(prefix="/api", tags=["imports"])
@@ -119,15 +120,6 @@ def _check_replace_scope(session, kind: str, codes: list[str], user: User) -> No
         )
 
 
-def _live_ids(session, kind: str, codes: list[str]) -> list[int]:
-    """Return the ids of live rows with these codes (they are soft-deleted by a replace)."""
-    return session.execute(
-        text(f"SELECT id FROM {TABLES[kind]} WHERE deleted_at IS NULL "
-             f"AND {ID_FIELD[kind]} = ANY(:c)"),
-        {"c": codes},
-    ).scalars().all()
-
-
 def _import(kind: str):
     def import_file(
         request: Request,
@@ -160,27 +152,20 @@ def _import(kind: str):
             frame = result.frame
             if kind == "projects" and user.role == "builder":
                 frame["organisation"] = user.organisation  # builders own only their projects
-            codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+            ctx = WriteContext(actor=user, rule_set=request.app.state.rule_set,
+                               webhook_urls=settings.webhook_urls,
+                               margin_m=settings.district_margin_m,
+                               organisation=user.organisation if user.role == "builder" else None)
             if replace:
-                _check_replace_scope(session, kind, codes, user)
-            old_ids = _live_ids(session, kind, codes) if replace else []
+                _check_replace_scope(session, kind, [str(c) for c in frame[ID_FIELD[kind]]], user)
             try:
-                report = import_layer(
-                    session, kind, frame, source_name=name, source_sha256=file_sha256(target),
-                    source_crs=result.source_crs, notes=result.notes,
-                    mode="replace" if replace else "insert", created_by=user.username,
+                report, conflict_ids = import_and_screen(
+                    session, kind, frame, ctx, replace=replace, source_name=name,
+                    source_sha256=file_sha256(target), source_crs=result.source_crs,
+                    notes=result.notes, created_by=user.username,
                 )
             except InputFileError as exc:
                 raise _renamed(exc, name, tmp) from None
-        new_ids = session.execute(
-            text(f"SELECT id FROM {TABLES[kind]} WHERE import_batch_id = :b"),
-            {"b": report.batch_id},
-        ).scalars().all()
-        ctx = WriteContext(actor=user, rule_set=request.app.state.rule_set,
-                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m,
-                           organisation=user.organisation if user.role == "builder" else None)
-        # Replaced rows are screened too, so the conflicts of the old versions close.
-        conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
         new_alerts = session.execute(
             text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
         ).scalar_one() if conflict_ids else 0
