@@ -93,6 +93,8 @@ def features(draw, kind: str, clean: bool):
             value = draw(st.sampled_from(["bogus", "", " "]))
         if clean and type_name == "float" and field == "design_pressure_mpa":
             value = draw(st.floats(min_value=0.001, max_value=4.0))
+        if clean and type_name == "str" and isinstance(value, str) and not value.strip():
+            value = "x"  # blank text counts as missing: a blank required name is not clean
         if clean and type_name in ("float", "bool", "date") and isinstance(value, str):
             value = {"float": 200.0, "bool": True, "date": "2026-01-15"}[type_name]
         key = ALIASES.get(field, field) if draw(st.booleans()) else field

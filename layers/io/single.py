@@ -22,10 +22,11 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
+from layers.district import district_extent_lonlat
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
 from layers.io.normalize import ID_FIELDS, MAX_DIAMETER_MM, MIN_DIAMETER_MM, SCHEMAS, map_columns
-from layers.io.validate import check_geometry
+from layers.io.validate import EXTENT_LOCK, check_geometry
 from layers.io.values import ENUM_LABELS
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import classify_pressure, parse_pressure_class
@@ -189,6 +190,9 @@ def _geometry(geojson, kind: str, feature_id, margin_m: float, repair: bool):
         geom = shape(geojson)
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
         raise _Unsure from exc
+    plain = _plain_geometry(geom, kind, margin_m)
+    if plain is not None:
+        return plain, []
     checked = check_geometry(
         np.array([geom], dtype=object), _lonlat(), kind, [feature_id],
         margin_m=margin_m, repair=repair, crs_assumed=True,
@@ -196,6 +200,37 @@ def _geometry(geojson, kind: str, feature_id, margin_m: float, repair: bool):
     if checked.problems:
         raise _Unsure
     return checked.geometry[0], list(checked.notes)
+
+
+_PLAIN_TYPES = {"pipelines": ("LineString", "MultiLineString"), "projects": ("Polygon", "MultiPolygon")}
+
+
+def _plain_geometry(geom, kind: str, margin_m: float):
+    """Return the stored form of a clean lon/lat geometry in a few scalar calls, else None.
+
+    Clean: the right type, 2D, not empty, finite, every vertex inside the district (so
+    plausibly lon/lat, in order), valid (polygons) or of non-zero length (lines).
+    RFC 7946 lon/lat is stored as it is (D1). Anything else, None: ``check_geometry``
+    decides, and names the problem.
+    """
+    if geom.geom_type not in _PLAIN_TYPES[kind] or geom.is_empty or geom.has_z:
+        return None
+    coords = shapely.get_coordinates(geom)
+    if not np.isfinite(coords).all() or not _inside(coords, margin_m):
+        return None
+    if kind == "pipelines" and geom.length == 0 or kind == "projects" and not geom.is_valid:
+        return None
+    if geom.geom_type == "Polygon":
+        return shapely.MultiPolygon([geom])
+    if geom.geom_type == "LineString":
+        return shapely.MultiLineString([geom])
+    return geom
+
+
+def _inside(coords: np.ndarray, margin_m: float) -> bool:
+    extent = district_extent_lonlat(float(margin_m))
+    with EXTENT_LOCK:  # see layers.io.validate
+        return bool(shapely.contains_xy(extent, coords[:, 0], coords[:, 1]).all())
 
 
 @functools.cache
