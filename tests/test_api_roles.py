@@ -28,9 +28,13 @@ ROLES = {  # matrix name -> (role, organisation)
     "inspector": ("inspector", None),
     "admin": ("admin", None),
 }
-# Tables a denied request must leave untouched (tokens change on every login, users too).
+# Tables a denied request must leave untouched (no logins happen during the matrix).
 WATCHED = ("construction_project", "gas_pipeline", "pipeline_conflict", "permit", "permit_event",
-           "alert", "outbox_message", "audit_log", "idempotency_record")
+           "alert", "outbox_message", "audit_log", "idempotency_record", "app_user", "api_token")
+# Users the admin manages in the matrix; none of them ever logs in, so no case depends on
+# another's token.
+TARGETS = {"rm-target": ("inspector", None), "rm-target-b": ("builder", ORG_B)}
+MISSING_USER = 2**31 - 1
 
 
 def pipe_feature(code, lat, **props):
@@ -85,7 +89,10 @@ def world(database_url):
                 r = client.post("/api/auth/token", data=form)
                 assert r.status_code == 200, r.text
                 headers[name] = {"Authorization": f"Bearer {r.json()['access_token']}"}
-            ids = {}
+            with session_factory(engine).begin() as session:
+                for name, (role, org) in TARGETS.items():
+                    create_user(session, name, PASSWORD, role, org)
+            ids = {"user:missing": MISSING_USER}
             for code, (owner, feature) in SITES.items():
                 r = client.post("/api/projects", json=feature, headers=headers[owner])
                 assert r.status_code == 201, r.text
@@ -93,6 +100,8 @@ def world(database_url):
             with engine.connect() as conn:
                 ids.update(conn.execute(text(
                     "SELECT external_code, id FROM gas_pipeline")).all())
+                ids.update(conn.execute(text(
+                    "SELECT 'user:' || username, id FROM app_user")).all())
                 for code, permit_id, alert_id in conn.execute(text(
                         "SELECT p.registration_code, pm.id, a.id FROM construction_project p "
                         "JOIN pipeline_conflict c ON c.project_id = p.id "
@@ -138,6 +147,19 @@ def _body(kind: str | None, world, role: str):
         return {"to_status": "applied", "reference": f"申-{n}"}
     if kind == "approve":
         return {"to_status": "approved", "approved_until": "2099-12-31"}
+    if kind == "new_user":
+        return {"username": f"rm-new-{role}-{n}", "password": PASSWORD, "role": "inspector"}
+    if kind == "new_builder":
+        return {"username": f"rm-newb-{role}-{n}", "password": PASSWORD, "role": "builder",
+                "organisation": ORG_A}
+    if kind == "user_org":
+        return {"organisation": f"丙单位{n}"}
+    if kind == "new_password":
+        return {"password": f"{PASSWORD}-{n}"}
+    if kind == "deactivate":
+        return {"active": False}
+    if kind == "demote":
+        return {"role": "inspector"}
     return None
 
 
@@ -156,12 +178,12 @@ def _all(method, path, status_by_role: dict, body=None):
 
 # (role, method, path, body kind, expected status). {name} is replaced by the world's id.
 MATRIX = [
-    # Projects: builders write their own only; inspector and admin read.
+    # Projects: builders write their own only; the inspector reads; the admin nothing.
     *_all("POST", "/api/projects", {"gas_office": 201, "builder": 201, "builder_other": 201,
                                     "default": 403}, "new_project"),
-    *_all("GET", "/api/projects", {"default": 200}),
-    *_all("GET", "/api/projects/{RB-1}", {"builder": 404, "default": 200}),
-    *_all("GET", "/api/projects/{RA-1}", {"builder_other": 404, "default": 200}),
+    *_all("GET", "/api/projects", {"admin": 403, "default": 200}),
+    *_all("GET", "/api/projects/{RB-1}", {"builder": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/projects/{RA-1}", {"builder_other": 404, "admin": 403, "default": 200}),
     *_all("PUT", "/api/projects/{RB-1}", {"gas_office": 200, "builder_other": 200,
                                          "builder": 404, "default": 403}, "project_rb"),
     ("builder", "PUT", "/api/projects/{RA-1}", "project_ra", 200),
@@ -170,13 +192,15 @@ MATRIX = [
     ("gas_office", "DELETE", "/api/projects/{RO-DEL}", None, 204),
     *_all("DELETE", "/api/projects/{RA-1}", {"builder_other": 404, "default": 403,
                                             "gas_office": None, "builder": None}),
-    # Pipelines: only the gas office writes; builders see pipes near their own sites.
+    # Pipelines (critical infrastructure, need-to-know): only the gas office writes;
+    # builders see pipes near their own sites; the admin sees none.
     *_all("POST", "/api/pipelines", {"gas_office": 201, "default": 403}, "new_pipeline"),
-    *_all("GET", "/api/pipelines", {"default": 200}),
-    *_all("GET", "/api/pipelines/{HP-T1}", {"builder_other": 404, "default": 200}),
-    *_all("GET", "/api/pipelines/{MP-T1}", {"builder": 404, "default": 200}),
-    *_all("GET", "/api/pipelines/{HP_T2}", {"builder_other": 404, "default": 200}),
-    *_all("GET", "/api/pipelines/{FAR-T1}", {"builder": 404, "builder_other": 404, "default": 200}),
+    *_all("GET", "/api/pipelines", {"admin": 403, "default": 200}),
+    *_all("GET", "/api/pipelines/{HP-T1}", {"builder_other": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/pipelines/{MP-T1}", {"builder": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/pipelines/{HP_T2}", {"builder_other": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/pipelines/{FAR-T1}",
+          {"builder": 404, "builder_other": 404, "admin": 403, "default": 200}),
     *_all("PUT", "/api/pipelines/{HP-T1}", {"gas_office": 200, "default": 403}, "pipeline_hp"),
     ("gas_office", "DELETE", "/api/pipelines/{DEL-T1}", None, 204),
     *_all("DELETE", "/api/pipelines/{HP-T1}", {"default": 403, "gas_office": None}),
@@ -202,6 +226,21 @@ MATRIX = [
     *_all("POST", "/api/permits/{permit:RO-2}/transitions",
           {"default": 403, "gas_office": None}, "approve"),
     ("builder_other", "POST", "/api/permits/{permit:RA-1}/transitions", "apply", 404),
+    # Users: the admin only, and never against itself.
+    *_all("POST", "/api/users", {"admin": 201, "default": 403}, "new_user"),
+    *_all("POST", "/api/users", {"admin": 201, "default": 403}, "new_builder"),
+    *_all("GET", "/api/users", {"admin": 200, "default": 403}),
+    *_all("GET", "/api/users/{user:rm-builder}", {"admin": 200, "default": 403}),
+    *_all("GET", "/api/users/{user:missing}", {"admin": 404, "default": 403}),
+    *_all("PATCH", "/api/users/{user:rm-target}", {"admin": 200, "default": 403}, "user_org"),
+    *_all("PATCH", "/api/users/{user:rm-target-b}", {"admin": 200, "default": 403}, "user_org"),
+    *_all("PATCH", "/api/users/{user:missing}", {"admin": 404, "default": 403}, "user_org"),
+    *_all("PATCH", "/api/users/{user:rm-admin}", {"admin": 409, "default": 403}, "deactivate"),
+    *_all("PATCH", "/api/users/{user:rm-admin}", {"admin": 409, "default": 403}, "demote"),
+    *_all("POST", "/api/users/{user:rm-target}/password", {"admin": 200, "default": 403},
+          "new_password"),
+    *_all("POST", "/api/users/{user:missing}/password", {"admin": 404, "default": 403},
+          "new_password"),
     # Who am I: everyone with a valid token.
     *_all("GET", "/api/auth/me", {"default": 200}),
 ]
@@ -228,6 +267,8 @@ def test_role_matrix(world, role, method, path, body, expected):
     assert r.status_code == expected, r.text
     if expected >= 400:
         assert r.json()["detail"], r.text  # a Chinese message, never a traceback
+    if expected == 403 and role in ROLES:
+        assert role.split("_other")[0] in r.json()["detail"], r.text  # names the role
         assert _fingerprint(world["engine"]) == before, "a refused request changed the database"
     if expected == 401:
         assert r.headers.get("WWW-Authenticate") == "Bearer"

@@ -11,10 +11,18 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
-from layers.services.errors import AuthenticationError, ConflictStateError, InvalidRequestError
+from layers.services.audit import record
+from layers.services.errors import (
+    AuthenticationError,
+    ConflictStateError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
 
 ROLES = ("gas_office", "builder", "inspector", "admin")
 ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
@@ -22,6 +30,21 @@ _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so timing does not reveal usernames.
 _DUMMY_HASH = _HASHER.hash("not-a-real-password")
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(ROLES)}）")
+
+
+def _check_password(password: str) -> None:
+    if len(password or "") < 10 or len(password) > 256:
+        raise InvalidRequestError("字段 password：密码长度须为 10–256 个字符")
+
+
+def _check_organisation(role: str, organisation: str | None) -> None:
+    if role == "builder" and not (organisation or "").strip():
+        raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
 
 
 @dataclass(frozen=True)
@@ -39,12 +62,9 @@ def create_user(session: Session, username: str, password: str, role: str,
     """Create a user; builders must name their organisation."""
     if not _USERNAME.match(username or ""):
         raise InvalidRequestError("字段 username：用户名须为 2–64 位字母、数字、汉字或 _ . - @")
-    if role not in ROLES:
-        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(ROLES)}）")
-    if len(password or "") < 10 or len(password) > 256:
-        raise InvalidRequestError("字段 password：密码长度须为 10–256 个字符")
-    if role == "builder" and not (organisation or "").strip():
-        raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
+    _check_role(role)
+    _check_password(password)
+    _check_organisation(role, organisation)
     exists = session.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).first()
     if exists:
         raise ConflictStateError(f"用户名 {username} 已存在")
@@ -101,3 +121,128 @@ def user_for_token(session: Session, token: str) -> User:
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
     return User(row.id, row.username, row.role, row.organisation)
+
+
+# --- Administration of users (the admin role, through ``/api/users``) ---------------------
+
+_USER_COLUMNS = "id, username, role, organisation, active, created_at"
+
+
+def _shape(row) -> dict:
+    """The public view of a user: never the password hash."""
+    out = {k: row[k] for k in ("id", "username", "role", "organisation", "active", "created_at")}
+    out["role_zh"] = ROLE_ZH.get(row["role"], row["role"])
+    return out
+
+
+def list_users(session: Session, *, role: str | None = None, active: bool | None = None,
+               limit: int = 100, offset: int = 0) -> tuple[list[dict], int]:
+    """Return one page of users (ordered by id) and the total matching."""
+    if role is not None:
+        _check_role(role)
+    where = (" WHERE (CAST(:role AS text) IS NULL OR role = :role) "
+             "AND (CAST(:active AS boolean) IS NULL OR active = :active)")
+    params = {"role": role, "active": active}
+    total = session.execute(text("SELECT count(*) FROM app_user" + where), params).scalar_one()
+    rows = session.execute(
+        text(f"SELECT {_USER_COLUMNS} FROM app_user{where} ORDER BY id LIMIT :limit OFFSET :offset"),
+        {**params, "limit": limit, "offset": offset},
+    ).mappings().all()
+    return [_shape(r) for r in rows], int(total)
+
+
+def get_user(session: Session, user_id: int) -> dict:
+    """Return one user, or raise ``NotFoundError``."""
+    row = session.execute(text(f"SELECT {_USER_COLUMNS} FROM app_user WHERE id = :id"),
+                          {"id": user_id}).mappings().one_or_none()
+    if row is None:
+        raise NotFoundError(f"用户 {user_id} 不存在")
+    return _shape(row)
+
+
+def revoke_tokens(session: Session, user_id: int) -> int:
+    """Delete every bearer token of a user (they stop working at once); return how many."""
+    return session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
+
+
+def add_user(session: Session, actor, username: str, password: str, role: str,
+             organisation: str | None = None) -> dict:
+    """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it."""
+    try:
+        with session.begin_nested():  # a concurrent twin passes the check, then hits the key
+            user = create_user(session, username, password, role, organisation)
+    except IntegrityError as exc:
+        raise ConflictStateError(f"用户名 {username} 已存在") from exc
+    record(session, actor, "user.create", "app_user", user.id,
+           {"username": username, "role": role, "organisation": organisation, "via": "api"})
+    return get_user(session, user.id)
+
+
+def _lock_active_admins(session: Session, actor) -> None:
+    """Lock every active admin row; refuse an actor who is no longer one of them.
+
+    Every change that can remove an admin takes these locks first, in id order, so
+    two admins demoting each other at once run one after the other and the second sees
+    that it has lost its role: the system never ends up without an active admin.
+    """
+    ids = set(session.execute(text(
+        "SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"
+    )).scalars())
+    if getattr(actor, "id", None) not in ids:
+        raise PermissionDeniedError("当前账号已不是在用的管理员，无权管理用户")
+
+
+def _locked_user(session: Session, user_id: int):
+    row = session.execute(
+        text(f"SELECT {_USER_COLUMNS} FROM app_user WHERE id = :id FOR UPDATE"), {"id": user_id}
+    ).mappings().one_or_none()
+    if row is None:
+        raise NotFoundError(f"用户 {user_id} 不存在")
+    return row
+
+
+def update_user(session: Session, actor, user_id: int, changes: dict) -> dict:
+    """Change a user's ``role``, ``organisation`` and/or ``active``; revoke their tokens.
+
+    Tokens are revoked when the role or organisation changes or the user is deactivated.
+    Refused (409): an admin deactivating or demoting itself. With the admin locks this
+    keeps at least one active admin: only an active admin can remove another one.
+    """
+    unknown = set(changes) - {"role", "organisation", "active"}
+    if unknown or not changes:
+        raise InvalidRequestError("请求体须包含 role、organisation、active 中至少一项")
+    _lock_active_admins(session, actor)
+    row = _locked_user(session, user_id)
+    role = changes.get("role", row["role"])
+    organisation = changes.get("organisation", row["organisation"])
+    active = changes.get("active", row["active"])
+    _check_role(role)
+    _check_organisation(role, organisation)
+    # The actor is a locked active admin, so removing any other admin leaves at least one.
+    if row["id"] == actor.id and not (role == "admin" and active):
+        raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
+    before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"]}
+    after = {"role": role, "organisation": organisation, "active": active}
+    diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+    if not diff:
+        return get_user(session, user_id) | {"tokens_revoked": 0}
+    session.execute(
+        text("UPDATE app_user SET role = :r, organisation = :o, active = :a WHERE id = :id"),
+        {"r": role, "o": organisation, "a": active, "id": user_id},
+    )
+    revoked = revoke_tokens(session, user_id) if set(diff) - {"active"} or not active else 0
+    record(session, actor, "user.update", "app_user", user_id,
+           {"username": row["username"], "changes": diff, "tokens_revoked": revoked})
+    return get_user(session, user_id) | {"tokens_revoked": revoked}
+
+
+def set_password(session: Session, actor, user_id: int, password: str) -> dict:
+    """Set a new password for a user and revoke all their tokens (the audit row omits it)."""
+    _check_password(password)
+    row = _locked_user(session, user_id)
+    session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
+                    {"h": _HASHER.hash(password), "id": user_id})
+    revoked = revoke_tokens(session, user_id)
+    record(session, actor, "user.password", "app_user", user_id,
+           {"username": row["username"], "tokens_revoked": revoked})
+    return get_user(session, user_id) | {"tokens_revoked": revoked}

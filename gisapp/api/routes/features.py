@@ -27,8 +27,8 @@ router = APIRouter(prefix="/api", tags=["features"])
 
 WRITERS = {"projects": ("builder", "gas_office"), "pipelines": ("gas_office",)}
 READERS = {
-    "projects": ("builder", "gas_office", "inspector", "admin"),
-    "pipelines": ("builder", "gas_office", "inspector", "admin"),
+    "projects": ("builder", "gas_office", "inspector"),
+    "pipelines": ("builder", "gas_office", "inspector"),
 }
 FEATURE_EXAMPLE = {
     "type": "Feature",

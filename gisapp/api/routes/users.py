@@ -1,0 +1,116 @@
+"""``/api/users``: accounts, roles and passwords, managed by the admin role only."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+from gisapp.api.deps import CurrentUser, SessionDep
+from layers.services.errors import InvalidRequestError, PermissionDeniedError
+from layers.services.users import (
+    ROLE_ZH,
+    ROLES,
+    User,
+    add_user,
+    get_user,
+    list_users,
+    set_password,
+    update_user,
+)
+
+router = APIRouter(prefix="/api/users", tags=["users"])
+UserId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+# The service checks username, password length, role and organisation with the same
+# messages as ``gisapp user create``; the limits here only bound what is read at all.
+# No control or invisible direction characters: an organisation name is shown and matched.
+Organisation = Annotated[str, Field(
+    max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]*$",
+    description="所属单位（建设单位必填）")]
+Password = Annotated[SecretStr, Field(max_length=1024, description="10–256 个字符")]
+RoleName = Annotated[str, Field(max_length=32, description="、".join(ROLES))]
+
+
+def _admin(user: CurrentUser) -> User:
+    if user.role != "admin":
+        zh = ROLE_ZH.get(user.role, user.role)
+        raise PermissionDeniedError(f"角色 {user.role}（{zh}）无权管理用户，仅限管理员（admin）")
+    return user
+
+
+Admin = Annotated[User, Depends(_admin)]
+
+
+class UserIn(BaseModel):
+    """A new user."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    username: str = Field(max_length=256, description="2–64 位字母、数字、汉字或 _ . - @")
+    password: Password
+    role: RoleName
+    organisation: Organisation | None = None
+
+
+class UserPatch(BaseModel):
+    """Changes of a user; fields left out stay as they are, organisation null clears it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: RoleName = None
+    organisation: Organisation | None = None
+    active: bool = Field(None, description="false 停用账号（其令牌立即失效）")
+
+
+class PasswordIn(BaseModel):
+    """A new password."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    password: Password
+
+
+@router.post("", status_code=201)
+def create(session: SessionDep, admin: Admin, body: UserIn) -> dict:
+    """新建用户（规则同命令行 gisapp user create；用户名重复时 409）。"""
+    return add_user(session, admin, body.username, body.password.get_secret_value(), body.role,
+                    body.organisation)
+
+
+@router.get("")
+def list_(
+    request: Request, session: SessionDep, admin: Admin,
+    role: Annotated[Literal["gas_office", "builder", "inspector", "admin"] | None, Query()] = None,
+    active: Annotated[bool | None, Query()] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict:
+    """用户列表（可按角色、是否在用过滤并分页），不含密码哈希。"""
+    users, total = list_users(session, role=role, active=active, limit=limit, offset=offset)
+    links = []
+    if offset + len(users) < total:
+        nxt = request.url.include_query_params(offset=offset + limit)
+        links.append({"rel": "next", "href": str(nxt)})
+    return {"users": users, "numberMatched": total, "numberReturned": len(users), "links": links}
+
+
+@router.get("/{user_id}")
+def read(session: SessionDep, admin: Admin, user_id: UserId) -> dict:
+    """读取一个用户。"""
+    return get_user(session, user_id)
+
+
+@router.patch("/{user_id}")
+def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch) -> dict:
+    """变更角色、所属单位或停用/启用；角色、单位变更或停用时其现有令牌立即失效。"""
+    changes = body.model_dump(include=body.model_fields_set)
+    if not changes:
+        raise InvalidRequestError("请求体须包含 role、organisation、active 中至少一项")
+    return update_user(session, admin, user_id, changes)
+
+
+@router.post("/{user_id}/password")
+def password(session: SessionDep, admin: Admin, user_id: UserId, body: PasswordIn) -> dict:
+    """设置新密码；该用户现有令牌立即失效（含管理员本人）。"""
+    return set_password(session, admin, user_id, body.password.get_secret_value())
