@@ -6,8 +6,8 @@ A throwaway PostGIS gets the city sample (300,000 segments, 10,000 sites) and it
 screen (about 18,000 stored conflicts); ``gisapp serve --workers N`` runs as a real
 server on loopback. The load comes from wrk (Debian package ``wrk``, a C client that
 leaves the two cores to the server): C connections each create projects back to back
-for the given time, a fifth of them on a pipeline, so screening finds conflicts and
-raises alerts. After a warm-up (new connections, prepared statements, thread pools),
+for the given time, each on its own site, a fifth of them on a pipeline, so screening
+finds conflicts and raises alerts. After a warm-up (new connections, prepared statements, thread pools),
 two loads are measured:
 
 - paced: the C clients together send ``--rate`` creations per second (each wrk thread
