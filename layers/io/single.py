@@ -22,11 +22,10 @@ import numpy as np
 import shapely
 from shapely.geometry import shape
 
-from layers.district import district_extent_lonlat
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
 from layers.io.normalize import ID_FIELDS, MAX_DIAMETER_MM, MIN_DIAMETER_MM, SCHEMAS, map_columns
-from layers.io.validate import EXTENT_LOCK, check_geometry
+from layers.io.validate import check_geometry, points_inside
 from layers.io.values import ENUM_LABELS
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import classify_pressure, parse_pressure_class
@@ -216,7 +215,7 @@ def _plain_geometry(geom, kind: str, margin_m: float):
     if geom.geom_type not in _PLAIN_TYPES[kind] or geom.is_empty or geom.has_z:
         return None
     coords = shapely.get_coordinates(geom)
-    if not np.isfinite(coords).all() or not _inside(coords, margin_m):
+    if not np.isfinite(coords).all() or not points_inside(coords[:, 0], coords[:, 1], margin_m).all():
         return None
     if kind == "pipelines" and geom.length == 0 or kind == "projects" and not geom.is_valid:
         return None
@@ -225,12 +224,6 @@ def _plain_geometry(geom, kind: str, margin_m: float):
     if geom.geom_type == "LineString":
         return shapely.MultiLineString([geom])
     return geom
-
-
-def _inside(coords: np.ndarray, margin_m: float) -> bool:
-    extent = district_extent_lonlat(float(margin_m))
-    with EXTENT_LOCK:  # see layers.io.validate
-        return bool(shapely.contains_xy(extent, coords[:, 0], coords[:, 1]).all())
 
 
 @functools.cache

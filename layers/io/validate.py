@@ -90,12 +90,17 @@ def _metric(storage: np.ndarray) -> np.ndarray:
 EXTENT_LOCK = threading.Lock()
 
 
+def points_inside(x: np.ndarray, y: np.ndarray, margin_m: float) -> np.ndarray:
+    """Return, per EPSG:4490 lon/lat point, whether it lies in the district + margin_m."""
+    extent = district_extent_lonlat(float(margin_m))
+    with EXTENT_LOCK:
+        return shapely.contains_xy(extent, x, y)
+
+
 def _all_inside(storage: np.ndarray, margin_m: float) -> np.ndarray:
     """Return, per EPSG:4490 geometry, whether every vertex lies in the district + margin_m."""
     coords, owner = shapely.get_coordinates(storage, return_index=True)
-    extent = district_extent_lonlat(float(margin_m))
-    with EXTENT_LOCK:
-        inside = shapely.contains_xy(extent, coords[:, 0], coords[:, 1])
+    inside = points_inside(coords[:, 0], coords[:, 1], margin_m)
     outside_count = np.bincount(owner, weights=~inside, minlength=len(storage))
     return outside_count == 0
 
