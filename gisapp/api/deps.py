@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
 from layers.services.errors import PermissionDeniedError
+from layers.services.features import WriteContext
 from layers.services.users import User, user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -43,6 +44,21 @@ def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(o
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def write_context(request: Request, user: User) -> WriteContext:
+    """Return what a write by ``user`` needs: the rules, alert receivers, district margin.
+
+    Builders' projects always belong to their own organisation.
+    """
+    settings = request.app.state.settings
+    return WriteContext(
+        actor=user,
+        rule_set=request.app.state.rule_set,
+        webhook_urls=settings.webhook_urls,
+        margin_m=settings.district_margin_m,
+        organisation=user.organisation if user.role == "builder" else None,
+    )
 
 
 def require(*roles: str):

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from gisapp.cli.context import system_write_context
 from gisapp.cli.errors import CliUsageError
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
@@ -56,9 +57,7 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     from layers.db import session_factory
     from layers.importer import file_sha256
     from layers.io import read_layer
-    from layers.services.features import WriteContext
     from layers.services.imports import import_and_screen
-    from spatial_rules.rulesets import load_rule_set
 
     settings = Settings()
     result = read_layer(
@@ -83,8 +82,7 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         task = bar.add_task(f"导入{LAYER_NAMES_ZH[kind]}", total=total)
         # Stored and screened in one transaction: new conflicts get their alert and
         # permit record, as with an import through the API.
-        ctx = WriteContext(actor=None, rule_set=load_rule_set(settings.rule_set),
-                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m)
+        ctx = system_write_context(settings)
         with session_factory(engine).begin() as session:
             report, conflict_ids = import_and_screen(
                 session,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from gisapp.cli.context import system_write_context
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
 from gisapp.summary import database_summary, format_summary
@@ -21,9 +22,8 @@ def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) ->
     from layers.importer import file_sha256, import_layer, load_townships
     from layers.io import read_layer
     from layers.sample import generate_sample
-    from layers.services.features import WriteContext, screen_district
+    from layers.services.features import screen_district
     from layers.townships import read_townships
-    from spatial_rules.rulesets import load_rule_set
 
     with engine.connect() as conn:
         stored = conn.execute(
@@ -45,9 +45,7 @@ def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) ->
                 notes=result.notes, created_by="gisapp quickstart",
             )
         # Conflicts of the sample get their permit records and alerts like any import.
-        rule_set = load_rule_set(settings.rule_set)
-        screen_district(session, WriteContext(actor=None, rule_set=rule_set,
-                                              webhook_urls=settings.webhook_urls))
+        screen_district(session, system_write_context(settings))
     return True
 
 
@@ -100,18 +98,16 @@ def _screen_and_report(engine, settings: Settings) -> None:
     from gisapp.cli.screen_cmds import _summary_lines
     from layers.db import session_factory
     from layers.screening_db import open_conflicts
-    from layers.services.features import WriteContext, screen_district
-    from spatial_rules.rulesets import load_rule_set
+    from layers.services.features import screen_district
 
-    rule_set = load_rule_set(settings.rule_set)
-    ctx = WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls)
+    ctx = system_write_context(settings)
     with session_factory(engine).begin() as session:
         new_ids = screen_district(session, ctx).new_conflict_ids
-        conflicts = open_conflicts(session, rule_set.label)
+        conflicts = open_conflicts(session, ctx.rule_set.label)
     typer.echo("== 缓冲区分析 ==")
     typer.echo(f"新增冲突 {len(new_ids)} 处（已生成告警与保护手续记录），当前冲突 {len(conflicts)} 处。")
     rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
-    for line in _summary_lines(rows, rule_set.label):
+    for line in _summary_lines(rows, ctx.rule_set.label):
         typer.echo(line)
 
 

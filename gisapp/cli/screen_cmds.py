@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from gisapp.cli.context import system_write_context
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
 from gisapp.settings import Settings
@@ -130,7 +131,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
     from gisapp.database import ready_engine
     from layers.db import session_factory
     from layers.screening_db import open_conflicts
-    from layers.services.features import WriteContext, screen_district
+    from layers.services.features import screen_district
 
     if out is not None:
         from layers.screen_files import check_output_path
@@ -140,8 +141,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
     engine = ready_engine(settings)
     # Through the service, as every write: new conflicts get their permit record and
     # alert (and webhook deliveries) in the same transaction.
-    ctx = WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls,
-                       margin_m=settings.district_margin_m)
+    ctx = system_write_context(settings, rule_set)
     with session_factory(engine).begin() as session:
         report = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)

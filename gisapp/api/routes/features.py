@@ -9,12 +9,12 @@ from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from gisapp.api import idempotency
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import CurrentUser, SessionDep, write_context
+from gisapp.api.pagination import next_links
 from gisapp.api.transaction import BearerToken, in_transaction
 from layers.screening_db import search_distance_m
 from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
 from layers.services.features import (
-    WriteContext,
     create_feature,
     delete_feature,
     get_feature,
@@ -49,17 +49,6 @@ def _check_role(user: User, kind: str, write: bool) -> None:
 
 def _zh(kind: str) -> str:
     return "施工项目" if kind == "projects" else "燃气管道"
-
-
-def _ctx(request: Request, user: User) -> WriteContext:
-    settings = request.app.state.settings
-    return WriteContext(
-        actor=user,
-        rule_set=request.app.state.rule_set,
-        webhook_urls=settings.webhook_urls,
-        margin_m=settings.district_margin_m,
-        organisation=user.organisation if user.role == "builder" else None,
-    )
 
 
 def _reach(request: Request) -> float:
@@ -100,7 +89,7 @@ def _create(kind: str):
                 if stored is not None:
                     return JSONResponse(stored[1], status_code=stored[0],
                                         headers={"Idempotent-Replayed": "true"})
-            created = create_feature(session, kind, feature, _ctx(request, user))
+            created = create_feature(session, kind, feature, write_context(request, user))
             body = dict(created)
             body["conflicts"] = created["properties"]["conflicts"]
             if idempotency_key is not None:
@@ -140,7 +129,7 @@ def _update(kind: str):
     ):
         _check_role(user, kind, write=True)
         _visible(request, session, user, kind, feature_id)
-        return update_feature(session, kind, feature_id, feature, _ctx(request, user))
+        return update_feature(session, kind, feature_id, feature, write_context(request, user))
 
     update.__doc__ = f"修改{_zh(kind)}（属性与几何），并重新筛查。"
     return update
@@ -150,7 +139,7 @@ def _delete(kind: str):
     def delete(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
         _check_role(user, kind, write=True)
         _visible(request, session, user, kind, feature_id)
-        delete_feature(session, kind, feature_id, _ctx(request, user))
+        delete_feature(session, kind, feature_id, write_context(request, user))
         return Response(status_code=204)
 
     delete.__doc__ = f"删除{_zh(kind)}（软删除，保留历史），其冲突关闭。"
@@ -197,10 +186,8 @@ def _list(kind: str):
             limit=limit,
             offset=offset,
         )
-        links = []
-        if offset + len(features) < total:
-            nxt = request.url.include_query_params(offset=offset + limit)
-            links.append({"rel": "next", "href": str(nxt), "type": "application/geo+json"})
+        links = next_links(request, offset=offset, limit=limit, returned=len(features), total=total,
+                           type="application/geo+json")
         return JSONResponse(
             _jsonable(
                 {

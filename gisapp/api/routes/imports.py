@@ -18,13 +18,12 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import CurrentUser, SessionDep, write_context
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
 from layers.schema import ID_FIELD
 from layers.services.audit import record
 from layers.services.errors import InvalidRequestError, PermissionDeniedError
-from layers.services.features import WriteContext
 from layers.services.imports import import_and_screen
 from layers.services.users import User
 
@@ -152,10 +151,7 @@ def _import(kind: str):
             frame = result.frame
             if kind == "projects" and user.role == "builder":
                 frame["organisation"] = user.organisation  # builders own only their projects
-            ctx = WriteContext(actor=user, rule_set=request.app.state.rule_set,
-                               webhook_urls=settings.webhook_urls,
-                               margin_m=settings.district_margin_m,
-                               organisation=user.organisation if user.role == "builder" else None)
+            ctx = write_context(request, user)
             if replace:
                 _check_replace_scope(session, kind, [str(c) for c in frame[ID_FIELD[kind]]], user)
             try:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from gisapp.api.deps import SessionDep, require
+from gisapp.api.pagination import next_links
 from layers.services.permits import get_permit, list_permits, transition
 from layers.services.users import User
 
@@ -48,10 +49,7 @@ def list_(
     permits, total = list_permits(session, status=status, organisation=_own(user),
                                   project_id=project_id, conflict_open=conflict_open,
                                   limit=limit, offset=offset)
-    links = []
-    if offset + len(permits) < total:
-        nxt = request.url.include_query_params(offset=offset + limit)
-        links.append({"rel": "next", "href": str(nxt)})
+    links = next_links(request, offset=offset, limit=limit, returned=len(permits), total=total)
     return {"permits": permits, "numberMatched": total, "numberReturned": len(permits),
             "links": links}
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gisapp.api.deps import CurrentUser, SessionDep
-from layers.services.errors import InvalidRequestError, PermissionDeniedError
+from gisapp.api.pagination import next_links
+from layers.services.errors import PermissionDeniedError
 from layers.services.users import (
     ROLE_ZH,
     ROLES,
@@ -88,10 +89,7 @@ def list_(
 ) -> dict:
     """用户列表（可按角色、是否在用过滤并分页），不含密码哈希。"""
     users, total = list_users(session, role=role, active=active, limit=limit, offset=offset)
-    links = []
-    if offset + len(users) < total:
-        nxt = request.url.include_query_params(offset=offset + limit)
-        links.append({"rel": "next", "href": str(nxt)})
+    links = next_links(request, offset=offset, limit=limit, returned=len(users), total=total)
     return {"users": users, "numberMatched": total, "numberReturned": len(users), "links": links}
 
 
@@ -104,10 +102,8 @@ def read(session: SessionDep, admin: Admin, user_id: UserId) -> dict:
 @router.patch("/{user_id}")
 def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch) -> dict:
     """变更角色、所属单位或停用/启用；角色、单位变更或停用时其现有令牌立即失效。"""
-    changes = body.model_dump(include=body.model_fields_set)
-    if not changes:
-        raise InvalidRequestError("请求体须包含 role、organisation、active 中至少一项")
-    return update_user(session, admin, user_id, changes)
+    # An empty change is refused by update_user, with the fields it accepts.
+    return update_user(session, admin, user_id, body.model_dump(include=body.model_fields_set))
 
 
 @router.post("/{user_id}/password")
