@@ -102,16 +102,10 @@ def _create(kind: str):
     return create
 
 
-def _json(body: dict, status_code: int) -> Response:
+def _json(body: dict, status_code: int = 200, media_type: str = "application/json") -> Response:
     """Encode a body of JSON types as it is (fastapi's jsonable_encoder walked every coordinate)."""
     content = json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=str)
-    return Response(content, status_code=status_code, media_type="application/json")
-
-
-def _jsonable(body):
-    from fastapi.encoders import jsonable_encoder
-
-    return jsonable_encoder(body)
+    return Response(content, status_code=status_code, media_type=media_type)
 
 
 def _read(kind: str):
@@ -188,18 +182,14 @@ def _list(kind: str):
         )
         links = next_links(request, offset=offset, limit=limit, returned=len(features), total=total,
                            type="application/geo+json")
-        return JSONResponse(
-            _jsonable(
-                {
-                    "type": "FeatureCollection",
-                    "features": features,
-                    "numberMatched": total,
-                    "numberReturned": len(features),
-                    "links": links,
-                }
-            ),
-            media_type="application/geo+json",
-        )
+        collection = {
+            "type": "FeatureCollection",
+            "features": features,
+            "numberMatched": total,
+            "numberReturned": len(features),
+            "links": links,
+        }
+        return _json(collection, media_type="application/geo+json")
 
     list_.__doc__ = f"列出{_zh(kind)}（GeoJSON FeatureCollection），可按范围、乡镇、状态、关键词过滤并分页。"
     return list_
