@@ -117,3 +117,22 @@ def test_a_creation_survives_lost_database_connections_and_reads_get_a_503_once(
     assert first.json()["detail"] == "数据库连接中断，请稍后重试"
     assert first.headers["Retry-After"] == "1"
     assert again.status_code == 200 and len(again.json()["conflicts"]) == 1
+
+
+def test_the_project_list_is_a_geojson_feature_collection_with_a_next_link(api, login, stored_network):
+    office = login("gas_office")
+    for i in range(3):
+        created = api.post("/api/projects", json=site_feature(f"CM-LIST-{i}", 121.38 + i * 0.01, 31.65),
+                           headers=office)
+        assert created.status_code == 201, created.text
+    page = api.get("/api/projects", params={"limit": 2, "q": "CM-LIST"}, headers=office)
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "application/geo+json"
+    body = page.json()
+    assert body["type"] == "FeatureCollection" and body["numberMatched"] == 3
+    assert [f["properties"]["registration_code"] for f in body["features"]] == ["CM-LIST-0", "CM-LIST-1"]
+    assert body["features"][0]["geometry"]["type"] == "MultiPolygon"
+    (link,) = body["links"]
+    assert link["rel"] == "next" and link["type"] == "application/geo+json" and "offset=2" in link["href"]
+    last = api.get("/api/projects", params={"limit": 2, "offset": 2, "q": "CM-LIST"}, headers=office).json()
+    assert last["numberReturned"] == 1 and last["links"] == []
