@@ -180,18 +180,17 @@ def main() -> None:
             "AND GREATEST(0, ST_Distance(p.geom_m, g.geom_m) - g.outer_diameter_mm / 2000.0) < r.ctrl) q"
         )
 
-        def hand_join(jit: bool = True):
+        hand_params = {"d": rule_set.max_control_m + 1.5, "cls": classes,
+                       "ctrl": list(rule_set.control_array())}
+
+        def run_count(sql, jit: bool = True):
             with engine.connect() as conn:
                 if not jit:
                     conn.execute(text("SET jit = off"))
-                return conn.execute(
-                    hand_sql,
-                    {
-                        "d": rule_set.max_control_m + 1.5,
-                        "cls": classes,
-                        "ctrl": list(rule_set.control_array()),
-                    },
-                ).scalar()
+                return conn.execute(sql, hand_params).scalar()
+
+        def hand_join(jit: bool = True):
+            return run_count(hand_sql, jit)
 
         # The same join with the sites driving the pipelines' index (as the full screen
         # does): the fastest hand-written form, to show what writing the conflicts costs.
@@ -206,16 +205,7 @@ def main() -> None:
         )
 
         def hand_sites():
-            with engine.connect() as conn:
-                conn.execute(text("SET jit = off"))
-                return conn.execute(
-                    hand_sites_sql,
-                    {
-                        "d": rule_set.max_control_m + 1.5,
-                        "cls": classes,
-                        "ctrl": list(rule_set.control_array()),
-                    },
-                ).scalar()
+            return run_count(hand_sites_sql, jit=False)
 
         db_s, report, db_all = best_of(db_full, args.repeat)
         hand_s, hand_count, hand_all = best_of(hand_join, args.repeat)
