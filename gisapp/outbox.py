@@ -34,6 +34,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gisapp.background import BackgroundLoop
 from spatial_rules.errors import DomainError
 
 logger = logging.getLogger("gisapp.outbox")
@@ -165,47 +166,28 @@ def _release(engine: Engine, ids: list[int], now: dt.datetime | None) -> None:
                      {"ids": ids, "now": now})
 
 
-class Dispatcher:
+class Dispatcher(BackgroundLoop):
     """Run ``deliver_due`` in a background thread every ``interval_s`` seconds."""
+
+    thread_name = "gisapp-outbox"
+    logger_name = "gisapp.outbox"
+    what = "outbox dispatch pass"
 
     def __init__(self, engine: Engine, *, interval_s: float = DEFAULT_INTERVAL_S,
                  batch: int = 50, timeout_s: float = 5) -> None:
         """Prepare a dispatcher on ``engine``; nothing runs until ``start``."""
+        super().__init__(interval_s=interval_s)
         self.engine = engine
-        self.interval_s = interval_s
         self.batch = batch
         self.timeout_s = timeout_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> Dispatcher:
-        """Start the background thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gisapp-outbox", daemon=True)
-            self._thread.start()
-        return self
 
     def stop(self, wait_s: float | None = None) -> None:
         """Ask the loop to end and wait for the pass in progress to finish."""
-        self._stop.set()
-        if self._thread is not None:
-            # At most the message being sent is waited for; the rest of the batch is released.
-            self._thread.join(wait_s if wait_s is not None else self.timeout_s * 4 + 5)
-            self._thread = None
+        # At most the message being sent is waited for; the rest of the batch is released.
+        super().stop(wait_s if wait_s is not None else self.timeout_s * 4 + 5)
 
-    @property
-    def running(self) -> bool:
-        """Whether the background thread is alive."""
-        return self._thread is not None and self._thread.is_alive()
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            full = False
-            try:
-                report = deliver_due(self.engine, batch=self.batch, timeout_s=self.timeout_s,
-                                     stop=self._stop)
-                full = report.claimed >= self.batch
-            except Exception:  # the loop must survive a database outage
-                logger.exception("outbox dispatch pass failed")
-            if not full:  # a full batch means more are due: go again at once
-                self._stop.wait(self.interval_s)
+    def run_once(self) -> bool:
+        """Deliver one batch; a full batch means more are due: go again at once."""
+        report = deliver_due(self.engine, batch=self.batch, timeout_s=self.timeout_s,
+                             stop=self._stop)
+        return report.claimed >= self.batch

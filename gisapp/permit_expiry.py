@@ -10,11 +10,11 @@ time, and ``expire_due`` locks the rows it changes, so a permit expires once.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gisapp.background import BackgroundLoop
 from layers.db import session_factory
 from layers.services.permits import expire_due
 
@@ -31,36 +31,21 @@ def expire_once(engine: Engine) -> list[int] | None:
         return expire_due(session)
 
 
-class ExpiryJob:
+class ExpiryJob(BackgroundLoop):
     """Run ``expire_once`` in a background thread at start and every ``interval_s`` seconds."""
+
+    thread_name = "gisapp-permit-expiry"
+    logger_name = "gisapp.permit_expiry"
+    what = "permit expiry pass"
 
     def __init__(self, engine: Engine, *, interval_s: float) -> None:
         """Prepare the job; nothing runs until ``start``."""
+        super().__init__(interval_s=interval_s)
         self.engine = engine
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> ExpiryJob:
-        """Start the background thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="gisapp-permit-expiry", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """End the loop after the pass in progress."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                expired = expire_once(self.engine)
-                if expired:
-                    logger.info("permits expired: %s", expired)
-            except Exception:  # the loop must survive a database outage
-                logger.exception("permit expiry pass failed")
-            self._stop.wait(self.interval_s)
+    def run_once(self) -> bool:
+        """Expire what is due; never asks to go again at once."""
+        expired = expire_once(self.engine)
+        if expired:
+            logger.info("permits expired: %s", expired)
+        return False
