@@ -18,7 +18,7 @@ from layers.db import make_engine, session_factory
 from layers.services.features import WriteContext, create_feature
 from spatial_rules.rulesets import load_rule_set
 from tests.factories import site_feature
-from tests.test_api_concurrency import live_server
+from tests.servers import live_server
 
 pytestmark = pytest.mark.postgis
 

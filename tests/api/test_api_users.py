@@ -1,6 +1,6 @@
 """``/api/users`` on the real database: the admin manages users, tokens die with the change.
 
-The role matrix (who may call what) is in ``tests/test_api_roles.py``; here: the rules of
+The role matrix (who may call what) is in ``tests/api/test_api_roles.py``; here: the rules of
 each operation, revocation of tokens, the last active admin, the audit log, and no
 password hash in any answer.
 """

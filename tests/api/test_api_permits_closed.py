@@ -13,8 +13,8 @@ from layers.services.errors import ConflictStateError
 from layers.services.features import WriteContext, update_feature
 from layers.services.permits import expire_due, local_today, transition
 from layers.services.users import User
+from tests.api.test_api_permits import EXTRA, LATER, _move, _permit_for, _state
 from tests.factories import site_feature
-from tests.test_api_permits import EXTRA, LATER, _move, _permit_for, _state
 
 pytestmark = pytest.mark.postgis
 
