@@ -51,6 +51,20 @@ class Settings(BaseSettings):
     # Feature writes one worker process runs at once; later ones wait in arrival order
     # (gisapp.api.transaction). Measured best at 3-5 on 2 cores with 2 workers.
     write_concurrency: int = Field(default=4, ge=1, le=64)
+    # The protection procedure (issue #14).
+    # An answer letter (查询答复书) is valid this many days from its issue.
+    answer_valid_days: int = Field(default=30, ge=1, le=366)
+    # Builders are told this many days before their answer expires.
+    answer_warn_days: int = Field(default=7, ge=0, le=60)
+    # A pipeline owner replies to a new conflict within this many working days.
+    owner_reply_days: int = Field(default=2, ge=1, le=60)
+    # A start notice (开工告知) reaches the owners this many working days before work.
+    start_notice_days: int = Field(default=3, ge=0, le=60)
+    # E-mail notifications: smtp://host:port (or smtps://user:password@host:port); empty: none.
+    smtp_url: str = ""
+    smtp_from: str = "gisapp@localhost"
+    # Run the outbox dispatcher: None = when any receiver is configured or in a server process.
+    outbox_dispatch: bool | None = None
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
 

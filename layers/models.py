@@ -265,13 +265,16 @@ class AppUser(Base):
     password_hash: Mapped[str] = mapped_column(Text)
     role: Mapped[str] = mapped_column(String(16))
     organisation: Mapped[str | None] = mapped_column(Text)
+    email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
 
     __table_args__ = (
-        CheckConstraint("role IN ('gas_office', 'builder', 'inspector', 'admin')", name="role"),
+        CheckConstraint(
+            "role IN ('gas_office', 'builder', 'inspector', 'admin', 'utility')", name="role"
+        ),
     )
 
 
@@ -351,6 +354,8 @@ class PermitEvent(Base):
     approved_until: Mapped[dt.date | None] = mapped_column(Date)
     reference: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
+    # NULL for a status change; else a step that keeps the status (owner_reply, plan_uploaded...).
+    event: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),)
 
@@ -403,6 +408,10 @@ class OutboxMessage(Base):
     )
     delivered_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # webhook (generic JSON), email, wecom, dingtalk: how the dispatcher sends the payload.
+    channel: Mapped[str] = mapped_column(String(16), server_default="webhook")
+    # The event and recipient: a message is written once per key, and receivers see it.
+    dedup_key: Mapped[str | None] = mapped_column(String(200))
 
     __table_args__ = (
         Index(
@@ -411,6 +420,8 @@ class OutboxMessage(Base):
             postgresql_where=text("delivered_at IS NULL"),
         ),
         Index("ix_outbox_message_alert_id", "alert_id"),
+        Index("uq_outbox_message_dedup", "channel", "target_url", "dedup_key", unique=True,
+              postgresql_where=text("dedup_key IS NOT NULL")),
     )
 
 
@@ -547,3 +558,7 @@ class SpotCheckPick(Base):
 
     # The primary key leads with plan_id; deletes of projects need their own index.
     __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
+
+
+# The procedure's tables (answers, owner reviews, notifications...) share this metadata.
+from layers import models_procedure  # noqa: E402, F401

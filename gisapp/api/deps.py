@@ -58,6 +58,8 @@ def write_context(request: Request, user: User) -> WriteContext:
         webhook_urls=settings.webhook_urls,
         margin_m=settings.district_margin_m,
         organisation=user.organisation if user.role == "builder" else None,
+        answer_valid_days=settings.answer_valid_days,
+        owner_reply_days=settings.owner_reply_days,
     )
 
 

@@ -15,4 +15,6 @@ def system_write_context(settings: Settings, rule_set=None):
         rule_set=rule_set if rule_set is not None else load_rule_set(settings.rule_set),
         webhook_urls=settings.webhook_urls,
         margin_m=settings.district_margin_m,
+        answer_valid_days=settings.answer_valid_days,
+        owner_reply_days=settings.owner_reply_days,
     )

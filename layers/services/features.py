@@ -24,6 +24,7 @@ from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
+from layers.services.answers import issue_answers
 from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
@@ -61,6 +62,8 @@ class WriteContext:
     webhook_urls: Sequence[str] = ()
     margin_m: float = 2000.0
     organisation: str | None = None  # forced owner organisation (builders)
+    answer_valid_days: int = 30  # validity of the answer letter each project screening issues
+    owner_reply_days: int = 2  # working days an owner has to reply to a new conflict
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -128,6 +131,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         # the same code is waited for, then refused too); no audit row was written.
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     _screen(session, spec, [new_id], ctx, area_locked=True)
+    if spec is PROJECTS:
+        issue_answers(session, [new_id], "registration", ctx.rule_set,
+                      valid_days=ctx.answer_valid_days, actor=ctx.actor)
     return get_feature(session, kind, new_id)
 
 
@@ -161,7 +167,25 @@ def _after_write(
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
     _screen(session, spec, [feature_id], ctx, area_locked=True)
+    if spec is PROJECTS:
+        issue_answers(session, [feature_id], "change", ctx.rule_set,
+                      valid_days=ctx.answer_valid_days, actor=ctx.actor)
     record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
+
+
+def renew_answer(session: Session, project_id: int, ctx: WriteContext) -> int:
+    """Re-screen a project under the rules in force and issue a new answer; return its id.
+
+    The project's current answer is marked superseded by the new one.
+    """
+    get_feature(session, "projects", project_id, lock=True, organisation=ctx.organisation)
+    lock_area(session, search_distance_m(ctx.rule_set), table=PROJECTS.table, ids=[project_id])
+    _screen(session, PROJECTS, [project_id], ctx, area_locked=True)
+    issued = issue_answers(session, [project_id], "renewal", ctx.rule_set,
+                           valid_days=ctx.answer_valid_days, actor=ctx.actor)
+    record(session, ctx.actor, "answer.renew", "construction_project", project_id,
+           {"answer_id": issued[project_id]})
+    return issued[project_id]
 
 
 def update_feature(session: Session, kind: str, feature_id: int, feature: dict, ctx: WriteContext) -> dict:
