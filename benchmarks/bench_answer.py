@@ -25,6 +25,8 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from common import load_dataset, throwaway_database, write_result  # noqa: E402
+
 from layers.db import make_engine, session_factory  # noqa: E402
 from layers.sample import generate_sample  # noqa: E402
 from layers.services.answers import current_answer, issue_answers  # noqa: E402
@@ -32,8 +34,6 @@ from layers.services.features import WriteContext, create_feature, screen_distri
 from maps.answer import answer_scene, render_html, render_pdf  # noqa: E402
 from maps.report.static_maps import render_png  # noqa: E402
 from spatial_rules.rulesets import load_rule_set  # noqa: E402
-
-from common import load_dataset, throwaway_database, write_result  # noqa: E402
 
 
 def _median_ms(fn, runs: int) -> float:

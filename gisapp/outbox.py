@@ -28,13 +28,20 @@ import random
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
+from gisapp.channels import (
+    SmtpConfig,
+    dingtalk_secrets,
+    dingtalk_signed_url,
+    robot_error,
+    send_email,
+)
 from spatial_rules.errors import DomainError
 
 logger = logging.getLogger("gisapp.outbox")
@@ -55,7 +62,8 @@ _CLAIM = text(
     "ORDER BY next_attempt_at, id LIMIT :batch FOR UPDATE SKIP LOCKED) "
     "UPDATE outbox_message m SET attempts = m.attempts + 1, "
     f"next_attempt_at = {_NOW} + make_interval(secs => :lease_s) "
-    "FROM due WHERE m.id = due.id RETURNING m.id, m.target_url, m.payload, m.attempts"
+    "FROM due WHERE m.id = due.id "
+    "RETURNING m.id, m.target_url, m.payload, m.attempts, m.channel, m.dedup_key"
 )
 _DELIVERED = text(
     f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL WHERE id = :id"
@@ -102,25 +110,37 @@ class DeliveryReport:
     given_up: list[int] = field(default_factory=list)
 
 
-def _send(client: httpx.Client, row) -> tuple[str | None, bool]:
-    """POST one message; return (None, False) on 2xx, else (error to store, permanent?)."""
+def _send(client: httpx.Client, row, *, smtp: SmtpConfig | None = None,
+          secrets: dict[str, str] | None = None) -> tuple[str | None, bool]:
+    """Send one message; return (None, False) on success, else (error to store, permanent?)."""
+    channel = getattr(row, "channel", "webhook") or "webhook"
+    if channel == "email":
+        return send_email(smtp, row)
     try:
         check_webhook_url(row.target_url)
     except WebhookUrlError as err:
         return str(err), True
     headers = {"X-Gisapp-Delivery": str(row.id), "X-Gisapp-Attempt": str(row.attempts),
                "User-Agent": USER_AGENT}
+    if getattr(row, "dedup_key", None):  # percent-encoded: organisation names are Chinese
+        headers["X-Gisapp-Event-Key"] = quote(row.dedup_key, safe=":/@=-_.")
+    url = row.target_url
+    if channel == "dingtalk" and (secrets or {}).get(url):
+        url = dingtalk_signed_url(url, secrets[url])
     try:
-        response = client.post(row.target_url, json=row.payload, headers=headers)
+        response = client.post(url, json=row.payload, headers=headers)
     except httpx.HTTPError as exc:
         return f"发送失败（{type(exc).__name__}）：{exc}"[:2000], False
     if 200 <= response.status_code < 300:
+        if channel in ("wecom", "dingtalk"):
+            return robot_error(response)
         return None, False
     return f"接收方返回 HTTP {response.status_code}：{response.text[:500]}", False
 
 
 def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 50,
-                timeout_s: float = 5, stop: threading.Event | None = None) -> DeliveryReport:
+                timeout_s: float = 5, stop: threading.Event | None = None,
+                smtp: SmtpConfig | None = None) -> DeliveryReport:
     """Send up to ``batch`` due outbox messages once each; record success or the retry time."""
     report = DeliveryReport()
     # The lease must outlast the whole batch, or a slow pass would let another take its rows.
@@ -132,12 +152,17 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
     if not rows:
         return report
     rows = sorted(rows, key=lambda r: r.id)
+    secrets = dingtalk_secrets(engine, [r.target_url for r in rows if r.channel == "dingtalk"])
     with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
         for index, row in enumerate(rows):
             if stop is not None and stop.is_set():
                 _release(engine, [r.id for r in rows[index:]], now)
                 break
-            error, permanent = _send(client, row)
+            try:
+                error, permanent = _send(client, row, smtp=smtp, secrets=secrets)
+            except Exception as exc:  # noqa: BLE001 - one bad row must not stop the batch
+                logger.exception("outbox message %s could not be sent", row.id)
+                error, permanent = f"发送出错（{type(exc).__name__}）：{exc}"[:2000], False
             with engine.begin() as conn:
                 if error is None:
                     conn.execute(_DELIVERED, {"now": now, "id": row.id})
@@ -174,10 +199,11 @@ class Dispatcher(BackgroundLoop):
     what = "outbox dispatch pass"
 
     def __init__(self, engine: Engine, *, interval_s: float = DEFAULT_INTERVAL_S,
-                 batch: int = 50, timeout_s: float = 5) -> None:
+                 batch: int = 50, timeout_s: float = 5, smtp: SmtpConfig | None = None) -> None:
         """Prepare a dispatcher on ``engine``; nothing runs until ``start``."""
         super().__init__(interval_s=interval_s)
         self.engine = engine
+        self.smtp = smtp
         self.batch = batch
         self.timeout_s = timeout_s
 
@@ -189,5 +215,5 @@ class Dispatcher(BackgroundLoop):
     def run_once(self) -> bool:
         """Deliver one batch; a full batch means more are due: go again at once."""
         report = deliver_due(self.engine, batch=self.batch, timeout_s=self.timeout_s,
-                             stop=self._stop)
+                             stop=self._stop, smtp=self.smtp)
         return report.claimed >= self.batch

@@ -16,19 +16,30 @@ from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
+from layers.services.notify import NO_CHANNELS, Channels
 from layers.services.permits import expire_due
+from layers.services.procedure import warn_expiring_answers
 
 logger = logging.getLogger("gisapp.permit_expiry")
 _LOCK_KEY = "gisapp:permit-expiry"
 
 
-def expire_once(engine: Engine) -> list[int] | None:
-    """Run one pass; return the expired permit ids, or None when another pass holds the lock."""
+def expire_once(engine: Engine, *, warn_days: int | None = None,
+                channels: Channels = NO_CHANNELS) -> list[int] | None:
+    """Run one pass; return the expired permit ids, or None when another pass holds the lock.
+
+    The same pass tells builders whose answer letter expires within ``warn_days``.
+    """
     with session_factory(engine).begin() as session:
         if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
                                {"k": _LOCK_KEY}).scalar():
             return None
-        return expire_due(session)
+        expired = expire_due(session, channels=channels)
+        if warn_days is not None:
+            warned = warn_expiring_answers(session, warn_days, channels)
+            if warned:
+                logger.info("answers about to expire, builders told: %s", warned)
+        return expired
 
 
 class ExpiryJob(BackgroundLoop):
@@ -38,14 +49,17 @@ class ExpiryJob(BackgroundLoop):
     logger_name = "gisapp.permit_expiry"
     what = "permit expiry pass"
 
-    def __init__(self, engine: Engine, *, interval_s: float) -> None:
+    def __init__(self, engine: Engine, *, interval_s: float, warn_days: int | None = None,
+                 channels: Channels = NO_CHANNELS) -> None:
         """Prepare the job; nothing runs until ``start``."""
         super().__init__(interval_s=interval_s)
         self.engine = engine
+        self.warn_days = warn_days
+        self.channels = channels
 
     def run_once(self) -> bool:
         """Expire what is due; never asks to go again at once."""
-        expired = expire_once(self.engine)
+        expired = expire_once(self.engine, warn_days=self.warn_days, channels=self.channels)
         if expired:
             logger.info("permits expired: %s", expired)
         return False

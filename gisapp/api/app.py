@@ -13,10 +13,12 @@ from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.transaction import write_limiter
+from gisapp.channels import parse_smtp_url
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
+from layers.services.notify import Channels
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -35,6 +37,7 @@ def create_app(
     """
     settings = settings or Settings()
     webhook_urls = outbox.check_webhook_urls(settings.webhook_urls)  # refuse bad URLs at start
+    smtp = parse_smtp_url(settings.smtp_url, settings.smtp_from)  # and a bad SMTP URL
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -63,11 +66,19 @@ def create_app(
             gc.freeze()
         # Webhook deliveries of the outbox run only when receivers are configured.
         interval_s = settings.outbox_interval_s
-        dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s).start()
-                      if webhook_urls else None)
+        # (and e-mail, and the organisations' WeCom/DingTalk robots, which are data: a
+        # server process always dispatches).
+        dispatch = settings.outbox_dispatch
+        if dispatch is None:
+            dispatch = bool(webhook_urls) or smtp is not None or server
+        dispatcher = (outbox.Dispatcher(engine, interval_s=interval_s, smtp=smtp).start()
+                      if dispatch else None)
         app.state.dispatcher = dispatcher
         expiry_s = settings.permit_expiry_interval_s
-        expiry = ExpiryJob(engine, interval_s=expiry_s).start() if expiry_s > 0 else None
+        expiry = (ExpiryJob(engine, interval_s=expiry_s, warn_days=settings.answer_warn_days,
+                            channels=Channels(smtp=smtp is not None,
+                                              webhook_urls=tuple(webhook_urls))).start()
+                  if expiry_s > 0 else None)
         yield
         if expiry is not None:
             expiry.stop()

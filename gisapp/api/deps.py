@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
+from layers.services.notify import Channels
 from layers.services.users import User, user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -60,7 +61,13 @@ def write_context(request: Request, user: User) -> WriteContext:
         organisation=user.organisation if user.role == "builder" else None,
         answer_valid_days=settings.answer_valid_days,
         owner_reply_days=settings.owner_reply_days,
+        channels=channels(settings),
     )
+
+
+def channels(settings) -> Channels:
+    """The notification channels the settings configure (SMTP, generic webhooks)."""
+    return Channels(smtp=bool(settings.smtp_url), webhook_urls=tuple(settings.webhook_urls))
 
 
 def require(*roles: str):

@@ -24,6 +24,8 @@ COMMAND_MODULES = {
     "user": "service_cmds",
     "permits": "service_cmds",
     "report": "report_cmds",
+    "calendar": "procedure_cmds",
+    "org": "procedure_cmds",
 }
 
 

@@ -8,6 +8,7 @@ from gisapp.settings import Settings
 def system_write_context(settings: Settings, rule_set=None):
     """Return the ``WriteContext`` of a CLI write (``rule_set`` defaults to the configured one)."""
     from layers.services.features import WriteContext
+    from layers.services.notify import Channels
     from spatial_rules.rulesets import load_rule_set
 
     return WriteContext(
@@ -17,4 +18,5 @@ def system_write_context(settings: Settings, rule_set=None):
         margin_m=settings.district_margin_m,
         answer_valid_days=settings.answer_valid_days,
         owner_reply_days=settings.owner_reply_days,
+        channels=Channels(smtp=bool(settings.smtp_url), webhook_urls=tuple(settings.webhook_urls)),
     )

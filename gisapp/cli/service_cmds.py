@@ -17,10 +17,14 @@ user_app = typer.Typer(help="管理服务用户。", no_args_is_help=True)
 def create(
     username: Annotated[str, typer.Option("--username", help="用户名。")],
     password: Annotated[str, typer.Option("--password", help="密码（至少 10 个字符）。")],
-    role: Annotated[str, typer.Option("--role", help="角色：gas_office、builder、inspector、admin。")],
+    role: Annotated[str, typer.Option(
+        "--role", help="角色：gas_office、builder、inspector、admin、utility。")],
     organisation: Annotated[
-        str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")
+        str | None, typer.Option("--organisation",
+                                 help="所属单位（建设单位与管道权属单位必填；"
+                                      "权属单位须与管道的 owner 一致）。")
     ] = None,
+    email: Annotated[str | None, typer.Option("--email", help="接收通知的电子邮件地址。")] = None,
 ) -> None:
     """创建用户（密码以 Argon2id 哈希保存）。"""
     from layers.db import session_factory
@@ -29,14 +33,15 @@ def create(
 
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
-        user = create_user(session, username, password, role, organisation)
+        user = create_user(session, username, password, role, organisation, email)
         record(
             session,
             None,
             "user.create",
             "app_user",
             user.id,
-            {"username": username, "role": role, "organisation": organisation, "via": "cli"},
+            {"username": username, "role": role, "organisation": organisation, "email": email,
+             "via": "cli"},
         )
     engine.dispose()
     typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")

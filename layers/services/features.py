@@ -27,6 +27,13 @@ from layers.services.alerts import raise_alerts
 from layers.services.answers import issue_answers
 from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.services.notify import (
+    NO_CHANNELS,
+    Channels,
+    notify_changed_conflicts,
+    notify_new_conflicts,
+)
+from layers.services.owners import open_reviews
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
@@ -64,6 +71,7 @@ class WriteContext:
     organisation: str | None = None  # forced owner organisation (builders)
     answer_valid_days: int = 30  # validity of the answer letter each project screening issues
     owner_reply_days: int = 2  # working days an owner has to reply to a new conflict
+    channels: Channels = NO_CHANNELS  # where notifications go besides the inbox
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -88,6 +96,9 @@ def _screen(
 ) -> DbScreenReport:
     """Screen (``spec`` None: the whole district); permit and alert each new conflict."""
     scope = {} if spec is None else {spec.screen_key: ids}
+    # A network or rule change may close or re-zone conflicts of live projects: their
+    # builders and owners are told (a project's own change is its builder's doing).
+    before = None if spec is PROJECTS else _open_zones(session, spec, ids)
     report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
     new_ids = report.new_conflict_ids
     if new_ids:
@@ -99,7 +110,29 @@ def _screen(
             {"ids": new_ids},
         )
         raise_alerts(session, new_ids, ctx.webhook_urls)
+        open_reviews(session, new_ids, ctx.owner_reply_days)
+        notify_new_conflicts(session, new_ids, ctx.channels)
+    if before:
+        _tell_changes(session, before, ctx)
     return report
+
+
+def _open_zones(session: Session, spec: LayerSpec | None, ids: list[int]) -> dict[int, str]:
+    """Open conflicts in a pipeline screen's scope (all for a district screen): id -> zone."""
+    where = "" if spec is None else f" AND {_COLUMN[spec.kind]} = ANY(:ids)"
+    return dict(session.execute(
+        text(f"SELECT id, zone FROM pipeline_conflict WHERE closed_at IS NULL{where}"),
+        {"ids": ids}).all())
+
+
+def _tell_changes(session: Session, before: dict[int, str], ctx: WriteContext) -> None:
+    """Notify the builders and owners whose conflicts a network or rule change closed or re-zoned."""
+    rows = session.execute(
+        text("SELECT id, zone, closed_at IS NOT NULL AS closed FROM pipeline_conflict "
+             "WHERE id = ANY(:ids)"), {"ids": list(before)}).all()
+    changed = [r.id for r in rows if r.closed or r.zone != before[r.id]]
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
+    notify_changed_conflicts(session, changed, stamp, ctx.channels)
 
 
 def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: WriteContext) -> list[int]:
@@ -134,6 +167,11 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if spec is PROJECTS:
         issue_answers(session, [new_id], "registration", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
+        if values.get("status") == "under_construction":
+            # Registered while already at work: same check as a start of work.
+            from layers.services.procedure import check_start_of_work
+
+            check_start_of_work(session, new_id, ctx.channels)
     return get_feature(session, kind, new_id)
 
 
@@ -237,6 +275,12 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         "update",
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
     )
+    if (spec is PROJECTS and values.get("status") == "under_construction"
+            and before["properties"].get("status") != "under_construction"):
+        # Work starts: without the procedure that is a violation (施工未办理保护手续).
+        from layers.services.procedure import check_start_of_work
+
+        check_start_of_work(session, feature_id, ctx.channels)
     return get_feature(session, kind, feature_id)
 
 
@@ -245,8 +289,11 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     spec = SPECS[kind]
     before = get_feature(session, kind, feature_id, lock=True)
     lock_area(session, search_distance_m(ctx.rule_set), table=spec.table, ids=[feature_id])
+    zones = _open_zones(session, spec, [feature_id]) if spec is PIPELINES else None
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
     screen_db(session, ctx.rule_set, area_locked=True, **{spec.screen_key: [feature_id]})
+    if zones:
+        _tell_changes(session, zones, ctx)
     record(
         session,
         ctx.actor,
@@ -322,6 +369,7 @@ def list_features(
     organisation: str | None = None,
     near_organisation: str | None = None,
     near_m: float | None = None,
+    owner: str | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -365,6 +413,16 @@ def list_features(
             "AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :near_m))"
         )
         params.update(near_org=near_organisation, near_m=float(near_m))
+    if owner is not None and spec is PIPELINES:
+        where.append("owner = :owner")
+        params["owner"] = owner
+    if owner is not None and spec is PROJECTS:
+        # A pipeline owner sees the projects with an open conflict on its own pipelines.
+        where.append(
+            "EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
+            "WHERE c.project_id = construction_project.id AND c.closed_at IS NULL AND g.owner = :owner)"
+        )
+        params["owner"] = owner
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()
     rows = (
@@ -376,3 +434,10 @@ def list_features(
         .all()
     )
     return [_to_feature(dict(r), spec) for r in rows], int(total)
+
+
+def open_conflict_pipeline_ids(session: Session, project_id: int) -> list[int]:
+    """The ids of the pipelines a project has open conflicts with."""
+    return list(session.execute(
+        text("SELECT pipeline_id FROM pipeline_conflict WHERE project_id = :id AND closed_at IS NULL"),
+        {"id": project_id}).scalars())

@@ -14,6 +14,7 @@ import geopandas as gpd
 
 from layers.importer import TABLES, ImportReport, import_layer
 from layers.schema import ID_FIELD
+from layers.services.answers import issue_answers
 from layers.services.features import WriteContext, screen_and_alert
 
 
@@ -32,7 +33,12 @@ def import_and_screen(
     new_ids = session.execute(
         text(f"SELECT id FROM {TABLES[kind]} WHERE import_batch_id = :b"), {"b": report.batch_id}
     ).scalars().all()
-    return report, screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
+    conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
+    if kind == "projects":
+        # Every imported project gets its answer letter, as one registered through the API.
+        issue_answers(session, new_ids, "change" if replace else "registration", ctx.rule_set,
+                      valid_days=ctx.answer_valid_days, actor=ctx.actor)
+    return report, conflict_ids
 
 
 def _live_ids(session: Session, kind: str, codes: list[str]) -> list[int]:

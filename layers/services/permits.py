@@ -101,7 +101,7 @@ _PERMIT_SELECT = (
     "SELECT pm.id, pm.conflict_id, pm.status, pm.reference, pm.approved_until, pm.reason, "
     "pm.updated_at, pm.updated_by, p.id AS project_id, p.registration_code AS project_code, "
     "p.name AS project_name, p.organisation, g.id AS pipeline_id, "
-    "g.external_code AS pipeline_code, c.zone, "
+    "g.external_code AS pipeline_code, g.owner, c.zone, "
     "round(c.distance_m::numeric, 2)::float AS distance_m, c.closed_at AS conflict_closed_at, "
     "(c.closed_at IS NULL) AS conflict_open FROM permit pm "
     "JOIN pipeline_conflict c ON c.id = pm.conflict_id "
@@ -124,6 +124,7 @@ def list_permits(
     organisation: str | None = None,
     project_id: int | None = None,
     conflict_open: bool | None = None,
+    owner: str | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
@@ -137,12 +138,15 @@ def list_permits(
         " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
         "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
         "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid) "
-        "AND (CAST(:open AS boolean) IS NULL OR (c.closed_at IS NULL) = :open)"
+        "AND (CAST(:open AS boolean) IS NULL OR (c.closed_at IS NULL) = :open) "
+        "AND (CAST(:owner AS text) IS NULL OR g.owner = :owner)"
     )
-    params = {"status": status, "org": organisation, "pid": project_id, "open": conflict_open}
+    params = {"status": status, "org": organisation, "pid": project_id, "open": conflict_open,
+              "owner": owner}
     total = session.execute(
         text("SELECT count(*) FROM permit pm JOIN pipeline_conflict c ON c.id = pm.conflict_id "
-             "JOIN construction_project p ON p.id = c.project_id" + where),
+             "JOIN construction_project p ON p.id = c.project_id "
+             "JOIN gas_pipeline g ON g.id = c.pipeline_id" + where),
         params,
     ).scalar_one()
     rows = session.execute(
@@ -154,30 +158,41 @@ def list_permits(
 
 def _history(session: Session, permit_id: int) -> list[dict]:
     rows = session.execute(
-        text("SELECT id, at, username, from_status, to_status, approved_until, reference, note "
+        text("SELECT id, at, username, from_status, to_status, approved_until, reference, note, event "
              "FROM permit_event WHERE permit_id = :id ORDER BY at, id"),
         {"id": permit_id},
     ).mappings().all()
     return [dict(r) for r in rows]
 
 
-def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: bool):
+def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: bool,
+           owner: str | None = None):
     row = session.execute(
         text(_PERMIT_SELECT + " WHERE pm.id = :id "
-             "AND (CAST(:org AS text) IS NULL OR p.organisation = :org)"
+             "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
+             "AND (CAST(:owner AS text) IS NULL OR g.owner = :owner)"
              # The conflict row too: a screening closing it must finish first.
              + (" FOR UPDATE OF pm FOR SHARE OF c" if lock else "")),
-        {"id": permit_id, "org": organisation},
+        {"id": permit_id, "org": organisation, "owner": owner},
     ).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"保护手续 {permit_id} 不存在")
     return row
 
 
-def get_permit(session: Session, permit_id: int, organisation: str | None = None) -> dict:
-    """Return one permit with its conflict and its full history (oldest first)."""
-    permit = _shape(_fetch(session, permit_id, organisation, lock=False))
+def get_permit(session: Session, permit_id: int, organisation: str | None = None,
+               owner: str | None = None) -> dict:
+    """Return one permit with its conflict, its full history (oldest first) and its documents."""
+    permit = _shape(_fetch(session, permit_id, organisation, lock=False, owner=owner))
     permit["history"] = _history(session, permit_id)
+    permit["documents"] = [dict(r) for r in session.execute(
+        text("SELECT id, kind, filename, content_type, size_bytes, sha256, uploaded_at, uploaded_by "
+             "FROM procedure_document WHERE permit_id = :id ORDER BY id"), {"id": permit_id}).mappings()]
+    review = session.execute(
+        text("SELECT decision, note, due_on, replied_at, plan_decision, plan_decided_at "
+             "FROM owner_review WHERE conflict_id = :c"),
+        {"c": permit["conflict_id"]}).mappings().one_or_none()
+    permit["owner_review"] = dict(review) if review else None
     return permit
 
 
@@ -219,8 +234,13 @@ def transition(
     reason: str | None = None,
     note: str | None = None,
     today: dt.date | None = None,
+    channels=None,
 ) -> dict:
-    """Move a permit to ``to_status`` if the state machine and the actor allow it; return it."""
+    """Move a permit to ``to_status`` if the state machine and the actor allow it; return it.
+
+    An approval needs the owner's agreement to the protection plan when the owner's
+    reply asked for a plan, supervision or relocation.
+    """
     if to_status not in STATUSES:
         raise InvalidRequestError(
             f"字段 to_status：未知状态“{to_status}”（可用：{'、'.join(STATUSES)}）")
@@ -254,13 +274,28 @@ def transition(
             f"字段 approved_until：只有批准（approved）时才能填写有效期至，当前请求为 {to_status}")
     if to_status == "not_required" and reason is None:
         raise InvalidRequestError(f"字段 reason：将保护手续 {permit_id} 标为无需办理时必须说明原因")
+    if to_status == "approved":
+        _check_owner_agreed(session, row)
     _apply(session, row, to_status, actor, approved_until=approved_until, reference=reference,
-           reason=reason, note=note)
+           reason=reason, note=note, channels=channels)
     return get_permit(session, permit_id)
 
 
+def _check_owner_agreed(session: Session, row) -> None:
+    """Refuse an approval while the owner required a plan it has not agreed to."""
+    review = session.execute(text(
+        "SELECT decision, plan_decision FROM owner_review WHERE conflict_id = :c"),
+        {"c": row["conflict_id"]}).one_or_none()
+    needs_plan = ("protection_plan_required", "on_site_supervision_required", "relocation_required")
+    if review is not None and review.decision in needs_plan and review.plan_decision != "agreed":
+        raise ConflictStateError(
+            f"保护手续 {row['id']}（项目 {row['project_code']}，管道 {row['pipeline_code']}）不能批准："
+            f"管道权属单位要求编制保护方案（{review.decision}），尚未同意保护方案"
+            "（建设单位上传保护方案后，由权属单位给出“同意”意见）")
+
+
 def _apply(session: Session, row, to_status: str, actor, *, approved_until, reference, reason,
-           note) -> None:
+           note, channels=None) -> None:
     """Write the new state, its history event and its audit row (caller holds the row lock)."""
     # The expiry date belongs to an approval: it is kept on expiry (which date ran out)
     # and cleared by any other move; the reference (application/permit number) is kept.
@@ -277,12 +312,23 @@ def _apply(session: Session, row, to_status: str, actor, *, approved_until, refe
     )
     # permit_event has no reason column: the reason leads the event's note.
     event_note = "；".join(x for x in (reason and f"原因：{reason}", note) if x) or None
-    session.execute(
+    event_id = session.execute(
         text("INSERT INTO permit_event (permit_id, username, from_status, to_status, "
-             "approved_until, reference, note) VALUES (:id, :who, :f, :t, :until, :ref, :note)"),
+             "approved_until, reference, note) VALUES (:id, :who, :f, :t, :until, :ref, :note) "
+             "RETURNING id"),
         {"id": row["id"], "who": username, "f": row["status"], "t": to_status, "until": until,
          "ref": reference, "note": event_note},
-    )
+    ).scalar_one()
+    from layers.services.notify import Channels, notify
+
+    body = (f"项目 {row['project_code']} 与管道 {row['pipeline_code']} 的保护手续："
+            f"{STATUS_ZH.get(row['status'], row['status'])} → {STATUS_ZH[to_status]}"
+            + (f"，有效期至 {until.isoformat()}" if until and to_status == "approved" else "")
+            + (f"；{event_note}" if event_note else ""))
+    notify(session, channels or Channels(), event="permit.change", key=f"permit.change:{event_id}",
+           title=f"保护手续变更：项目 {row['project_code']} {STATUS_ZH[to_status]}", body=body,
+           entity="permit", entity_id=row["id"], project_id=row["project_id"],
+           orgs=[row["organisation"]])
     record(session, actor, f"permit.{to_status}", "permit", row["id"], {
         "from": row["status"], "to": to_status, "conflict_id": row["conflict_id"],
         "approved_until": until.isoformat() if until else None, "reference": reference,
@@ -290,7 +336,8 @@ def _apply(session: Session, row, to_status: str, actor, *, approved_until, refe
     })
 
 
-def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> list[int]:
+def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM,
+               channels=None) -> list[int]:
     """Move every approved permit of an open conflict past its ``approved_until`` to expired."""
     today = today or local_today()
     # Rows locked by a transition or a screening in progress are left to the next pass:
@@ -304,5 +351,5 @@ def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> 
     for row in rows:
         note = f"有效期至 {row['approved_until'].isoformat()} 已过（{today.isoformat()} 自动失效）"
         _apply(session, row, "expired", actor, approved_until=None, reference=None, reason=None,
-               note=note)
+               note=note, channels=channels)
     return [r["id"] for r in rows]

@@ -24,8 +24,12 @@ from layers.services.errors import (
     PermissionDeniedError,
 )
 
-ROLES = ("gas_office", "builder", "inspector", "admin")
-ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
+ROLES = ("gas_office", "builder", "inspector", "admin", "utility")
+ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员",
+           "utility": "管道权属单位"}
+# Roles whose data is scoped to their organisation (projects for builders, pipelines for owners).
+ORGANISATION_ROLES = ("builder", "utility")
+_EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so timing does not reveal usernames.
@@ -45,6 +49,19 @@ def _check_password(password: str) -> None:
 def _check_organisation(role: str, organisation: str | None) -> None:
     if role == "builder" and not (organisation or "").strip():
         raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
+    if role == "utility" and not (organisation or "").strip():
+        raise InvalidRequestError(
+            "字段 organisation：管道权属单位用户必须指定所属单位（与管道的权属单位 owner 一致）")
+
+
+def check_email(email: str | None) -> str | None:
+    """Return a plausible e-mail address stripped, None for empty; refuse anything else."""
+    if email is None or not email.strip():
+        return None
+    email = email.strip()
+    if len(email) > 254 or not _EMAIL.match(email):
+        raise InvalidRequestError(f"字段 email：“{email[:60]}”不是有效的电子邮件地址")
+    return email
 
 
 @dataclass(frozen=True)
@@ -58,20 +75,21 @@ class User:
 
 
 def create_user(session: Session, username: str, password: str, role: str,
-                organisation: str | None = None) -> User:
-    """Create a user; builders must name their organisation."""
+                organisation: str | None = None, email: str | None = None) -> User:
+    """Create a user; builders and pipeline owners must name their organisation."""
     if not _USERNAME.match(username or ""):
         raise InvalidRequestError("字段 username：用户名须为 2–64 位字母、数字、汉字或 _ . - @")
     _check_role(role)
     _check_password(password)
     _check_organisation(role, organisation)
+    email = check_email(email)
     exists = session.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).first()
     if exists:
         raise ConflictStateError(f"用户名 {username} 已存在")
     user_id = session.execute(
-        text("INSERT INTO app_user (username, password_hash, role, organisation) "
-             "VALUES (:u, :h, :r, :o) RETURNING id"),
-        {"u": username, "h": _HASHER.hash(password), "r": role, "o": organisation},
+        text("INSERT INTO app_user (username, password_hash, role, organisation, email) "
+             "VALUES (:u, :h, :r, :o, :e) RETURNING id"),
+        {"u": username, "h": _HASHER.hash(password), "r": role, "o": organisation, "e": email},
     ).scalar_one()
     return User(user_id, username, role, organisation)
 
@@ -125,12 +143,13 @@ def user_for_token(session: Session, token: str) -> User:
 
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
 
-_USER_COLUMNS = "id, username, role, organisation, active, created_at"
+_USER_COLUMNS = "id, username, role, organisation, email, active, created_at"
 
 
 def _shape(row) -> dict:
     """The public view of a user: never the password hash."""
-    out = {k: row[k] for k in ("id", "username", "role", "organisation", "active", "created_at")}
+    out = {k: row[k] for k in ("id", "username", "role", "organisation", "email", "active",
+                               "created_at")}
     out["role_zh"] = ROLE_ZH.get(row["role"], row["role"])
     return out
 
@@ -166,11 +185,11 @@ def revoke_tokens(session: Session, user_id: int) -> int:
 
 
 def add_user(session: Session, actor, username: str, password: str, role: str,
-             organisation: str | None = None) -> dict:
+             organisation: str | None = None, email: str | None = None) -> dict:
     """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it."""
     try:
         with session.begin_nested():  # a concurrent twin passes the check, then hits the key
-            user = create_user(session, username, password, role, organisation)
+            user = create_user(session, username, password, role, organisation, email)
     except IntegrityError as exc:
         raise ConflictStateError(f"用户名 {username} 已存在") from exc
     record(session, actor, "user.create", "app_user", user.id,
@@ -208,29 +227,31 @@ def update_user(session: Session, actor, user_id: int, changes: dict) -> dict:
     Refused (409): an admin deactivating or demoting itself. With the admin locks this
     keeps at least one active admin: only an active admin can remove another one.
     """
-    unknown = set(changes) - {"role", "organisation", "active"}
+    unknown = set(changes) - {"role", "organisation", "active", "email"}
     if unknown or not changes:
-        raise InvalidRequestError("请求体须包含 role、organisation、active 中至少一项")
+        raise InvalidRequestError("请求体须包含 role、organisation、active、email 中至少一项")
     _lock_active_admins(session, actor)
     row = _locked_user(session, user_id)
     role = changes.get("role", row["role"])
     organisation = changes.get("organisation", row["organisation"])
     active = changes.get("active", row["active"])
+    email = check_email(changes["email"]) if "email" in changes else row["email"]
     _check_role(role)
     _check_organisation(role, organisation)
     # The actor is a locked active admin, so removing any other admin leaves at least one.
     if row["id"] == actor.id and not (role == "admin" and active):
         raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
-    before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"]}
-    after = {"role": role, "organisation": organisation, "active": active}
+    before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"],
+              "email": row["email"]}
+    after = {"role": role, "organisation": organisation, "active": active, "email": email}
     diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if not diff:
         return get_user(session, user_id) | {"tokens_revoked": 0}
     session.execute(
-        text("UPDATE app_user SET role = :r, organisation = :o, active = :a WHERE id = :id"),
-        {"r": role, "o": organisation, "a": active, "id": user_id},
+        text("UPDATE app_user SET role = :r, organisation = :o, active = :a, email = :e WHERE id = :id"),
+        {"r": role, "o": organisation, "a": active, "e": email, "id": user_id},
     )
-    revoked = revoke_tokens(session, user_id) if set(diff) - {"active"} or not active else 0
+    revoked = revoke_tokens(session, user_id) if set(diff) - {"active", "email"} or not active else 0
     record(session, actor, "user.update", "app_user", user_id,
            {"username": row["username"], "changes": diff, "tokens_revoked": revoked})
     return get_user(session, user_id) | {"tokens_revoked": revoked}

@@ -19,6 +19,7 @@ from layers.services.features import (
     delete_feature,
     get_feature,
     list_features,
+    open_conflict_pipeline_ids,
     update_feature,
 )
 from layers.services.users import User
@@ -27,8 +28,8 @@ router = APIRouter(prefix="/api", tags=["features"])
 
 WRITERS = {"projects": ("builder", "gas_office"), "pipelines": ("gas_office",)}
 READERS = {
-    "projects": ("builder", "gas_office", "inspector"),
-    "pipelines": ("builder", "gas_office", "inspector"),
+    "projects": ("builder", "gas_office", "inspector", "utility"),
+    "pipelines": ("builder", "gas_office", "inspector", "utility"),
 }
 FEATURE_EXAMPLE = {
     "type": "Feature",
@@ -60,8 +61,24 @@ def _own(user: User, kind: str) -> str | None:
     return user.organisation if user.role == "builder" and kind == "projects" else None
 
 
+def _owner(user: User) -> str | None:
+    """A pipeline owner's organisation: it sees its pipelines and the projects on them."""
+    return user.organisation if user.role == "utility" else None
+
+
 def _visible(request: Request, session, user: User, kind: str, feature_id: int) -> dict:
     feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
+    if user.role == "utility":
+        mine, _ = list_features(session, "pipelines", owner=user.organisation, limit=10_000,
+                                ids=None if kind == "pipelines" else
+                                open_conflict_pipeline_ids(session, feature["id"]))
+        codes = {f["properties"]["external_code"] for f in mine}
+        if kind == "pipelines" and feature["properties"]["external_code"] not in codes:
+            raise NotFoundError(f"管道 {feature_id} 不存在")
+        conflicts = [c for c in feature["properties"]["conflicts"] if c["pipeline_id"] in codes]
+        if kind == "projects" and not conflicts:
+            raise NotFoundError(f"项目 {feature_id} 不存在")
+        feature["properties"]["conflicts"] = conflicts  # never another owner's conflicts
     if user.role == "builder" and kind == "pipelines":
         near, _ = list_features(
             session, "pipelines", near_organisation=user.organisation, near_m=_reach(request),
@@ -177,6 +194,7 @@ def _list(kind: str):
             organisation=_own(user, kind),
             near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
             near_m=_reach(request),
+            owner=_owner(user),
             limit=limit,
             offset=offset,
         )

@@ -31,6 +31,7 @@ Organisation = Annotated[str, Field(
     description="所属单位（建设单位必填）")]
 Password = Annotated[SecretStr, Field(max_length=1024, description="10–256 个字符")]
 RoleName = Annotated[str, Field(max_length=32, description="、".join(ROLES))]
+Email = Annotated[str, Field(max_length=254, description="接收通知的电子邮件地址（可空）")]
 
 
 def _admin(user: CurrentUser) -> User:
@@ -52,6 +53,7 @@ class UserIn(BaseModel):
     password: Password
     role: RoleName
     organisation: Organisation | None = None
+    email: Email | None = None
 
 
 class UserPatch(BaseModel):
@@ -62,6 +64,7 @@ class UserPatch(BaseModel):
     role: RoleName = None
     organisation: Organisation | None = None
     active: bool = Field(None, description="false 停用账号（其令牌立即失效）")
+    email: Email | None = None
 
 
 class PasswordIn(BaseModel):
@@ -76,13 +79,13 @@ class PasswordIn(BaseModel):
 def create(session: SessionDep, admin: Admin, body: UserIn) -> dict:
     """新建用户（规则同命令行 gisapp user create；用户名重复时 409）。"""
     return add_user(session, admin, body.username, body.password.get_secret_value(), body.role,
-                    body.organisation)
+                    body.organisation, body.email)
 
 
 @router.get("")
 def list_(
     request: Request, session: SessionDep, admin: Admin,
-    role: Annotated[Literal["gas_office", "builder", "inspector", "admin"] | None, Query()] = None,
+    role: Annotated[Literal["gas_office", "builder", "inspector", "admin", "utility"] | None, Query()] = None,
     active: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,

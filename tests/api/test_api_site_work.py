@@ -1,0 +1,151 @@
+"""On-site supervision, start notices, damage reports and expiring answers through the API."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import text
+
+from layers.db import session_factory
+from layers.services.notify import Channels
+from layers.services.permits import local_today
+from layers.services.procedure import warn_expiring_answers
+from layers.services.workdays import add_working_days, overrides_between
+from tests.factories import site_feature
+
+pytestmark = pytest.mark.postgis
+
+OWNER_A, OWNER_B = "上海天然气管网有限公司", "上海崇明燃气有限公司"
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
+
+
+@pytest.fixture()
+def people(login, api, stored_network):
+    """Builder, a second builder, both owners, the office; one project across both pipes."""
+    h = {"builder": login("builder", "甲建设集团"), "other": login("builder", "乙市政公司"),
+         "owner_a": login("utility", OWNER_A), "owner_b": login("utility", OWNER_B),
+         "office": login("gas_office"), "inspector": login("inspector"), "admin": login("admin")}
+    r = api.post("/api/projects", json=site_feature("SW-1", 121.400, 31.6295, size_deg=0.011,
+                                                    status="planned"), headers=h["builder"])
+    assert r.status_code == 201, r.text
+    conflicts = {c["pipeline_id"]: c["conflict_id"] for c in r.json()["conflicts"]}
+    return {"h": h, "project": r.json()["id"], "conflicts": conflicts, "engine": stored_network}
+
+
+def test_owner_schedules_and_records_supervision_the_builder_sees_it(api, people):
+    h, conflict = people["h"], people["conflicts"]["HP-T1"]
+    day = (local_today() + dt.timedelta(days=3)).isoformat()
+    bad = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
+                   json={"scheduled_on": "2026-02-30", "person": "李工"})
+    assert bad.status_code == 422 and "scheduled_on" in bad.json()["detail"]
+    past = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
+                    json={"scheduled_on": "2001-01-01", "person": "李工"})
+    assert past.status_code == 422
+    assert api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_b"],
+                    json={"scheduled_on": day, "person": "李工"}).status_code == 404
+    assert api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["builder"],
+                    json={"scheduled_on": day, "person": "李工"}).status_code == 403
+    r = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
+                 json={"scheduled_on": day, "person": "李工"})
+    assert r.status_code == 201, r.text
+    visit = r.json()
+    schedule = api.get("/api/supervision-visits", headers=h["builder"]).json()["visits"]
+    assert [(v["scheduled_on"], v["person"]) for v in schedule] == [(day, "李工")]
+    assert api.get("/api/supervision-visits", headers=h["other"]).json()["visits"] == []
+    assert api.get("/api/supervision-visits", headers=h["owner_b"]).json()["visits"] == []
+    events = {n["event"] for n in api.get("/api/notifications", headers=h["builder"]).json()["notifications"]}
+    assert "supervision.scheduled" in events
+    wrong = api.post(f"/api/supervision-visits/{visit['id']}/record", headers=h["owner_a"],
+                     data={"arrived_at": "2026-12-01T10:00:00+08:00", "left_at": "2026-12-01T09:00:00+08:00"})
+    assert wrong.status_code == 422 and "left_at" in wrong.json()["detail"]
+    arrived = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=3)).isoformat()
+    left = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    done = api.post(f"/api/supervision-visits/{visit['id']}/record", headers=h["owner_a"],
+                    data={"arrived_at": arrived, "left_at": left, "notes": "开挖段已设警示，管位已标识"},
+                    files=[("files", ("现场.jpg", JPEG, "image/jpeg"))])
+    assert done.status_code == 200, done.text
+    assert done.json()["notes"].startswith("开挖段") and len(done.json()["documents"]) == 1
+    again = api.post(f"/api/supervision-visits/{visit['id']}/record", headers=h["owner_a"],
+                     data={"arrived_at": arrived, "left_at": left})
+    assert again.status_code == 409
+    photo = done.json()["documents"][0]["id"]
+    assert api.get(f"/api/documents/{photo}", headers=h["builder"]).content == JPEG
+    assert api.get(f"/api/documents/{photo}", headers=h["other"]).status_code == 404
+
+
+def test_start_notice_needs_working_days_and_tells_the_owners(api, people):
+    h, pid = people["h"], people["project"]
+    today = local_today()
+    with session_factory(people["engine"]).begin() as session:
+        overrides = overrides_between(session, today, today + dt.timedelta(days=60))
+    too_soon = add_working_days(today, 2, overrides)
+    r = api.post(f"/api/projects/{pid}/start-notice", headers=h["builder"],
+                 json={"planned_start": too_soon.isoformat()})
+    assert r.status_code == 422 and "3 个工作日" in r.json()["detail"]
+    start = add_working_days(today, 3, overrides)
+    assert api.post(f"/api/projects/{pid}/start-notice", headers=h["other"],
+                    json={"planned_start": start.isoformat()}).status_code == 404
+    assert api.post(f"/api/projects/{pid}/start-notice", headers=h["owner_a"],
+                    json={"planned_start": start.isoformat()}).status_code == 403
+    ok = api.post(f"/api/projects/{pid}/start-notice", headers=h["builder"],
+                  json={"planned_start": start.isoformat(), "note": "先做围挡"})
+    assert ok.status_code == 201, ok.text
+    assert sorted(ok.json()["owners_told"]) == sorted([OWNER_A, OWNER_B])
+    for who in ("owner_a", "owner_b"):
+        events = [n for n in api.get("/api/notifications", headers=h[who]).json()["notifications"]
+                  if n["event"] == "start_notice"]
+        assert len(events) == 1 and start.isoformat() in events[0]["title"]
+
+
+def test_damage_report_states_the_procedure_and_keeps_acknowledgement_time(api, people):
+    h, pid = people["h"], people["project"]
+    pipes = {f["properties"]["external_code"]: f["id"] for f in
+             api.get("/api/pipelines", headers=h["office"]).json()["features"]}
+    outside = api.post("/api/damage-reports", headers=h["other"],
+                       data={"lon": "116.4", "lat": "39.9", "occurred_at": "2026-11-30T10:00:00+08:00",
+                             "description": "挖断"})
+    assert outside.status_code == 422 and "崇明" in outside.json()["detail"]
+    admin = api.post("/api/damage-reports", headers=h["admin"],
+                     data={"lon": "121.401", "lat": "31.64", "occurred_at": "2026-11-30T10:00:00+08:00",
+                           "description": "挖断"})
+    assert admin.status_code == 403
+    r = api.post("/api/damage-reports", headers=h["other"],
+                 data={"lon": "121.401", "lat": "31.64", "description": "挖掘机挖破中压管，有漏气声",
+                       "occurred_at": dt.datetime.now(dt.UTC).isoformat(),
+                       "pipeline_id": str(pipes["MP-T1"]), "project_id": str(pid)},
+                 files=[("files", ("破损.jpg", JPEG, "image/jpeg"))])
+    assert r.status_code == 201, r.text
+    report = r.json()
+    assert report["had_valid_answer"] is True and report["had_approved_permit"] is False
+    assert report["acknowledged_at"] is None and report["owner"] == OWNER_B
+    for who in ("office", "owner_b"):
+        events = {n["event"] for n in api.get("/api/notifications", headers=h[who]).json()["notifications"]}
+        assert "damage" in events, who
+    assert "damage" not in {n["event"] for n in
+                            api.get("/api/notifications", headers=h["owner_a"]).json()["notifications"]}
+    ack_path = f"/api/damage-reports/{report['id']}/acknowledge"
+    assert api.post(ack_path, headers=h["owner_a"]).status_code == 404
+    ack = api.post(f"/api/damage-reports/{report['id']}/acknowledge", headers=h["owner_b"])
+    assert ack.status_code == 200 and ack.json()["seconds_to_acknowledge"] >= 0
+    assert api.post(f"/api/damage-reports/{report['id']}/acknowledge", headers=h["office"]).status_code == 409
+    listed = api.get("/api/damage-reports", headers=h["office"]).json()["damage_reports"]
+    assert [d["id"] for d in listed] == [report["id"]]
+    assert api.get("/api/damage-reports", headers=h["owner_a"]).json()["damage_reports"] == []
+
+
+def test_builders_are_warned_once_before_their_answer_expires(api, people):
+    h, pid = people["h"], people["project"]
+    engine = people["engine"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE project_id = :p"),
+                     {"d": local_today() + dt.timedelta(days=5), "p": pid})
+    with session_factory(engine).begin() as session:
+        first = warn_expiring_answers(session, 7, Channels())
+        second = warn_expiring_answers(session, 7, Channels())
+    assert len(first) == 1 and second == []
+    notes = [n for n in api.get("/api/notifications", headers=h["builder"]).json()["notifications"]
+             if n["event"] == "answer.expiring"]
+    assert len(notes) == 1 and first[0] in notes[0]["title"]
+    assert not [n for n in api.get("/api/notifications", headers=h["other"]).json()["notifications"]
+                if n["event"] == "answer.expiring"]
