@@ -27,10 +27,14 @@ ROLES = {  # matrix name -> (role, organisation)
     "builder_other": ("builder", ORG_B),
     "inspector": ("inspector", None),
     "admin": ("admin", None),
+    "utility": ("utility", "甲燃气公司"),  # owner of HP-T1 (RA-1, RO-1, RO-2 lie on it)
 }
+OWNERS = {"HP-T1": "甲燃气公司", "MP-T1": "乙燃气公司"}
 # Tables a denied request must leave untouched (no logins happen during the matrix).
 WATCHED = ("construction_project", "gas_pipeline", "pipeline_conflict", "permit", "permit_event",
-           "alert", "outbox_message", "audit_log", "idempotency_record", "app_user", "api_token")
+           "alert", "outbox_message", "audit_log", "idempotency_record", "app_user", "api_token",
+           "answer_letter", "owner_review", "notification", "violation", "procedure_document",
+           "supervision_visit", "start_notice", "damage_report", "organisation")
 # Users the admin manages in the matrix; none of them ever logs in, so no case depends on
 # another's token.
 TARGETS = {"rm-target": ("inspector", None), "rm-target-b": ("builder", ORG_B)}
@@ -73,8 +77,9 @@ def world(database_url):
     with engine.begin() as conn:
         conn.execute(text(
             "INSERT INTO gas_pipeline (external_code, pressure_class, design_pressure_mpa, "
-            "outer_diameter_mm, geom) VALUES " + ", ".join(
-                f"('{code}', '{cls}', {mpa}, {od}, ST_GeomFromText("
+            "outer_diameter_mm, owner, geom) VALUES " + ", ".join(
+                f"('{code}', '{cls}', {mpa}, {od}, "
+                + (f"'{OWNERS[code]}'" if code in OWNERS else "NULL") + ", ST_GeomFromText("
                 f"'MULTILINESTRING((121.38 {lat}, 121.42 {lat}))', 4490))"
                 for code, cls, mpa, od, lat in PIPES)
         ))
@@ -102,12 +107,14 @@ def world(database_url):
                     "SELECT external_code, id FROM gas_pipeline")).all())
                 ids.update(conn.execute(text(
                     "SELECT 'user:' || username, id FROM app_user")).all())
-                for code, permit_id, alert_id in conn.execute(text(
-                        "SELECT p.registration_code, pm.id, a.id FROM construction_project p "
+                for code, permit_id, alert_id, conflict_id in conn.execute(text(
+                        "SELECT p.registration_code, pm.id, a.id, c.id FROM construction_project p "
                         "JOIN pipeline_conflict c ON c.project_id = p.id "
-                        "JOIN permit pm ON pm.conflict_id = c.id "
+                        "JOIN gas_pipeline g ON g.id = c.pipeline_id AND g.external_code IN "
+                        "('HP-T1', 'MP-T1') JOIN permit pm ON pm.conflict_id = c.id "
                         "JOIN alert a ON a.conflict_id = c.id")):
                     ids[f"permit:{code}"], ids[f"alert:{code}"] = permit_id, alert_id
+                    ids[f"conflict:{code}"] = conflict_id
             assert {"permit:RA-1", "permit:RB-1", "permit:RO-1", "alert:RO-2"} <= set(ids)
             yield {"client": client, "headers": headers, "ids": ids, "engine": engine,
                    "codes": itertools.count(1)}
@@ -154,6 +161,13 @@ def _body(kind: str | None, world, role: str):
                 "organisation": ORG_A}
     if kind == "user_org":
         return {"organisation": f"丙单位{n}"}
+    if kind == "reply":
+        return ("form", {"decision": "no_objection", "note": "同意施工"})
+    if kind == "start":
+        from layers.services.permits import local_today
+        from layers.services.workdays import add_working_days
+
+        return {"planned_start": add_working_days(local_today(), 5).isoformat()}
     if kind == "new_password":
         return {"password": f"{PASSWORD}-{n}"}
     if kind == "deactivate":
@@ -163,7 +177,7 @@ def _body(kind: str | None, world, role: str):
     return None
 
 
-EVERYONE = ("gas_office", "builder", "builder_other", "inspector", "admin")
+EVERYONE = ("gas_office", "builder", "builder_other", "inspector", "admin", "utility")
 NO_AUTH = ("anonymous", "bad_token")
 
 
@@ -182,7 +196,7 @@ MATRIX = [
     *_all("POST", "/api/projects", {"gas_office": 201, "builder": 201, "builder_other": 201,
                                     "default": 403}, "new_project"),
     *_all("GET", "/api/projects", {"admin": 403, "default": 200}),
-    *_all("GET", "/api/projects/{RB-1}", {"builder": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/projects/{RB-1}", {"builder": 404, "admin": 403, "utility": 404, "default": 200}),
     *_all("GET", "/api/projects/{RA-1}", {"builder_other": 404, "admin": 403, "default": 200}),
     *_all("PUT", "/api/projects/{RB-1}", {"gas_office": 200, "builder_other": 200,
                                          "builder": 404, "default": 403}, "project_rb"),
@@ -197,10 +211,11 @@ MATRIX = [
     *_all("POST", "/api/pipelines", {"gas_office": 201, "default": 403}, "new_pipeline"),
     *_all("GET", "/api/pipelines", {"admin": 403, "default": 200}),
     *_all("GET", "/api/pipelines/{HP-T1}", {"builder_other": 404, "admin": 403, "default": 200}),
-    *_all("GET", "/api/pipelines/{MP-T1}", {"builder": 404, "admin": 403, "default": 200}),
-    *_all("GET", "/api/pipelines/{HP_T2}", {"builder_other": 404, "admin": 403, "default": 200}),
+    *_all("GET", "/api/pipelines/{MP-T1}", {"builder": 404, "admin": 403, "utility": 404, "default": 200}),
+    *_all("GET", "/api/pipelines/{HP_T2}", {"builder_other": 404, "admin": 403, "utility": 404,
+                                            "default": 200}),
     *_all("GET", "/api/pipelines/{FAR-T1}",
-          {"builder": 404, "builder_other": 404, "admin": 403, "default": 200}),
+          {"builder": 404, "builder_other": 404, "admin": 403, "utility": 404, "default": 200}),
     *_all("PUT", "/api/pipelines/{HP-T1}", {"gas_office": 200, "default": 403}, "pipeline_hp"),
     ("gas_office", "DELETE", "/api/pipelines/{DEL-T1}", None, 204),
     *_all("DELETE", "/api/pipelines/{HP-T1}", {"default": 403, "gas_office": None}),
@@ -216,7 +231,8 @@ MATRIX = [
           "note"),
     # Permits: office all, builders apply for their own, inspector reads, admin nothing.
     *_all("GET", "/api/permits", {"admin": 403, "default": 200}),
-    *_all("GET", "/api/permits/{permit:RB-1}", {"admin": 403, "builder": 404, "default": 200}),
+    *_all("GET", "/api/permits/{permit:RB-1}", {"admin": 403, "builder": 404, "utility": 404,
+                                               "default": 200}),
     *_all("GET", "/api/permits/{permit:RA-1}",
           {"admin": 403, "builder_other": 404, "default": 200}),
     ("gas_office", "POST", "/api/permits/{permit:RO-1}/transitions", "apply", 200),
@@ -241,6 +257,30 @@ MATRIX = [
           "new_password"),
     *_all("POST", "/api/users/{user:missing}/password", {"admin": 404, "default": 403},
           "new_password"),
+    # Answer letters: the builder's own and the office's; owners and the admin get none.
+    *_all("GET", "/api/projects/{RA-1}/answer", {"builder_other": 404, "admin": 403, "utility": 403,
+                                                 "default": 200}),
+    *_all("GET", "/api/projects/{RA-1}/answer.html", {"builder_other": 404, "admin": 403,
+                                                      "utility": 403, "default": 200}),
+    *_all("POST", "/api/projects/{RA-1}/answer/renew", {"gas_office": 201, "builder": 201,
+                                                        "builder_other": 404, "default": 403}),
+    # Owner reviews: the owner replies on its own pipeline only.
+    *_all("GET", "/api/conflicts/{conflict:RA-1}/owner-review", {"builder_other": 404, "admin": 403,
+                                                                 "default": 200}),
+    *_all("GET", "/api/conflicts/{conflict:RB-1}/owner-review", {"builder": 404, "utility": 404,
+                                                                 "admin": 403, "default": 200}),
+    *_all("POST", "/api/conflicts/{conflict:RO-1}/owner-reply", {"utility": 200, "default": 403},
+          "reply"),
+    *_all("POST", "/api/conflicts/{conflict:RB-1}/owner-reply", {"utility": 404, "default": 403},
+          "reply"),
+    *_all("GET", "/api/owner-reviews", {"admin": 403, "default": 200}),
+    *_all("GET", "/api/violations", {"admin": 403, "default": 200}),
+    *_all("GET", "/api/damage-reports", {"admin": 403, "default": 200}),
+    *_all("GET", "/api/supervision-visits", {"admin": 403, "default": 200}),
+    *_all("POST", "/api/projects/{RA-1}/start-notice", {"gas_office": 201, "builder": 201,
+                                                        "builder_other": 404, "default": 403}, "start"),
+    *_all("GET", "/api/organisations", {"gas_office": 200, "default": 403}),
+    *_all("GET", "/api/notifications", {"default": 200}),
     # Who am I: everyone with a valid token.
     *_all("GET", "/api/auth/me", {"default": 200}),
 ]
@@ -263,7 +303,10 @@ def test_role_matrix(world, role, method, path, body, expected):
     url = _path(path, world["ids"])
     before = _fingerprint(world["engine"]) if expected >= 400 else None
     payload = _body(body, world, role)
-    r = world["client"].request(method, url, json=payload, headers=world["headers"][role])
+    if isinstance(payload, tuple):  # a form (multipart endpoints)
+        r = world["client"].request(method, url, data=payload[1], headers=world["headers"][role])
+    else:
+        r = world["client"].request(method, url, json=payload, headers=world["headers"][role])
     assert r.status_code == expected, r.text
     if expected >= 400:
         assert r.json()["detail"], r.text  # a Chinese message, never a traceback
