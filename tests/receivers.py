@@ -49,7 +49,7 @@ class SmtpSink:
 class RobotReceiver:
     """An HTTP receiver for WeCom, DingTalk and generic webhooks: keeps path, query, headers, body."""
 
-    def __init__(self) -> None:
+    def __init__(self, delay_s: float = 0.0) -> None:
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         receiver = self
@@ -57,6 +57,7 @@ class RobotReceiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                time.sleep(delay_s)
                 parts = urlsplit(self.path)
                 with receiver.lock:
                     receiver.requests.append({
