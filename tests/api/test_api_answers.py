@@ -148,3 +148,35 @@ def test_other_organisations_never_reach_an_answer(api, login, stored_network):
     office = login("gas_office")
     assert api.get(f"/api/projects/{pid}/answer", headers=office).status_code == 200
     assert api.get("/api/projects/999999/answer", headers=office).status_code == 404
+
+
+def test_concurrent_first_answers_of_a_new_year_get_distinct_numbers(db_engine, clean_db):
+    """Two transactions issuing the first number of a year at once: one creates the sequence."""
+    import threading
+
+    from sqlalchemy import text as sql
+
+    year = 2987
+    barrier = threading.Barrier(2)
+    got, errors = [], []
+
+    def issue():
+        try:
+            with db_engine.begin() as conn:
+                barrier.wait(5)
+                got.append(conn.execute(sql("SELECT answer_next_seq(:y)"), {"y": year}).scalar())
+                conn.execute(sql("SELECT pg_sleep(0.3)"))  # hold the transaction open
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=issue) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    try:
+        assert not errors, errors
+        assert sorted(got) == [1, 2]
+    finally:
+        with db_engine.begin() as conn:
+            conn.execute(sql(f"DROP SEQUENCE IF EXISTS answer_seq_{year}"))
