@@ -196,19 +196,31 @@ def _insert_sql(spec: LayerSpec) -> str:
 
 
 def _after_write(
-    session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext, action: str, detail: dict
+    session: Session, spec: LayerSpec, feature_id: int, ctx: WriteContext, action: str, detail: dict,
+    *, site_moved: bool = True,
 ) -> None:
-    """What follows an update: the township, the screening and the audit row.
+    """What follows an update: the township, the screening, the answer and the audit row.
 
-    The caller locked the area around the old and the new geometry already.
+    The caller locked the area around the old and the new geometry already. A project
+    gets a new answer when its site moved or its answer was given under other rules; a
+    change of attributes alone (its status, say) keeps the answer it has, so a builder
+    cannot refresh an expired answer by editing the project.
     """
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
     _screen(session, spec, [feature_id], ctx, area_locked=True)
-    if spec is PROJECTS:
+    if spec is PROJECTS and (site_moved or _answer_outdated(session, feature_id, ctx)):
         issue_answers(session, [feature_id], "change", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
     record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
+
+
+def _answer_outdated(session: Session, project_id: int, ctx: WriteContext) -> bool:
+    """No current answer, or one given under another rule set than the one in force."""
+    label = session.execute(
+        text("SELECT rule_set FROM answer_letter WHERE project_id = :id AND superseded_at IS NULL"),
+        {"id": project_id}).scalar_one_or_none()
+    return label != ctx.rule_set.label
 
 
 def renew_answer(session: Session, project_id: int, ctx: WriteContext) -> int:
@@ -274,6 +286,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ctx,
         "update",
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
+        site_moved=not shapely.equals(shapely.geometry.shape(before["geometry"]), valid.geometry),
     )
     if (spec is PROJECTS and values.get("status") == "under_construction"
             and before["properties"].get("status") != "under_construction"):

@@ -149,3 +149,47 @@ def test_builders_are_warned_once_before_their_answer_expires(api, people):
     assert len(notes) == 1 and first[0] in notes[0]["title"]
     assert not [n for n in api.get("/api/notifications", headers=h["other"]).json()["notifications"]
                 if n["event"] == "answer.expiring"]
+
+
+def test_a_network_change_tells_the_builder_and_that_owner_only(api, people):
+    h = people["h"]
+    pipes = {f["properties"]["external_code"]: f for f in
+             api.get("/api/pipelines", headers=h["office"]).json()["features"]}
+    moved = pipes["MP-T1"]
+    moved["geometry"] = {"type": "LineString", "coordinates": [[121.38, 31.70], [121.42, 31.70]]}
+    r = api.put(f"/api/pipelines/{moved['id']}", json=moved, headers=h["office"])
+    assert r.status_code == 200, r.text
+
+    def events(who):
+        return [n for n in api.get("/api/notifications", headers=h[who]).json()["notifications"]
+                if n["event"] == "conflict.closed"]
+
+    assert len(events("builder")) == 1 and "MP-T1" in events("builder")[0]["title"]
+    assert len(events("owner_b")) == 1
+    assert events("owner_a") == [] and events("other") == []
+
+
+def test_starting_work_with_an_expired_answer_is_a_violation(api, people):
+    from layers.services.procedure import check_start_of_work
+
+    h, pid, engine = people["h"], people["project"], people["engine"]
+    body = api.get(f"/api/projects/{pid}", headers=h["builder"]).json()
+    body["properties"]["status"] = "under_construction"
+    assert api.put(f"/api/projects/{pid}", json=body, headers=h["builder"]).status_code == 200
+    # The answer is valid: only the missing permits are found.
+    kinds = {v["kind"] for v in api.get("/api/violations", headers=h["office"]).json()["violations"]}
+    assert kinds == {"no_permit"}
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE project_id = :p"),
+                     {"d": local_today() - dt.timedelta(days=1), "p": pid})
+    number = api.get(f"/api/projects/{pid}/answer", headers=h["builder"]).json()["number"]
+    for status in ("planned", "under_construction"):  # an edit of the status keeps the answer
+        body["properties"]["status"] = status
+        assert api.put(f"/api/projects/{pid}", json=body, headers=h["builder"]).status_code == 200
+    assert api.get(f"/api/projects/{pid}/answer", headers=h["builder"]).json()["number"] == number
+    violations = api.get("/api/violations", headers=h["office"]).json()["violations"]
+    assert [v["kind"] for v in violations][:2] == ["answer_expired", "no_permit"]
+    assert number in violations[0]["message"]
+    with session_factory(engine).begin() as session:
+        found = check_start_of_work(session, pid)
+    assert {v["kind"] for v in found} == {"no_permit", "answer_expired"}
