@@ -34,6 +34,27 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
+def get_read_session(request: Request) -> Iterator[Session]:
+    """Yield a read-only session for lag-tolerant reads: the replica while it keeps up.
+
+    The answer says where it was read and the replica's lag (``X-Gisapp-Read-From``,
+    ``X-Gisapp-Read-Lag-S``: ``gisapp.api.replica_headers``), so a page can tell the
+    user how fresh a map is.
+    """
+    reads = request.app.state.reads
+    target = reads.target()
+    request.state.read_target = target
+    session = reads.session(target)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
 def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
     """Return the user of the bearer token, looked up in the request's own transaction.
 

@@ -98,7 +98,8 @@ def test_two_servers_one_alert_per_conflict_one_delivery_per_message_one_expiry(
 
         with ThreadPoolExecutor(8) as pool:
             created = list(pool.map(create, range(40)))
-        assert [r.status_code for r in created] == [201] * 40, [r.text for r in created if r.status_code != 201]
+        refused = [r.text for r in created if r.status_code != 201]
+        assert not refused, refused
 
         # 2. The same sites moved into range through both servers at once: racing screens.
         far = [httpx.post(f"{servers[0]}/api/projects",

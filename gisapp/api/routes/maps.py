@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from campaign.settings import CampaignSettings
-from gisapp.api.deps import SessionDep, require
+from gisapp.api.deps import ReadSessionDep, SessionDep, require
 from layers.services.errors import NotFoundError
 from layers.services.users import User
 from maps import layers_data, panels
@@ -77,14 +77,14 @@ def inspections_page(request: Request, session: SessionDep, year: YearQ = None) 
 
 
 @router.get("/maps/data/pipelines")
-def pipelines_data(session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ) -> Response:
+def pipelines_data(session: ReadSessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ) -> Response:
     """视野内的燃气管道（GeoJSON，按缩放级别简化；低缩放级别仅次高压及以上）。"""
     return _geojson(layers_data.pipelines_geojson(session, layers_data.parse_bbox(bbox), zoom))
 
 
 @router.get("/maps/data/ranges")
 def ranges_data(
-    request: Request, session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ,
+    request: Request, session: ReadSessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ,
     zone: Annotated[str, Query(pattern="^(protection|control)$")],
 ) -> Response:
     """视野内管道的安全保护范围或安全控制范围（GeoJSON 面）。"""
@@ -94,7 +94,7 @@ def ranges_data(
 
 @router.get("/maps/data/projects")
 def projects_data(
-    session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ, view: ViewQ,
+    session: ReadSessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ, view: ViewQ,
     township: Annotated[str | None, Query(max_length=64)] = None, year: YearQ = None,
 ) -> Response:
     """视野内的施工项目及其在该地图中的状态（GeoJSON）。"""
@@ -103,7 +103,7 @@ def projects_data(
 
 
 @router.get("/maps/data/projects/{project_id}/popup")
-def project_popup(session: SessionDep, user: Viewer, project_id: int, view: ViewQ,
+def project_popup(session: ReadSessionDep, user: Viewer, project_id: int, view: ViewQ,
                   year: YearQ = None) -> dict:
     """项目弹窗内容（HTML 片段）。"""
     detail = layers_data.project_detail(session, project_id, year)
@@ -113,20 +113,20 @@ def project_popup(session: SessionDep, user: Viewer, project_id: int, view: View
 
 
 @router.get("/maps/data/search")
-def search(session: SessionDep, user: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
+def search(session: ReadSessionDep, user: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
     """按项目编号或名称搜索项目。"""
     return {"results": layers_data.search_projects(session, q)}
 
 
 @router.get("/maps/data/townships")
-def townships_data(session: SessionDep, user: Viewer,
+def townships_data(session: ReadSessionDep, user: Viewer,
                    view: Annotated[str, Query(pattern="^supervision$")] = "supervision") -> dict:
     """各乡镇在建燃气工程纳入监管覆盖率（分级设色用的 GeoJSON）。"""
     return panels.supervision_choropleth(layers_data.supervision_by_township(session))
 
 
 @router.get("/maps/data/inspection-coverage")
-def inspection_coverage(session: SessionDep, user: Viewer, year: YearQ = None) -> dict:
+def inspection_coverage(session: ReadSessionDep, user: Viewer, year: YearQ = None) -> dict:
     """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照。"""
     year = year or layers_data.this_year()
     coverage = layers_data.inspection_coverage(session, CampaignSettings.for_year(year))
@@ -134,7 +134,7 @@ def inspection_coverage(session: SessionDep, user: Viewer, year: YearQ = None) -
 
 
 @router.get("/maps/data/summary")
-def summary(session: SessionDep, user: Viewer) -> dict:
+def summary(session: ReadSessionDep, user: Viewer) -> dict:
     """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
     figures = layers_data.dashboard_figures(session)
     return {**figures, "html": panels.dashboard_html(figures)}

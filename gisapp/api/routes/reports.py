@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 
-from gisapp.api.deps import SessionDep, require
+from gisapp.api.deps import ReadSessionDep, require
 from layers.services.users import User
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
@@ -21,7 +21,7 @@ GasOffice = Annotated[User, require("gas_office")]
 @router.get("/{month}", response_class=Response,
             responses={200: {"content": {"application/zip": {}}}})
 def download_report(
-    request: Request, session: SessionDep, user: GasOffice, month: str,
+    request: Request, session: ReadSessionDep, user: GasOffice, month: str,
     township: Annotated[str | None, Query(max_length=64)] = None,
     format: Annotated[str, Query(pattern="^zip$")] = "zip",  # noqa: A002 - the API's name
 ) -> Response:
