@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import bindparam
 
 from layers.services.errors import ConflictStateError, InvalidRequestError
 
@@ -42,10 +39,14 @@ def replay(session: Session, user_id: int, key: str, path: str, digest: str):
 
 
 def remember(session: Session, user_id: int, key: str, path: str, digest: str, status: int, body) -> None:
-    """Store the response of a keyed request in the same transaction as its effects."""
+    """Store the response of a keyed request in the same transaction as its effects.
+
+    ``body`` is encoded as the response is (values JSON cannot hold as text), so a replay
+    answers exactly what the first request got.
+    """
     session.execute(
         text("INSERT INTO idempotency_record (user_id, key, method, path, request_sha256, "
-             "status_code, response) VALUES (:u, :k, 'POST', :p, :d, :s, :r)").bindparams(
-            bindparam("r", type_=JSONB)),
-        {"u": user_id, "k": key, "p": path, "d": digest, "s": status, "r": jsonable_encoder(body)},
+             "status_code, response) VALUES (:u, :k, 'POST', :p, :d, :s, CAST(:r AS jsonb))"),
+        {"u": user_id, "k": key, "p": path, "d": digest, "s": status,
+         "r": json.dumps(body, ensure_ascii=False, allow_nan=False, default=str)},
     )
