@@ -19,7 +19,7 @@ def list_conflicts(
     offset: int = 0,
 ) -> list[dict]:
     """Return the conflicts ``access`` reaches (open ones unless ``include_closed``), by id."""
-    scope, scope_params = scope_condition(access)
+    scope, scope_params = scope_condition(access, pipeline="g")
     rows = session.execute(
         text(
             "SELECT c.id, p.id AS project_feature_id, p.registration_code AS project_code, "

@@ -293,7 +293,7 @@ def _scope(spec: LayerSpec, access: Access | None, near_m: float | None) -> tupl
         # A pipeline owner sees the projects that reach its pipelines.
         return (" AND EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g "
                 "ON g.id = c.pipeline_id WHERE c.project_id = construction_project.id "
-                "AND c.closed_at IS NULL AND g.owner = :scope_org)"), org
+                "AND g.owner = :scope_org)"), org
     if spec is PIPELINES and access.scope is Scope.OWN_PIPELINES:
         return " AND owner = :scope_org", org
     if spec is PIPELINES and access.scope is Scope.NEAR_OWN_SITES and near_m is not None:

@@ -147,16 +147,6 @@ class Access:
         """The organisation whose projects alone are reached; None: not limited to one."""
         return self.actor.organisation if self.scope is Scope.OWN_PROJECTS else None
 
-    @property
-    def pipeline_owner(self) -> str | None:
-        """The owner whose pipelines alone are reached; None: not limited to one."""
-        return self.actor.organisation if self.scope is Scope.OWN_PIPELINES else None
-
-    @property
-    def near_organisation(self) -> str | None:
-        """The organisation near whose sites alone pipelines are reached; None: not limited."""
-        return self.actor.organisation if self.scope is Scope.NEAR_OWN_SITES else None
-
 
 def check_action(action: str) -> str:
     """Return ``action`` if the table knows it (a typo fails at import, not at request)."""
@@ -209,17 +199,24 @@ def denial(actor: Actor | None, action: str) -> str:
 
 
 def scope_condition(access: Access | None, *, project: str = "p",
-                    pipeline: str = "g") -> tuple[str, dict]:
+                    pipeline: str | None = None) -> tuple[str, dict]:
     """Return the SQL condition (and binds) keeping the rows ``access`` reaches.
 
-    ``project`` and ``pipeline`` are the aliases of ``construction_project`` and
-    ``gas_pipeline`` in the caller's query. None (an internal read) reaches everything.
-    A scope the caller's query cannot honour is refused, never widened.
+    ``project`` is the alias of ``construction_project`` in the caller's query and
+    ``pipeline`` that of ``gas_pipeline`` when the query has one (conflicts, permits);
+    without it, a pipeline owner reaches the projects that reach its pipelines. None (an
+    internal read) reaches everything. A scope the query cannot honour is refused, never
+    widened.
     """
     if access is None or access.scope is Scope.ALL:
         return "TRUE", {}
+    org = {"scope_org": access.actor.organisation}
     if access.scope is Scope.OWN_PROJECTS:
-        return f"{project}.organisation = :scope_org", {"scope_org": access.actor.organisation}
+        return f"{project}.organisation = :scope_org", org
+    if access.scope is Scope.OWN_PIPELINES and pipeline is not None:
+        return f"{pipeline}.owner = :scope_org", org
     if access.scope is Scope.OWN_PIPELINES:
-        return f"{pipeline}.owner = :scope_org", {"scope_org": access.actor.organisation}
+        return ("EXISTS (SELECT 1 FROM pipeline_conflict sc JOIN gas_pipeline sg "
+                f"ON sg.id = sc.pipeline_id WHERE sc.project_id = {project}.id "
+                "AND sg.owner = :scope_org)"), org
     raise PermissionDeniedError(denial(access.actor, access.action))

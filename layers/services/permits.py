@@ -120,7 +120,7 @@ def list_permits(
     """
     if status is not None and status not in STATUSES:
         raise InvalidRequestError(f"参数 status：未知状态“{status}”（可用：{'、'.join(STATUSES)}）")
-    scope, scope_params = scope_condition(access)
+    scope, scope_params = scope_condition(access, pipeline="g")
     where = (
         " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
         f"AND {scope} "
@@ -151,7 +151,7 @@ def _history(session: Session, permit_id: int) -> list[dict]:
 
 
 def _fetch(session: Session, permit_id: int, access: Access | None, *, lock: bool):
-    scope, scope_params = scope_condition(access)
+    scope, scope_params = scope_condition(access, pipeline="g")
     row = session.execute(
         text(_PERMIT_SELECT + f" WHERE pm.id = :id AND {scope}"
              # The conflict row too: a screening closing it must finish first.
