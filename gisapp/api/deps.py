@@ -1,5 +1,7 @@
-"""Request dependencies: the session (one transaction per request), the current user and
-what the permission table grants it (``allow``)."""
+"""Request dependencies: the session, the current user and what the table grants it (``allow``).
+
+One transaction per request; the permission table is ``layers.services.permissions``.
+"""
 
 from __future__ import annotations
 

@@ -74,8 +74,12 @@ class WriteContext:
            margin_m: float = 2000.0) -> WriteContext:
         """Return the context of a write granted by ``access``.
 
-        Projects written under an own-organisation grant always belong to that organisation.
+        Projects written under an own-organisation grant always belong to that organisation;
+        a write grant of any other scope cannot be honoured here and is refused.
         """
+        own_projects = access.scope is Scope.OWN_PROJECTS and access.action.startswith("project.")
+        if access.scope is not Scope.ALL and not own_projects:
+            raise PermissionDeniedError(denial(access.actor, access.action))
         return cls(actor=access.actor, rule_set=rule_set, webhook_urls=webhook_urls,
                    margin_m=margin_m, organisation=access.project_organisation)
 
