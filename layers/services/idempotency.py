@@ -22,7 +22,7 @@ def body_digest(body) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def replay(session: Session, user_id: int, key: str, path: str, digest: str):
+def replay(session: Session, user_id: int | None, key: str, path: str, digest: str | None):
     """Lock the key; return (status, body) stored for it, or None when it is new."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidRequestError("请求头 Idempotency-Key 须为 1–255 个可打印字符")
@@ -38,7 +38,8 @@ def replay(session: Session, user_id: int, key: str, path: str, digest: str):
     return row.status_code, row.response
 
 
-def remember(session: Session, user_id: int, key: str, path: str, digest: str, status: int, body) -> None:
+def remember(session: Session, user_id: int | None, key: str, path: str, digest: str | None,
+             status: int, body) -> None:
     """Store the response of a keyed request in the same transaction as its effects.
 
     ``body`` is encoded as the response is (values JSON cannot hold as text), so a replay

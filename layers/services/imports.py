@@ -85,7 +85,7 @@ def _check_replace_scope(session: Session, codes: list[str], organisation: str) 
 
 def _live_ids(session: Session, kind: str, codes: list[str]) -> list[int]:
     """Return the ids of live rows with these codes (they are soft-deleted by a replace)."""
-    return session.execute(
+    return list(session.execute(
         text(f"SELECT id FROM {TABLES[kind]} WHERE deleted_at IS NULL AND {ID_FIELD[kind]} = ANY(:c)"),
         {"c": codes},
-    ).scalars().all()
+    ).scalars())

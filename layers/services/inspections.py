@@ -248,8 +248,8 @@ def _with_details(session: Session, inspections: list[dict[str, Any]]) -> list[d
         item["allowed_next"] = list(HAZARD_TRANSITIONS[item["rectification_state"]])
         by_inspection[item.pop("inspection_id")].append(item)
     files: dict[int, list] = defaultdict(list)
-    for item in evidence:
-        item = dict(item)
+    for row in evidence:
+        item = dict(row)
         files[item.pop("owner")].append(item)
     for inspection in inspections:
         inspection["kind_zh"] = KIND_ZH[inspection["kind"]]

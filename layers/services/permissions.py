@@ -170,7 +170,7 @@ def allowed(actor: Actor | None, action: str) -> bool:
 def authorize(actor: Actor | None, action: str) -> Access:
     """Return the actor's access for ``action``; raise ``PermissionDeniedError`` if refused."""
     scope = scope_of(actor, action)
-    if scope is None:
+    if actor is None or scope is None:
         raise PermissionDeniedError(denial(actor, action))
     if scope is not Scope.ALL and not (actor.organisation or "").strip():
         raise PermissionDeniedError(

@@ -162,6 +162,7 @@ def add_user(session: Session, actor: Actor, username: str, password: str, role:
             user = create_user(session, username, password, role, organisation)
     except IntegrityError as exc:
         raise ConflictStateError(f"用户名 {username} 已存在") from exc
+    assert user.id is not None  # a stored user always has its id
     record(session, actor, "user.create", "app_user", user.id,
            {"username": username, "role": role, "organisation": organisation, "via": via})
     return get_user(session, user.id)
