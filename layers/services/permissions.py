@@ -134,6 +134,16 @@ USER_ROLES = tuple(name for name, role in ROLES.items() if role.login)
 ROLE_ZH = {name: role.label_zh for name, role in ROLES.items()}
 
 
+def needs_organisation(role: str) -> bool:
+    """Return whether ``role`` has a grant scoped to an organisation (so it must name one)."""
+    return any(scope is not Scope.ALL for scope in ROLES[role].grants.values())
+
+
+def account_managers() -> tuple[str, ...]:
+    """Return the user roles granted ``user.manage`` (at least one such user must remain)."""
+    return tuple(name for name in USER_ROLES if "user.manage" in ROLES[name].grants)
+
+
 @dataclass(frozen=True)
 class Access:
     """A granted action: the actor and the scope of what it reaches."""

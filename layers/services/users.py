@@ -23,7 +23,12 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
-from layers.services.permissions import ROLE_ZH, USER_ROLES
+from layers.services.permissions import (
+    ROLE_ZH,
+    USER_ROLES,
+    account_managers,
+    needs_organisation,
+)
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -42,8 +47,9 @@ def _check_password(password: str) -> None:
 
 
 def _check_organisation(role: str, organisation: str | None) -> None:
-    if role == "builder" and not (organisation or "").strip():
-        raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
+    if needs_organisation(role) and not (organisation or "").strip():
+        raise InvalidRequestError(
+            f"字段 organisation：{ROLE_ZH[role]}用户必须指定所属单位（其权限以本单位为范围）")
 
 
 def create_user(session: Session, username: str, password: str, role: str,
@@ -176,8 +182,8 @@ def _lock_active_admins(session: Session, actor: Actor) -> None:
     that it has lost its role: the system never ends up without an active admin.
     """
     ids = set(session.execute(text(
-        "SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"
-    )).scalars())
+        "SELECT id FROM app_user WHERE role = ANY(:roles) AND active ORDER BY id FOR UPDATE"
+    ), {"roles": list(account_managers())}).scalars())
     if actor.id not in ids:
         raise PermissionDeniedError("当前账号已不是在用的管理员，无权管理用户")
 
@@ -209,7 +215,7 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
     _check_role(role)
     _check_organisation(role, organisation)
     # The actor is a locked active admin, so removing any other admin leaves at least one.
-    if row["id"] == actor.id and not (role == "admin" and active):
+    if row["id"] == actor.id and not (role in account_managers() and active):
         raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
     before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"]}
     after = {"role": role, "organisation": organisation, "active": active}
