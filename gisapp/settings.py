@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     # Shown on the map when tile_url is set (the tile provider's required credit).
     tile_attribution: str = ""
     rule_set: str = "shanghai"
+    # The campaign's dates, stage windows and quota (a YAML file as ``gisapp campaign
+    # --settings`` takes); unset: the district work plan's defaults. Used by the CLI, the
+    # API, the maps and the report alike; a stored plan keeps the settings it was drawn with.
+    campaign_settings: Path | None = None
     # Service
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
