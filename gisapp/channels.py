@@ -26,9 +26,6 @@ from email.message import EmailMessage
 from email.utils import formatdate
 from urllib.parse import quote, unquote, urlencode, urlsplit
 
-from sqlalchemy import text
-from sqlalchemy.engine import Engine
-
 from spatial_rules.errors import DomainError
 
 
@@ -115,17 +112,6 @@ def dingtalk_signed_url(url: str, secret: str, timestamp_ms: int | None = None) 
     query = urlencode({"timestamp": timestamp_ms, "sign": dingtalk_sign(secret, timestamp_ms)},
                       quote_via=quote)
     return f"{url}{'&' if '?' in url else '?'}{query}"
-
-
-def dingtalk_secrets(engine: Engine, urls: list[str]) -> dict[str, str]:
-    """The signing secrets of the DingTalk robots among ``urls`` (organisation rows)."""
-    if not urls:
-        return {}
-    with engine.connect() as conn:
-        rows = conn.execute(text(
-            "SELECT dingtalk_webhook_url, dingtalk_secret FROM organisation "
-            "WHERE dingtalk_webhook_url = ANY(:u) AND dingtalk_secret IS NOT NULL"), {"u": urls}).all()
-    return dict(rows)
 
 
 def robot_error(response) -> tuple[str | None, bool]:

@@ -11,17 +11,15 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
 from layers.services.notify import NO_CHANNELS, Channels
-from layers.services.permits import expire_due
+from layers.services.permits import expire_due_alone
 from layers.services.procedure import warn_expiring_answers
 
 logger = logging.getLogger("gisapp.permit_expiry")
-_LOCK_KEY = "gisapp:permit-expiry"
 
 
 def expire_once(engine: Engine, *, warn_days: int | None = None,
@@ -31,11 +29,8 @@ def expire_once(engine: Engine, *, warn_days: int | None = None,
     The same pass tells builders whose answer letter expires within ``warn_days``.
     """
     with session_factory(engine).begin() as session:
-        if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
-                               {"k": _LOCK_KEY}).scalar():
-            return None
-        expired = expire_due(session, channels=channels)
-        if warn_days is not None:
+        expired = expire_due_alone(session, channels=channels)
+        if expired is not None and warn_days is not None:
             warned = warn_expiring_answers(session, warn_days, channels)
             if warned:
                 logger.info("answers about to expire, builders told: %s", warned)

@@ -17,15 +17,6 @@ calendar_app = typer.Typer(help="工作日历：补充法定节假日与调休�
 org_app = typer.Typer(help="单位联系方式与企业微信、钉钉群机器人。", no_args_is_help=True)
 
 
-class _Cli:
-    """The actor of command-line changes."""
-
-    id = None
-    username = "cli"
-    role = "cli"
-    organisation = None
-
-
 def _session():
     from layers.db import session_factory
 
@@ -108,6 +99,7 @@ def org_set(
     dingtalk_secret: Annotated[str | None, typer.Option("--dingtalk-secret", help="钉钉加签密钥。")] = None,
 ) -> None:
     """登记或修改单位的联系方式与群机器人（未给出的项保持不变）。"""
+    from gisapp.cli.context import cli_access
     from layers.services.organisations import set_organisation
 
     given = {k: v for k, v in {
@@ -117,7 +109,7 @@ def org_set(
         if v is not None}
     engine, sessions = _session()
     with sessions.begin() as session:
-        org = set_organisation(session, _Cli(), name, kind, given)
+        org = set_organisation(session, cli_access("organisation.write"), name, kind, given)
     engine.dispose()
     typer.echo(f"已保存单位 {org['name']}（{org['kind']}）。")
 

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session
 from layers.db import execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.errors import InvalidRequestError, NotFoundError
+from layers.services.permissions import Access, scope_condition
 from layers.services.permits import LOCAL_TZ, local_today
 
 REASONS = ("registration", "change", "renewal")
@@ -191,22 +192,19 @@ def _shape(row, today: dt.date, warn_days: int) -> dict:
     return out
 
 
-def _visible(organisation: str | None) -> str:
-    return "(CAST(:org AS text) IS NULL OR p.organisation = :org)"
-
-
-def current_answer(session: Session, project_id: int, *, organisation: str | None = None,
+def current_answer(session: Session, project_id: int, *, access: Access | None = None,
                    warn_days: int = 7, today: dt.date | None = None) -> dict:
-    """Return the current (latest) answer of a live project the caller may see."""
+    """Return the current (latest) answer of a live project ``access`` reaches."""
+    scope, params = scope_condition(access, project="p")
     row = session.execute(
         text(f"{_SELECT} WHERE a.project_id = :pid AND a.superseded_at IS NULL "
-             f"AND p.deleted_at IS NULL AND {_visible(organisation)}"),
-        {"pid": project_id, "org": organisation},
+             f"AND p.deleted_at IS NULL AND {scope}"),
+        {"pid": project_id, **params},
     ).mappings().one_or_none()
     if row is None:
         exists = session.execute(
             text("SELECT 1 FROM construction_project p WHERE p.id = :pid AND p.deleted_at IS NULL "
-                 f"AND {_visible(organisation)}"), {"pid": project_id, "org": organisation}).first()
+                 f"AND {scope}"), {"pid": project_id, **params}).first()
         if exists is None:
             raise NotFoundError(f"项目 {project_id} 不存在")
         raise NotFoundError(f"项目 {project_id} 尚无查询答复书"
@@ -214,22 +212,24 @@ def current_answer(session: Session, project_id: int, *, organisation: str | Non
     return _shape(row, today or local_today(), warn_days)
 
 
-def answer_by_number(session: Session, number: str, *, organisation: str | None = None,
+def answer_by_number(session: Session, number: str, *, access: Access | None = None,
                      warn_days: int = 7, today: dt.date | None = None) -> dict:
-    """Return one answer (current or not) by its number, if the caller may see it."""
-    row = session.execute(text(f"{_SELECT} WHERE a.number = :n AND {_visible(organisation)}"),
-                          {"n": number, "org": organisation}).mappings().one_or_none()
+    """Return one answer (current or not) by its number, if ``access`` reaches it."""
+    scope, params = scope_condition(access, project="p")
+    row = session.execute(text(f"{_SELECT} WHERE a.number = :n AND {scope}"),
+                          {"n": number, **params}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"查询答复书 {number} 不存在")
     return _shape(row, today or local_today(), warn_days)
 
 
-def list_answers(session: Session, project_id: int, *, organisation: str | None = None,
+def list_answers(session: Session, project_id: int, *, access: Access | None = None,
                  warn_days: int = 7) -> list[dict]:
-    """Return every answer of a project, newest first (without the snapshot details)."""
+    """Return every answer of a project ``access`` reaches, newest first (no snapshot details)."""
+    scope, params = scope_condition(access, project="p")
     rows = session.execute(
-        text(f"{_SELECT} WHERE a.project_id = :pid AND {_visible(organisation)} ORDER BY a.id DESC"),
-        {"pid": project_id, "org": organisation}).mappings().all()
+        text(f"{_SELECT} WHERE a.project_id = :pid AND {scope} ORDER BY a.id DESC"),
+        {"pid": project_id, **params}).mappings().all()
     today = local_today()
     keep = ("id", "number", "reason", "reason_zh", "issued_at", "valid_until", "rule_set", "state",
             "state_zh", "days_left", "near_expiry", "valid_for_work", "superseded_at",

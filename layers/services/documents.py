@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.campaign_store import (
+from layers.services import audit
+from layers.services.errors import InvalidRequestError, NotFoundError
+from layers.services.evidence import (
     EVIDENCE_MAGIC,
     MAX_EVIDENCE_BYTES,
     EvidenceTooLargeError,
@@ -24,14 +26,11 @@ from layers.campaign_store import (
     sanitise_filename,
     too_large_message,
 )
-from layers.services import audit
-from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from layers.services.permissions import authorize, scope_condition
 
 MAX_DOCUMENTS = 10
 KIND_ZH = {"owner_reply": "权属单位答复附件", "protection_plan": "保护方案", "visit_photo": "监护照片",
            "damage_photo": "损坏现场照片"}
-# Roles that see everything; builders and owners are scoped by organisation.
-OVERSEERS = ("gas_office", "inspector")
 
 
 @dataclass(frozen=True)
@@ -94,21 +93,19 @@ def store_documents(session: Session, actor, kind: str, checked, **owner_fk) -> 
     return out
 
 
-def organisation_clause(actor, project_alias: str = "p", pipeline_alias: str = "g") -> tuple[str, dict]:
-    """SQL condition restricting rows to what ``actor`` may see, and its binds."""
-    role = getattr(actor, "role", None)
-    if role in OVERSEERS:
-        return "TRUE", {}
-    if role == "builder":
-        return f"{project_alias}.organisation = :scope_org", {"scope_org": actor.organisation}
-    if role == "utility":
-        return f"{pipeline_alias}.owner = :scope_org", {"scope_org": actor.organisation}
-    raise PermissionDeniedError(f"角色 {role} 无权查看燃气管道保护手续")
+def organisation_clause(actor, action: str) -> tuple[str, dict]:
+    """The permission table's grant of ``action`` to ``actor`` as an SQL condition and binds.
+
+    The query names the project ``p`` and the pipeline ``g`` (403 without a grant).
+    """
+    return scope_condition(authorize(actor, action), project="p", pipeline="g")
 
 
-def scope_of_conflict(session: Session, conflict_id: int, actor, *, lock: bool = False) -> dict:
-    """Return the conflict (with project and pipeline) if ``actor`` may see it, else 404."""
-    clause, params = organisation_clause(actor)
+def scope_of_conflict(session: Session, conflict_id: int, actor, *, action: str,
+                      lock: bool = False) -> dict:
+    """Return the conflict (with project and pipeline) if ``actor``'s grant of ``action``
+    reaches it, else 404."""
+    clause, params = organisation_clause(actor, action)
     row = session.execute(text(
         "SELECT c.id, c.zone, c.closed_at, c.distance_m, c.required_action, p.id AS project_id, "
         "p.registration_code AS project_code, p.name AS project_name, p.organisation, "
@@ -144,7 +141,7 @@ class DocumentBlob:
 
 def get_document(session: Session, document_id: int, actor) -> DocumentBlob:
     """Return a document the actor may see (its record's organisation scope), else 404."""
-    clause, params = organisation_clause(actor)
+    clause, params = organisation_clause(actor, "document.read")
     row = session.execute(text(
         "SELECT d.id, d.filename, d.content_type, d.sha256, d.content FROM procedure_document d "
         "LEFT JOIN owner_review r ON r.id = d.owner_review_id "

@@ -14,7 +14,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.services.audit import record
-from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from layers.services.errors import InvalidRequestError, NotFoundError
+from layers.services.permissions import Access, Scope
 from layers.services.users import check_email
 
 KINDS = ("builder", "utility")
@@ -32,15 +33,10 @@ def check_http_url(url: str, field: str) -> str:
     return url
 
 
-def _may(actor, name: str) -> None:
-    role = getattr(actor, "role", None)
-    if role in ("gas_office", "cli"):
-        return
-    if role in KINDS and getattr(actor, "organisation", None) == name:
-        return
-    if role in KINDS:
+def _may(access: Access, name: str) -> None:
+    """A grant of everything reaches every organisation; a scoped one only its own."""
+    if access.scope is not Scope.ALL and access.actor.organisation != name:
         raise NotFoundError(f"单位“{name}”不存在")
-    raise PermissionDeniedError(f"角色 {role} 无权查看或修改单位信息")
 
 
 def _shape(row) -> dict:
@@ -50,9 +46,9 @@ def _shape(row) -> dict:
     return out
 
 
-def get_organisation(session: Session, actor, name: str) -> dict:
-    """One organisation the actor may see."""
-    _may(actor, name)
+def get_organisation(session: Session, access: Access, name: str) -> dict:
+    """One organisation ``access`` (organisation.read or .write) reaches."""
+    _may(access, name)
     row = session.execute(text("SELECT * FROM organisation WHERE name = :n"),
                           {"n": name}).mappings().one_or_none()
     if row is None:
@@ -60,14 +56,16 @@ def get_organisation(session: Session, actor, name: str) -> dict:
     return _shape(row)
 
 
-def list_organisations(session: Session, actor) -> list[dict]:
-    """Every organisation (the gas office only)."""
-    if getattr(actor, "role", None) != "gas_office":
-        raise PermissionDeniedError(f"角色 {getattr(actor, 'role', None)} 无权列出全部单位")
+def list_organisations(session: Session, access: Access) -> list[dict]:
+    """The organisations ``access`` (organisation.read) reaches: all, or its own."""
+    if access.scope is not Scope.ALL:
+        row = session.execute(text("SELECT * FROM organisation WHERE name = :n"),
+                              {"n": access.actor.organisation}).mappings().all()
+        return [_shape(r) for r in row]
     return [_shape(r) for r in session.execute(text("SELECT * FROM organisation ORDER BY name")).mappings()]
 
 
-def set_organisation(session: Session, actor, name: str, kind: str, changes: dict) -> dict:
+def set_organisation(session: Session, access: Access, name: str, kind: str, changes: dict) -> dict:
     """Create or update an organisation's contacts and robot channels; audit the change."""
     name = (name or "").strip()
     if not name or len(name) > 200:
@@ -77,7 +75,7 @@ def set_organisation(session: Session, actor, name: str, kind: str, changes: dic
     unknown = set(changes) - set(FIELDS)
     if unknown:
         raise InvalidRequestError(f"字段 {'、'.join(sorted(unknown))}：不认识的字段")
-    _may(actor, name)
+    _may(access, name)
     values = {}
     for field, value in changes.items():
         value = None if value is None else str(value).strip() or None
@@ -98,7 +96,7 @@ def set_organisation(session: Session, actor, name: str, kind: str, changes: dic
         "ON CONFLICT (name) DO UPDATE SET "
         + ", ".join([f"{c} = EXCLUDED.{c}" for c in values] + ["updated_at = now()"])),
         {"name": name, "kind": kind, **values})
-    record(session, actor, "organisation.set", "organisation", None,
+    record(session, access.actor, "organisation.set", "organisation", None,
            {"name": name, "kind": kind,
             "changed": {k: ("***" if k == "dingtalk_secret" and v else v) for k, v in values.items()}})
-    return get_organisation(session, actor, name)
+    return get_organisation(session, access, name)

@@ -27,8 +27,9 @@ from layers.services.documents import (
     scope_of_conflict,
     store_documents,
 )
-from layers.services.errors import ConflictStateError, InvalidRequestError, PermissionDeniedError
+from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.services.notify import NO_CHANNELS, Channels, notify
+from layers.services.permissions import authorize
 from layers.services.permits import local_today
 from layers.services.workdays import due_date
 
@@ -82,7 +83,7 @@ def list_reviews(session: Session, actor, *, overdue: bool | None = None, pendin
                  limit: int = 100, offset: int = 0, today: dt.date | None = None) -> dict:
     """Reviews the actor may see; ``overdue`` keeps unanswered ones past their deadline."""
     today = today or local_today()
-    clause, params = organisation_clause(actor)
+    clause, params = organisation_clause(actor, "review.read")
     where = [clause]
     if overdue:
         where.append("r.decision IS NULL AND c.closed_at IS NULL AND r.due_on < :today")
@@ -97,7 +98,7 @@ def list_reviews(session: Session, actor, *, overdue: bool | None = None, pendin
 
 def get_review(session: Session, conflict_id: int, actor) -> dict:
     """The review of one conflict, with its documents."""
-    scope_of_conflict(session, conflict_id, actor)
+    scope_of_conflict(session, conflict_id, actor, action="review.read")
     row = session.execute(text(f"{_REVIEW_SELECT} WHERE r.conflict_id = :id"),
                           {"id": conflict_id}).mappings().one_or_none()
     if row is None:
@@ -105,14 +106,6 @@ def get_review(session: Session, conflict_id: int, actor) -> dict:
     review = _shape(row, local_today())
     review["documents"] = list_documents(session, owner_review_id=review["id"])
     return review
-
-
-def _require_owner(actor, conflict: dict) -> None:
-    if getattr(actor, "role", None) != "utility":
-        raise PermissionDeniedError(
-            f"角色 {getattr(actor, 'role', None)} 无权答复：只有管道权属单位（utility）可以答复")
-    if conflict["owner"] != actor.organisation:  # scope_of_conflict already hid others' conflicts
-        raise PermissionDeniedError("只能答复本单位管道上的冲突")
 
 
 def _clean_note(note: str | None, field: str = "note") -> str | None:
@@ -145,9 +138,9 @@ def reply(session: Session, conflict_id: int, actor, *, decision: str, note: str
         raise InvalidRequestError(
             f"字段 decision：未知答复“{str(decision)[:40]}”（可用：{'、'.join(OWNER_DECISIONS)}）")
     note = _clean_note(note)
+    authorize(actor, "review.reply")
     checked = check_uploads(list(uploads))
-    conflict = scope_of_conflict(session, conflict_id, actor, lock=True)
-    _require_owner(actor, conflict)
+    conflict = scope_of_conflict(session, conflict_id, actor, action="review.reply", lock=True)
     if conflict["closed_at"] is not None:
         raise ConflictStateError(f"冲突 {conflict_id} 已关闭（项目或管道已变更），不再需要答复")
     review_id = session.execute(text(
@@ -182,12 +175,12 @@ def decide_plan(session: Session, permit_id: int, actor, *, decision: str, note:
         raise InvalidRequestError(
             f"字段 decision：未知意见“{str(decision)[:40]}”（可用：agreed、changes_requested）")
     note = _clean_note(note)
+    authorize(actor, "plan.decide")
     conflict_id = session.execute(text("SELECT conflict_id FROM permit WHERE id = :id"),
                                   {"id": permit_id}).scalar_one_or_none()
     if conflict_id is None:
-        raise ConflictStateError(f"保护手续 {permit_id} 不存在")
-    conflict = scope_of_conflict(session, conflict_id, actor, lock=True)
-    _require_owner(actor, conflict)
+        raise NotFoundError(f"保护手续 {permit_id} 不存在")
+    conflict = scope_of_conflict(session, conflict_id, actor, action="plan.decide", lock=True)
     if conflict["closed_at"] is not None:
         raise ConflictStateError(f"保护手续 {permit_id} 的冲突已关闭，不再办理")
     plans = session.execute(text("SELECT count(*) FROM procedure_document WHERE permit_id = :p "

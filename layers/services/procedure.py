@@ -26,9 +26,9 @@ from layers.services.errors import (
     ConflictStateError,
     InvalidRequestError,
     NotFoundError,
-    PermissionDeniedError,
 )
 from layers.services.notify import NO_CHANNELS, Channels, notify
+from layers.services.permissions import authorize, scope_condition
 from layers.services.permits import LOCAL_TZ, local_today
 from layers.services.workdays import overrides_between, working_days_between
 
@@ -72,9 +72,7 @@ def _moment(value, field: str) -> dt.datetime:
 def upload_plan(session: Session, permit_id: int, actor, *, uploads: Sequence, note: str | None,
                 channels: Channels = NO_CHANNELS) -> dict:
     """The builder uploads its protection plan (保护方案) to a permit; the owner is told."""
-    if getattr(actor, "role", None) not in ("builder", "gas_office"):
-        raise PermissionDeniedError(
-            f"角色 {getattr(actor, 'role', None)} 无权上传保护方案（建设单位或燃气管理所）")
+    authorize(actor, "plan.upload")
     note = _clean(note, "note")
     if not uploads:
         raise InvalidRequestError("字段 files：请至少上传一个保护方案文件（PDF 或图片）")
@@ -83,7 +81,7 @@ def upload_plan(session: Session, permit_id: int, actor, *, uploads: Sequence, n
                           {"id": permit_id}).one_or_none()
     if row is None:
         raise NotFoundError(f"保护手续 {permit_id} 不存在")
-    conflict = scope_of_conflict(session, row.conflict_id, actor, lock=True)
+    conflict = scope_of_conflict(session, row.conflict_id, actor, action="plan.upload", lock=True)
     if conflict["closed_at"] is not None:
         raise ConflictStateError(f"保护手续 {permit_id} 的冲突已关闭（项目或管道已变更），不再办理")
     documents = store_documents(session, actor, "protection_plan", checked, permit_id=permit_id)
@@ -157,17 +155,8 @@ def check_start_of_work(session: Session, project_id: int, channels: Channels = 
 
 def list_violations(session: Session, actor, *, limit: int = 100, offset: int = 0) -> dict:
     """Violations the actor may see (the office all; owners those on their pipelines; builders theirs)."""
-    role = getattr(actor, "role", None)
-    if role in ("gas_office", "inspector"):
-        where, params = "TRUE", {}
-    elif role == "builder":
-        where, params = "p.organisation = :org", {"org": actor.organisation}
-    elif role == "utility":
-        where = ("EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
-                 "WHERE c.project_id = v.project_id AND g.owner = :org)")
-        params = {"org": actor.organisation}
-    else:
-        raise PermissionDeniedError(f"角色 {role} 无权查看违规施工告警")
+    # Owners: violations of the projects that reach their pipelines.
+    where, params = scope_condition(authorize(actor, "violation.read"), project="p")
     rows = session.execute(text(
         "SELECT v.id, v.project_id, p.registration_code AS project_code, v.kind, v.message, v.detail, "
         "v.created_at, v.acknowledged_at, v.acknowledged_by FROM violation v "
@@ -188,12 +177,6 @@ _VISIT_SELECT = (
 )
 
 
-def _owner_only(actor, conflict: dict, what: str) -> None:
-    if getattr(actor, "role", None) != "utility" or conflict["owner"] != actor.organisation:
-        raise PermissionDeniedError(
-            f"角色 {getattr(actor, 'role', None)} 无权{what}：只有该管道的权属单位可以操作")
-
-
 def schedule_visit(session: Session, conflict_id: int, actor, *, scheduled_on, person: str | None,
                    channels: Channels = NO_CHANNELS, today: dt.date | None = None) -> dict:
     """The owner schedules an on-site supervision visit (date, person); the builder is told."""
@@ -201,8 +184,7 @@ def schedule_visit(session: Session, conflict_id: int, actor, *, scheduled_on, p
     person = _clean(person, "person", required=True, max_len=200)
     if day < (today or local_today()):
         raise InvalidRequestError(f"字段 scheduled_on：监护日期 {day} 早于今天")
-    conflict = scope_of_conflict(session, conflict_id, actor, lock=True)
-    _owner_only(actor, conflict, "安排现场监护")
+    conflict = scope_of_conflict(session, conflict_id, actor, action="supervision.manage", lock=True)
     if conflict["closed_at"] is not None:
         raise ConflictStateError(f"冲突 {conflict_id} 已关闭，无需现场监护")
     visit_id = session.execute(text(
@@ -229,10 +211,10 @@ def record_visit(session: Session, visit_id: int, actor, *, arrived_at, left_at,
     if arrived > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
         raise InvalidRequestError("字段 arrived_at：到场时间晚于现在")
     notes = _clean(notes, "notes", max_len=5000)
+    authorize(actor, "supervision.manage")
     checked = check_uploads(list(uploads))
     visit = get_visit(session, visit_id, actor)
-    conflict = scope_of_conflict(session, visit["conflict_id"], actor)
-    _owner_only(actor, conflict, "记录现场监护")
+    conflict = scope_of_conflict(session, visit["conflict_id"], actor, action="supervision.manage")
     if visit["arrived_at"] is not None:
         raise ConflictStateError(f"现场监护 {visit_id} 已记录（{visit['arrived_at']}），不能重复记录")
     session.execute(text(
@@ -252,7 +234,7 @@ def record_visit(session: Session, visit_id: int, actor, *, arrived_at, left_at,
 
 def get_visit(session: Session, visit_id: int, actor) -> dict:
     """One visit, if the actor may see its conflict."""
-    clause, params = organisation_clause(actor)
+    clause, params = organisation_clause(actor, "supervision.read")
     row = session.execute(text(f"{_VISIT_SELECT} WHERE v.id = :id AND {clause}"),
                           {"id": visit_id, **params}).mappings().one_or_none()
     if row is None:
@@ -264,7 +246,7 @@ def get_visit(session: Session, visit_id: int, actor) -> dict:
 
 def list_visits(session: Session, actor, *, project_id: int | None = None, limit: int = 200) -> dict:
     """The supervision schedule the actor may see (builders: their projects; owners: their pipes)."""
-    clause, params = organisation_clause(actor)
+    clause, params = organisation_clause(actor, "supervision.read")
     rows = session.execute(text(
         f"{_VISIT_SELECT} WHERE {clause} AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid) "
         "ORDER BY v.scheduled_on, v.id LIMIT :limit"),
@@ -281,8 +263,7 @@ def submit_start_notice(session: Session, project_id: int, actor, *, planned_sta
 
     It must come ``notice_days`` working days before the planned start.
     """
-    if getattr(actor, "role", None) not in ("builder", "gas_office"):
-        raise PermissionDeniedError(f"角色 {getattr(actor, 'role', None)} 无权提交开工告知（建设单位）")
+    scope, scope_params = scope_condition(authorize(actor, "start_notice.submit"), project="p")
     today = today or local_today()
     start = _day(planned_start, "planned_start")
     note = _clean(note, "note")
@@ -291,11 +272,10 @@ def submit_start_notice(session: Session, project_id: int, actor, *, planned_sta
         raise InvalidRequestError(
             f"字段 planned_start：开工告知须提前 {notice_days} 个工作日提交，"
             f"{today.isoformat()} 到 {start.isoformat()} 只有 {lead} 个工作日")
-    org = actor.organisation if actor.role == "builder" else None
     project = session.execute(text(
-        "SELECT id, registration_code, name, organisation FROM construction_project WHERE id = :id "
-        "AND deleted_at IS NULL AND (CAST(:org AS text) IS NULL OR organisation = :org)"),
-        {"id": project_id, "org": org}).mappings().one_or_none()
+        "SELECT id, registration_code, name, organisation FROM construction_project p WHERE id = :id "
+        f"AND deleted_at IS NULL AND {scope}"),
+        {"id": project_id, **scope_params}).mappings().one_or_none()
     if project is None:
         raise NotFoundError(f"项目 {project_id} 不存在")
     owners = session.execute(text(
@@ -326,6 +306,7 @@ def report_damage(session: Session, actor, *, lon, lat, occurred_at, description
     The report states whether the project had a current answer and an approved permit
     for that pipeline.
     """
+    authorize(actor, "damage.report")
     try:
         lon, lat = float(lon), float(lat)
     except (TypeError, ValueError) as exc:
@@ -391,16 +372,13 @@ def report_damage(session: Session, actor, *, lon, lat, occurred_at, description
     return get_damage(session, report_id, actor)
 
 
-def _damage_scope(actor) -> tuple[str, dict]:
-    role = getattr(actor, "role", None)
-    if role in ("gas_office", "inspector"):
-        return "TRUE", {}
-    if role == "utility":
-        return "(g.owner = :org OR d.reported_by = :me)", {"org": actor.organisation, "me": actor.username}
-    if role == "builder":
-        return "(p.organisation = :org OR d.reported_by = :me)", {"org": actor.organisation,
-                                                                  "me": actor.username}
-    raise PermissionDeniedError(f"角色 {role} 无权查看管道损坏报告")
+def _damage_scope(actor, action: str = "damage.read") -> tuple[str, dict]:
+    """Reports within the grant's scope (its project or pipeline), and the actor's own reports."""
+    access = authorize(actor, action)
+    clause, params = scope_condition(access, project="p", pipeline="g")
+    if clause == "TRUE":
+        return clause, params
+    return f"(coalesce({clause}, false) OR d.reported_by = :me)", {**params, "me": actor.username}
 
 
 _DAMAGE_SELECT = (
@@ -436,12 +414,12 @@ def list_damage(session: Session, actor, *, limit: int = 100) -> dict:
 
 def acknowledge_damage(session: Session, report_id: int, actor) -> dict:
     """The office or the owner acknowledges a report; the time from report to acknowledgement is kept."""
-    if getattr(actor, "role", None) not in ("gas_office", "utility"):
-        raise PermissionDeniedError(
-            f"角色 {getattr(actor, 'role', None)} 无权确认损坏报告（燃气管理所或权属单位）")
-    report = get_damage(session, report_id, actor)
-    if actor.role == "utility" and report["owner"] != actor.organisation:
+    clause, params = scope_condition(authorize(actor, "damage.acknowledge"), project="p", pipeline="g")
+    found = session.execute(text(f"{_DAMAGE_SELECT} WHERE d.id = :id AND coalesce({clause}, false)"),
+                            {"id": report_id, **params}).first()
+    if found is None:
         raise NotFoundError(f"损坏报告 {report_id} 不存在")
+    report = get_damage(session, report_id, actor)
     changed = session.execute(text(
         "UPDATE damage_report SET acknowledged_at = now(), acknowledged_by = :by "
         "WHERE id = :id AND acknowledged_at IS NULL"), {"by": actor.username, "id": report_id}).rowcount

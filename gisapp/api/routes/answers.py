@@ -10,28 +10,24 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 
-from gisapp.api.deps import SessionDep, require, write_context
+from gisapp.api.deps import SessionDep, allow, write_ctx
 from layers.services.answers import current_answer, list_answers, verify_answer
 from layers.services.features import renew_answer
-from layers.services.users import User
+from layers.services.permissions import Access
 from maps.answer import render_html, render_pdf
 
 router = APIRouter(prefix="/api", tags=["answers"])
-Reader = Annotated[User, require("gas_office", "builder", "inspector")]
-Renewer = Annotated[User, require("gas_office", "builder")]
+Reader = Annotated[Access, allow("answer.read")]
+Renewer = Annotated[Access, allow("answer.renew")]
 Id = Annotated[int, Path(ge=1, le=2**62)]
-
-
-def _own(user: User) -> str | None:
-    return user.organisation if user.role == "builder" else None
 
 
 def _warn(request: Request) -> int:
     return request.app.state.settings.answer_warn_days
 
 
-def _answer(request: Request, session, user: User, project_id: int) -> dict:
-    return current_answer(session, project_id, organisation=_own(user), warn_days=_warn(request))
+def _answer(request: Request, session, access: Access, project_id: int) -> dict:
+    return current_answer(session, project_id, access=access, warn_days=_warn(request))
 
 
 @router.get("/projects/{project_id}/answer")
@@ -43,7 +39,7 @@ def read_answer(request: Request, session: SessionDep, user: Reader, project_id:
 @router.get("/projects/{project_id}/answers")
 def read_answers(request: Request, session: SessionDep, user: Reader, project_id: Id) -> dict:
     """项目的全部查询答复书（最新在前，含已取代和已过期的）。"""
-    answers = list_answers(session, project_id, organisation=_own(user), warn_days=_warn(request))
+    answers = list_answers(session, project_id, access=user, warn_days=_warn(request))
     if not answers:
         _answer(request, session, user, project_id)  # 404 with the reason
     return {"project_id": project_id, "answers": answers}
@@ -71,7 +67,7 @@ async def read_answer_pdf(request: Request, session: SessionDep, user: Reader, p
 @router.post("/projects/{project_id}/answer/renew", status_code=201)
 def renew(request: Request, session: SessionDep, user: Renewer, project_id: Id) -> dict:
     """按现行规则重新筛查项目并签发新的查询答复书（新编号），原答复书标记为已取代。"""
-    renew_answer(session, project_id, write_context(request, user))
+    renew_answer(session, project_id, write_ctx(request, user), user)
     return _answer(request, session, user, project_id)
 
 

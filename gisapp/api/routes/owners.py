@@ -9,20 +9,25 @@ from fastapi import APIRouter, File, Form, Header, Path, Query, Request, UploadF
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from gisapp.api.deps import CurrentUser, SessionDep, channels, require
+from gisapp.api.deps import SessionDep, allow, channels
 from gisapp.api.errors import error_body
 from gisapp.api.routes.inspections import _disposition
-from layers.campaign_store import MAX_EVIDENCE_BYTES, EvidenceTooLargeError, too_large_message
 from layers.services.documents import Upload, get_document
+from layers.services.evidence import MAX_EVIDENCE_BYTES, EvidenceTooLargeError, too_large_message
 from layers.services.notify import list_notifications, mark_read
 from layers.services.organisations import get_organisation, list_organisations, set_organisation
 from layers.services.owners import decide_plan, get_review, list_reviews, reply
-from layers.services.users import User
+from layers.services.permissions import Access
 
 router = APIRouter(prefix="/api", tags=["owners"])
 Id = Annotated[int, Path(ge=1, le=2**62)]
-Procedure = Annotated[User, require("gas_office", "builder", "inspector", "utility")]
-Owner = Annotated[User, require("utility")]
+Replier = Annotated[Access, allow("review.reply")]
+Reviews = Annotated[Access, allow("review.read")]
+PlanDecider = Annotated[Access, allow("plan.decide")]
+Documents = Annotated[Access, allow("document.read")]
+Inbox = Annotated[Access, allow("notification.read")]
+OrgReader = Annotated[Access, allow("organisation.read")]
+OrgWriter = Annotated[Access, allow("organisation.write")]
 Files = Annotated[list[UploadFile] | None, File(description="PDF、JPEG 或 PNG，每个不超过 20 MB，最多 10 个")]
 
 
@@ -40,7 +45,7 @@ def read_uploads(files: list[UploadFile] | None) -> list[Upload] | JSONResponse:
 
 @router.post("/conflicts/{conflict_id}/owner-reply")
 def owner_reply(
-    request: Request, session: SessionDep, user: Owner, conflict_id: Id,
+    request: Request, session: SessionDep, access: Replier, conflict_id: Id,
     decision: Annotated[str, Form(max_length=64, description="no_objection、protection_plan_required、"
                                   "on_site_supervision_required 或 relocation_required")],
     note: Annotated[str | None, Form(max_length=4000)] = None,
@@ -51,28 +56,28 @@ def owner_reply(
     if isinstance(uploads, JSONResponse):
         return uploads
     try:
-        return reply(session, conflict_id, user, decision=decision, note=note, uploads=uploads,
+        return reply(session, conflict_id, access.actor, decision=decision, note=note, uploads=uploads,
                      channels=channels(request.app.state.settings))
     except EvidenceTooLargeError as err:
         return JSONResponse(error_body(str(err)), status_code=413)
 
 
 @router.get("/conflicts/{conflict_id}/owner-review")
-def owner_review(session: SessionDep, user: Procedure, conflict_id: Id) -> dict:
+def owner_review(session: SessionDep, access: Reviews, conflict_id: Id) -> dict:
     """冲突的权属单位审查：答复期限（工作日）、决定、说明、附件、对保护方案的意见。"""
-    return get_review(session, conflict_id, user)
+    return get_review(session, conflict_id, access.actor)
 
 
 @router.get("/owner-reviews")
 def owner_reviews(
-    session: SessionDep, user: Procedure,
+    session: SessionDep, access: Reviews,
     overdue: Annotated[bool, Query(description="true：只列超过答复期限仍未答复的")] = False,
     pending: Annotated[bool | None, Query(description="true：未答复；false：已答复")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     """权属单位审查列表（燃气管理所看全部，可只看逾期未答复；建设单位与权属单位只见本单位）。"""
-    return list_reviews(session, user, overdue=overdue, pending=pending, limit=limit, offset=offset)
+    return list_reviews(session, access.actor, overdue=overdue, pending=pending, limit=limit, offset=offset)
 
 
 class PlanDecisionIn(BaseModel):
@@ -85,20 +90,20 @@ class PlanDecisionIn(BaseModel):
 
 
 @router.post("/permits/{permit_id}/owner-decision")
-def owner_decision(request: Request, session: SessionDep, user: Owner, permit_id: Id,
+def owner_decision(request: Request, session: SessionDep, access: PlanDecider, permit_id: Id,
                    body: PlanDecisionIn) -> dict:
     """管道权属单位对保护方案的意见：同意或要求修改（记入保护手续历史）。"""
-    return decide_plan(session, permit_id, user, decision=body.decision, note=body.note,
+    return decide_plan(session, permit_id, access.actor, decision=body.decision, note=body.note,
                        channels=channels(request.app.state.settings))
 
 
 @router.get("/documents/{document_id}")
 def download_document(
-    session: SessionDep, user: Procedure, document_id: Id,
+    session: SessionDep, access: Documents, document_id: Id,
     if_none_match: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Response:
     """下载保护手续文件（答复附件、保护方案、监护照片、损坏照片）；只限有权查看其记录的单位。"""
-    blob = get_document(session, document_id, user)
+    blob = get_document(session, document_id, access.actor)
     etag = f'"{blob.sha256}"'
     if if_none_match and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers={"ETag": etag})
@@ -110,13 +115,13 @@ def download_document(
 
 @router.get("/notifications")
 def notifications(
-    session: SessionDep, user: CurrentUser,
+    session: SessionDep, access: Inbox,
     unread: Annotated[bool, Query(description="true：只列未读")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     """本人的通知（最新在前）与未读数。"""
-    return list_notifications(session, user.id, unread_only=unread, limit=limit, offset=offset)
+    return list_notifications(session, access.actor.id, unread_only=unread, limit=limit, offset=offset)
 
 
 class ReadIn(BaseModel):
@@ -128,10 +133,11 @@ class ReadIn(BaseModel):
 
 
 @router.post("/notifications/read")
-def notifications_read(session: SessionDep, user: CurrentUser, body: ReadIn) -> dict:
+def notifications_read(session: SessionDep, access: Inbox, body: ReadIn) -> dict:
     """标记通知为已读（不传 ids 则全部已读）；返回标记数量与剩余未读数。"""
-    changed = mark_read(session, user.id, body.ids)
-    return {"marked": changed, "unread": list_notifications(session, user.id, limit=1)["unread"]}
+    user_id = access.actor.id
+    changed = mark_read(session, user_id, body.ids)
+    return {"marked": changed, "unread": list_notifications(session, user_id, limit=1)["unread"]}
 
 
 class OrganisationIn(BaseModel):
@@ -151,21 +157,21 @@ class OrganisationIn(BaseModel):
 
 
 @router.get("/organisations")
-def organisations(session: SessionDep, user: CurrentUser) -> dict:
+def organisations(session: SessionDep, access: OrgReader) -> dict:
     """全部单位的联系方式与通知渠道（仅燃气管理所）。"""
-    return {"organisations": list_organisations(session, user)}
+    return {"organisations": list_organisations(session, access)}
 
 
 @router.get("/organisations/{name}")
-def organisation(session: SessionDep, user: CurrentUser,
+def organisation(session: SessionDep, access: OrgReader,
                  name: Annotated[str, Path(max_length=200)]) -> dict:
     """读取单位信息（燃气管理所看全部；建设单位与权属单位只看本单位）。"""
-    return get_organisation(session, user, name)
+    return get_organisation(session, access, name)
 
 
 @router.put("/organisations/{name}")
-def set_org(session: SessionDep, user: CurrentUser, name: Annotated[str, Path(max_length=200)],
+def set_org(session: SessionDep, access: OrgWriter, name: Annotated[str, Path(max_length=200)],
             body: OrganisationIn) -> dict:
     """登记或修改单位联系方式与企业微信、钉钉机器人（燃气管理所或本单位用户）。"""
     changes = body.model_dump(include=body.model_fields_set - {"kind"})
-    return set_organisation(session, user, name, body.kind, changes)
+    return set_organisation(session, access, name, body.kind, changes)

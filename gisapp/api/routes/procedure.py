@@ -9,19 +9,23 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from gisapp.api.deps import CurrentUser, SessionDep, channels, require
+from gisapp.api.deps import SessionDep, allow, channels
 from gisapp.api.errors import error_body
 from gisapp.api.routes.owners import Files, read_uploads
-from layers.campaign_store import EvidenceTooLargeError
 from layers.services import procedure as svc
-from layers.services.users import User
+from layers.services.evidence import EvidenceTooLargeError
+from layers.services.permissions import Access
 
 router = APIRouter(prefix="/api", tags=["procedure"])
 Id = Annotated[int, Path(ge=1, le=2**62)]
-Procedure = Annotated[User, require("gas_office", "builder", "inspector", "utility")]
-Builder = Annotated[User, require("builder", "gas_office")]
-Owner = Annotated[User, require("utility")]
-Acknowledger = Annotated[User, require("gas_office", "utility")]
+PlanUploader = Annotated[Access, allow("plan.upload")]
+Violations = Annotated[Access, allow("violation.read")]
+Supervisor = Annotated[Access, allow("supervision.manage")]
+Schedule = Annotated[Access, allow("supervision.read")]
+Notifier = Annotated[Access, allow("start_notice.submit")]
+Reporter = Annotated[Access, allow("damage.report")]
+DamageReader = Annotated[Access, allow("damage.read")]
+Acknowledger = Annotated[Access, allow("damage.acknowledge")]
 
 
 def _ch(request: Request):
@@ -34,7 +38,7 @@ def _too_large(err: EvidenceTooLargeError) -> JSONResponse:
 
 @router.post("/permits/{permit_id}/documents", status_code=201)
 def upload_plan(
-    request: Request, session: SessionDep, user: Builder, permit_id: Id,
+    request: Request, session: SessionDep, access: PlanUploader, permit_id: Id,
     files: Files = None, note: Annotated[str | None, Form(max_length=4000)] = None,
 ):
     """建设单位上传保护方案（PDF 或图片）到保护手续；管道权属单位收到通知并给出意见。"""
@@ -42,19 +46,20 @@ def upload_plan(
     if isinstance(uploads, JSONResponse):
         return uploads
     try:
-        return svc.upload_plan(session, permit_id, user, uploads=uploads, note=note, channels=_ch(request))
+        return svc.upload_plan(session, permit_id, access.actor, uploads=uploads, note=note,
+                               channels=_ch(request))
     except EvidenceTooLargeError as err:
         return _too_large(err)
 
 
 @router.get("/violations")
 def violations(
-    session: SessionDep, user: Procedure,
+    session: SessionDep, access: Violations,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     """违规施工告警（施工未办理保护手续）：燃气管理所看全部，权属单位与建设单位只见相关项目。"""
-    return svc.list_violations(session, user, limit=limit, offset=offset)
+    return svc.list_violations(session, access.actor, limit=limit, offset=offset)
 
 
 class VisitIn(BaseModel):
@@ -67,16 +72,16 @@ class VisitIn(BaseModel):
 
 
 @router.post("/conflicts/{conflict_id}/supervision-visits", status_code=201)
-def schedule_visit(request: Request, session: SessionDep, user: Owner, conflict_id: Id,
+def schedule_visit(request: Request, session: SessionDep, access: Supervisor, conflict_id: Id,
                    body: VisitIn) -> dict:
     """管道权属单位安排现场监护（日期、监护人）；建设单位收到通知。"""
-    return svc.schedule_visit(session, conflict_id, user, scheduled_on=body.scheduled_on,
+    return svc.schedule_visit(session, conflict_id, access.actor, scheduled_on=body.scheduled_on,
                               person=body.person, channels=_ch(request))
 
 
 @router.post("/supervision-visits/{visit_id}/record")
 def record_visit(
-    request: Request, session: SessionDep, user: Owner, visit_id: Id,
+    request: Request, session: SessionDep, access: Supervisor, visit_id: Id,
     arrived_at: Annotated[str, Form(max_length=40, description="到场时间，如 2026-12-01T09:00:00+08:00")],
     left_at: Annotated[str, Form(max_length=40, description="离场时间")],
     notes: Annotated[str | None, Form(max_length=10000)] = None,
@@ -87,23 +92,23 @@ def record_visit(
     if isinstance(uploads, JSONResponse):
         return uploads
     try:
-        return svc.record_visit(session, visit_id, user, arrived_at=arrived_at, left_at=left_at,
+        return svc.record_visit(session, visit_id, access.actor, arrived_at=arrived_at, left_at=left_at,
                                 notes=notes, uploads=uploads, channels=_ch(request))
     except EvidenceTooLargeError as err:
         return _too_large(err)
 
 
 @router.get("/supervision-visits")
-def visits(session: SessionDep, user: Procedure,
+def visits(session: SessionDep, access: Schedule,
            project_id: Annotated[int | None, Query(ge=1, le=2**62)] = None) -> dict:
     """现场监护安排与记录（建设单位看本单位项目的安排，权属单位看本单位管道）。"""
-    return svc.list_visits(session, user, project_id=project_id)
+    return svc.list_visits(session, access.actor, project_id=project_id)
 
 
 @router.get("/supervision-visits/{visit_id}")
-def visit(session: SessionDep, user: Procedure, visit_id: Id) -> dict:
+def visit(session: SessionDep, access: Schedule, visit_id: Id) -> dict:
     """读取一次现场监护。"""
-    return svc.get_visit(session, visit_id, user)
+    return svc.get_visit(session, visit_id, access.actor)
 
 
 class StartNoticeIn(BaseModel):
@@ -116,10 +121,10 @@ class StartNoticeIn(BaseModel):
 
 
 @router.post("/projects/{project_id}/start-notice", status_code=201)
-def start_notice(request: Request, session: SessionDep, user: Builder, project_id: Id,
+def start_notice(request: Request, session: SessionDep, access: Notifier, project_id: Id,
                  body: StartNoticeIn) -> dict:
     """开工告知：须在计划开工日前若干个工作日提交（GISAPP_START_NOTICE_DAYS），告知相关管道权属单位。"""
-    return svc.submit_start_notice(session, project_id, user, planned_start=body.planned_start,
+    return svc.submit_start_notice(session, project_id, access.actor, planned_start=body.planned_start,
                                    note=body.note,
                                    notice_days=request.app.state.settings.start_notice_days,
                                    channels=_ch(request))
@@ -127,7 +132,7 @@ def start_notice(request: Request, session: SessionDep, user: Builder, project_i
 
 @router.post("/damage-reports", status_code=201)
 def report_damage(
-    request: Request, session: SessionDep, user: CurrentUser,
+    request: Request, session: SessionDep, access: Reporter,
     lon: Annotated[float, Form(ge=-180, le=180, description="经度（CGCS2000）")],
     lat: Annotated[float, Form(ge=-90, le=90, description="纬度")],
     occurred_at: Annotated[str, Form(max_length=40, description="发生时间")],
@@ -137,15 +142,11 @@ def report_damage(
     files: Files = None,
 ):
     """报告燃气管道损坏（任何登录用户）：燃气管理所与管道权属单位立即收到通知。"""
-    if user.role == "admin":
-        from layers.services.errors import PermissionDeniedError
-
-        raise PermissionDeniedError("角色 admin 无权报告管道损坏（管理员不接触管网数据）")
     uploads = read_uploads(files)
     if isinstance(uploads, JSONResponse):
         return uploads
     try:
-        return svc.report_damage(session, user, lon=lon, lat=lat, occurred_at=occurred_at,
+        return svc.report_damage(session, access.actor, lon=lon, lat=lat, occurred_at=occurred_at,
                                  description=description, pipeline_id=pipeline_id,
                                  project_id=project_id, uploads=uploads, channels=_ch(request))
     except EvidenceTooLargeError as err:
@@ -153,19 +154,19 @@ def report_damage(
 
 
 @router.get("/damage-reports")
-def damage_reports(session: SessionDep, user: Procedure,
+def damage_reports(session: SessionDep, access: DamageReader,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict:
     """管道损坏报告（含报告到确认的时长）。"""
-    return svc.list_damage(session, user, limit=limit)
+    return svc.list_damage(session, access.actor, limit=limit)
 
 
 @router.get("/damage-reports/{report_id}")
-def damage_report(session: SessionDep, user: Procedure, report_id: Id) -> dict:
+def damage_report(session: SessionDep, access: DamageReader, report_id: Id) -> dict:
     """读取一份损坏报告。"""
-    return svc.get_damage(session, report_id, user)
+    return svc.get_damage(session, report_id, access.actor)
 
 
 @router.post("/damage-reports/{report_id}/acknowledge")
-def acknowledge_damage(session: SessionDep, user: Acknowledger, report_id: Id) -> dict:
+def acknowledge_damage(session: SessionDep, access: Acknowledger, report_id: Id) -> dict:
     """确认收到损坏报告（燃气管理所或该管道权属单位）；记录报告到确认的时长。"""
-    return svc.acknowledge_damage(session, report_id, user)
+    return svc.acknowledge_damage(session, report_id, access.actor)

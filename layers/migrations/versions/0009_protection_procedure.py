@@ -8,7 +8,7 @@ concurrent registrations never queue on a counter row (numbers of rolled-back
 registrations are skipped, as with any sequence).
 
 Revision ID: 0009
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import geoalchemy2
 
 revision = '0009'
-down_revision = '0005'
+down_revision = '0006'
 branch_labels = None
 depends_on = None
 
