@@ -158,7 +158,7 @@ class OrganisationIn(BaseModel):
 
 @router.get("/organisations")
 def organisations(session: SessionDep, access: OrgReader) -> dict:
-    """全部单位的联系方式与通知渠道（仅燃气管理所）。"""
+    """单位的联系方式与通知渠道（燃气管理所看全部，建设单位与权属单位只见本单位）。"""
     return {"organisations": list_organisations(session, access)}
 
 
