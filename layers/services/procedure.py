@@ -300,7 +300,7 @@ def submit_start_notice(session: Session, project_id: int, actor, *, planned_sta
 
 def report_damage(session: Session, actor, *, lon, lat, occurred_at, description: str | None,
                   pipeline_id: int | None = None, project_id: int | None = None, uploads: Sequence = (),
-                  channels: Channels = NO_CHANNELS) -> dict:
+                  channels: Channels = NO_CHANNELS, margin_m: float = 2000.0) -> dict:
     """Anyone logged in reports damage to a gas pipeline; the office and the owner are told at once.
 
     The report states whether the project had a current answer and an approved permit
@@ -315,7 +315,7 @@ def report_damage(session: Session, actor, *, lon, lat, occurred_at, description
 
     from layers.district import district_extent_lonlat
 
-    if not shapely.contains_xy(district_extent_lonlat(2000.0), lon, lat):
+    if not shapely.contains_xy(district_extent_lonlat(margin_m), lon, lat):
         raise InvalidRequestError(f"字段 lon/lat：位置（{lon}, {lat}）不在崇明区范围内")
     when = _moment(occurred_at, "occurred_at")
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):

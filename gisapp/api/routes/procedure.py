@@ -148,7 +148,8 @@ def report_damage(
     try:
         return svc.report_damage(session, access.actor, lon=lon, lat=lat, occurred_at=occurred_at,
                                  description=description, pipeline_id=pipeline_id,
-                                 project_id=project_id, uploads=uploads, channels=_ch(request))
+                                 project_id=project_id, uploads=uploads, channels=_ch(request),
+                                 margin_m=request.app.state.settings.district_margin_m)
     except EvidenceTooLargeError as err:
         return _too_large(err)
 
