@@ -33,6 +33,7 @@ from common import load_dataset, throwaway_database, write_result  # noqa: E402
 
 from layers.db import make_engine, session_factory  # noqa: E402
 from layers.sample import generate_sample  # noqa: E402
+from layers.services.actors import Actor  # noqa: E402
 from layers.services.answers import current_answer, issue_answers  # noqa: E402
 from layers.services.features import WriteContext, create_feature, screen_district  # noqa: E402
 from layers.services.notify import Channels  # noqa: E402
@@ -76,7 +77,7 @@ def main() -> None:
         dataset = generate_sample(scale="district")
         load_dataset(url, dataset)
         engine = make_engine(url)
-        ctx = WriteContext(actor=None, rule_set=rules)
+        ctx = WriteContext(actor=Actor.cli(), rule_set=rules)
         with session_factory(engine).begin() as session:
             screen_district(session, ctx)
             # Recipients, so that notifications are really written: the office, the
@@ -106,7 +107,7 @@ def main() -> None:
                     "geometry": {"type": "Polygon", "coordinates": [ring]}}
 
         created = []
-        mailing = WriteContext(actor=None, rule_set=rules, channels=Channels(smtp=True))
+        mailing = WriteContext(actor=Actor.cli(), rule_set=rules, channels=Channels(smtp=True))
 
         def create():
             with session_factory(engine).begin() as session:
