@@ -26,7 +26,6 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -34,14 +33,7 @@ from sqlalchemy.orm import Session
 
 from campaign.compliance import DutyStatus, ProjectCompliance, assess_compliance, stage_progress
 from campaign.errors import CampaignError
-from campaign.model import (
-    InspectionKind,
-    InspectionRecord,
-    PermitStatus,
-    ProjectRecord,
-    RectificationState,
-    Zone,
-)
+from campaign.model import InspectionRecord, ProjectRecord
 from campaign.sampling import Pick, StagePlan, plan_stage
 from campaign.settings import CampaignSettings
 from campaign.statistics import NO_TOWNSHIP, StatisticsTables, monthly_statistics
@@ -52,8 +44,16 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from vocabulary import (
+    PERMIT_SEVERITY,
+    HazardState,
+    InspectionKind,
+    PermitState,
+    Zone,
+    permit_rank,
+    today_in_shanghai,
+)
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # inspection dates are Shanghai dates
 MAX_EVIDENCE_BYTES = 20_000_000  # the evidence_file size check constraint (20 MB)
 # Allow-listed evidence types and the leading bytes that identify them.
 EVIDENCE_MAGIC: dict[str, tuple[bytes, ...]] = {
@@ -68,10 +68,6 @@ RECORDER_ROLES = frozenset({"gas_office", "inspector"})  # builders: own self-in
 VERIFIER_ROLES = frozenset({"gas_office", "inspector"})
 READER_ROLES = frozenset({"gas_office", "inspector", "builder"})
 HAZARD_TRANSITIONS = {"open": ("rectified",), "rectified": ("verified",), "verified": ()}
-HAZARD_STATE_ZH = {"open": "未整改", "rectified": "已整改待复核", "verified": "已复核销项"}
-KIND_ZH = {"self": "自查", "third_party": "第三方检查", "spot": "区级抽查"}
-# Worst first: a project is only as far along as its least advanced permit.
-PERMIT_SEVERITY = ("not_started", "rejected", "expired", "applied", "approved")
 MAX_TEXT = 5000
 MAX_STORED_STAGE = 3  # the spot_check_plan stage check constraint
 MAX_HAZARDS = 200
@@ -156,7 +152,7 @@ def load_portfolio(session: Session, *, on: dt.date | None = None) -> Portfolio:
     return Portfolio(tuple(projects), db_ids, tuple(skipped))
 
 
-def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, PermitStatus]]:
+def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, PermitState]]:
     """Return the worst zone and the worst permit state of each project's open conflicts."""
     rows = session.execute(
         text(
@@ -171,9 +167,9 @@ def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, Permit
             zones[project_id] = Zone(zone)
         # Not required counts as done; a conflict without a permit row has nothing started.
         status = "approved" if status == "not_required" else (status or "not_started")
-        rank = PERMIT_SEVERITY.index(status)
+        rank = permit_rank(status)
         worst[project_id] = min(worst.get(project_id, rank), rank)
-    return zones, {pid: PermitStatus(PERMIT_SEVERITY[rank]) for pid, rank in worst.items()}
+    return zones, {pid: PERMIT_SEVERITY[rank] for pid, rank in worst.items()}
 
 
 def _inspection_facts(session: Session, on: dt.date | None) -> tuple[set[int], dict[int, int]]:
@@ -217,7 +213,7 @@ def load_inspection_records(
                 findings=row["description"] or "",
                 major_hazard=bool(row["major"]),
                 rectification_state=(
-                    RectificationState(row["rectification_state"]) if has_hazard else None
+                    HazardState(row["rectification_state"]) if has_hazard else None
                 ),
                 rectification_deadline=row["deadline"],
                 inspection_id=str(row["id"]),
@@ -524,8 +520,8 @@ def _township_summary(name: str | None, rows: Sequence[ProjectCompliance]) -> di
 
 
 def local_today() -> dt.date:
-    """Return today's date in Shanghai."""
-    return dt.datetime.now(LOCAL_TZ).date()
+    """Return today's date in Shanghai (inspection dates are Shanghai dates)."""
+    return today_in_shanghai()
 
 
 def parse_day(value: object, field_name: str) -> dt.date:
@@ -625,7 +621,7 @@ def record_inspection(
         )
     if role == "builder" and kind != "self":
         raise PermissionDeniedError(
-            f"建设单位只能记录本单位项目的自查，不能记录{KIND_ZH[kind]}（{kind}）"
+            f"建设单位只能记录本单位项目的自查，不能记录{InspectionKind(kind).label}（{kind}）"
         )
     _check_round(kind, round_or_stage)
     day = parse_day(inspected_on, "inspected_on")
@@ -681,7 +677,8 @@ def _check_round(kind: str, round_or_stage: object) -> None:
     limit = ROUND_LIMITS[kind]
     what = "自查轮次" if kind == "self" else "区级抽查阶段"
     if round_or_stage is None:
-        raise InvalidRequestError(f"字段 round_or_stage：{KIND_ZH[kind]}必须填写{what}（1–{limit}）")
+        label = InspectionKind(kind).label
+        raise InvalidRequestError(f"字段 round_or_stage：{label}必须填写{what}（1–{limit}）")
     if isinstance(round_or_stage, bool) or not isinstance(round_or_stage, int) or not (
         1 <= round_or_stage <= limit
     ):
@@ -770,7 +767,7 @@ def _with_details(session: Session, inspections: list[dict[str, Any]]) -> list[d
     by_inspection: dict[int, list] = defaultdict(list)
     for hazard in hazards:
         item = dict(hazard)
-        item["rectification_state_zh"] = HAZARD_STATE_ZH[item["rectification_state"]]
+        item["rectification_state_zh"] = HazardState(item["rectification_state"]).label
         item["allowed_next"] = list(HAZARD_TRANSITIONS[item["rectification_state"]])
         by_inspection[item.pop("inspection_id")].append(item)
     files: dict[int, list] = defaultdict(list)
@@ -778,7 +775,7 @@ def _with_details(session: Session, inspections: list[dict[str, Any]]) -> list[d
         item = dict(item)
         files[item.pop("owner")].append(item)
     for inspection in inspections:
-        inspection["kind_zh"] = KIND_ZH[inspection["kind"]]
+        inspection["kind_zh"] = InspectionKind(inspection["kind"]).label
         inspection["hazards"] = by_inspection.get(inspection["id"], [])
         inspection["evidence"] = files.get(inspection["id"], [])
     return inspections
@@ -816,7 +813,7 @@ def rectify_hazard(
         allowed = "、".join(HAZARD_TRANSITIONS[current]) or "无（已闭环）"
         raise ConflictStateError(
             f"隐患 {hazard_id}（项目 {row['registration_code']}）当前状态为"
-            f"“{HAZARD_STATE_ZH[current]}”（{current}），不能改为“{HAZARD_STATE_ZH[state]}”"
+            f"“{HazardState(current).label}”（{current}），不能改为“{HazardState(state).label}”"
             f"（{state}）；允许的下一状态：{allowed}"
         )
     if state == "rectified":

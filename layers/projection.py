@@ -22,11 +22,6 @@ def lonlat_to_metric(geoms) -> np.ndarray:
     return _apply(to_metric(), geoms)
 
 
-def metric_to_lonlat(geoms) -> np.ndarray:
-    """Project metric-CRS geometries (metres) back to CGCS2000 lon/lat."""
-    return _apply(from_metric(), geoms)
-
-
 def metric_points_to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Project metric x/y arrays (metres) to lon/lat arrays (degrees)."""
     return from_metric().transform(np.asarray(x, dtype=float), np.asarray(y, dtype=float))

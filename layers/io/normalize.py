@@ -14,7 +14,7 @@ from layers.io.errors import FeatureProblem
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
-from spatial_rules.pressure import LABELS_ZH, PressureClass, classify_pressure
+from spatial_rules.pressure import PressureClass, classify_pressure
 
 KINDS = ("pipelines", "projects", "sites")
 SCHEMAS = {"pipelines": PIPELINE_FIELDS, "projects": PROJECT_FIELDS, "sites": PROJECT_FIELDS}
@@ -322,8 +322,8 @@ def _pipeline_rules(
                 int(rows[i]),
                 fid(rows[i]),
                 class_label,
-                f"压力级制 {LABELS_ZH[PressureClass(given[i])]} 与设计压力 {mpa.iloc[i]:g} MPa"
-                f"（属于 {PressureClass(derived[i]).label_zh}）不一致",
+                f"压力级制 {PressureClass(given[i]).label} 与设计压力 {mpa.iloc[i]:g} MPa"
+                f"（属于 {PressureClass(derived[i]).label}）不一致",
             )
         )
     missing = given_blank & (mpa_slots < 0)

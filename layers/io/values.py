@@ -12,16 +12,10 @@ import re
 import numpy as np
 import pandas as pd
 
-from layers.schema import (
-    PIPELINE_STATUS_ZH,
-    PROJECT_KIND_ZH,
-    PROJECT_STATUS_ZH,
-    PipelineStatus,
-    ProjectKind,
-    ProjectStatus,
-)
+from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import parse_pressure_class
+from vocabulary import LabelledEnum
 
 # bad: Series of the original text of unparseable values, indexed by row, with the reason.
 Parsed = tuple[pd.Series, pd.Series, str]
@@ -32,17 +26,17 @@ _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s
 _DIAMETER_RE = re.compile(r"^(?:dn|de|d|φ|Φ|ф)?\s*([0-9.eE+\-]+)\s*(?:mm)?$", re.IGNORECASE)
 
 
-def _enum_labels(zh: dict, members) -> dict[str, str]:
+def _enum_labels(members: type[LabelledEnum]) -> dict[str, str]:
     """Return lower-cased code and Chinese label -> code."""
     labels = {m.value.lower(): m.value for m in members}
-    labels.update({label.lower(): m.value for m, label in zh.items()})
+    labels.update({m.label.lower(): m.value for m in members})
     return labels
 
 
 ENUM_LABELS: dict[str, dict[str, str]] = {
-    "pipeline_status": _enum_labels(PIPELINE_STATUS_ZH, PipelineStatus),
-    "project_kind": _enum_labels(PROJECT_KIND_ZH, ProjectKind),
-    "project_status": _enum_labels(PROJECT_STATUS_ZH, ProjectStatus),
+    "pipeline_status": _enum_labels(PipelineStatus),
+    "project_kind": _enum_labels(ProjectKind),
+    "project_status": _enum_labels(ProjectStatus),
 }
 
 

@@ -23,9 +23,10 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from vocabulary import ASSIGNABLE_ROLES
 
-ROLES = ("gas_office", "builder", "inspector", "admin")
-ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
+ROLES = tuple(role.value for role in ASSIGNABLE_ROLES)
+ROLE_ZH = {role.value: role.label for role in ASSIGNABLE_ROLES}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so timing does not reveal usernames.

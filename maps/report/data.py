@@ -24,6 +24,7 @@ from maps.report.errors import ReportInputError
 from maps.report.labels import PIPE_GROUP_OF, PIPE_GROUPS
 from maps.report.period import ReportPeriod
 from spatial_rules.crs import METRIC_SRID
+from vocabulary import NO_CONFLICT, worst_permit_state, worst_zone
 
 # Simplification tolerances in metres: invisible at the scale each map is drawn.
 DISTRICT_TOLERANCE_M = 25.0
@@ -196,14 +197,14 @@ def _projects(session: Session, params: dict) -> pd.DataFrame:
         ),
         params,
     ).mappings().all()
-    from maps.report.labels import PERMIT_SEVERITY
-
     records = []
     for row, geom in zip(rows, _geoms([r["wkb"] for r in rows]), strict=True):
         permits = set(row["permits"] or [])
         zones = set(row["zones"] or [])
-        state = next((s for s in PERMIT_SEVERITY if s in permits), "no_conflict")
-        zone = "protection" if "protection" in zones else ("control" if zones else None)
+        worst_state = worst_permit_state(permits)
+        state = worst_state.value if worst_state else NO_CONFLICT
+        worst = worst_zone(zones)
+        zone = worst.value if worst else None
         records.append({"id": row["id"], "code": row["code"], "name": row["name"],
                         "township": row["township"], "state": state, "zone": zone,
                         "geom": geom})
