@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from campaign.export import to_spreadsheet_csv
 from gisapp.cli.context import system_write_context
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
@@ -158,7 +159,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
         table = pd.DataFrame(conflicts)
         table["distance_m"] = table["distance_m"].round(2) if len(table) else table.get("distance_m")
         if out.suffix.lower() == ".csv":
-            table.to_csv(out, index=False, encoding="utf-8-sig")
+            to_spreadsheet_csv(table, out)
             typer.echo(f"结果已写入 {out}")
         else:
             raise CliUsageError("--db 模式的 --out 目前只支持 .csv")

@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from campaign.export import unquote_spreadsheet_text
 from layers.io.errors import FeatureProblem, InputFileError, file_error
 from layers.io.formats import extract_zip_safely, pick_shapefile, shapefile_sidecars
 from layers.io.textenc import codec_name, decode_text, is_utf8_file, sniff_dbf_encoding
@@ -262,6 +263,8 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
         raise file_error(file, f"CSV 格式错误：{detail}（含逗号的值请加引号）") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1)
+    # Our CSV files quote formula-like text (``'=x``, see campaign.export): read it back as written.
+    frame = frame.apply(unquote_spreadsheet_text)
     notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
     columns = list(frame.columns)
     wkt_col = _find_column(columns, WKT_COLUMNS)

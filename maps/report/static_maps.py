@@ -77,8 +77,9 @@ def render_png(
                                   markeredgecolor="#333333", markersize=layer.radius * 1.6,
                                   label=layer.label))
     for x, y, text in scene.labels:
+        # parse_math=False: a name with two "$" is a name, not a formula (bad TeX would raise).
         ax.text(x, y, text, fontproperties=font, fontsize=6, ha="center", va="center",
-                color="#555555", zorder=4)
+                color="#555555", zorder=4, parse_math=False)
     bounds = _fit(scene.bounds, size_in[0] / size_in[1])
     ax.set_xlim(bounds[0], bounds[2])
     ax.set_ylim(bounds[1], bounds[3])
