@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from campaign.errors import CampaignError
 from campaign.sampling import CampaignPlan
@@ -136,7 +137,7 @@ def write_tables_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> P
     return path
 
 
-def _fit_columns(sheet, frame: pd.DataFrame) -> None:
+def _fit_columns(sheet: Worksheet, frame: pd.DataFrame) -> None:
     """Size columns to their longest text; CJK characters count double."""
     for index, column in enumerate(frame.columns, start=1):
         texts = [str(column), *(str(v) for v in frame[column].head(500))]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from datetime import date
 
 from campaign.errors import CampaignError
 from vocabulary import PERMIT_SETTLED, HazardState, InspectionKind, PermitState, Zone
@@ -17,8 +17,8 @@ class ProjectRecord:
     """One construction project as the campaign sees it; ``end_date`` None = still building."""
 
     id: str
-    start_date: date
-    end_date: date | None = None
+    start_date: dt.date
+    end_date: dt.date | None = None
     township: str | None = None
     hazardous: bool = False  # 危大工程
     zone: Zone | None = None
@@ -38,11 +38,11 @@ class ProjectRecord:
         if self.open_hazards < 0:
             raise CampaignError(f"项目 {self.id} 的未整改隐患数不能为负数。")
 
-    def active_between(self, first: date, last: date) -> bool:
+    def active_between(self, first: dt.date, last: dt.date) -> bool:
         """Return whether the project is under construction on some day of [first, last]."""
         return self.start_date <= last and (self.end_date is None or self.end_date >= first)
 
-    def active_on(self, day: date) -> bool:
+    def active_on(self, day: dt.date) -> bool:
         """Return whether the project is under construction on ``day``."""
         return self.active_between(day, day)
 
@@ -65,12 +65,12 @@ class InspectionRecord:
 
     project_id: str
     kind: InspectionKind
-    date: date
+    date: dt.date
     round_or_stage: int | None = None
     findings: str = ""
     major_hazard: bool = False
     rectification_state: HazardState | None = None
-    rectification_deadline: date | None = None
+    rectification_deadline: dt.date | None = None
     # Stored inspections with several problems become one record per problem; the
     # shared id lets statistics count the inspection once.
     inspection_id: str | None = None

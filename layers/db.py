@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import CursorResult, Engine
@@ -121,7 +122,8 @@ def execute_prepared(session: Session, sql: str, params: dict) -> CursorResult:
     connection = session.connection()
     known = connection.connection.info.setdefault("gisapp_prepared", set())
     if statement.name not in known:
-        with connection.connection.dbapi_connection.cursor() as cursor:
+        raw: Any = connection.connection.dbapi_connection  # psycopg2's connection
+        with raw.cursor() as cursor:
             cursor.execute(f"PREPARE {statement.name} AS {statement.sql}")  # no binds: no % parsing
         known.add(statement.name)
     binds = ", ".join(["%s"] * len(statement.params))

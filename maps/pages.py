@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
+from typing import cast
 
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 import folium
@@ -192,7 +193,7 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
                       control_scale=False, prefer_canvas=True, min_zoom=8, max_zoom=19)
     fmap.add_child(MetricScale())
     localize(fmap, options.static_url)
-    root = fmap.get_root()
+    root = cast(Figure, fmap.get_root())  # a folium Map's root is always its Figure
     root.title = f"{i18n.TITLE[view]} - {i18n.DISTRICT}"
     # An empty icon keeps the browser from asking the server for /favicon.ico.
     root.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")

@@ -130,7 +130,10 @@ def _read_shapefile(shp: Path, source: Path, encoding: str | None) -> RawTable:
         cpg = sidecars[".cpg"].read_text(encoding="ascii", errors="replace").strip()
         codec = codec_name(cpg, source) if cpg else "utf-8"
     else:
-        codec = sniff_dbf_encoding(sidecars[".dbf"])
+        dbf = sidecars[".dbf"]
+        if dbf is None:  # pick_shapefile has already refused a .shp without its .dbf
+            raise file_error(source, "Shapefile 缺少 .dbf 属性文件")
+        codec = sniff_dbf_encoding(dbf)
         notes.append(f"Shapefile 没有 .cpg 编码文件，按 {codec.upper()} 读取属性")
     if sidecars[".prj"] is None:
         notes.append("Shapefile 没有 .prj 坐标系文件，按 EPSG:4326 经纬度读取")
@@ -278,9 +281,9 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
     given = (wkt != "").to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        geometry = shapely.from_wkt(
-            np.where(given, wkt.to_numpy(dtype=object), None), on_invalid="ignore"
-        )
+        texts = wkt.to_numpy(dtype=object).copy()
+        texts[~given] = None
+        geometry = shapely.from_wkt(texts, on_invalid="ignore")
         geometry = shapely.force_2d(geometry)
     problems = [
         FeatureProblem(int(i) + 1, None, wkt_col, f"WKT 无法解析：“{_clip(wkt.iloc[i])}”")

@@ -64,7 +64,9 @@ def validate_feature(
 
 
 def _columnar(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFeature:
-    result = validate_features([feature], kind, margin_m=margin_m, repair=repair)
+    # validate_features checks that each item is a Feature dict and names the problem.
+    features: list = [feature]
+    result = validate_features(features, kind, margin_m=margin_m, repair=repair)
     frame = result.frame
     row = frame.iloc[0]
     values = {f: _plain(row[f]) for f in SCHEMAS[kind] if f in frame.columns}

@@ -239,10 +239,12 @@ def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
         "permit_status", "first_detected_at", "site_wkb", "pipe_wkb", "line_wkb",
     ])
     for column, name in (("site_wkb", "site"), ("pipe_wkb", "pipe")):
-        frame[name] = _geoms(frame[column].tolist()) if len(frame) else []
-    frame["line"] = [
-        shapely.from_wkb(bytes(v)) if v is not None else None for v in frame["line_wkb"]
-    ]
+        frame[name] = pd.Series(_geoms(frame[column].tolist()) if len(frame) else [],
+                                index=frame.index, dtype=object)
+    frame["line"] = pd.Series(
+        [shapely.from_wkb(bytes(v)) if v is not None else None for v in frame["line_wkb"]],
+        index=frame.index, dtype=object,
+    )
     return frame.drop(columns=["site_wkb", "pipe_wkb", "line_wkb"])
 
 

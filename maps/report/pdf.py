@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from typing import Any
 from xml.sax.saxutils import escape
 
 import pandas as pd
@@ -65,12 +66,13 @@ def _styles(font: str) -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("body", fontName=font, fontSize=9, leading=13, wordWrap="CJK")
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=17, leading=24, spaceAfter=4),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10, textColor="#555555"),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10,
+                                   textColor=colors.HexColor("#555555")),
         "h1": ParagraphStyle("h1", parent=base, fontSize=13, leading=18, spaceBefore=10, keepWithNext=1,
                              spaceAfter=5),
         "body": base,
         "note": ParagraphStyle("note", parent=base, fontSize=7.5, leading=10,
-                               textColor="#555555"),
+                               textColor=colors.HexColor("#555555")),
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.5),
         "caption": ParagraphStyle("caption", parent=base, fontSize=6.5, leading=8.5),
     }
@@ -191,7 +193,7 @@ def write_pdf(
 def _conflict_grid(scenes: list[Scene], styles) -> list:
     cell_width = BODY_WIDTH / MAPS_PER_ROW - 2 * mm
     cell_height = cell_width * 0.8
-    cells = [
+    cells: list[Any] = [
         [
             _image(render_png(scene, (cell_width / 72, cell_height / 72), dpi=170),
                    cell_width, cell_height),

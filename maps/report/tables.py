@@ -8,7 +8,7 @@ from campaign.compliance import DutyStatus, assess_compliance, stage_progress
 from campaign.settings import CampaignSettings
 from maps.report.data import ReportData
 from maps.report.labels import PERMIT_STATUS_ZH, PRESSURE_ZH, TOTAL, ZONE_ZH
-from vocabulary import PermitState, shanghai_date
+from vocabulary import InspectionKind, PermitState, shanghai_date
 
 
 def _rate(part: int, whole: int) -> str:
@@ -97,8 +97,8 @@ def inspection_progress(data: ReportData, settings: CampaignSettings) -> pd.Data
     on = data.period.last_day
     assessed = assess_compliance(data.campaign_projects, data.inspections, settings, on)
     names = [f"第{n}轮自查" for n in range(1, len(settings.self_inspection_deadlines) + 1)]
-    names += ["第三方检查", "区级抽查"]
-    labels = {"区级抽查": "区级抽查全覆盖"}
+    names += [InspectionKind.THIRD_PARTY.label, InspectionKind.SPOT.label]
+    labels = {InspectionKind.SPOT.label: f"{InspectionKind.SPOT.label}全覆盖"}
     deadlines = [*settings.self_inspection_deadlines, settings.third_party_deadline,
                  settings.coverage_deadline]
     rows = []
