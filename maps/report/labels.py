@@ -5,17 +5,13 @@ The words of the field's concepts come from the shared ``vocabulary``, as on the
 
 from __future__ import annotations
 
-from vocabulary import PERMIT_SEVERITY, PermitState, PressureClass, Zone, project_permit_labels
+from vocabulary import PermitState, PressureClass, Zone, project_permit_labels
 
 TITLE = "崇明区燃气管道保护月度地图报告"
 SYNTHETIC_NOTE = "乡镇边界为合成示意数据，非官方行政区划。"
 
 ZONE_ZH: dict[str, str] = Zone.labels()
 PERMIT_STATUS_ZH: dict[str, str] = PermitState.labels()
-# Worst first (the one severity order): a project with several conflicts shows its least
-# advanced procedure.
-PERMIT_SEVERITY_CODES: tuple[str, ...] = tuple(s.value for s in PERMIT_SEVERITY)
-
 # Project states on the maps (worst first, no conflict last), with their fill colours.
 PROJECT_STATE_ZH: dict[str, str] = project_permit_labels()
 PROJECT_STATE_COLOUR = {
