@@ -21,6 +21,7 @@ import numpy as np
 
 import shapely
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
@@ -42,7 +43,7 @@ class ValidFeature:
     """One validated feature: canonical values (plain Python), EPSG:4490 geometry, notes."""
 
     values: dict
-    geometry: object
+    geometry: BaseGeometry
     notes: list[str]
 
 
