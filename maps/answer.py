@@ -38,7 +38,7 @@ def _fmt_time(value) -> str:
     if isinstance(value, str):
         value = dt.datetime.fromisoformat(value)
     if isinstance(value, dt.datetime):
-        from layers.services.permits import LOCAL_TZ
+        from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
         return value.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
     return str(value)
@@ -151,7 +151,7 @@ def _validity_days(answer: dict) -> int:
     issued = answer["issued_at"]
     if isinstance(issued, str):
         issued = dt.datetime.fromisoformat(issued)
-    from layers.services.permits import LOCAL_TZ
+    from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
     until = answer["valid_until"]
     if isinstance(until, str):

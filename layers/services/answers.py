@@ -31,7 +31,8 @@ from layers.db import execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.errors import InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, scope_condition
-from layers.services.permits import LOCAL_TZ, local_today
+from layers.services.permits import local_today
+from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 REASONS = ("registration", "change", "renewal")
 REASON_ZH = {"registration": "项目登记", "change": "项目变更", "renewal": "续期复查"}

@@ -418,15 +418,15 @@ def get_feature(
     row = execute_prepared(session, sql, {"id": feature_id, **scope_params}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
-    row = dict(row)
-    found = row.pop("conflicts_json")
+    record = dict(row)
+    found = record.pop("conflicts_json")
     if access is not None and access.scope is Scope.OWN_PIPELINES and found:
         # A pipeline owner sees a project's conflicts on its own pipelines only.
         mine = set(session.execute(
             text("SELECT external_code FROM gas_pipeline WHERE owner = :org AND external_code = ANY(:c)"),
             {"org": access.actor.organisation, "c": [c["pipeline_id"] for c in found]}).scalars())
         found = [c for c in found if c["pipeline_id"] in mine]
-    feature = _to_feature(row, spec)
+    feature = _to_feature(record, spec)
     feature["properties"]["conflicts"] = found
     return feature
 

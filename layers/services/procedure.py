@@ -29,8 +29,9 @@ from layers.services.errors import (
 )
 from layers.services.notify import NO_CHANNELS, Channels, notify
 from layers.services.permissions import authorize, scope_condition
-from layers.services.permits import LOCAL_TZ, local_today
+from layers.services.permits import local_today
 from layers.services.workdays import overrides_between, working_days_between
+from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 MAX_TEXT = 2000
 
