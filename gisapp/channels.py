@@ -82,6 +82,7 @@ def send_email(smtp: SmtpConfig | None, row) -> tuple[str | None, bool]:
     message["X-Gisapp-Event-Key"] = key
     message.set_content(str(payload.get("body", "")))
     try:
+        client: smtplib.SMTP
         if smtp.security == "ssl":
             client = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=smtp.timeout_s,
                                       context=ssl.create_default_context())

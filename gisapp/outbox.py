@@ -102,8 +102,9 @@ def _send(client: httpx.Client, row, *, smtp: SmtpConfig | None = None,
     if getattr(row, "dedup_key", None):  # percent-encoded: organisation names are Chinese
         headers["X-Gisapp-Event-Key"] = quote(row.dedup_key, safe=":/@=-_.")
     url = row.target_url
-    if channel == "dingtalk" and (secrets or {}).get(url):
-        url = dingtalk_signed_url(url, secrets[url])
+    secret = (secrets or {}).get(url)
+    if channel == "dingtalk" and secret:
+        url = dingtalk_signed_url(url, secret)
     try:
         response = client.post(url, json=row.payload, headers=headers)
     except httpx.HTTPError as exc:

@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 from html import escape
+from typing import Any
 
 import numpy as np
 
 import shapely
 from shapely.geometry import box, shape
+from shapely.geometry.base import BaseGeometry
 
 from maps.report.labels import BAND_COLOUR, PRESSURE_ZH, ZONE_ZH
 from maps.report.scene import Layer, Scene
@@ -28,7 +30,7 @@ ACTIVITY_KEYS = ("prohibited_activities", "plan_required_activities")
 ACTIVITY_ZH = {"prohibited_activities": "禁止的作业", "plan_required_activities": "须经保护方案的作业"}
 
 
-def _metric(geojson) -> object:
+def _metric(geojson) -> BaseGeometry:
     """A GeoJSON geometry (lon/lat) in the metric CRS (metres)."""
     project = to_metric().transform
     return shapely.transform(shape(geojson), lambda xy: np.column_stack(project(xy[:, 0], xy[:, 1])))
@@ -248,13 +250,13 @@ def render_pdf(answer: dict) -> bytes:
     title = ParagraphStyle("title", parent=base, fontSize=18, leading=26, alignment=1)
     h2 = ParagraphStyle("h2", parent=base, fontSize=12, leading=18, spaceBefore=6, spaceAfter=3)
     cell = ParagraphStyle("cell", parent=base, fontSize=8, leading=10.5)
-    note = ParagraphStyle("note", parent=base, fontSize=7.5, leading=10, textColor="#555555")
+    note = ParagraphStyle("note", parent=base, fontSize=7.5, leading=10, textColor=colors.HexColor("#555555"))
     rows = _rows(answer)
 
     def table(data, widths=None, header=True):
         flow = Table([[Paragraph(escape(c), cell) for c in r] for r in data], colWidths=widths,
                      repeatRows=1 if header else 0, hAlign="LEFT")
-        style = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
+        style: list[Any] = [("GRID", (0, 0), (-1, -1), 0.4, colors.HexColor("#9aa5b1")),
                  ("VALIGN", (0, 0), (-1, -1), "MIDDLE")]
         style.append(("BACKGROUND", (0, 0), (-1 if header else 0, 0 if header else -1),
                       colors.HexColor("#dfe6ee")))

@@ -20,8 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from layers.services.errors import NotFoundError
@@ -211,7 +213,8 @@ def mark_read(session: Session, user_id: int, ids: Sequence[int] | None) -> int:
         missing = sorted(set(ids) - found)
         if missing:
             raise NotFoundError(f"通知 {'、'.join(map(str, missing[:10]))} 不存在")
-    return session.execute(text(
+    result = session.execute(text(
         "UPDATE notification SET read_at = now() WHERE user_id = :u AND read_at IS NULL "
         "AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(:ids))"),
-        {"u": user_id, "ids": ids}).rowcount
+        {"u": user_id, "ids": ids})
+    return int(cast(CursorResult, result).rowcount)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
+from typing import cast
 
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 from layers.services.audit import record
@@ -323,13 +325,13 @@ def report_damage(session: Session, actor, *, lon, lat, occurred_at, description
         raise InvalidRequestError("字段 occurred_at：发生时间晚于现在")
     description = _clean(description, "description", required=True, max_len=5000)
     checked = check_uploads(list(uploads))
-    owner = None
+    owner: str | None = None
     if pipeline_id is not None:
-        owner = session.execute(text("SELECT owner FROM gas_pipeline WHERE id = :id AND deleted_at IS NULL"),
-                                {"id": pipeline_id}).one_or_none()
-        if owner is None:
+        pipe = session.execute(text("SELECT owner FROM gas_pipeline WHERE id = :id AND deleted_at IS NULL"),
+                               {"id": pipeline_id}).one_or_none()
+        if pipe is None:
             raise InvalidRequestError(f"字段 pipeline_id：管道 {pipeline_id} 不存在")
-        owner = owner[0]
+        owner = pipe[0]
     project = None
     if project_id is not None:
         project = session.execute(text(
@@ -421,9 +423,10 @@ def acknowledge_damage(session: Session, report_id: int, actor) -> dict:
     if found is None:
         raise NotFoundError(f"损坏报告 {report_id} 不存在")
     report = get_damage(session, report_id, actor)
-    changed = session.execute(text(
+    result = session.execute(text(
         "UPDATE damage_report SET acknowledged_at = now(), acknowledged_by = :by "
-        "WHERE id = :id AND acknowledged_at IS NULL"), {"by": actor.username, "id": report_id}).rowcount
+        "WHERE id = :id AND acknowledged_at IS NULL"), {"by": actor.username, "id": report_id})
+    changed = cast(CursorResult, result).rowcount
     if not changed:
         raise ConflictStateError(f"损坏报告 {report_id} 已于 {report['acknowledged_at']} 由 "
                                  f"{report['acknowledged_by']} 确认")

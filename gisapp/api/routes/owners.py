@@ -121,7 +121,14 @@ def notifications(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
     """本人的通知（最新在前）与未读数。"""
-    return list_notifications(session, access.actor.id, unread_only=unread, limit=limit, offset=offset)
+    return list_notifications(session, _user_id(access), unread_only=unread, limit=limit,
+                              offset=offset)
+
+
+def _user_id(access: Access) -> int:
+    """The signed-in user's id (an inbox belongs to a user account)."""
+    assert access.actor.id is not None  # a bearer token always names a stored user
+    return access.actor.id
 
 
 class ReadIn(BaseModel):
@@ -135,7 +142,7 @@ class ReadIn(BaseModel):
 @router.post("/notifications/read")
 def notifications_read(session: SessionDep, access: Inbox, body: ReadIn) -> dict:
     """标记通知为已读（不传 ids 则全部已读）；返回标记数量与剩余未读数。"""
-    user_id = access.actor.id
+    user_id = _user_id(access)
     changed = mark_read(session, user_id, body.ids)
     return {"marked": changed, "unread": list_notifications(session, user_id, limit=1)["unread"]}
 
