@@ -4,13 +4,16 @@
 receiver in the transaction that created the conflict, so a delivery exists exactly
 when its alert does and survives a crash. ``deliver_due`` sends the due rows:
 
-- Claiming: ``SELECT ... FOR UPDATE SKIP LOCKED`` in a short transaction that also
-  counts the attempt and leases the row (``next_attempt_at`` moved past the send), so
-  two dispatchers never send the same row at once and no transaction stays open
-  during HTTP. A dispatcher that dies mid-send leaves the lease to expire; the row is
-  then sent again, which is why receivers get ``X-Gisapp-Delivery: <row id>`` to drop
-  duplicates (delivery is at-least-once on the wire, exactly-once per receiver that
-  de-duplicates).
+- Claiming: one row at a time, ``SELECT ... FOR UPDATE SKIP LOCKED``, in a transaction
+  that stays open for that one send (at most ``timeout_s``) and records its outcome.
+  The row lock is the claim: two dispatchers never send the same row at once, and a
+  dispatcher killed mid-send (kill -9, power cut of the worker) loses its connection,
+  so PostgreSQL rolls the claim back at once and the row is due again the moment any
+  dispatcher looks: seconds after the server comes back, not after a lease (a 280 s
+  lease per batch delayed deliveries by 4.5 minutes after a crash). A row whose send
+  reached the receiver but whose outcome was never committed is sent again, which is
+  why receivers get ``X-Gisapp-Delivery: <row id>`` to drop duplicates (delivery is
+  at-least-once on the wire, exactly-once per receiver that de-duplicates).
 - Success is any 2xx answer: ``delivered_at`` is set. Anything else (other status,
   connection error, timeout) stores ``last_error`` and schedules the next try after
   5 s * 2^(attempts-1), capped at 1 h, plus up to 10 % jitter.
@@ -50,15 +53,13 @@ USER_AGENT = "gisapp-outbox/0.1"
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
 
 _CLAIM = text(
-    "WITH due AS (SELECT id FROM outbox_message WHERE delivered_at IS NULL "
-    f"AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
-    "ORDER BY next_attempt_at, id LIMIT :batch FOR UPDATE SKIP LOCKED) "
-    "UPDATE outbox_message m SET attempts = m.attempts + 1, "
-    f"next_attempt_at = {_NOW} + make_interval(secs => :lease_s) "
-    "FROM due WHERE m.id = due.id RETURNING m.id, m.target_url, m.payload, m.attempts"
+    "SELECT id, target_url, payload, attempts + 1 AS attempts FROM outbox_message "
+    f"WHERE delivered_at IS NULL AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
+    "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _DELIVERED = text(
-    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL WHERE id = :id"
+    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL, attempts = :attempts "
+    "WHERE id = :id"
 )
 _FAILED = text(
     "UPDATE outbox_message SET last_error = :error, attempts = :attempts, "
@@ -121,26 +122,24 @@ def _send(client: httpx.Client, row) -> tuple[str | None, bool]:
 
 def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 50,
                 timeout_s: float = 5, stop: threading.Event | None = None) -> DeliveryReport:
-    """Send up to ``batch`` due outbox messages once each; record success or the retry time."""
+    """Send up to ``batch`` due outbox messages once each; record success or the retry time.
+
+    Each message is claimed, sent and settled in its own transaction on one connection
+    (the row lock is the claim; see the module's docstring).
+    """
     report = DeliveryReport()
-    # The lease must outlast the whole batch, or a slow pass would let another take its rows.
-    lease_s = batch * timeout_s + 30
-    with engine.begin() as conn:
-        rows = conn.execute(_CLAIM, {"now": now, "batch": batch, "lease_s": lease_s,
-                                     "max_attempts": MAX_ATTEMPTS}).all()
-    report.claimed = len(rows)
-    if not rows:
-        return report
-    rows = sorted(rows, key=lambda r: r.id)
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-        for index, row in enumerate(rows):
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client, engine.connect() as conn:
+        for _ in range(batch):
             if stop is not None and stop.is_set():
-                _release(engine, [r.id for r in rows[index:]], now)
                 break
-            error, permanent = _send(client, row)
-            with engine.begin() as conn:
+            with conn.begin():
+                row = conn.execute(_CLAIM, {"now": now, "max_attempts": MAX_ATTEMPTS}).first()
+                if row is None:
+                    break
+                report.claimed += 1
+                error, permanent = _send(client, row)
                 if error is None:
-                    conn.execute(_DELIVERED, {"now": now, "id": row.id})
+                    conn.execute(_DELIVERED, {"now": now, "id": row.id, "attempts": row.attempts})
                     report.delivered.append(row.id)
                     continue
                 attempts = MAX_ATTEMPTS if permanent else row.attempts
@@ -155,15 +154,6 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
                 conn.execute(_FAILED, {"now": now, "id": row.id, "error": error,
                                        "attempts": attempts, "delay_s": backoff_s(attempts)})
     return report
-
-
-def _release(engine: Engine, ids: list[int], now: dt.datetime | None) -> None:
-    """Hand claimed but unsent rows back at once (shutdown), without counting the attempt."""
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE outbox_message SET attempts = attempts - 1, "
-                          f"next_attempt_at = {_NOW} "
-                          "WHERE id = ANY(:ids) AND delivered_at IS NULL"),
-                     {"ids": ids, "now": now})
 
 
 class Dispatcher(BackgroundLoop):
@@ -183,7 +173,7 @@ class Dispatcher(BackgroundLoop):
 
     def stop(self, wait_s: float | None = None) -> None:
         """Ask the loop to end and wait for the pass in progress to finish."""
-        # At most the message being sent is waited for; the rest of the batch is released.
+        # At most the message being sent is waited for; the rest stay due for the next start.
         super().stop(wait_s if wait_s is not None else self.timeout_s * 4 + 5)
 
     def run_once(self) -> bool:

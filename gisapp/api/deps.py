@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
+from layers.services.site_limits import limits_for
 from layers.services.users import User, user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -58,6 +59,8 @@ def write_context(request: Request, user: User) -> WriteContext:
         webhook_urls=settings.webhook_urls,
         margin_m=settings.district_margin_m,
         organisation=user.organisation if user.role == "builder" else None,
+        limits=limits_for(settings, user.role),
+        alert_burst=settings.alert_burst_threshold,
     )
 
 

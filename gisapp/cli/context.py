@@ -15,4 +15,5 @@ def system_write_context(settings: Settings, rule_set=None):
         rule_set=rule_set if rule_set is not None else load_rule_set(settings.rule_set),
         webhook_urls=settings.webhook_urls,
         margin_m=settings.district_margin_m,
+        alert_burst=settings.alert_burst_threshold,
     )

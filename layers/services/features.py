@@ -21,11 +21,12 @@ import shapely
 from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import DbScreenReport, screen_db, search_distance_m
+from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.services.site_limits import SiteLimits, check_site, check_vertices, clear_hold, hold_projects
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
@@ -61,6 +62,8 @@ class WriteContext:
     webhook_urls: Sequence[str] = ()
     margin_m: float = 2000.0
     organisation: str | None = None  # forced owner organisation (builders)
+    limits: SiteLimits | None = None  # vertex/site limits of the writer's role (API writes)
+    alert_burst: int | None = None  # more new alerts than this: one summary webhook message
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -95,7 +98,7 @@ def _screen(
             ),
             {"ids": new_ids},
         )
-        raise_alerts(session, new_ids, ctx.webhook_urls)
+        raise_alerts(session, new_ids, ctx.webhook_urls, burst=ctx.alert_burst)
     return report
 
 
@@ -113,6 +116,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     """Validate and store one GeoJSON Feature, screen it; return it with its conflicts."""
     spec = SPECS[kind]
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
@@ -127,8 +131,30 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too); no audit row was written.
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
+    if hold is not None:  # stored, not screened: the gas office reviews it first
+        hold_projects(session, [(new_id, *hold)], ctx.actor)
+        return _held(get_feature(session, kind, new_id), hold[2])
     _screen(session, spec, [new_id], ctx, area_locked=True)
     return get_feature(session, kind, new_id)
+
+
+def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tuple | None:
+    """Refuse an implausible feature; return (area, extent, reason) when a site is to be held."""
+    if ctx.limits is None:
+        return None
+    check_vertices(valid.geometry, ctx.limits, "施工范围" if spec is PROJECTS else "管道")
+    if spec is not PROJECTS:
+        return None
+    area, extent, reason = check_site(valid.geometry, ctx.limits)
+    return None if reason is None else (area, extent, reason)
+
+
+def _held(feature: dict, reason: str) -> dict:
+    feature["properties"]["review"] = {
+        "state": "pending", "reason": reason,
+        "detail": f"{reason}，已提交燃气管理所审核；审核通过前不做筛查，也不显示附近管道",
+    }
+    return feature
 
 
 @functools.cache
@@ -187,6 +213,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         else before["geometry"],
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
@@ -205,6 +232,11 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
+    if spec is PROJECTS and ctx.limits is not None and ctx.limits.hold_large_sites:
+        if hold is not None:
+            hold_projects(session, [(feature_id, *hold)], ctx.actor)
+        else:
+            clear_hold(session, feature_id)
     _after_write(
         session,
         spec,
@@ -213,7 +245,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         "update",
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
     )
-    return get_feature(session, kind, feature_id)
+    updated = get_feature(session, kind, feature_id)
+    return updated if hold is None else _held(updated, hold[2])
 
 
 def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteContext) -> dict:
@@ -298,6 +331,7 @@ def list_features(
     organisation: str | None = None,
     near_organisation: str | None = None,
     near_m: float | None = None,
+    near_cap: int | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
@@ -333,14 +367,19 @@ def list_features(
         params["org"] = organisation
     if near_organisation is not None and spec is PIPELINES:
         # Builders see only pipelines whose ranges can reach their own sites (the rule
-        # set's search distance, ``near_m``).
+        # set's search distance, ``near_m``), and at most ``near_cap`` of them whatever
+        # their sites (the lowest ids: the same set on every page). Sites held for
+        # review give no sight of the network.
         if near_m is None:
             raise ValueError("near_organisation needs near_m")
         where.append(
-            "EXISTS (SELECT 1 FROM construction_project p WHERE p.organisation = :near_org "
-            "AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :near_m))"
+            "id IN (SELECT DISTINCT g.id FROM construction_project p "
+            "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :near_m) "
+            "WHERE p.organisation = :near_org AND p.deleted_at IS NULL AND g.deleted_at IS NULL "
+            f"AND {NOT_HELD} ORDER BY g.id LIMIT :near_cap)"
         )
-        params.update(near_org=near_organisation, near_m=float(near_m))
+        params.update(near_org=near_organisation, near_m=float(near_m),
+                      near_cap=near_cap if near_cap is not None else 2**31 - 1)
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()
     rows = (

@@ -15,6 +15,7 @@ import geopandas as gpd
 from layers.importer import TABLES, ImportReport, import_layer
 from layers.schema import ID_FIELD
 from layers.services.features import WriteContext, screen_and_alert
+from layers.services.site_limits import check_import, hold_projects
 
 
 def import_and_screen(
@@ -27,11 +28,21 @@ def import_and_screen(
     soft-deletes are screened too, so the conflicts of their old versions close.
     """
     codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+    # Vertex and site limits of the writer's role; builders' large sites are held.
+    holds = check_import(frame, kind, ID_FIELD[kind], ctx.limits, import_args.get("source_name"))
     old_ids = _live_ids(session, kind, codes) if replace else []
     report = import_layer(session, kind, frame, mode="replace" if replace else "insert", **import_args)
-    new_ids = session.execute(
-        text(f"SELECT id FROM {TABLES[kind]} WHERE import_batch_id = :b"), {"b": report.batch_id}
-    ).scalars().all()
+    rows = session.execute(
+        text(f"SELECT id, {ID_FIELD[kind]} AS code FROM {TABLES[kind]} WHERE import_batch_id = :b"),
+        {"b": report.batch_id},
+    ).all()
+    if holds:
+        id_of = {r.code: r.id for r in rows}
+        hold_projects(session, [(id_of[code], *rest) for code, *rest in holds], ctx.actor)
+        listed = "、".join(code for code, *_ in holds[:10]) + ("等" if len(holds) > 10 else "")
+        report.notes.append(f"{len(holds)} 个项目施工范围较大（{listed}），已提交燃气管理所审核，"
+                            "审核通过前不做筛查")
+    new_ids = [r.id for r in rows]
     return report, screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
 
 

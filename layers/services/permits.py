@@ -135,7 +135,8 @@ def list_permits(
         raise InvalidRequestError(f"参数 status：未知状态“{status}”（可用：{'、'.join(STATUSES)}）")
     where = (
         " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
-        "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
+        # A builder sees nothing of its deleted projects (their conflicts are closed).
+        "AND (CAST(:org AS text) IS NULL OR (p.organisation = :org AND p.deleted_at IS NULL)) "
         "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid) "
         "AND (CAST(:open AS boolean) IS NULL OR (c.closed_at IS NULL) = :open)"
     )
@@ -164,7 +165,7 @@ def _history(session: Session, permit_id: int) -> list[dict]:
 def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: bool):
     row = session.execute(
         text(_PERMIT_SELECT + " WHERE pm.id = :id "
-             "AND (CAST(:org AS text) IS NULL OR p.organisation = :org)"
+             "AND (CAST(:org AS text) IS NULL OR (p.organisation = :org AND p.deleted_at IS NULL))"
              # The conflict row too: a screening closing it must finish first.
              + (" FOR UPDATE OF pm FOR SHARE OF c" if lock else "")),
         {"id": permit_id, "org": organisation},

@@ -123,6 +123,27 @@ def user_for_token(session: Session, token: str) -> User:
     return User(row.id, row.username, row.role, row.organisation)
 
 
+_STILL_VALID = text(
+    "SELECT 1 FROM api_token t JOIN app_user u ON u.id = t.user_id "
+    "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active AND u.role = :role"
+)
+
+
+def still_valid(conn, token: str, role: str) -> bool:
+    """Whether ``token`` still admits a user of ``role`` (long-lived streams re-check it)."""
+    if not token or len(token) > 512:
+        return False
+    return conn.execute(_STILL_VALID, {"t": _digest(token), "role": role}).first() is not None
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Delete one bearer token (logout); return whether it existed."""
+    if not token or len(token) > 512:
+        return False
+    return bool(session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"),
+                                {"t": _digest(token)}).rowcount)
+
+
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
 
 _USER_COLUMNS = "id, username, role, organisation, active, created_at"

@@ -22,7 +22,7 @@ def list_conflicts(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict:
-    """当前冲突（项目进入管道保护/控制范围），含距离、管道与项目；建设单位只见本单位项目。"""
+    """当前冲突（项目进入管道保护/控制范围），含距离、管道与项目；建设单位只见本单位未删除项目的冲突。"""
     if user.role == "admin":
         raise PermissionDeniedError("角色 admin 无权查看冲突")
     org = user.organisation if user.role == "builder" else None
@@ -37,7 +37,7 @@ def list_conflicts(
             "JOIN gas_pipeline g ON g.id = c.pipeline_id LEFT JOIN permit pm ON pm.conflict_id = c.id "
             "WHERE (:closed OR c.closed_at IS NULL) AND (CAST(:zone AS text) IS NULL OR c.zone = :zone) "
             "AND (CAST(:tw AS text) IS NULL OR p.township = :tw) "
-            "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
+            "AND (CAST(:org AS text) IS NULL OR (p.organisation = :org AND p.deleted_at IS NULL)) "
             "ORDER BY c.id LIMIT :limit OFFSET :offset"
         ),
         {"closed": include_closed, "zone": zone, "tw": township, "org": org, "limit": limit,

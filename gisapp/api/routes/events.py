@@ -24,10 +24,12 @@ from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
+from gisapp.api.admission import SSE_POLL_CONNECTIONS
 from gisapp.api.deps import require
+from gisapp.api.transaction import BearerToken
 from layers.services.alerts import ALERT_SELECT
 from layers.services.errors import InvalidRequestError
-from layers.services.users import User
+from layers.services.users import User, still_valid
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 GasOffice = Annotated[User, require("gas_office")]
@@ -37,6 +39,7 @@ GAP_WINDOW_S = 300.0
 MAX_GAPS = 1000
 BATCH = 200
 RETRY_MS = 3000
+STREAM_CLOSED = "登录已失效（已注销、账号已停用或令牌已过期），实时告警推送已关闭，请重新登录"
 
 
 class AlertCursor:
@@ -93,8 +96,11 @@ def _newest_id(engine: Engine) -> int:
         return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
 
 
-def _fetch(engine: Engine, last_id: int, gaps: list[int]) -> list[dict]:
+def _fetch(engine: Engine, token: str, last_id: int, gaps: list[int]) -> list[dict] | None:
+    """Return the alerts to send, or None when the token no longer admits this stream."""
     with engine.connect() as conn:
+        if not still_valid(conn, token, "gas_office"):
+            return None
         rows = conn.execute(
             text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
                  "ORDER BY a.id LIMIT :limit"),
@@ -103,22 +109,45 @@ def _fetch(engine: Engine, last_id: int, gaps: list[int]) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+async def stream_slot(request: Request, user: GasOffice) -> AsyncIterator[None]:
+    """Hold one of the worker's stream slots for the stream's life (gisapp.api.streams)."""
+    state = request.app.state
+    with state.stream_slots.slot(user.id):
+        yield
+
+
+def _poll_limiter(state) -> anyio.CapacityLimiter:
+    """The streams' polls share a few threads and connections (gisapp.api.admission)."""
+    if getattr(state, "stream_polls", None) is None:
+        state.stream_polls = anyio.CapacityLimiter(SSE_POLL_CONNECTIONS)
+    return state.stream_polls
+
+
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_alerts(
-    request: Request, user: GasOffice, after: Annotated[int | None, Depends(start_after)],
+    request: Request, user: GasOffice, token: BearerToken,
+    after: Annotated[int | None, Depends(start_after)],
+    _slot: Annotated[None, Depends(stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """实时推送新告警（Server-Sent Events：id 为告警编号，event 为 alert，data 为告警 JSON）。"""
+    """实时推送新告警（Server-Sent Events：id 为告警编号，event 为 alert，data 为告警 JSON）。
+
+    每次轮询都重新核验令牌：注销、停用账号、改密或令牌过期后，连接在约 1 秒内关闭。
+    """
     engine: Engine = request.app.state.engine
     state = request.app.state
+    limiter = _poll_limiter(state)
     state.alert_streams = getattr(state, "alert_streams", 0) + 1
     try:
         if after is None:
-            after = await anyio.to_thread.run_sync(_newest_id, engine)
+            after = await anyio.to_thread.run_sync(_newest_id, engine, limiter=limiter)
         cursor = AlertCursor(after)
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         while True:
-            rows = await anyio.to_thread.run_sync(_fetch, engine, cursor.last_id,
-                                                  cursor.pending_gaps())
+            rows = await anyio.to_thread.run_sync(_fetch, engine, token or "", cursor.last_id,
+                                                  cursor.pending_gaps(), limiter=limiter)
+            if rows is None:  # logged out, deactivated, password changed or expired
+                yield ServerSentEvent(event="logout", data={"detail": STREAM_CLOSED})
+                return
             for row in rows:
                 yield ServerSentEvent(id=str(row["id"]), event="alert", data=row)
             cursor.accept([row["id"] for row in rows])

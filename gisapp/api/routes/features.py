@@ -65,6 +65,7 @@ def _visible(request: Request, session, user: User, kind: str, feature_id: int) 
     if user.role == "builder" and kind == "pipelines":
         near, _ = list_features(
             session, "pipelines", near_organisation=user.organisation, near_m=_reach(request),
+            near_cap=request.app.state.settings.builder_max_visible_pipelines,
             ids=[feature_id], limit=1,
         )
         if not near:
@@ -92,9 +93,10 @@ def _create(kind: str):
             created = create_feature(session, kind, feature, write_context(request, user))
             body = dict(created)
             body["conflicts"] = created["properties"]["conflicts"]
+            status = 202 if "review" in created["properties"] else 201  # held for review
             if idempotency_key is not None:
-                idempotency.remember(session, user.id, idempotency_key, path, digest, 201, body)
-            return _json(body, 201)
+                idempotency.remember(session, user.id, idempotency_key, path, digest, status, body)
+            return _json(body, status)
 
         return await in_transaction(request, token, work)
 
@@ -177,6 +179,7 @@ def _list(kind: str):
             organisation=_own(user, kind),
             near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
             near_m=_reach(request),
+            near_cap=request.app.state.settings.builder_max_visible_pipelines,
             limit=limit,
             offset=offset,
         )
