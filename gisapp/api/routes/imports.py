@@ -19,12 +19,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gisapp.api.deps import CurrentUser, SessionDep, write_context
+from gisapp.api.uploads import VertexCounter, vertex_limit_message
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
 from layers.schema import ID_FIELD
 from layers.services.audit import record
 from layers.services.errors import InvalidRequestError, PermissionDeniedError
 from layers.services.imports import import_and_screen
+from layers.services.site_limits import limits_for
 from layers.services.users import User
 
 router = APIRouter(prefix="/api", tags=["imports"])
@@ -82,14 +84,22 @@ def _parse_field_map(raw: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def _save_upload(upload: UploadFile, target: Path, limit: int) -> None:
-    """Copy the upload to ``target`` in chunks; 413 as soon as it passes ``limit`` bytes."""
+def _save_upload(upload: UploadFile, target: Path, limit: int, max_vertices: int | None = None,
+                 role: str = "") -> None:
+    """Copy the upload to ``target`` in chunks; 413 as soon as it passes ``limit`` bytes.
+
+    A GeoJSON upload is also refused (413) as soon as it has more vertices than
+    ``max_vertices`` (``gisapp.api.uploads.VertexCounter``), before it is parsed.
+    """
     written = 0
+    counter = VertexCounter() if max_vertices is not None and target.suffix in (".geojson", ".json") else None
     with target.open("wb") as out:
         while chunk := upload.file.read(CHUNK_BYTES):
             written += len(chunk)
             if written > limit:
                 raise HTTPException(413, f"上传文件过大（超过上限 {limit:,} 字节）")
+            if counter is not None and counter.feed(chunk) > max_vertices:
+                raise HTTPException(413, vertex_limit_message(counter.count, max_vertices, role))
             out.write(chunk)
 
 
@@ -139,7 +149,8 @@ def _import(kind: str):
         mapping = _parse_field_map(field_map)
         with tempfile.TemporaryDirectory(prefix="gisapp-import-") as tmp:  # mode 0700
             target = Path(tmp) / f"upload{suffix}"
-            _save_upload(file, target, settings.max_upload_bytes)
+            limits = limits_for(settings, user.role)
+            _save_upload(file, target, settings.max_upload_bytes, limits.max_import_vertices, user.role)
             try:
                 result = read_layer(
                     target, kind, crs=crs or None, field_map=mapping, encoding=encoding or None,
