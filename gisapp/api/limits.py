@@ -63,14 +63,19 @@ def bad_query_parameter(query_string: bytes) -> str | None:
     return None
 
 
-def _bad_text(value: str) -> bool:
+def storable_text(value: str) -> bool:
+    """Whether PostgreSQL can store ``value``: no NUL, no lone surrogate."""
     if "\x00" in value:
-        return True
+        return False
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
-        return True
-    return False
+        return False
+    return True
+
+
+def _bad_text(value: str) -> bool:
+    return not storable_text(value)
 
 
 def _bad_path(value, path: str = "") -> str | None:

@@ -68,6 +68,17 @@ def test_bad_bytes_and_shapes_are_4xx_and_store_nothing(api, login, stored_netwo
 
     r = api.post("/api/projects", content=chunks(), headers={**builder, "content-type": "application/json"})
     assert r.status_code == 413 and "请求体过大" in _chinese(r)
+    office = login("gas_office")
+    geojson = json.dumps({"type": "FeatureCollection", "features": [site_feature("CM-M1", LON, LAT)]})
+    for form in ({"crs": "4326\x00"}, {"layer": "\x00"}, {"encoding": "gbk\x00"},
+                 {"field_map": '{"a\\u0000": "name"}'}):
+        r = api.post("/api/projects/import", data=form, headers=office,
+                     files={"file": ("s.geojson", geojson.encode(), "application/geo+json")})
+        assert 400 <= r.status_code < 500, (form, r.text)
+        _chinese(r)
+    for path in ("/api/reports/2026-0%001", "/api/projects/1%00", "/api/permits?status=a%00"):
+        r = api.get(path, headers=office)
+        assert 400 <= r.status_code < 500, (path, r.text)
     assert _counts(stored_network) == before
     # A valid surrogate pair (an emoji) and Z coordinates are fine: altitudes are dropped.
     ok = json.dumps(site_feature("CM-S2", LON, LAT)).replace('"CM-S2"', '"CM-S2\\ud83d\\ude00"', 1)
@@ -267,3 +278,20 @@ def test_login_throttled_per_account_and_address_with_audit(database_url, db_eng
             "SELECT detail->>'username' FROM audit_log WHERE action = 'auth.login_failed' ORDER BY id"
         )).scalars().all()
     assert audited == ["victim"] * 3 + ["nobody0", "nobody1"]
+
+
+def test_a_geojson_with_too_many_vertices_is_refused_while_it_is_saved(api, login, stored_network):
+    builder = login("builder", "甲公司")
+    before = _counts(stored_network)
+    # 45 sites of 5,001 points: under the byte limit, over the builder's 200,000 vertices.
+    ring = ",".join(f"[{121.40 + i * 1e-7:.7f},{31.60 + (i % 2) * 1e-4:.5f}]" for i in range(5001))
+    geometry = '{"type":"Polygon","coordinates":[[' + ring + "]]}"
+    features = ",".join(
+        f'{{"type":"Feature","properties":{{"id":"V-{n}"}},"geometry":{geometry}}}' for n in range(45))
+    body = ('{"type":"FeatureCollection","features":[' + features + "]}").encode()
+    assert len(body) < 20_000_000
+    r = api.post("/api/projects/import", headers=builder,
+                 files={"file": ("many.geojson", body, "application/geo+json")})
+    assert r.status_code == 413, r.text[:300]
+    assert "200,000 个顶点的上限" in _chinese(r)
+    assert _counts(stored_network) == before

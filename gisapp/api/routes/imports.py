@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from gisapp.api.deps import CurrentUser, SessionDep, write_context
+from gisapp.api.limits import NUL_TEXT, storable_text
 from gisapp.api.uploads import VertexCounter, vertex_limit_message
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
@@ -144,6 +145,10 @@ def _import(kind: str):
         if user.role not in WRITERS[kind]:
             raise PermissionDeniedError(f"角色 {user.role} 无权导入{LAYER_ZH[kind]}")
         settings = request.app.state.settings
+        for field, value in (("crs", crs), ("encoding", encoding), ("layer", layer),
+                             ("field_map", field_map)):
+            if value is not None and not storable_text(value):
+                raise InvalidRequestError(f"字段 {field} {NUL_TEXT}")
         name = _display_name(file.filename)
         suffix = _safe_suffix(file.filename)
         mapping = _parse_field_map(field_map)
