@@ -52,6 +52,7 @@ class Tally:
     """Outcomes of one row."""
 
     latencies: list[float] = field(default_factory=list)
+    refusal_latencies: list[float] = field(default_factory=list)
     ok: int = 0
     busy: int = 0  # 503 with Retry-After, 429 (answered at once, by design)
     errors: int = 0  # other 5xx, timeouts, connection failures
@@ -67,6 +68,7 @@ class Tally:
             self.ok += 1
         elif response.status_code in (429, 503) and response.headers.get("Retry-After"):
             self.busy += 1
+            self.refusal_latencies.append(self.latencies[-1])
         else:
             self.errors += 1
 
@@ -140,8 +142,10 @@ async def _streams(base: str, clients: int, duration: float, tokens: list[dict])
 
 def _row(name: str, clients: int, tally: Tally, duration: float) -> str:
     lat = np.array(tally.latencies or [0.0]) * 1000
+    refused = np.array(tally.refusal_latencies or [0.0]) * 1000
     return (f"| {name} | {clients} | {tally.ok / duration:,.0f}/s | {np.percentile(lat, 50):,.1f} ms "
-            f"| {np.percentile(lat, 99):,.1f} ms | {tally.busy} | {tally.errors} | "
+            f"| {np.percentile(lat, 99):,.1f} ms | {tally.busy} | {np.percentile(refused, 50):,.1f} ms "
+            f"| {tally.errors} | "
             f"{', '.join(f'{k}: {v}' for k, v in sorted(tally.statuses.items()))} |")
 
 
@@ -191,7 +195,7 @@ def main() -> None:
                 rows.append(_row("  probe GET /api/auth/me during sse", n, probe, args.duration))
     head = (f"workers={args.workers}, duration={args.duration:g} s per row, loopback\n\n"
             "| load | clients | 2xx per second | p50 | p99 | refused (503/429 + Retry-After) "
-            "| errors (5xx, timeouts) | statuses |\n|---|---|---|---|---|---|---|---|")
+            "| refusal p50 | errors (5xx, timeouts) | statuses |\n|---|---|---|---|---|---|---|---|---|")
     write_result("bench_concurrency.md", head + "\n" + "\n".join(rows))
 
 

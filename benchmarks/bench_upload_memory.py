@@ -21,14 +21,15 @@ import time
 from pathlib import Path
 
 import httpx
+from alembic import command
 
 from gisapp.localdb import free_port
+from layers.db import make_engine, session_factory
+from layers.migrate import alembic_config
 from layers.services.users import create_user
 
 sys.path.insert(0, str(Path(__file__).parent))
 from common import GISAPP, throwaway_database, write_result  # noqa: E402
-
-from layers.db import make_engine, session_factory  # noqa: E402
 
 PASSWORD = "bench-password-123"
 
@@ -67,7 +68,10 @@ def _case(gisapp: str, url: str, user: str, kind: str, path: Path) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{gisapp} serve exited with {proc.returncode}")
             try:
                 httpx.get(f"{base}/openapi.json", timeout=1)
                 break
@@ -96,6 +100,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gisapp", action="append", default=None,
                         help="gisapp executable(s) to measure (default: this checkout's)")
+    parser.add_argument("--baseline-revision", default="0005",
+                        help="schema revision of the other checkouts (default 0005)")
     args = parser.parse_args()
     executables = args.gisapp or [GISAPP]
     tmp = Path(tempfile.mkdtemp(prefix="gisapp-upload-mem-"))
@@ -106,13 +112,16 @@ def main() -> None:
              # file is refused either way, by the vertex limit or by the validation).
              big_office: _site_file(big_office, 20_000, features=265, decimals=4)}
     rows = []
-    with throwaway_database("gisapp-bench-mem-") as url:
-        engine = make_engine(url)
-        with session_factory(engine).begin() as session:
-            create_user(session, "mem-builder", PASSWORD, "builder", "压测建设公司")
-            create_user(session, "mem-office", PASSWORD, "gas_office")
-        engine.dispose()
-        for gisapp in executables:
+    for gisapp in executables:
+        with throwaway_database("gisapp-bench-mem-") as url:
+            engine = make_engine(url)
+            if gisapp != GISAPP:  # another checkout: its schema is the one before ours
+                with engine.begin() as conn:
+                    command.downgrade(alembic_config(connection=conn), args.baseline_revision)
+            with session_factory(engine).begin() as session:
+                create_user(session, "mem-builder", PASSWORD, "builder", "压测建设公司")
+                create_user(session, "mem-office", PASSWORD, "gas_office")
+            engine.dispose()
             for user, path in (("mem-builder", one_site), ("mem-office", big_office)):
                 c = _case(gisapp, url, user, "projects", path)
                 rows.append(f"| {gisapp} | {user} {path.name} ({sizes[path] / 1e6:,.0f} MB) | "

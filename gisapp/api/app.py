@@ -55,6 +55,7 @@ def create_app(
         app.state.write_limiter = write_limiter(settings.write_concurrency)
         app.state.stream_slots = StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_user)
         app.state.stream_polls = None  # made by the first stream, in the event loop
+        app.state.hash_limiter = None  # made by the first login, in the event loop
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
         district_extent_lonlat(float(settings.district_margin_m))
