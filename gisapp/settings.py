@@ -74,8 +74,8 @@ class Settings(BaseSettings):
     # Requests one worker serves at once; more wait up to queue_wait_s in a queue of at
     # most max_queued_requests, the rest get 503 with Retry-After at once.
     max_active_requests: int = Field(default=24, ge=1, le=500)
-    max_queued_requests: int = Field(default=200, ge=0)
-    queue_wait_s: float = Field(default=5.0, gt=0, le=60)
+    max_queued_requests: int = Field(default=100, ge=0)
+    queue_wait_s: float = Field(default=2.0, gt=0, le=60)
     # Live alert streams (SSE) per worker, and per user.
     sse_max_streams: int = Field(default=100, ge=1)
     sse_max_streams_per_user: int = Field(default=5, ge=1)
