@@ -34,37 +34,23 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
+from layers.services import outbox as store
+from layers.services.actors import Actor
+from layers.services.outbox import MAX_ATTEMPTS
+from layers.services.permissions import authorize
 from spatial_rules.errors import DomainError
 
 logger = logging.getLogger("gisapp.outbox")
 
-MAX_ATTEMPTS = 20
 BASE_DELAY_S = 5.0
 MAX_DELAY_S = 3600.0
 JITTER = 0.1
 DEFAULT_INTERVAL_S = 2.0
 USER_AGENT = "gisapp-outbox/0.1"
-
-# The caller's clock when given (tests), else the database's: one clock for all rows.
-_NOW = "COALESCE(CAST(:now AS timestamptz), now())"
-
-_CLAIM = text(
-    "SELECT id, target_url, payload, attempts + 1 AS attempts FROM outbox_message "
-    f"WHERE delivered_at IS NULL AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
-    "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
-)
-_DELIVERED = text(
-    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL, attempts = :attempts "
-    "WHERE id = :id"
-)
-_FAILED = text(
-    "UPDATE outbox_message SET last_error = :error, attempts = :attempts, "
-    f"next_attempt_at = {_NOW} + make_interval(secs => :delay_s) WHERE id = :id"
-)
+OUTBOX_JOB = Actor.job("outbox")  # the dispatcher's actor
 
 
 class WebhookUrlError(DomainError):
@@ -127,19 +113,20 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
     Each message is claimed, sent and settled in its own transaction on one connection
     (the row lock is the claim; see the module's docstring).
     """
+    authorize(OUTBOX_JOB, "alert.deliver")
     report = DeliveryReport()
     with httpx.Client(timeout=timeout_s, follow_redirects=False) as client, engine.connect() as conn:
         for _ in range(batch):
             if stop is not None and stop.is_set():
                 break
             with conn.begin():
-                row = conn.execute(_CLAIM, {"now": now, "max_attempts": MAX_ATTEMPTS}).first()
+                row = store.claim_one(conn, now=now)
                 if row is None:
                     break
                 report.claimed += 1
                 error, permanent = _send(client, row)
                 if error is None:
-                    conn.execute(_DELIVERED, {"now": now, "id": row.id, "attempts": row.attempts})
+                    store.mark_delivered(conn, row.id, now=now, attempts=row.attempts)
                     report.delivered.append(row.id)
                     continue
                 attempts = MAX_ATTEMPTS if permanent else row.attempts
@@ -151,8 +138,8 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
                     report.failed.append(row.id)
                     logger.warning("outbox message %s attempt %s failed: %s",
                                    row.id, attempts, error)
-                conn.execute(_FAILED, {"now": now, "id": row.id, "error": error,
-                                       "attempts": attempts, "delay_s": backoff_s(attempts)})
+                store.mark_failed(conn, row.id, now=now, error=error, attempts=attempts,
+                                  delay_s=backoff_s(attempts))
     return report
 
 

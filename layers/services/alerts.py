@@ -11,11 +11,13 @@ from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import bindparam
 
+from layers.services.actors import Actor
 from layers.services.audit import record
-from layers.services.errors import ConflictStateError, NotFoundError
+from layers.services.errors import ConflictStateError, NotFoundError, PermissionDeniedError
 
 ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
 
@@ -95,7 +97,8 @@ def _summarise(session: Session, alert_ids: list[int], webhook_urls: Sequence[st
 _TRANSITIONS = {"acknowledge": ("new",), "resolve": ("new", "acknowledged")}
 
 
-def change_alert(session: Session, alert_id: int, action: str, actor, note: str | None = None) -> dict:
+def change_alert(session: Session, alert_id: int, action: str, actor: Actor,
+                 note: str | None = None) -> dict:
     """Acknowledge or resolve an alert; an illegal change raises ``ConflictStateError``."""
     row = session.execute(
         text("SELECT id, status FROM alert WHERE id = :id FOR UPDATE"), {"id": alert_id}
@@ -132,3 +135,61 @@ ALERT_SELECT = (
     "g.external_code AS pipeline_code FROM alert a "
     "JOIN construction_project p ON p.id = a.project_id JOIN gas_pipeline g ON g.id = a.pipeline_id"
 )
+
+
+def list_alerts(session: Session, *, status: str | None = None, since_id: int = 0,
+                limit: int = 100) -> list[dict]:
+    """Return alerts newest first (optionally of one status, only above ``since_id``)."""
+    rows = session.execute(
+        text(f"{ALERT_SELECT} WHERE (CAST(:s AS text) IS NULL OR a.status = :s) AND a.id > :since "
+             "ORDER BY a.id DESC LIMIT :limit"),
+        {"s": status, "since": since_id, "limit": limit},
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def newest_alert_id(engine: Engine) -> int:
+    """Return the highest alert id (0 when there is none), on a short pooled connection."""
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
+
+
+def alerts_after(engine: Engine, last_id: int, gaps: Sequence[int], limit: int) -> list[dict]:
+    """Return alerts above ``last_id`` or among ``gaps``, oldest first, on a short connection.
+
+    For the live stream: each poll borrows a pooled connection for this one query only.
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
+                 "ORDER BY a.id LIMIT :limit"),
+            {"last": last_id, "gaps": list(gaps), "limit": limit},
+        ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def alerts_for_stream(engine: Engine, token: str, last_id: int, gaps: Sequence[int],
+                      limit: int) -> list[dict] | None:
+    """``alerts_after`` for a live stream, or None once its token no longer admits it.
+
+    The token is checked again on every poll, on the same short connection: a stream
+    closes within a poll of a logout, a deactivation, a password change or the token's
+    expiry (issue 12), and when the table stops granting its role ``alert.read``.
+    """
+    from layers.services.permissions import authorize
+    from layers.services.users import token_actor
+
+    with engine.connect() as conn:
+        actor = token_actor(conn, token)
+        if actor is None:
+            return None
+        try:
+            authorize(actor, "alert.read")
+        except PermissionDeniedError:
+            return None
+        rows = conn.execute(
+            text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
+                 "ORDER BY a.id LIMIT :limit"),
+            {"last": last_id, "gaps": list(gaps), "limit": limit},
+        ).mappings().all()
+    return [dict(r) for r in rows]

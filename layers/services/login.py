@@ -23,9 +23,10 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import AuthenticationError, TooManyRequestsError
-from layers.services.users import _DUMMY_HASH, _HASHER, User, issue_token
+from layers.services.users import _DUMMY_HASH, _HASHER, issue_token
 
 
 class LoginThrottledError(TooManyRequestsError):
@@ -47,7 +48,7 @@ class Attempt:
 
     username: str
     address: str
-    user: User | None
+    user: Actor | None
     active: bool
     password_hash: str
 
@@ -93,7 +94,7 @@ def prepare(session: Session, username: str, address: str, policy: LoginPolicy) 
     ).one_or_none()
     if row is None:
         return Attempt(username, address, None, False, _DUMMY_HASH)
-    return Attempt(username, address, User(row.id, row.username, row.role, row.organisation),
+    return Attempt(username, address, Actor(row.id, row.username, row.role, row.organisation),
                    bool(row.active), row.password_hash)
 
 

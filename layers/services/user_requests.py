@@ -36,7 +36,13 @@ PENDING_DETAIL = ("该变更涉及特权账号（燃气管理所或管理员）�
 
 
 def needs_second_admin(action: str, actor, target: dict | None, changes: dict) -> bool:
-    """Whether this change grants privileged access and so waits for a second admin."""
+    """Whether this change grants privileged access and so waits for a second admin.
+
+    Only a signed-in admin's change waits; the operator at the server's shell
+    (``gisapp user create``, actor without an account id) holds the database anyway.
+    """
+    if getattr(actor, "id", None) is None:
+        return False
     if action == "create":
         return changes.get("role") in PRIVILEGED
     if target is None:

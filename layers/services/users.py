@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
 from layers.services import user_requests
+from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import (
     AuthenticationError,
@@ -24,9 +24,13 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from layers.services.permissions import (
+    ROLE_ZH,
+    USER_ROLES,
+    account_managers,
+    needs_organisation,
+)
 
-ROLES = ("gas_office", "builder", "inspector", "admin")
-ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so timing does not reveal usernames.
@@ -34,8 +38,8 @@ _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
 def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(ROLES)}）")
+    if role not in USER_ROLES:
+        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(USER_ROLES)}）")
 
 
 def _check_password(password: str) -> None:
@@ -44,18 +48,9 @@ def _check_password(password: str) -> None:
 
 
 def _check_organisation(role: str, organisation: str | None) -> None:
-    if role == "builder" and not (organisation or "").strip():
-        raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
-
-
-@dataclass(frozen=True)
-class User:
-    """An authenticated user."""
-
-    id: int
-    username: str
-    role: str
-    organisation: str | None
+    if needs_organisation(role) and not (organisation or "").strip():
+        raise InvalidRequestError(
+            f"字段 organisation：{ROLE_ZH[role]}用户必须指定所属单位（其权限以本单位为范围）")
 
 
 def _check_new_user(session: Session, username: str, password: str, role: str,
@@ -71,23 +66,23 @@ def _check_new_user(session: Session, username: str, password: str, role: str,
 
 
 def _insert_user(session: Session, username: str, password_hash: str, role: str,
-                 organisation: str | None) -> User:
+                 organisation: str | None) -> Actor:
     user_id = session.execute(
         text("INSERT INTO app_user (username, password_hash, role, organisation) "
              "VALUES (:u, :h, :r, :o) RETURNING id"),
         {"u": username, "h": password_hash, "r": role, "o": organisation},
     ).scalar_one()
-    return User(user_id, username, role, organisation)
+    return Actor(user_id, username, role, organisation)
 
 
 def create_user(session: Session, username: str, password: str, role: str,
-                organisation: str | None = None) -> User:
+                organisation: str | None = None) -> Actor:
     """Create a user; builders must name their organisation."""
     _check_new_user(session, username, password, role, organisation)
     return _insert_user(session, username, _HASHER.hash(password), role, organisation)
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def authenticate(session: Session, username: str, password: str) -> Actor:
     """Return the user for a username and password, or raise ``AuthenticationError``."""
     row = session.execute(
         text("SELECT id, username, role, organisation, password_hash, active FROM app_user "
@@ -99,14 +94,14 @@ def authenticate(session: Session, username: str, password: str) -> User:
         row = None
     if row is None or not row.active:
         raise AuthenticationError("用户名或密码错误")
-    return User(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation)
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, user: User, ttl_minutes: int) -> tuple[str, dt.datetime]:
+def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, dt.datetime]:
     """Create a bearer token for ``user``; only its digest is stored."""
     token = secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=ttl_minutes)
@@ -124,27 +119,22 @@ _USER_OF_TOKEN = (
 )
 
 
-def user_for_token(session: Session, token: str) -> User:
+def user_for_token(session: Session, token: str) -> Actor:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
     row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
-    return User(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation)
 
 
-_STILL_VALID = text(
-    "SELECT 1 FROM api_token t JOIN app_user u ON u.id = t.user_id "
-    "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active AND u.role = :role"
-)
-
-
-def still_valid(conn, token: str, role: str) -> bool:
-    """Whether ``token`` still admits a user of ``role`` (long-lived streams re-check it)."""
+def token_actor(conn, token: str) -> Actor | None:
+    """The user of a still valid token, or None (long-lived streams re-check theirs)."""
     if not token or len(token) > 512:
-        return False
-    return conn.execute(_STILL_VALID, {"t": _digest(token), "role": role}).first() is not None
+        return None
+    row = conn.execute(text(_USER_OF_TOKEN), {"t": _digest(token)}).one_or_none()
+    return None if row is None else Actor(row.id, row.username, row.role, row.organisation)
 
 
 def revoke_token(session: Session, token: str) -> bool:
@@ -197,12 +187,13 @@ def revoke_tokens(session: Session, user_id: int) -> int:
     return session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
 
 
-def add_user(session: Session, actor, username: str, password: str, role: str,
-             organisation: str | None = None) -> dict:
+def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
+             organisation: str | None = None, *, via: str = "api") -> dict:
     """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it.
 
-    A gas_office or admin account is only proposed: a second admin confirms it
-    (``layers.services.user_requests``); the answer then holds ``pending_request``.
+    A privileged account (``user_requests.privileged_roles``) created by a signed-in
+    admin is only proposed: a second admin confirms it; the answer then holds
+    ``pending_request``.
     """
     if user_requests.needs_second_admin("create", actor, None, {"role": role}):
         _check_new_user(session, username, password, role, organisation)
@@ -214,12 +205,13 @@ def add_user(session: Session, actor, username: str, password: str, role: str,
             user = create_user(session, username, password, role, organisation)
     except IntegrityError as exc:
         raise ConflictStateError(f"用户名 {username} 已存在") from exc
+    assert user.id is not None  # a stored user always has its id
     record(session, actor, "user.create", "app_user", user.id,
-           {"username": username, "role": role, "organisation": organisation, "via": "api"})
+           {"username": username, "role": role, "organisation": organisation, "via": via})
     return get_user(session, user.id)
 
 
-def _lock_active_admins(session: Session, actor) -> None:
+def _lock_active_admins(session: Session, actor: Actor) -> None:
     """Lock every active admin row; refuse an actor who is no longer one of them.
 
     Every change that can remove an admin takes these locks first, in id order, so
@@ -227,9 +219,9 @@ def _lock_active_admins(session: Session, actor) -> None:
     that it has lost its role: the system never ends up without an active admin.
     """
     ids = set(session.execute(text(
-        "SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"
-    )).scalars())
-    if getattr(actor, "id", None) not in ids:
+        "SELECT id FROM app_user WHERE role = ANY(:roles) AND active ORDER BY id FOR UPDATE"
+    ), {"roles": list(account_managers())}).scalars())
+    if actor.id not in ids:
         raise PermissionDeniedError("当前账号已不是在用的管理员，无权管理用户")
 
 
@@ -242,7 +234,7 @@ def _locked_user(session: Session, user_id: int):
     return row
 
 
-def update_user(session: Session, actor, user_id: int, changes: dict, *,
+def update_user(session: Session, actor: Actor, user_id: int, changes: dict, *,
                 confirmed: bool = False) -> dict:
     """Change a user's ``role``, ``organisation`` and/or ``active``; revoke their tokens.
 
@@ -261,7 +253,7 @@ def update_user(session: Session, actor, user_id: int, changes: dict, *,
     _check_role(role)
     _check_organisation(role, organisation)
     # The actor is a locked active admin, so removing any other admin leaves at least one.
-    if row["id"] == actor.id and not (role == "admin" and active):
+    if row["id"] == actor.id and not (role in account_managers() and active):
         raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
     before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"]}
     after = {"role": role, "organisation": organisation, "active": active}
@@ -281,11 +273,10 @@ def update_user(session: Session, actor, user_id: int, changes: dict, *,
     return get_user(session, user_id) | {"tokens_revoked": revoked}
 
 
-def set_password(session: Session, actor, user_id: int, password: str) -> dict:
+def set_password(session: Session, actor: Actor, user_id: int, password: str) -> dict:
     """Set a new password for a user and revoke all their tokens (the audit row omits it).
 
-    Another gas_office or admin account's password is only proposed (a second admin
-    confirms it).
+    Another privileged account's password is only proposed (a second admin confirms it).
     """
     _check_password(password)
     row = _locked_user(session, user_id)

@@ -16,11 +16,12 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import SessionDep, allow
 from gisapp.api.transaction import BearerToken
 from layers.services import login as logins
 from layers.services.audit import record
 from layers.services.errors import ServiceBusyError
+from layers.services.permissions import Access
 from layers.services.users import revoke_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -81,14 +82,16 @@ async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> dict:
+def me(access: Annotated[Access, allow("account.read")]) -> dict:
     """当前用户。"""
+    user = access.actor
     return {"username": user.username, "role": user.role, "organisation": user.organisation}
 
 
 @router.post("/logout", status_code=204)
-def logout(session: SessionDep, user: CurrentUser, token: BearerToken) -> Response:
+def logout(session: SessionDep, access: Annotated[Access, allow("account.read")],
+           token: BearerToken) -> Response:
     """注销：当前令牌立即失效（该令牌打开的实时推送连接随之关闭）。"""
     revoke_token(session, token or "")
-    record(session, user, "auth.logout", "app_user", user.id, {})
+    record(session, access.actor, "auth.logout", "app_user", access.actor.id, {})
     return Response(status_code=204)

@@ -21,18 +21,17 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.api.admission import SSE_POLL_CONNECTIONS
-from gisapp.api.deps import require
+from gisapp.api.deps import allow
 from gisapp.api.transaction import BearerToken
-from layers.services.alerts import ALERT_SELECT
+from layers.services.alerts import alerts_for_stream, newest_alert_id
 from layers.services.errors import InvalidRequestError
-from layers.services.users import User, still_valid
+from layers.services.permissions import EVERYTHING, Access
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-GasOffice = Annotated[User, require("gas_office")]
+Reader = Annotated[Access, allow("alert.read", scopes=EVERYTHING)]
 
 POLL_S = 1.0
 GAP_WINDOW_S = 300.0
@@ -91,28 +90,10 @@ def start_after(
     return since_id
 
 
-def _newest_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
-
-
-def _fetch(engine: Engine, token: str, last_id: int, gaps: list[int]) -> list[dict] | None:
-    """Return the alerts to send, or None when the token no longer admits this stream."""
-    with engine.connect() as conn:
-        if not still_valid(conn, token, "gas_office"):
-            return None
-        rows = conn.execute(
-            text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
-                 "ORDER BY a.id LIMIT :limit"),
-            {"last": last_id, "gaps": gaps, "limit": BATCH},
-        ).mappings().all()
-    return [dict(r) for r in rows]
-
-
-async def stream_slot(request: Request, user: GasOffice) -> AsyncIterator[None]:
+async def stream_slot(request: Request, access: Reader) -> AsyncIterator[None]:
     """Hold one of the worker's stream slots for the stream's life (gisapp.api.streams)."""
     state = request.app.state
-    with state.stream_slots.slot(user.id):
+    with state.stream_slots.slot(access.actor.id):
         yield
 
 
@@ -125,7 +106,7 @@ def _poll_limiter(state) -> anyio.CapacityLimiter:
 
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_alerts(
-    request: Request, user: GasOffice, token: BearerToken,
+    request: Request, access: Reader, token: BearerToken,
     after: Annotated[int | None, Depends(start_after)],
     _slot: Annotated[None, Depends(stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
@@ -139,12 +120,13 @@ async def stream_alerts(
     state.alert_streams = getattr(state, "alert_streams", 0) + 1
     try:
         if after is None:
-            after = await anyio.to_thread.run_sync(_newest_id, engine, limiter=limiter)
+            after = await anyio.to_thread.run_sync(newest_alert_id, engine, limiter=limiter)
         cursor = AlertCursor(after)
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         while True:
-            rows = await anyio.to_thread.run_sync(_fetch, engine, token or "", cursor.last_id,
-                                                  cursor.pending_gaps(), limiter=limiter)
+            rows = await anyio.to_thread.run_sync(alerts_for_stream, engine, token or "",
+                                                  cursor.last_id, cursor.pending_gaps(), BATCH,
+                                                  limiter=limiter)
             if rows is None:  # logged out, deactivated, password changed or expired
                 yield ServerSentEvent(event="logout", data={"detail": STREAM_CLOSED})
                 return

@@ -7,13 +7,13 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from gisapp.api.deps import SessionDep, require, write_context
+from gisapp.api.deps import SessionDep, allow, write_ctx
+from layers.services.permissions import EVERYTHING, Access
 from layers.services.reviews import decide, get_review, list_reviews
-from layers.services.users import User
 
 router = APIRouter(prefix="/api", tags=["reviews"])
-GasOffice = Annotated[User, require("gas_office")]
-Reader = Annotated[User, require("gas_office", "builder")]
+Reviewer = Annotated[Access, allow("project.review", scopes=EVERYTHING)]
+Reader = Annotated[Access, allow("project.read")]
 STATE_HELP = "pending（待审核）、released（已通过）或 rejected（已退回）"
 
 
@@ -28,7 +28,7 @@ class DecisionIn(BaseModel):
 
 @router.get("/reviews")
 def list_(
-    session: SessionDep, user: GasOffice,
+    session: SessionDep, access: Reviewer,
     state: Annotated[str | None, Query(max_length=16, description=STATE_HELP)] = "pending",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -38,13 +38,13 @@ def list_(
 
 
 @router.get("/projects/{project_id}/review")
-def read(session: SessionDep, user: Reader, project_id: int) -> dict:
+def read(session: SessionDep, access: Reader, project_id: int) -> dict:
     """一个项目的施工范围审核状态（建设单位只能查看本单位项目）。"""
-    return get_review(session, project_id, user.organisation if user.role == "builder" else None)
+    return get_review(session, project_id, access.project_organisation)
 
 
 @router.post("/projects/{project_id}/review")
-def decide_(request: Request, session: SessionDep, user: GasOffice, project_id: int,
+def decide_(request: Request, session: SessionDep, access: Reviewer, project_id: int,
             body: DecisionIn) -> dict:
     """燃气管理所审核：通过后立即筛查并产生告警；退回则保持不筛查。"""
-    return decide(session, project_id, body.decision, body.note, write_context(request, user))
+    return decide(session, project_id, body.decision, body.note, write_ctx(request, access))

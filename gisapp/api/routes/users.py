@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import SessionDep, allow
 from gisapp.api.pagination import next_links
-from layers.services.errors import PermissionDeniedError
+from layers.services.permissions import EVERYTHING, USER_ROLES, Access
 from layers.services.user_requests import cancel, list_requests
 from layers.services.users import (
-    ROLE_ZH,
-    ROLES,
-    User,
     add_user,
     confirm_request,
     get_user,
@@ -34,17 +31,9 @@ Organisation = Annotated[str, Field(
     max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]*$",
     description="所属单位（建设单位必填）")]
 Password = Annotated[SecretStr, Field(max_length=1024, description="10–256 个字符")]
-RoleName = Annotated[str, Field(max_length=32, description="、".join(ROLES))]
-
-
-def _admin(user: CurrentUser) -> User:
-    if user.role != "admin":
-        zh = ROLE_ZH.get(user.role, user.role)
-        raise PermissionDeniedError(f"角色 {user.role}（{zh}）无权管理用户，仅限管理员（admin）")
-    return user
-
-
-Admin = Annotated[User, Depends(_admin)]
+RoleName = Annotated[str, Field(max_length=32, description="、".join(USER_ROLES))]
+Admin = Annotated[Access, allow("user.manage", scopes=EVERYTHING)]
+RoleQ = Literal[USER_ROLES]  # type: ignore[valid-type]  # the table's user roles
 
 
 class UserIn(BaseModel):
@@ -89,7 +78,7 @@ def create(session: SessionDep, admin: Admin, body: UserIn):
 
     新建燃气管理所或管理员账号须由另一名管理员确认（返回 202 与待确认请求）。
     """
-    return _answer(add_user(session, admin, body.username, body.password.get_secret_value(),
+    return _answer(add_user(session, admin.actor, body.username, body.password.get_secret_value(),
                             body.role, body.organisation), 201)
 
 
@@ -102,19 +91,19 @@ def requests_(session: SessionDep, admin: Admin, pending_only: bool = True) -> d
 @router.post("/requests/{request_id}/confirm")
 def confirm(session: SessionDep, admin: Admin, request_id: UserId):
     """由另一名管理员确认并执行特权账号变更（发起人不能自行确认）。"""
-    return _answer(confirm_request(session, admin, request_id))
+    return _answer(confirm_request(session, admin.actor, request_id))
 
 
 @router.post("/requests/{request_id}/cancel")
 def cancel_(session: SessionDep, admin: Admin, request_id: UserId) -> dict:
     """取消一个待确认的特权账号变更请求。"""
-    return cancel(session, admin, request_id)
+    return cancel(session, admin.actor, request_id)
 
 
 @router.get("")
 def list_(
     request: Request, session: SessionDep, admin: Admin,
-    role: Annotated[Literal["gas_office", "builder", "inspector", "admin"] | None, Query()] = None,
+    role: Annotated[RoleQ | None, Query()] = None,
     active: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -138,7 +127,7 @@ def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch):
     提升为燃气管理所或管理员、重新启用此类账号，须由另一名管理员确认（202）。
     """
     # An empty change is refused by update_user, with the fields it accepts.
-    return _answer(update_user(session, admin, user_id, body.model_dump(include=body.model_fields_set)))
+    return _answer(update_user(session, admin.actor, user_id, body.model_dump(include=body.model_fields_set)))
 
 
 @router.post("/{user_id}/password")
@@ -147,4 +136,4 @@ def password(session: SessionDep, admin: Admin, user_id: UserId, body: PasswordI
 
     为其他燃气管理所或管理员账号设置密码须由另一名管理员确认（202）。
     """
-    return _answer(set_password(session, admin, user_id, body.password.get_secret_value()))
+    return _answer(set_password(session, admin.actor, user_id, body.password.get_secret_value()))
