@@ -23,7 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.services.actors import Actor
+from layers.services.actors import MAX_NAME, Actor
 from layers.services.audit import record
 from layers.services.errors import AuthenticationError, TooManyRequestsError
 from layers.services.users import _DUMMY_HASH, _HASHER, issue_token
@@ -119,7 +119,9 @@ def fail(session: Session, attempt: Attempt) -> AuthenticationError:
                     {"u": attempt.username, "a": attempt.address})
     reason = ("unknown_user" if attempt.user is None
               else "inactive" if not attempt.active else "wrong_password")
-    record(session, None, "auth.login_failed", "app_user",
+    # The one acting is the unauthenticated client, named by its address.
+    anonymous = Actor(None, f"anonymous:{attempt.address}"[:MAX_NAME], "anonymous")
+    record(session, anonymous, "auth.login_failed", "app_user",
            attempt.user.id if attempt.user else None,
            {"username": attempt.username, "address": attempt.address, "reason": reason})
     return AuthenticationError("用户名或密码错误")

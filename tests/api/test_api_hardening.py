@@ -179,6 +179,7 @@ def test_deleted_projects_conflicts_and_permits_are_invisible_to_builders(api, l
 
 def test_a_burst_of_alerts_is_one_webhook_message(database_url, db_engine, clean_db, stored_network):
     from layers.db import session_factory
+    from layers.services.actors import Actor
     from layers.services.features import WriteContext, create_feature
     from spatial_rules.rulesets import load_rule_set
 
@@ -188,7 +189,7 @@ def test_a_burst_of_alerts_is_one_webhook_message(database_url, db_engine, clean
             "outer_diameter_mm, owner, geom) SELECT 'B-' || i, 'medium_a', 0.3, 160, '甲燃气', "
             "ST_GeomFromText('MULTILINESTRING((' || (121.45 + i * 0.00005) || ' 31.60, ' || "
             "(121.45 + i * 0.00005) || ' 31.601))', 4490) FROM generate_series(1, 30) i"))
-    ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"),
+    ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"),
                        webhook_urls=["http://127.0.0.1:9/a", "http://127.0.0.1:9/b"], alert_burst=20)
     with session_factory(db_engine).begin() as session:
         created = create_feature(session, "projects",
