@@ -18,14 +18,13 @@ from sqlalchemy.sql import bindparam
 from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, NotFoundError, PermissionDeniedError
-
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+from vocabulary import Zone
 
 _NEW_ALERTS = text(
     "INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message) "
     "SELECT c.id, c.project_id, c.pipeline_id, c.zone, "
     "'项目 ' || p.registration_code || '（' || p.name || '）进入管道 ' || g.external_code || "
-    "' 的' || CASE c.zone WHEN 'protection' THEN '安全保护范围' ELSE '安全控制范围' END || "
+    "' 的' || CASE c.zone WHEN 'protection' THEN :protection_zh ELSE :control_zh END || "
     "'，距管壁 ' || to_char(c.distance_m, 'FM999990.00') || ' 米' "
     "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
     "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) "
@@ -43,7 +42,10 @@ def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Se
     """
     if not conflict_ids:
         return []
-    alert_ids = session.execute(_NEW_ALERTS, {"ids": list(conflict_ids)}).scalars().all()
+    alert_ids = session.execute(
+        _NEW_ALERTS,
+        {"ids": list(conflict_ids), "protection_zh": Zone.PROTECTION.label, "control_zh": Zone.CONTROL.label},
+    ).scalars().all()
     if alert_ids and webhook_urls and burst is not None and len(alert_ids) > burst:
         _summarise(session, list(alert_ids), webhook_urls)
     elif alert_ids and webhook_urls:
@@ -76,8 +78,8 @@ _SUMMARY = text(
     "'first_alert_id', min(a.id), 'last_alert_id', max(a.id), "
     "'alert_ids', (array_agg(a.id ORDER BY a.id))[1:CAST(:listed AS integer)], "
     "'project_codes', (array_agg(DISTINCT p.registration_code))[1:20], "
-    "'message', '本次操作新增 ' || count(*) || ' 条冲突告警（安全保护范围 ' || "
-    "count(*) FILTER (WHERE a.zone = 'protection') || ' 条，安全控制范围 ' || "
+    "'message', '本次操作新增 ' || count(*) || ' 条冲突告警（' || :protection_zh || ' ' || "
+    "count(*) FILTER (WHERE a.zone = 'protection') || ' 条，' || :control_zh || ' ' || "
     "count(*) FILTER (WHERE a.zone = 'control') || ' 条），涉及项目 ' || "
     "count(DISTINCT p.registration_code) || ' 个，详见告警列表', "
     "'created_at', max(a.created_at)) "
@@ -87,7 +89,9 @@ _SUMMARY = text(
 
 def _summarise(session: Session, alert_ids: list[int], webhook_urls: Sequence[str]) -> None:
     """One outbox message per receiver for a burst of alerts (no alert_id: it covers many)."""
-    payload = session.execute(_SUMMARY, {"ids": alert_ids, "listed": SUMMARY_LISTED}).scalar_one()
+    payload = session.execute(_SUMMARY, {
+        "ids": alert_ids, "listed": SUMMARY_LISTED, "protection_zh": Zone.PROTECTION.label,
+        "control_zh": Zone.CONTROL.label}).scalar_one()
     insert = text(
         "INSERT INTO outbox_message (alert_id, target_url, payload) VALUES (NULL, :u, :p)"
     ).bindparams(bindparam("p", type_=JSONB))
