@@ -28,4 +28,5 @@ def cli_write_ctx(settings: Settings, access: Access, rule_set=None):
                            answer_valid_days=settings.answer_valid_days,
                            owner_reply_days=settings.owner_reply_days,
                            channels=Channels(smtp=bool(settings.smtp_url),
-                                             webhook_urls=tuple(settings.webhook_urls)))
+                                             webhook_urls=tuple(settings.webhook_urls)),
+                           alert_burst=settings.alert_burst_threshold)

@@ -208,6 +208,11 @@ def current_answer(session: Session, project_id: int, *, access: Access | None =
                  f"AND {scope}"), {"pid": project_id, **params}).first()
         if exists is None:
             raise NotFoundError(f"项目 {project_id} 不存在")
+        held = session.execute(
+            text("SELECT 1 FROM project_review WHERE project_id = :pid AND state <> 'released'"),
+            {"pid": project_id}).first()
+        if held is not None:  # a held site is answered once the gas office releases it
+            raise NotFoundError(f"项目 {project_id} 的施工范围正待燃气管理所审核，审核通过后出具查询答复书")
         raise NotFoundError(f"项目 {project_id} 尚无查询答复书"
                             f"（请先复查：POST /api/projects/{project_id}/answer/renew）")
     return _shape(row, today or local_today(), warn_days)

@@ -21,7 +21,7 @@ import shapely
 from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import DbScreenReport, screen_db, search_distance_m
+from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area
 from layers.services.actors import Actor
 from layers.services.alerts import raise_alerts
@@ -41,6 +41,14 @@ from layers.services.notify import (
 )
 from layers.services.owners import open_reviews
 from layers.services.permissions import Access, Scope, denial
+from layers.services.site_limits import (
+    SiteLimits,
+    check_site,
+    check_vertices,
+    clear_hold,
+    hold_projects,
+    is_held,
+)
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
@@ -79,10 +87,13 @@ class WriteContext:
     answer_valid_days: int = 30  # validity of the answer letter each project screening issues
     owner_reply_days: int = 2  # working days an owner has to reply to a new conflict
     channels: Channels = NO_CHANNELS  # where notifications go besides the inbox
+    limits: SiteLimits | None = None  # vertex/site limits of the writer's role (API writes)
+    alert_burst: int | None = None  # more new alerts than this: one summary webhook message
 
     @classmethod
     def of(cls, access: Access, rule_set: RuleSet, *, webhook_urls: Sequence[str] = (),
-           margin_m: float = 2000.0, **procedure) -> WriteContext:
+           margin_m: float = 2000.0, limits: SiteLimits | None = None,
+           alert_burst: int | None = None, **procedure) -> WriteContext:
         """Return the context of a write granted by ``access``.
 
         ``procedure``: ``answer_valid_days``, ``owner_reply_days``, ``channels``.
@@ -95,7 +106,8 @@ class WriteContext:
         if access.scope is not Scope.ALL and not own_projects:
             raise PermissionDeniedError(denial(access.actor, access.action))
         return cls(actor=access.actor, rule_set=rule_set, webhook_urls=webhook_urls,
-                   margin_m=margin_m, organisation=access.project_organisation, **procedure)
+                   margin_m=margin_m, organisation=access.project_organisation, limits=limits,
+                   alert_burst=alert_burst, **procedure)
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -133,7 +145,7 @@ def _screen(
             ),
             {"ids": new_ids},
         )
-        raise_alerts(session, new_ids, ctx.webhook_urls)
+        raise_alerts(session, new_ids, ctx.webhook_urls, burst=ctx.alert_burst)
         open_reviews(session, new_ids, ctx.owner_reply_days)
         notify_new_conflicts(session, new_ids, ctx.channels)
     if before:
@@ -173,6 +185,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     """Validate and store one GeoJSON Feature, screen it; return it with its conflicts."""
     spec = SPECS[kind]
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
@@ -187,6 +200,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too); no audit row was written.
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
+    if hold is not None:  # stored, not screened: the gas office reviews it first
+        hold_projects(session, [(new_id, *hold)], ctx.actor)
+        return _held(get_feature(session, kind, new_id), hold[2])
     _screen(session, spec, [new_id], ctx, area_locked=True)
     if spec is PROJECTS:
         issue_answers(session, [new_id], "registration", ctx.rule_set,
@@ -197,6 +213,25 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
 
             check_start_of_work(session, new_id, ctx.channels)
     return get_feature(session, kind, new_id)
+
+
+def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tuple | None:
+    """Refuse an implausible feature; return (area, extent, reason) when a site is to be held."""
+    if ctx.limits is None:
+        return None
+    check_vertices(valid.geometry, ctx.limits, "施工范围" if spec is PROJECTS else "管道")
+    if spec is not PROJECTS:
+        return None
+    area, extent, reason = check_site(valid.geometry, ctx.limits)
+    return None if reason is None else (area, extent, reason)
+
+
+def _held(feature: dict, reason: str) -> dict:
+    feature["properties"]["review"] = {
+        "state": "pending", "reason": reason,
+        "detail": f"{reason}，已提交燃气管理所审核；审核通过前不做筛查，也不显示附近管道",
+    }
+    return feature
 
 
 @functools.cache
@@ -233,7 +268,10 @@ def _after_write(
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
     _screen(session, spec, [feature_id], ctx, area_locked=True)
-    if spec is PROJECTS and (site_moved or _answer_outdated(session, feature_id, ctx)):
+    # A site held for the gas office's review is not screened, so it gets no answer
+    # until it is released (layers.services.reviews issues it then).
+    if (spec is PROJECTS and not is_held(session, feature_id)
+            and (site_moved or _answer_outdated(session, feature_id, ctx))):
         issue_answers(session, [feature_id], "change", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
     record(session, ctx.actor, f"{spec.entity}.{action}", spec.table, feature_id, detail)
@@ -252,7 +290,11 @@ def renew_answer(session: Session, project_id: int, ctx: WriteContext, access: A
 
     The project's current answer is marked superseded by the new one.
     """
-    get_feature(session, "projects", project_id, lock=True, access=access)
+    feature = get_feature(session, "projects", project_id, lock=True, access=access)
+    if is_held(session, project_id):
+        raise ConflictStateError(
+            f"项目 {feature['properties'][PROJECTS.code]} 的施工范围正待燃气管理所审核，"
+            "审核通过后才能筛查并出具答复书")
     lock_area(session, search_distance_m(ctx.rule_set), table=PROJECTS.table, ids=[project_id])
     _screen(session, PROJECTS, [project_id], ctx, area_locked=True)
     issued = issue_answers(session, [project_id], "renewal", ctx.rule_set,
@@ -285,6 +327,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         else before["geometry"],
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
@@ -303,6 +346,11 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
+    if spec is PROJECTS and ctx.limits is not None and ctx.limits.hold_large_sites:
+        if hold is not None:
+            hold_projects(session, [(feature_id, *hold)], ctx.actor)
+        else:
+            clear_hold(session, feature_id)
     _after_write(
         session,
         spec,
@@ -312,13 +360,15 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
         site_moved=not shapely.equals(shapely.geometry.shape(before["geometry"]), valid.geometry),
     )
-    if (spec is PROJECTS and values.get("status") == "under_construction"
+    if (hold is None and spec is PROJECTS and values.get("status") == "under_construction"
             and before["properties"].get("status") != "under_construction"):
         # Work starts: without the procedure that is a violation (施工未办理保护手续).
+        # A held site is checked when the gas office releases it (layers.services.reviews).
         from layers.services.procedure import check_start_of_work
 
         check_start_of_work(session, feature_id, ctx.channels)
-    return get_feature(session, kind, feature_id)
+    updated = get_feature(session, kind, feature_id)
+    return updated if hold is None else _held(updated, hold[2])
 
 
 def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteContext) -> dict:
@@ -370,7 +420,8 @@ _CONFLICT_ORDER = "ORDER BY distance_m, conflict_id"
 _COLUMN = {"projects": "project_id", "pipelines": "pipeline_id"}
 
 
-def _scope(spec: LayerSpec, access: Access | None, near_m: float | None) -> tuple[str, dict]:
+def _scope(spec: LayerSpec, access: Access | None, near_m: float | None,
+           near_cap: int | None = None) -> tuple[str, dict]:
     """Return the condition (on ``spec.table``) and binds keeping the rows ``access`` reaches.
 
     A scope this layer cannot honour is refused, never widened.
@@ -389,24 +440,29 @@ def _scope(spec: LayerSpec, access: Access | None, near_m: float | None) -> tupl
         return " AND owner = :scope_org", org
     if spec is PIPELINES and access.scope is Scope.NEAR_OWN_SITES and near_m is not None:
         # Pipelines whose ranges can reach the organisation's sites (the rule set's
-        # search distance, ``near_m``).
-        return (" AND EXISTS (SELECT 1 FROM construction_project p WHERE "
-                "p.organisation = :scope_org AND p.deleted_at IS NULL "
-                "AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :scope_near_m))"), {
-                    **org, "scope_near_m": float(near_m)}
+        # search distance, ``near_m``), and at most ``near_cap`` of them whatever the
+        # sites (the lowest ids: the same set on every page). Sites held for the gas
+        # office's review give no sight of the network.
+        return (" AND id IN (SELECT DISTINCT g.id FROM construction_project p "
+                "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :scope_near_m) "
+                "WHERE p.organisation = :scope_org AND p.deleted_at IS NULL "
+                f"AND g.deleted_at IS NULL AND {NOT_HELD} ORDER BY g.id LIMIT :scope_near_cap)"), {
+                    **org, "scope_near_m": float(near_m),
+                    "scope_near_cap": near_cap if near_cap is not None else 2**31 - 1}
     raise PermissionDeniedError(denial(access.actor, access.action))
 
 
 def get_feature(
     session: Session, kind: str, feature_id: int, *, lock: bool = False,
-    access: Access | None = None, near_m: float | None = None,
+    access: Access | None = None, near_m: float | None = None, near_cap: int | None = None,
 ) -> dict:
     """Return a live feature (if ``access`` reaches it) as GeoJSON with its open conflicts.
 
-    ``near_m``: the rule set's search distance, for scopes near the actor's own sites.
+    ``near_m``: the rule set's search distance, for scopes near the actor's own sites;
+    ``near_cap``: how many pipelines such a scope reaches at most.
     """
     spec = SPECS[kind]
-    scope, scope_params = _scope(spec, access, near_m)
+    scope, scope_params = _scope(spec, access, near_m, near_cap)
     conflicts = _CONFLICTS.format(column=_COLUMN[kind], feature_id=f"{spec.table}.id")
     # The feature and its conflicts in one round trip (json_agg keeps the conflict order).
     sql = (
@@ -442,13 +498,14 @@ def list_features(
     access: Access | None = None,
     near_m: float | None = None,
     owner: str | None = None,
+    near_cap: int | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
     """Return one page of the live features ``access`` reaches (GeoJSON) and the total."""
     spec = SPECS[kind]
-    scope, scope_params = _scope(spec, access, near_m)
+    scope, scope_params = _scope(spec, access, near_m, near_cap)
     where = ["deleted_at IS NULL" + scope]
     params: dict = {"limit": limit, "offset": offset, **scope_params}
     if ids is not None:

@@ -70,7 +70,7 @@ def world(database_url, stored_network):
 
 
 def _site(world, code="PR-1", status="planned"):
-    feature = site_feature(code, 121.400, 31.6295, size_deg=0.011, status=status)
+    feature = site_feature(code, 121.400, 31.6295, size_deg=0.011, width_deg=0.0015, status=status)
     r = world["client"].post("/api/projects", json=feature, headers=world["h"]["builder"])
     assert r.status_code == 201, r.text
     return r.json()

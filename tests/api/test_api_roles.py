@@ -612,6 +612,13 @@ EXTRA_ACTIONS = {
     ("POST", "/api/damage-reports/{}/acknowledge"): "damage.acknowledge",
     ("GET", "/api/organisations/{}"): "organisation.read",
     ("PUT", "/api/organisations/{}"): "organisation.write",
+    ("POST", "/api/auth/logout"): "account.read",
+    ("GET", "/api/reviews"): "project.review",
+    ("GET", "/api/projects/{}/review"): "project.read",
+    ("POST", "/api/projects/{}/review"): "project.review",
+    ("GET", "/api/users/requests"): "user.manage",
+    ("POST", "/api/users/requests/{}/confirm"): "user.manage",
+    ("POST", "/api/users/requests/{}/cancel"): "user.manage",
 }
 
 

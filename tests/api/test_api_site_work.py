@@ -26,8 +26,9 @@ def people(login, api, stored_network):
     h = {"builder": login("builder", "甲建设集团"), "other": login("builder", "乙市政公司"),
          "owner_a": login("utility", OWNER_A), "owner_b": login("utility", OWNER_B),
          "office": login("gas_office"), "inspector": login("inspector"), "admin": login("admin")}
-    r = api.post("/api/projects", json=site_feature("SW-1", 121.400, 31.6295, size_deg=0.011,
-                                                    status="planned"), headers=h["builder"])
+    # A strip across both pipes, small enough not to be held for review (0.17 km²).
+    site = site_feature("SW-1", 121.400, 31.6295, size_deg=0.011, width_deg=0.0015, status="planned")
+    r = api.post("/api/projects", json=site, headers=h["builder"])
     assert r.status_code == 201, r.text
     conflicts = {c["pipeline_id"]: c["conflict_id"] for c in r.json()["conflicts"]}
     return {"h": h, "project": r.json()["id"], "conflicts": conflicts, "engine": stored_network}

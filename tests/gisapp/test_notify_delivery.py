@@ -51,7 +51,8 @@ def test_a_killed_dispatcher_loses_nothing_and_doubles_only_under_the_same_key(d
             undelivered = conn.execute(text(
                 "SELECT count(*) FROM outbox_message WHERE delivered_at IS NULL")).scalar()
         assert undelivered > 0  # the kill left claimed rows behind
-        # After the lease the rows are claimed again and delivered (at least once).
+        # The killed dispatcher's claims rolled back with its connection: the rows are
+        # claimed again and delivered (at least once); the later clock passes any backoff.
         later = dt.datetime.now(dt.UTC) + dt.timedelta(hours=2)
         outbox.deliver_due(clean_db, now=later, batch=50, timeout_s=10)
         with clean_db.connect() as conn:
