@@ -186,7 +186,7 @@ def _merge_staged(
             "INSERT INTO audit_log (username, action, entity, entity_id, detail) "
             f"SELECT :by, '{entity}.replace', '{table}', t.id::text, jsonb_build_object("
             "'before', to_jsonb(t) - 'geom' - 'geom_m', "
-            "'geometry_before', ST_AsGeoJSON(t.geom, 9)::jsonb, 'import_batch_id', :b) "
+            "'geometry_before', ST_AsGeoJSON(t.geom, 9, 0)::jsonb, 'import_batch_id', :b) "
             f"FROM {table} t JOIN {STAGING} s ON s.{code} = t.{code} WHERE t.deleted_at IS NULL"
         ),
         {"by": created_by, "b": batch_id},

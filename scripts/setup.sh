@@ -23,6 +23,10 @@ fi
 if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null; then
   need_apt+=(chromium)
 fi
+# GDAL's command-line tools, the real OGC API Features client of the OGC tests.
+if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v ogrinfo >/dev/null; then
+  need_apt+=(gdal-bin)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then

@@ -15,6 +15,7 @@ from layers.services.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    QueryParameterError,
 )
 from spatial_rules.errors import DomainError
 
@@ -23,6 +24,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictStateError, 409),
+    (QueryParameterError, 400),
     (InputFileError, 422),
     (InvalidRequestError, 422),
     (DomainError, 422),

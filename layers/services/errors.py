@@ -23,3 +23,7 @@ class AuthenticationError(DomainError):
 
 class InvalidRequestError(DomainError):
     """A field of the request is malformed."""
+
+
+class QueryParameterError(InvalidRequestError):
+    """A query parameter of a standard interface (OGC API) is malformed or unknown: 400."""

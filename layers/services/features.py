@@ -237,7 +237,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
 def _select(spec: LayerSpec, *, from_table: bool = True) -> str:
     return (
         f"SELECT id, {', '.join(spec.fields)}, created_at, updated_at, "
-        f"ST_AsGeoJSON(geom, 9) AS geojson" + (f" FROM {spec.table}" if from_table else "")
+        f"ST_AsGeoJSON(geom, 9, 0) AS geojson" + (f" FROM {spec.table}" if from_table else "")
     )
 
 
@@ -285,6 +285,15 @@ def get_feature(
     feature = _to_feature(row, spec)
     feature["properties"]["conflicts"] = found
     return feature
+
+
+def near_organisation_sql(pipeline: str) -> str:
+    """SQL condition: pipeline ``pipeline`` (table or alias) lies within ``:near_m`` metres of a
+    live site of organisation ``:near_org`` (what a builder may see of the network)."""
+    return (
+        "EXISTS (SELECT 1 FROM construction_project p WHERE p.organisation = :near_org "
+        f"AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, {pipeline}.geom_m, :near_m))"
+    )
 
 
 def list_features(
@@ -336,10 +345,7 @@ def list_features(
         # set's search distance, ``near_m``).
         if near_m is None:
             raise ValueError("near_organisation needs near_m")
-        where.append(
-            "EXISTS (SELECT 1 FROM construction_project p WHERE p.organisation = :near_org "
-            "AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :near_m))"
-        )
+        where.append(near_organisation_sql("gas_pipeline"))
         params.update(near_org=near_organisation, near_m=float(near_m))
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()

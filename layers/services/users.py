@@ -23,6 +23,8 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from layers.services.personal_tokens import PREFIX as PERSONAL_PREFIX
+from layers.services.personal_tokens import USER_OF_PERSONAL_TOKEN
 
 ROLES = ("gas_office", "builder", "inspector", "admin")
 ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
@@ -91,8 +93,12 @@ def authenticate(session: Session, username: str, password: str) -> User:
     return User(row.id, row.username, row.role, row.organisation)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """Return the stored form of a token (its SHA-256, hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_digest = token_digest
 
 
 def issue_token(session: Session, user: User, ttl_minutes: int) -> tuple[str, dt.datetime]:
@@ -117,7 +123,8 @@ def user_for_token(session: Session, token: str) -> User:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
-    row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
+    sql = USER_OF_PERSONAL_TOKEN if token.startswith(PERSONAL_PREFIX) else _USER_OF_TOKEN
+    row = execute_prepared(session, sql, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
     return User(row.id, row.username, row.role, row.organisation)
@@ -161,8 +168,15 @@ def get_user(session: Session, user_id: int) -> dict:
 
 
 def revoke_tokens(session: Session, user_id: int) -> int:
-    """Delete every bearer token of a user (they stop working at once); return how many."""
-    return session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
+    """Delete every bearer token of a user and revoke their personal access tokens.
+
+    They stop working at once; return how many.
+    """
+    personal = session.execute(
+        text("UPDATE personal_access_token SET revoked_at = now() "
+             "WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id}).rowcount
+    return personal + session.execute(
+        text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
 
 
 def add_user(session: Session, actor, username: str, password: str, role: str,

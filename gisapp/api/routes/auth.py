@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from gisapp.api.deps import CurrentUser, SessionDep
+from layers.services import personal_tokens
 from layers.services.users import authenticate, issue_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -37,3 +38,30 @@ def token(
 def me(user: CurrentUser) -> dict:
     """当前用户。"""
     return {"username": user.username, "role": user.role, "organisation": user.organisation}
+
+
+class PersonalTokenIn(BaseModel):
+    """A personal access token to create: its name, and optionally how many days it lasts."""
+
+    name: str
+    expires_days: int | None = None
+
+
+@router.post("/personal-tokens", status_code=201)
+def create_personal_token(session: SessionDep, user: CurrentUser, body: PersonalTokenIn) -> dict:
+    """新建个人访问令牌（供 QGIS、GDAL 等桌面 GIS 使用）；令牌只在此时显示一次。"""
+    return personal_tokens.create_personal_token(session, user, body.name, body.expires_days)
+
+
+@router.get("/personal-tokens")
+def list_personal_tokens(session: SessionDep, user: CurrentUser) -> dict:
+    """本人的个人访问令牌（不含令牌本身）。"""
+    return {"tokens": personal_tokens.list_personal_tokens(session, user)}
+
+
+@router.delete("/personal-tokens/{token_id}")
+def revoke_personal_token(
+    session: SessionDep, user: CurrentUser, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> dict:
+    """吊销本人的一个个人访问令牌（立即失效）。"""
+    return personal_tokens.revoke_personal_token(session, user, token_id)
