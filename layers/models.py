@@ -574,8 +574,9 @@ class PersonalAccessToken(Base):
 class LocalGrid(Base):
     """A local (city) grid tied to CGCS2000 by control points, fitted and saved by name.
 
-    ``parameters`` maps local x/y (metres) to the district's metric CRS (``METRIC_SRID``):
-    a four-parameter similarity or a six-parameter affine transformation.
+    ``parameters`` maps local x/y (metres) to easting/northing of ``fitted_epsg`` (kept in
+    the same JSON; null: the district's metric CRS): a four-parameter similarity or a
+    six-parameter affine transformation.
     """
 
     __tablename__ = "local_grid"

@@ -37,7 +37,8 @@ CrsOpt = Annotated[
     str | None,
     typer.Option(
         "--crs",
-        help="输入坐标系：EPSG 代码（如 4326、4490、4549）或 gcj02（高德/腾讯坐标）。默认取文件自带坐标系。",
+        help="输入坐标系：EPSG 代码（如 4326、4490、4549、4528）、gcj02（高德/腾讯）、bd09（百度）"
+        "或 local:名称（gisapp crs fit 保存的本地坐标系）。默认取文件自带坐标系。",
     ),
 ]
 FieldOpt = Annotated[
@@ -60,6 +61,8 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     from layers.services.imports import import_and_screen
 
     settings = Settings()
+    if crs is not None and crs.strip().lower().startswith("local:"):
+        crs = _local_grid(settings, crs)
     result = read_layer(
         file,
         kind,
@@ -105,6 +108,19 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         f"已导入{LAYER_NAMES_ZH[kind]} {report.inserted} 条（批次 {report.batch_id}，"
         f"坐标系 {result.source_crs}{extra}）；新增冲突 {len(conflict_ids)} 处（已生成告警与保护手续记录）。"
     )
+
+
+def _local_grid(settings: Settings, crs: str):
+    """Return the saved local grid ``local:NAME`` (``gisapp crs fit``)."""
+    from layers.db import session_factory
+    from layers.services.local_grids import load_grid
+
+    engine = ready_engine(settings)
+    try:
+        with session_factory(engine).begin() as session:
+            return load_grid(session, crs)
+    finally:
+        engine.dispose()
 
 
 LayerFile = Annotated[

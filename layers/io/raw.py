@@ -159,7 +159,35 @@ def _read_geojson(file: Path, encoding: str | None) -> RawTable:
         raise
     if codec != "utf-8":
         table.notes.insert(0, f"GeoJSON 不是 UTF-8 编码，已按 {codec.upper()} 读取")
+    _top_level_ids(table, source)
     return table
+
+
+def _top_level_ids(table: RawTable, source: Path | bytes) -> None:
+    """Give features whose id is only the top-level GeoJSON ``id`` an ``id`` column.
+
+    GDAL turns an integer top-level id into the feature's FID, not a field, so files
+    keyed that way lost their codes. Read only when no column is called id.
+    """
+    if any(str(c).strip().lower() == "id" for c in table.columns):
+        return
+    data = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        parsed = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    features = parsed.get("features") if isinstance(parsed, dict) else None
+    if parsed.get("type") == "Feature" if isinstance(parsed, dict) else False:
+        features = [parsed]
+    if not isinstance(features, list) or len(features) != len(table.attributes):
+        return
+    ids = [f.get("id") if isinstance(f, dict) else None for f in features]
+    if all(i is None for i in ids):
+        return
+    table.attributes.insert(0, "id", pd.Series(
+        [None if i is None else str(i) for i in ids], index=table.attributes.index, dtype=object))
+    table.columns = [str(c) for c in table.attributes.columns]
+    table.notes.append("要素编号取自 GeoJSON 要素的顶层 id")
 
 
 def _raise_json_syntax(file: Path, source: Path | bytes) -> None:

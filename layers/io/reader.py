@@ -100,7 +100,9 @@ def _read_layer(
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     dropped = frozenset() if fields is None else droppable_fields(kind, fields)
     override = None
-    if crs is not None:
+    if crs is not None and not isinstance(crs, str):
+        override = crs  # already resolved (a local grid read from the database)
+    elif crs is not None:
         try:
             override = resolve_crs(crs)
         except InputFileError as exc:
@@ -156,7 +158,7 @@ def _read_layer(
     columns = [c for c in SCHEMAS[kind] if c in attributes.columns and c not in dropped]
     frame = gpd.GeoDataFrame(attributes[columns], geometry=checked.geometry, crs=STORAGE_EPSG)
     frame.index.name = "feature"
-    return LayerReadResult(frame, notes, describe_crs(source_crs), file)
+    return LayerReadResult(frame, notes, describe_crs(checked.crs or source_crs), file)
 
 
 def _source_crs(override, declared: CRS | None, notes: list[str]) -> tuple[CRS | str, bool]:
