@@ -47,17 +47,27 @@ FieldOpt = Annotated[
 EncodingOpt = Annotated[
     str | None, typer.Option("--encoding", help="文本编码（如 GBK），默认按 .cpg 或自动识别。")
 ]
-LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 中的图层名。")]
+LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 的图层名或 Excel 的工作表名。")]
 ReplaceOpt = Annotated[
     bool, typer.Option("--replace", help="编号已存在时覆盖（旧记录软删除保留历史）；默认报错且不导入。")
 ]
 NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形直接拒绝，而不是自动修复。")]
+CadLayerOpt = Annotated[
+    list[str] | None, typer.Option("--cad-layer", help="DXF：只读这些 CAD 图层（可重复）。")
+]
+CodeFromOpt = Annotated[
+    str | None,
+    typer.Option("--code-from", help="DXF：编号来源 layer（CAD 图层名）、text 或 text:图层名（范围内文字）、"
+                 "attrib:属性标记（图块属性）。"),
+]
 
 
-def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair) -> None:
+def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair,
+            cad_layer=None, code_from=None) -> None:
     from layers.db import session_factory
     from layers.importer import file_sha256
     from layers.io import read_layer
+    from layers.io.dxf import DxfOptions
     from layers.services.imports import import_and_screen
 
     settings = Settings()
@@ -72,6 +82,7 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         layer=layer,
         margin_m=settings.district_margin_m,
         repair=not no_repair,
+        cad=DxfOptions(tuple(cad_layer or ()), code_from),
     )
     engine = ready_engine(settings)
     total = len(result.frame)
@@ -124,7 +135,8 @@ def _local_grid(settings: Settings, crs: str):
 
 
 LayerFile = Annotated[
-    Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")
+    Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）、CSV、KML/KMZ、DXF "
+                         "或 Excel（.xlsx/.xls：WKT 列或拐点坐标表）。")
 ]
 IMPORT_HELP = {
     "pipelines": "导入燃气管道（线要素，需压力与外径）。",
@@ -143,8 +155,10 @@ def _import_command(kind: str):
         layer: LayerOpt = None,
         replace: ReplaceOpt = False,
         no_repair: NoRepairOpt = False,
+        cad_layer: CadLayerOpt = None,
+        code_from: CodeFromOpt = None,
     ) -> None:
-        _import(kind, file, crs, field, encoding, layer, replace, no_repair)
+        _import(kind, file, crs, field, encoding, layer, replace, no_repair, cad_layer, code_from)
 
     command.__doc__ = IMPORT_HELP[kind]
     return command

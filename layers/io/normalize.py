@@ -96,6 +96,11 @@ def column_key(name: str) -> str:
     return re.sub(r"[（(][^）)]*[）)]$", "", key) or key
 
 
+def alias_table(kind: str) -> Mapping[str, str]:
+    """Return normalised column name -> canonical field ('@id' for the layer's code)."""
+    return _alias_table(kind)
+
+
 @functools.cache
 def _alias_table(kind: str) -> Mapping[str, str]:
     """Return normalised alias -> canonical field ('@id' for the layer's code), built once."""

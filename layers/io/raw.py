@@ -61,6 +61,8 @@ def read_raw(
     layer: str | None,
     max_bytes: int,
     pick: ColumnPicker | None = None,
+    kind: str = "projects",
+    options: object = None,
 ) -> RawTable:
     """Return the raw table of a local file already checked by ``check_input_path``.
 
@@ -77,6 +79,18 @@ def read_raw(
         return _read_ogr(file, file, layer=gpkg_layer, encoding=None, columns=columns)
     if fmt == "shapefile":
         return _read_shapefile(file, file, encoding)
+    if fmt in ("kml", "kmz"):
+        from layers.io.kml import read_kml_file, read_kmz_file
+
+        return read_kml_file(file, kind) if fmt == "kml" else read_kmz_file(file, kind, max_bytes)
+    if fmt in ("xlsx", "xls"):
+        from layers.io.tables import read_workbook
+
+        return read_workbook(file, fmt, kind, sheet=layer)
+    if fmt == "dxf":
+        from layers.io.dxf import read_dxf
+
+        return read_dxf(file, kind, options)
     with tempfile.TemporaryDirectory(prefix="gisapp-zip-") as tmp:
         extract_zip_safely(file, Path(tmp), max_bytes)
         shp = pick_shapefile(Path(tmp), file, layer)
@@ -288,9 +302,14 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
             else str(exc)
         )
         raise file_error(file, f"CSV 格式错误：{detail}（含逗号的值请加引号）") from exc
+    notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
+    return table_from_frame(frame, notes)
+
+
+def table_from_frame(frame: pd.DataFrame, notes: list[str]) -> RawTable:
+    """Return the RawTable of a text table (CSV, a worksheet) whose geometry is a WKT column."""
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1)
-    notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
     columns = list(frame.columns)
     wkt_col = _find_column(columns, WKT_COLUMNS)
     if wkt_col is None:

@@ -42,11 +42,15 @@ def read_layer(
     margin_m: float = 2000.0,
     repair: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    cad: object = None,
 ) -> LayerReadResult:
-    """Read and validate a pipelines/projects/sites file; raise InputFileError with all problems."""
+    """Read and validate a pipelines/projects/sites file; raise InputFileError with all problems.
+
+    ``cad``: how to read a DXF (``layers.io.dxf.DxfOptions``: CAD layers, where codes are).
+    """
     return _read_layer(
         path, kind, crs=crs, field_map=field_map, encoding=encoding, layer=layer,
-        margin_m=margin_m, repair=repair, max_bytes=max_bytes, fields=None,
+        margin_m=margin_m, repair=repair, max_bytes=max_bytes, fields=None, cad=cad,
     )
 
 
@@ -95,6 +99,7 @@ def _read_layer(
     repair: bool,
     max_bytes: int,
     fields: frozenset[str] | None,
+    cad: object = None,
 ) -> LayerReadResult:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -113,9 +118,11 @@ def _read_layer(
         mapping = map_columns(columns, kind, field_map)[0]
         return [c for c in columns if c in mapping and mapping[c] not in dropped]
 
+    if fmt == "dxf" and override is None:
+        raise file_error(file, "DXF 图纸不带坐标系：请用 --crs 指定（如 EPSG:4549、EPSG:4528 或 local:名称）")
     raw = read_raw(
         file, fmt, encoding=encoding, layer=layer, max_bytes=max_bytes,
-        pick=pick if dropped else None,
+        pick=pick if dropped else None, kind=kind, options=cad,
     )
     n = len(raw.attributes)
     if n == 0:
