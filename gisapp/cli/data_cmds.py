@@ -187,9 +187,15 @@ def import_townships(
 
 def export(
     layer: Annotated[str, typer.Argument(help="图层：pipelines、projects 或 townships。")],
-    file: Annotated[Path, typer.Argument(help="输出文件：.geojson、.gpkg 或 .csv。")],
+    file: Annotated[Path, typer.Argument(
+        help="输出文件：.geojson、.gpkg、.csv、.kml 或 .zip（Shapefile）。")],
+    crs: Annotated[str | None, typer.Option(
+        "--crs", help="KML：wgs84、gcj02 或 bd09；Shapefile：EPSG 代码（如 4549）。"
+        "默认 CGCS2000 经纬度。")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Shapefile 文字编码：gbk（默认）或 utf-8，写入 .cpg。")] = None,
 ) -> None:
-    """导出数据库中的图层为 GeoJSON、GeoPackage 或 CSV。"""
+    """导出数据库中的图层为 GeoJSON、GeoPackage、CSV、KML 或 Shapefile（.zip）。"""
     from layers.exporter import EXPORT_QUERIES, stored_layer
     from layers.io import write_layer
 
@@ -198,7 +204,7 @@ def export(
     engine = ready_engine(Settings())
     frame = stored_layer(engine, layer)
     engine.dispose()
-    write_layer(frame, file)
+    write_layer(frame, file, crs=crs, encoding=encoding)
     typer.echo(f"已导出{LAYER_NAMES_ZH[layer]} {len(frame)} 条到 {file}。")
 
 
