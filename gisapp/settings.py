@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     tile_url: str = ""
     # Shown on the map when tile_url is set (the tile provider's required credit).
     tile_attribution: str = ""
+    # A raster MBTiles or PMTiles file served as the base map (intranet, no internet);
+    # it takes the place of tile_url.
+    basemap_file: Path | None = None
     rule_set: str = "shanghai"
     # Service
     host: str = "127.0.0.1"

@@ -49,6 +49,7 @@ class PageOptions:
 
     tile_url: str = ""
     tile_attribution: str = ""
+    tile_max_native_zoom: int | None = None  # deepest zoom of a tile file; scaled beyond
     static_url: str = STATIC_URL
     data_url: str = "/maps/data"
     login_url: str = "/api/auth/token"
@@ -198,7 +199,8 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
     root.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
     if options.tile_url:
         folium.TileLayer(tiles=options.tile_url, attr=options.tile_attribution or GENERIC_ATTRIBUTION,
-                         name=i18n.LAYER["base"], max_zoom=19, overlay=False).add_to(fmap)
+                         name=i18n.LAYER["base"], max_zoom=19, overlay=False,
+                         max_native_zoom=options.tile_max_native_zoom).add_to(fmap)
     folium.GeoJson(_geojson_of(boundary), name=i18n.LAYER["district"], interactive=False,
                    style_function=lambda _f: {"color": "#37474f", "weight": 2.5, "fill": False}
                    ).add_to(fmap)

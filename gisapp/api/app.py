@@ -17,6 +17,7 @@ from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
+from maps.basemap import Basemap
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -83,6 +84,8 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
+    # Opened now: a missing or vector-tile file is refused at start, not on the first map.
+    app.state.basemap = Basemap(settings.basemap_file) if settings.basemap_file else None
     app.state.logger = logging.getLogger("gisapp.api")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes)

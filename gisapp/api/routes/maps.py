@@ -6,6 +6,7 @@ bearer token of the gas office or an inspector. Queries live in ``maps.layers_da
 
 from __future__ import annotations
 
+import html
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,7 @@ from layers.services.errors import NotFoundError
 from layers.services.users import User
 from maps import layers_data, panels
 from maps.assets import static_file
+from maps.basemap import TILE_PATH
 from maps.pages import PageOptions, build_dashboard_page, build_map_page
 
 router = APIRouter(tags=["maps"])
@@ -30,6 +32,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _options(request: Request, year: int | None = None) -> PageOptions:
     settings = request.app.state.settings
+    basemap = request.app.state.basemap
+    if basemap is not None:  # the office's own tile file, served below
+        # The file's own credit is text from the file: escaped (Leaflet shows attribution as HTML).
+        credit = settings.tile_attribution or html.escape(
+            basemap.info.attribution or f"底图：{basemap.info.name}")
+        return PageOptions(tile_url=TILE_PATH, tile_attribution=credit,
+                           tile_max_native_zoom=basemap.info.max_zoom, year=year)
     return PageOptions(tile_url=settings.tile_url,
                        tile_attribution=settings.tile_attribution, year=year)
 
@@ -45,6 +54,17 @@ def static(path: str) -> FileResponse:
     if found is None:
         raise NotFoundError(f"静态文件 {path[:200]} 不存在")
     return FileResponse(found, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/maps/basemap/{z}/{x}/{y}", include_in_schema=False)
+def basemap_tile(request: Request, z: int, x: int, y: int) -> Response:
+    """One tile of the base map file (GISAPP_BASEMAP_FILE); public like any tile server."""
+    basemap = request.app.state.basemap
+    tile = None if basemap is None else basemap.tile(z, x, y)
+    if tile is None:
+        raise NotFoundError(f"底图瓦片 {z}/{x}/{y} 不存在")
+    return Response(tile, media_type=basemap.info.media_type,
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/maps/", response_class=HTMLResponse, include_in_schema=False)
