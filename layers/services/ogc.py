@@ -347,13 +347,13 @@ def items(session: Session, viewer: Viewer, collection_id: str, query: ItemsQuer
         params["after_id"] = query.after_id
     limit = max(1, min(int(query.limit), MAX_LIMIT))
     params["limit_plus"] = limit + 1
-    # Ids first (the primary key's order, cheap), then the features of that page only: the
-    # band polygons are built for the rows returned, never for the rows skipped.
-    sql = (f"WITH page AS (SELECT {spec.id_expr} AS fid FROM {spec.table} "
+    # Ids first (the primary key's order, cheap), then each returned feature by its key:
+    # GeoJSON and band polygons are built for the rows returned, never for rows skipped.
+    sql = (f"WITH page AS MATERIALIZED (SELECT {spec.id_expr} AS fid FROM {spec.table} "
            f"WHERE {' AND '.join(where) or 'true'} ORDER BY {spec.id_expr} LIMIT :limit_plus) "
-           f"SELECT {spec.id_expr} AS fid, {_feature_sql(spec, query.crs)} AS feature "
-           f"FROM {spec.table} WHERE {spec.id_expr} IN (SELECT fid FROM page) "
-           f"{'AND ' + ' AND '.join(spec.base_where) if spec.base_where else ''} ORDER BY {spec.id_expr}")
+           f"SELECT page.fid, f.feature FROM page CROSS JOIN LATERAL ("
+           f"SELECT {_feature_sql(spec, query.crs)} AS feature FROM {spec.table} "
+           f"WHERE {spec.id_expr} = page.fid) f ORDER BY page.fid")
     rows = session.execute(text(sql), params).all()
     more = len(rows) > limit
     rows = rows[:limit]
