@@ -62,6 +62,7 @@ def read_layer_fields(
     crs: str | None = None,
     field_map: dict[str, str] | None = None,
     margin_m: float = 2000.0,
+    cad: object = None,
 ) -> LayerReadResult:
     """Read and validate like ``read_layer``, keeping only ``fields`` of the optional text ones.
 
@@ -72,6 +73,7 @@ def read_layer_fields(
     return _read_layer(
         path, kind, crs=crs, field_map=field_map, encoding=None, layer=None,
         margin_m=margin_m, repair=True, max_bytes=DEFAULT_MAX_BYTES, fields=frozenset(fields),
+        cad=cad,
     )
 
 
