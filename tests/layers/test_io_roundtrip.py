@@ -167,11 +167,14 @@ def test_shapefile_out_encoding_and_cpg(tmp_path, encoding, cpg, codec):
     assert_same_features(first, read_layer(target, "projects").frame)
 
 
-def test_kml_out_in_gcj02_reads_back(tmp_path):
+@pytest.mark.parametrize("chinese_crs", ["gcj02", "bd09"])
+def test_kml_out_in_chinese_map_coordinates_reads_back(tmp_path, chinese_crs):
     first = read_layer(write_geojson(projects_frame(), tmp_path / "in.geojson"), "projects").frame
-    target = write_layer(first, tmp_path / "out.kml", crs="gcj02")
+    target = write_layer(first, tmp_path / "out.kml", crs=chinese_crs)
     assert "<Placemark><name>" in target.read_text(encoding="utf-8")
-    back = read_layer(target, "projects", crs="gcj02").frame
+    shifted = read_layer(target, "projects").frame  # read as WGS 84: hundreds of metres off
+    assert shifted.geometry.iloc[0].hausdorff_distance(first.geometry.iloc[0]) > 0.003
+    back = read_layer(target, "projects", crs=chinese_crs).frame
     for a, b in zip(first.geometry, back.geometry, strict=True):
         assert a.hausdorff_distance(b) < 1e-8
     with pytest.raises(InputFileError, match="--crs"):
