@@ -25,9 +25,11 @@ def fit(
     replace: Annotated[bool, typer.Option("--replace", help="同名时覆盖")] = False,
 ) -> None:
     """按控制点拟合本地坐标系到 CGCS2000 的转换，报告每点残差；中误差超限则拒绝。"""
+    from gisapp.cli.context import cli_access
     from layers.db import session_factory
     from layers.services.local_grids import fit_control_points, save_grid
 
+    cli_access("local_grid.write")
     report = fit_control_points(points, name, method=method, target_crs=target_crs, max_rms_m=max_rms)
     engine = ready_engine(Settings())
     try:

@@ -25,7 +25,8 @@ from pyproj import CRS
 
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.errors import NotFoundError, PermissionDeniedError, QueryParameterError
-from layers.services.features import near_organisation_sql
+from layers.services.features import scope_sql
+from layers.services.permissions import EVERYTHING, Access, allowed, authorize, denial, scope_condition
 from spatial_rules.crs import METRIC_SRID, STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -106,16 +107,28 @@ def parse_bbox(value: str, bbox_crs: OutputCrs) -> tuple[float, float, float, fl
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who reads: role and organisation, and how far a builder's sites reach (metres)."""
+    """Who reads (``layers.services.actors.Actor``) and how far the ranges reach (metres)."""
 
-    role: str
-    organisation: str | None
+    actor: object
     reach_m: float
+
+
+Visibility = Callable[[Access, float], tuple[str, dict]]
+
+
+def _all_rows(access: Access, _reach_m: float) -> tuple[str, dict]:
+    if access.scope not in EVERYTHING:  # a scope this layer cannot narrow: refused
+        raise PermissionDeniedError(denial(access.actor, access.action))
+    return "", {}
 
 
 @dataclass(frozen=True)
 class CollectionSpec:
-    """One collection: its rows, the geometry, the properties and who may read it."""
+    """One collection: its rows, the geometry, the properties and who may read it.
+
+    ``action``: what the permission table must grant (``layers.services.permissions``);
+    ``visibility`` narrows the rows to the grant's scope, as the API does.
+    """
 
     id: str
     title: str
@@ -127,23 +140,21 @@ class CollectionSpec:
     bbox_expr: str  # indexed lon/lat geometry to test against a bbox (&&), may be grown
     properties: dict[str, str]  # name -> SQL expression
     queryables: tuple[str, ...]
+    action: str
     base_where: tuple[str, ...] = ()
-    visibility: Callable[[Viewer], tuple[str, dict]] = field(default=lambda v: ("", {}))
+    visibility: Visibility = _all_rows
 
 
-def _builder_projects(alias: str) -> Callable[[Viewer], tuple[str, dict]]:
-    def clause(viewer: Viewer) -> tuple[str, dict]:
-        if viewer.role != "builder":
-            return "", {}
-        return f"{alias}.organisation = :viewer_org", {"viewer_org": viewer.organisation}
-
-    return clause
+def _projects_in_scope(access: Access, reach_m: float) -> tuple[str, dict]:
+    return scope_sql("projects", access, reach_m, "t")
 
 
-def _builder_pipelines(viewer: Viewer) -> tuple[str, dict]:
-    if viewer.role != "builder":
-        return "", {}
-    return near_organisation_sql("t"), {"near_org": viewer.organisation, "near_m": float(viewer.reach_m)}
+def _pipelines_in_scope(access: Access, reach_m: float) -> tuple[str, dict]:
+    return scope_sql("pipelines", access, reach_m, "t")
+
+
+def _conflicts_in_scope(access: Access, _reach_m: float) -> tuple[str, dict]:
+    return scope_condition(access, project="p", pipeline="g")
 
 
 _PIPELINE_PROPS = {
@@ -173,9 +184,9 @@ def _band(zone: str, title: str, description: str) -> CollectionSpec:
         geom_expr=f"ST_Multi(ST_Transform({geom}, {STORAGE_EPSG}))",
         bbox_expr=f"ST_Expand(t.geom, {_BAND_GROW_DEG})",
         properties={**_BAND_PROPS, "zone": f"CAST('{zone}' AS text)"},
-        queryables=("external_code", "pressure_class"),
+        queryables=("external_code", "pressure_class"), action="pipeline.read",
         base_where=("t.deleted_at IS NULL", "t.status <> ALL(CAST(:unscreened AS text[]))"),
-        visibility=_builder_pipelines,
+        visibility=_pipelines_in_scope,
     )
 
 
@@ -193,14 +204,14 @@ COLLECTIONS: dict[str, CollectionSpec] = {c.id: c for c in (
             "under_supervision": "t.under_supervision",
         },
         queryables=("registration_code", "kind", "township", "status", "organisation"),
-        base_where=("t.deleted_at IS NULL",), visibility=_builder_projects("t"),
+        action="project.read", base_where=("t.deleted_at IS NULL",), visibility=_projects_in_scope,
     ),
     CollectionSpec(
         id="pipelines", title="燃气管道", description="燃气管道中心线（压力级制、外径、权属单位）",
         geometry_type="MultiLineString", table="gas_pipeline t", id_expr="t.id",
         geom_expr="t.geom", bbox_expr="t.geom", properties=_PIPELINE_PROPS,
         queryables=("external_code", "owner", "pressure_class", "material", "status"),
-        base_where=("t.deleted_at IS NULL",), visibility=_builder_pipelines,
+        action="pipeline.read", base_where=("t.deleted_at IS NULL",), visibility=_pipelines_in_scope,
     ),
     CollectionSpec(
         id="conflicts", title="冲突",
@@ -217,40 +228,35 @@ COLLECTIONS: dict[str, CollectionSpec] = {c.id: c for c in (
             "permit_status": "pm.status", "first_detected_at": "t.first_detected_at",
         },
         queryables=("project_code", "pipeline_code", "zone", "township", "pressure_class", "permit_status"),
-        base_where=("t.closed_at IS NULL", "t.nearest_line IS NOT NULL"),
-        visibility=_builder_projects("p"),
+        action="conflict.read", base_where=("t.closed_at IS NULL", "t.nearest_line IS NOT NULL"),
+        visibility=_conflicts_in_scope,
     ),
     CollectionSpec(
         id="townships", title="乡镇", description="乡镇范围（统计用）", geometry_type="MultiPolygon",
         table="township t", id_expr="t.id", geom_expr="t.geom", bbox_expr="t.geom",
         properties={"code": "t.code", "name": "t.name", "synthetic": "t.synthetic"},
-        queryables=("code", "name"),
+        queryables=("code", "name"), action="township.read",
     ),
     _band("protection", "安全保护范围", "每条管道的安全保护范围（管壁外缘两侧，按当前规则集）"),
     _band("control", "安全控制范围", "每条管道的安全控制范围（保护范围之外至控制范围外缘）"),
 )}
 
-# Who may read which collection (deny by default: a role not listed reads nothing).
-READ_ROLES: dict[str, frozenset[str]] = {
-    cid: frozenset({"gas_office", "inspector", "builder"}) for cid in COLLECTIONS
-}
-_ZH_ROLE = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
-
-
 def readable_collections(viewer: Viewer) -> list[CollectionSpec]:
-    """Return the collections ``viewer`` may read, in a stable order."""
-    return [c for c in COLLECTIONS.values() if viewer.role in READ_ROLES[c.id]]
+    """Return the collections the permission table lets ``viewer`` read, in a stable order."""
+    return [c for c in COLLECTIONS.values() if allowed(viewer.actor, c.action)]
 
 
 def collection(viewer: Viewer, collection_id: str) -> CollectionSpec:
-    """Return one collection, or raise (404 unknown, 403 not for this role)."""
+    """Return one collection, or raise (404 unknown, 403 not granted by the permission table)."""
     spec = COLLECTIONS.get(collection_id)
     if spec is None:
         raise NotFoundError(f"图层 {collection_id} 不存在（可用：{'、'.join(COLLECTIONS)}）")
-    if viewer.role not in READ_ROLES[spec.id]:
-        raise PermissionDeniedError(
-            f"角色 {_ZH_ROLE.get(viewer.role, viewer.role)}（{viewer.role}）无权读取图层 {spec.id}")
+    authorize(viewer.actor, spec.action)
     return spec
+
+
+def _access(viewer: Viewer, spec: CollectionSpec) -> Access:
+    return authorize(viewer.actor, spec.action)
 
 
 @dataclass
@@ -289,8 +295,8 @@ def _where(
 ) -> tuple[list[str], dict]:
     where = list(spec.base_where)
     params = _rule_params(rule_set)
-    clause, extra = spec.visibility(viewer)
-    if clause:
+    clause, extra = spec.visibility(_access(viewer, spec), viewer.reach_m)
+    if clause and clause != "TRUE":
         where.append(clause)
         params.update(extra)
     for name, value in query.filters.items():

@@ -8,8 +8,9 @@ from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import SessionDep, allow
 from layers.services import personal_tokens
+from layers.services.permissions import Access
 from layers.services.users import authenticate, issue_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -35,9 +36,13 @@ def token(
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> dict:
+def me(access: Annotated[Access, allow("account.read")]) -> dict:
     """当前用户。"""
+    user = access.actor
     return {"username": user.username, "role": user.role, "organisation": user.organisation}
+
+
+TokenAccess = Annotated[Access, allow("account.token")]
 
 
 class PersonalTokenIn(BaseModel):
@@ -48,20 +53,20 @@ class PersonalTokenIn(BaseModel):
 
 
 @router.post("/personal-tokens", status_code=201)
-def create_personal_token(session: SessionDep, user: CurrentUser, body: PersonalTokenIn) -> dict:
+def create_personal_token(session: SessionDep, access: TokenAccess, body: PersonalTokenIn) -> dict:
     """新建个人访问令牌（供 QGIS、GDAL 等桌面 GIS 使用）；令牌只在此时显示一次。"""
-    return personal_tokens.create_personal_token(session, user, body.name, body.expires_days)
+    return personal_tokens.create_personal_token(session, access.actor, body.name, body.expires_days)
 
 
 @router.get("/personal-tokens")
-def list_personal_tokens(session: SessionDep, user: CurrentUser) -> dict:
+def list_personal_tokens(session: SessionDep, access: TokenAccess) -> dict:
     """本人的个人访问令牌（不含令牌本身）。"""
-    return {"tokens": personal_tokens.list_personal_tokens(session, user)}
+    return {"tokens": personal_tokens.list_personal_tokens(session, access.actor)}
 
 
 @router.delete("/personal-tokens/{token_id}")
 def revoke_personal_token(
-    session: SessionDep, user: CurrentUser, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+    session: SessionDep, access: TokenAccess, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
 ) -> dict:
     """吊销本人的一个个人访问令牌（立即失效）。"""
-    return personal_tokens.revoke_personal_token(session, user, token_id)
+    return personal_tokens.revoke_personal_token(session, access.actor, token_id)

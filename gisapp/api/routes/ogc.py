@@ -16,8 +16,8 @@ from gisapp.api.deps import CurrentUser, SessionDep
 from gisapp.ogc.openapi import openapi_document
 from layers.screening_db import search_distance_m
 from layers.services import ogc
+from layers.services.actors import Actor
 from layers.services.errors import NotFoundError, QueryParameterError
-from layers.services.users import User
 
 router = APIRouter(prefix="/ogc", tags=["ogc"])
 
@@ -52,8 +52,9 @@ def _check_params(request: Request, allowed: set[str]) -> None:
         raise QueryParameterError(f"参数 f：不支持的格式“{fmt}”（可用：json、geojson）")
 
 
-def _viewer(request: Request, user: User) -> ogc.Viewer:
-    return ogc.Viewer(user.role, user.organisation, search_distance_m(request.app.state.rule_set))
+def _viewer(request: Request, user: Actor) -> ogc.Viewer:
+    # What the user may read is the permission table's answer (layers.services.ogc).
+    return ogc.Viewer(user, search_distance_m(request.app.state.rule_set))
 
 
 @router.get("", summary="OGC API 入口页")
