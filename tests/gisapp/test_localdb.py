@@ -116,4 +116,6 @@ def test_external_database_url_is_used_instead(database_url, tmp_path):
     assert up.returncode == 0, up.stderr
     assert "外部数据库" in up.stdout
     assert not (tmp_path / "unused").exists()
-    assert _run(["db", "url"], env).stdout.strip() == database_url
+    # libpq form by default (psql, QGIS), the SQLAlchemy form on request.
+    assert _run(["db", "url", "--sqlalchemy"], env).stdout.strip() == database_url
+    assert _run(["db", "url"], env).stdout.strip() == database_url.replace("+psycopg2", "")
