@@ -122,7 +122,7 @@ def describe_crs(crs: CRS | str | LocalGridCrs) -> str:
     if isinstance(crs, LocalGridCrs):
         return LOCAL_PREFIX + crs.name
     epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.name
+    return f"EPSG:{epsg}" if epsg else str(crs.name)
 
 
 def is_lonlat_storage_equivalent(crs: CRS | str | LocalGridCrs) -> bool:
@@ -134,4 +134,4 @@ def is_geographic(crs: CRS | str | LocalGridCrs) -> bool:
     """Return True for lon/lat input (GCJ-02 and BD-09 included)."""
     if isinstance(crs, LocalGridCrs):
         return False
-    return is_gcj02(crs) or is_bd09(crs) or crs.is_geographic
+    return isinstance(crs, str) or bool(crs.is_geographic)  # strings: the GCJ-02/BD-09 markers

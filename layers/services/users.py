@@ -6,10 +6,12 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -169,9 +171,10 @@ def revoke_tokens(session: Session, user_id: int) -> int:
     """
     personal = session.execute(
         text("UPDATE personal_access_token SET revoked_at = now() "
-             "WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id}).rowcount
-    return personal + session.execute(
-        text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
+             "WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id})
+    deleted = session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id})
+    # A DML statement's result is a cursor result.
+    return cast(CursorResult, personal).rowcount + cast(CursorResult, deleted).rowcount
 
 
 def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
