@@ -9,6 +9,7 @@ the input to 1e-10 degrees (~0.01 mm), as ``spatial_rules.gcj02`` does for GCJ-0
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 from spatial_rules.gcj02 import gcj02_to_wgs84, wgs84_to_gcj02
 
@@ -17,7 +18,7 @@ _TOLERANCE_DEG = 1e-10
 _MAX_ITERATIONS = 30
 
 
-def gcj02_to_bd09(lon, lat):
+def gcj02_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert GCJ-02 lon/lat (degrees, scalars or arrays) to BD-09 (closed form)."""
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
@@ -26,7 +27,7 @@ def gcj02_to_bd09(lon, lat):
     return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
 
 
-def bd09_to_gcj02(lon, lat):
+def bd09_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert BD-09 lon/lat to GCJ-02, iterated until the forward step matches to ~0.01 mm."""
     b_lon = np.asarray(lon, dtype=float)
     b_lat = np.asarray(lat, dtype=float)
@@ -40,11 +41,11 @@ def bd09_to_gcj02(lon, lat):
     return g_lon, g_lat
 
 
-def wgs84_to_bd09(lon, lat):
+def wgs84_to_bd09(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert WGS84/CGCS2000 lon/lat to BD-09."""
     return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
 
 
-def bd09_to_wgs84(lon, lat):
+def bd09_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert BD-09 lon/lat to WGS84/CGCS2000 (both inverse steps iterated)."""
     return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))

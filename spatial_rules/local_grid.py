@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 METHODS = ("similarity", "affine")
 MIN_POINTS = {"similarity": 3, "affine": 4}  # one more than the minimum, so residuals mean something
@@ -25,12 +26,12 @@ class GridFit:
     residuals_m: list[float]
     rms_m: float
 
-    def apply(self, x, y):
+    def apply(self, x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Return target X, Y for local x, y (arrays or scalars, metres)."""
         p = self.parameters
-        x = np.asarray(x, dtype=float) - p["x0"]
-        y = np.asarray(y, dtype=float) - p["y0"]
-        return p["a"] * x + p["b"] * y + p["c"], p["d"] * x + p["e"] * y + p["f"]
+        dx = np.asarray(x, dtype=float) - p["x0"]
+        dy = np.asarray(y, dtype=float) - p["y0"]
+        return p["a"] * dx + p["b"] * dy + p["c"], p["d"] * dx + p["e"] * dy + p["f"]
 
     @property
     def scale(self) -> float:
@@ -45,7 +46,7 @@ class GridFit:
         return float(np.degrees(np.arctan2(p["d"] - p["b"], p["a"] + p["e"])))
 
 
-def fit(local_xy, target_xy, method: str = "similarity") -> GridFit:
+def fit(local_xy: npt.ArrayLike, target_xy: npt.ArrayLike, method: str = "similarity") -> GridFit:
     """Fit local -> target by least squares; raise ValueError for too few or degenerate points."""
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}")

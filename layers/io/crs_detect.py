@@ -56,8 +56,9 @@ def _candidates(east: np.ndarray, north: np.ndarray) -> list[GaussKruger]:
     if not (all(is_northing(v) for v in north) and all(is_easting(v) for v in east)):
         return []
     zones = {zone_of_easting(v) for v in east}
-    if len(zones) == 1 and None not in zones:
-        return [zones.pop()]
+    only = next(iter(zones)) if len(zones) == 1 else None
+    if only is not None:
+        return [only]
     if zones == {None}:
         return unprefixed_candidates(DISTRICT_LONGITUDE)[:4]
     return []

@@ -103,12 +103,12 @@ def resolve_crs(text: str) -> CRS | str:
     )
 
 
-def is_gcj02(crs: CRS | str) -> bool:
+def is_gcj02(crs: CRS | str | LocalGridCrs) -> bool:
     """Return True for the GCJ-02 marker (never compare a pyproj CRS with a string: slow)."""
     return isinstance(crs, str) and crs == GCJ02
 
 
-def is_bd09(crs: CRS | str) -> bool:
+def is_bd09(crs: CRS | str | LocalGridCrs) -> bool:
     """Return True for the BD-09 (Baidu) marker."""
     return isinstance(crs, str) and crs == BD09
 
@@ -121,6 +121,8 @@ def describe_crs(crs: CRS | str | LocalGridCrs) -> str:
         return BD09_LABEL
     if isinstance(crs, LocalGridCrs):
         return LOCAL_PREFIX + crs.name
+    if isinstance(crs, str):
+        return crs
     epsg = crs.to_epsg()
     return f"EPSG:{epsg}" if epsg else str(crs.name)
 

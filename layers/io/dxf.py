@@ -181,6 +181,6 @@ def read_dxf(file: Path, kind: str, options: DxfOptions | None):
     if skipped:
         notes.append(f"跳过 {skipped} 个{'未闭合的多段线' if polygons else '闭合多段线'}")
     attributes = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1), dtype=object)
-    geometry = np.empty(len(geoms), dtype=object)
-    geometry[:] = geoms
-    return RawTable(attributes, geometry, None, [], notes)
+    geometry_array = np.empty(len(geoms), dtype=object)
+    geometry_array[:] = geoms
+    return RawTable(attributes, geometry_array, None, [], notes)

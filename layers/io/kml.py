@@ -14,6 +14,7 @@ from __future__ import annotations
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -89,15 +90,16 @@ def _geometry(element: ET.Element, row: int, problems: list[FeatureProblem]):
     return None
 
 
-def _placemark(pm: ET.Element, row: int, problems: list[FeatureProblem]) -> tuple[dict, object]:
+def _placemark(pm: ET.Element, row: int, problems: list[FeatureProblem]) -> tuple[dict, Any]:
     values: dict[str, str | None] = {"__name": _text(next(iter(_children(pm, "name")), None))}
     for extended in _children(pm, "ExtendedData"):
         for data in extended.iter():
             tag = _local(data.tag)
-            if tag == "Data" and data.get("name"):
-                values[data.get("name")] = _text(next(iter(_children(data, "value")), None))
-            elif tag == "SimpleData" and data.get("name"):
-                values[data.get("name")] = _text(data)
+            key = data.get("name")
+            if tag == "Data" and key:
+                values[key] = _text(next(iter(_children(data, "value")), None))
+            elif tag == "SimpleData" and key:
+                values[key] = _text(data)
     geometry = None
     for child in pm:
         if _local(child.tag) in ("Point", "LineString", "LinearRing", "Polygon", "MultiGeometry"):
@@ -120,7 +122,9 @@ def parse_kml(data: bytes, display: Path, kind: str):
     if _local(root.tag) != "kml":
         raise file_error(display, f"不是 KML 文档（根元素为 {_local(root.tag)}，应为 kml）")
     problems: list[FeatureProblem] = []
-    rows, geoms, skipped_points = [], [], 0
+    rows: list[dict] = []
+    geoms: list[Any] = []
+    skipped_points = 0
     wants_lines = kind == "pipelines"
     for pm in (e for e in root.iter() if _local(e.tag) == "Placemark"):
         values, geometry = _placemark(pm, len(rows) + 1, problems)
@@ -149,9 +153,9 @@ def parse_kml(data: bytes, display: Path, kind: str):
         frame.insert(1, "name", names)
     for column in frame.columns:
         frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
-    geometry = np.empty(len(geoms), dtype=object)
-    geometry[:] = geoms
-    return RawTable(frame, geometry, CRS.from_epsg(4326), problems, notes)
+    geometry_array = np.empty(len(geoms), dtype=object)
+    geometry_array[:] = geoms
+    return RawTable(frame, geometry_array, CRS.from_epsg(4326), problems, notes)
 
 
 def read_kml_file(file: Path, kind: str):

@@ -12,6 +12,7 @@ import shapely
 
 from layers.io.crs_input import BD09, GCJ02, resolve_crs
 from layers.io.errors import file_error
+from layers.projection import transform_xy
 from spatial_rules.bd09 import wgs84_to_bd09
 from spatial_rules.gcj02 import wgs84_to_gcj02
 
@@ -49,7 +50,7 @@ def write_kml(attributes: pd.DataFrame, geometry: np.ndarray, target: Path, crs:
         elif not (hasattr(chosen, "to_epsg") and chosen.to_epsg() in (4326, 4490)):
             raise file_error(target, "KML 只能是经纬度：参数 --crs 可选 wgs84、gcj02 或 bd09")
     if shift is not None:
-        geometry = shapely.transform(geometry, lambda x, y: shift(x, y), interleaved=False)
+        geometry = transform_xy(geometry, shift)
     code = next((c for c in _CODE_COLUMNS if c in attributes.columns), None)
     placemarks = []
     for (_, row), geom in zip(attributes.iterrows(), geometry, strict=True):

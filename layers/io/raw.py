@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -63,7 +64,7 @@ def read_raw(
     max_bytes: int,
     pick: ColumnPicker | None = None,
     kind: str = "projects",
-    options: object = None,
+    options: Any = None,
 ) -> RawTable:
     """Return the raw table of a local file already checked by ``check_input_path``.
 

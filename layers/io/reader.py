@@ -10,7 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 from pyproj import CRS
 
-from layers.io.crs_input import describe_crs, resolve_crs
+from layers.io.crs_input import LocalGridCrs, describe_crs, resolve_crs
 from layers.io.errors import FeatureProblem, InputFileError, file_error
 from layers.io.formats import check_input_path
 from layers.io.normalize import ID_FIELDS, KINDS, SCHEMAS, map_columns, normalize_attributes
@@ -35,7 +35,7 @@ def read_layer(
     path: str | Path,
     kind: str,
     *,
-    crs: str | None = None,
+    crs: str | LocalGridCrs | None = None,
     field_map: dict[str, str] | None = None,
     encoding: str | None = None,
     layer: str | None = None,
@@ -59,7 +59,7 @@ def read_layer_fields(
     kind: str,
     fields: Collection[str],
     *,
-    crs: str | None = None,
+    crs: str | LocalGridCrs | None = None,
     field_map: dict[str, str] | None = None,
     margin_m: float = 2000.0,
     cad: object = None,
@@ -93,7 +93,7 @@ def _read_layer(
     path: str | Path,
     kind: str,
     *,
-    crs: str | None,
+    crs: str | LocalGridCrs | None,
     field_map: dict[str, str] | None,
     encoding: str | None,
     layer: str | None,
@@ -106,7 +106,7 @@ def _read_layer(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     dropped = frozenset() if fields is None else droppable_fields(kind, fields)
-    override = None
+    override: CRS | str | LocalGridCrs | None = None
     if crs is not None and not isinstance(crs, str):
         override = crs  # already resolved (a local grid read from the database)
     elif crs is not None:

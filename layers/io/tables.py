@@ -126,21 +126,23 @@ def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: 
             f"工作表“{title}”既没有 WKT 列，也不是拐点坐标表（缺少列：{'、'.join(missing)}）；"
             "拐点坐标表需要 编号、点号、X、Y 四列（或 东坐标/北坐标、经度/纬度）"))
     first, second, what = pair
-    a = pd.to_numeric(frame[first].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
-    b = pd.to_numeric(frame[second].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
+    xs = pd.to_numeric(frame[first].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
+    ys = pd.to_numeric(frame[second].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
     problems = [FeatureProblem(int(i) + 1, frame[code].iloc[i] or None, col,
                                f"坐标不是数值：“{frame[col].iloc[i][:30]}”")
-                for col, values in ((first, a), (second, b)) for i in np.flatnonzero(~np.isfinite(values))]
+                for col, numbers in ((first, xs), (second, ys))
+                for i in np.flatnonzero(~np.isfinite(numbers))]
     if problems:
         raise InputFileError(file, problems)
     shape = "线" if kind == "pipelines" else "面"
     notes = [f"读取工作表“{title}”的拐点坐标（每个编号按点号连成{shape}）"]
-    east, north = a, b
-    if what == "xy" and all(is_northing(v) for v in a) and all(is_easting(v) for v in b):
-        east, north = b, a
+    east, north = xs, ys
+    if what == "xy" and all(is_northing(v) for v in xs) and all(is_easting(v) for v in ys):
+        east, north = ys, xs
         notes.append(f"按测量坐标习惯读取：{first} 为北坐标、{second} 为东坐标")
     others = [c for c in frame.columns if c not in (code, point, first, second)]
-    rows, geoms = [], []
+    rows: list[dict[str, str | None]] = []
+    geoms: list[shapely.Geometry | None] = []
     for feature_code, group in frame.groupby(code, sort=False):
         order = pd.to_numeric(group[point], errors="coerce")
         numbered = order.notna().all()
@@ -148,6 +150,7 @@ def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: 
         index = group.index.to_numpy()[position]
         coords = np.column_stack([east[index], north[index]])
         row = len(rows) + 1
+        geometry: shapely.Geometry | None
         if kind == "pipelines":
             geometry = shapely.LineString(coords) if len(coords) >= 2 else None
         else:
@@ -157,7 +160,7 @@ def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: 
         if geometry is None:
             problems.append(FeatureProblem(row, str(feature_code), "geometry",
                                            f"只有 {len(coords)} 个拐点，连不成{shape}"))
-        values = {"id": str(feature_code)}
+        values: dict[str, str | None] = {"id": str(feature_code)}
         for column in others:
             given = next((v for v in group[column] if v != ""), None)
             values[column] = given
@@ -166,11 +169,11 @@ def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: 
     if problems:
         raise InputFileError(file, problems)
     attributes = pd.DataFrame(rows, index=pd.RangeIndex(1, len(rows) + 1), dtype=object)
-    geometry = np.empty(len(geoms), dtype=object)
-    geometry[:] = geoms
+    geometry_array = np.empty(len(geoms), dtype=object)
+    geometry_array[:] = geoms
     crs = None
     if what == "lonlat":
         from pyproj import CRS
 
         crs = CRS.from_epsg(4326)
-    return RawTable(attributes, geometry, crs, [], notes)
+    return RawTable(attributes, geometry_array, crs, [], notes)

@@ -68,7 +68,7 @@ class GeometryCheck:
     geometry: np.ndarray
     problems: list[FeatureProblem]
     notes: list[str]
-    crs: object = None
+    crs: CRS | str | LocalGridCrs | None = None
 
 
 def _to_storage_fn(crs: CRS | str) -> Callable | None:

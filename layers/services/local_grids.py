@@ -63,10 +63,10 @@ def read_control_points(path: Path) -> tuple[list[str], np.ndarray, np.ndarray]:
         raise file_error(path, f"控制点文件无法读取（{exc}）") from exc
     found: dict[str, str] = {}
     lowered = {re.sub(r"\s+", "", c).lower(): c for c in frame.columns}
-    for field, names in _COLUMNS.items():
-        column = next((lowered[n] for n in names if n in lowered), None)
+    for field, aliases in _COLUMNS.items():
+        column = next((lowered[n] for n in aliases if n in lowered), None)
         if column is None:
-            raise _refuse(path, field, f"控制点文件缺少列 {field}（可用列名：{'、'.join(names)}；"
+            raise _refuse(path, field, f"控制点文件缺少列 {field}（可用列名：{'、'.join(aliases)}；"
                           f"现有列：{'、'.join(frame.columns)}）")
         found[field] = column
     problems: list[FeatureProblem] = []

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from pyproj import CRS
 
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
+from layers.services.actors import Actor
 from layers.services.errors import NotFoundError, PermissionDeniedError, QueryParameterError
 from layers.services.features import scope_sql
 from layers.services.permissions import EVERYTHING, Access, allowed, authorize, denial, scope_condition
@@ -109,7 +110,7 @@ def parse_bbox(value: str, bbox_crs: OutputCrs) -> tuple[float, float, float, fl
 class Viewer:
     """Who reads (``layers.services.actors.Actor``) and how far the ranges reach (metres)."""
 
-    actor: object
+    actor: Actor
     reach_m: float
 
 

@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse
 from gisapp.api.deps import SessionDep, allow, write_ctx
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
+from layers.io.crs_input import LocalGridCrs
 from layers.io.dxf import DxfOptions
 from layers.services.errors import InvalidRequestError
 from layers.services.imports import ENTITY, import_and_screen
@@ -135,9 +136,9 @@ def _import(kind: str):
             target = Path(tmp) / f"upload{suffix}"
             _save_upload(file, target, settings.max_upload_bytes)
             try:
-                source_crs = crs or None
-                if source_crs is not None and source_crs.strip().lower().startswith("local:"):
-                    source_crs = load_grid(session, source_crs)
+                source_crs: str | LocalGridCrs | None = crs or None
+                if crs and crs.strip().lower().startswith("local:"):
+                    source_crs = load_grid(session, crs)
                 cad = DxfOptions(tuple(x.strip() for x in (cad_layer or "").split(",") if x.strip()),
                                  code_from or None)
                 result = read_layer(
