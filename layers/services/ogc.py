@@ -112,12 +112,13 @@ class Viewer:
 
     actor: Actor
     reach_m: float
+    near_cap: int | None = None  # at most this many pipelines near a builder's sites
 
 
-Visibility = Callable[[Access, float], tuple[str, dict]]
+Visibility = Callable[[Access, Viewer], tuple[str, dict]]
 
 
-def _all_rows(access: Access, _reach_m: float) -> tuple[str, dict]:
+def _all_rows(access: Access, _viewer: Viewer) -> tuple[str, dict]:
     if access.scope not in EVERYTHING:  # a scope this layer cannot narrow: refused
         raise PermissionDeniedError(denial(access.actor, access.action))
     return "", {}
@@ -146,15 +147,15 @@ class CollectionSpec:
     visibility: Visibility = _all_rows
 
 
-def _projects_in_scope(access: Access, reach_m: float) -> tuple[str, dict]:
-    return scope_sql("projects", access, reach_m, "t")
+def _projects_in_scope(access: Access, viewer: Viewer) -> tuple[str, dict]:
+    return scope_sql("projects", access, viewer.reach_m, "t")
 
 
-def _pipelines_in_scope(access: Access, reach_m: float) -> tuple[str, dict]:
-    return scope_sql("pipelines", access, reach_m, "t")
+def _pipelines_in_scope(access: Access, viewer: Viewer) -> tuple[str, dict]:
+    return scope_sql("pipelines", access, viewer.reach_m, "t", viewer.near_cap)
 
 
-def _conflicts_in_scope(access: Access, _reach_m: float) -> tuple[str, dict]:
+def _conflicts_in_scope(access: Access, _viewer: Viewer) -> tuple[str, dict]:
     return scope_condition(access, project="p", pipeline="g")
 
 
@@ -296,7 +297,7 @@ def _where(
 ) -> tuple[list[str], dict]:
     where = list(spec.base_where)
     params = _rule_params(rule_set)
-    clause, extra = spec.visibility(_access(viewer, spec), viewer.reach_m)
+    clause, extra = spec.visibility(_access(viewer, spec), viewer)
     if clause and clause != "TRUE":
         where.append(clause)
         params.update(extra)

@@ -530,6 +530,13 @@ EXTRA_ACTIONS = {
     ("GET", "/api/auth/personal-tokens"): "account.token",
     ("POST", "/api/auth/personal-tokens"): "account.token",
     ("DELETE", "/api/auth/personal-tokens/{}"): "account.token",
+    ("POST", "/api/auth/logout"): "account.read",
+    ("GET", "/api/reviews"): "project.review",
+    ("GET", "/api/projects/{}/review"): "project.read",
+    ("POST", "/api/projects/{}/review"): "project.review",
+    ("GET", "/api/users/requests"): "user.manage",
+    ("POST", "/api/users/requests/{}/confirm"): "user.manage",
+    ("POST", "/api/users/requests/{}/cancel"): "user.manage",
 }
 
 

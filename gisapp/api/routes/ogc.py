@@ -54,7 +54,9 @@ def _check_params(request: Request, allowed: set[str]) -> None:
 
 def _viewer(request: Request, user: Actor) -> ogc.Viewer:
     # What the user may read is the permission table's answer (layers.services.ogc).
-    return ogc.Viewer(user, search_distance_m(request.app.state.rule_set))
+    settings = request.app.state.settings
+    return ogc.Viewer(user, search_distance_m(request.app.state.rule_set),
+                      getattr(settings, "builder_max_visible_pipelines", None))
 
 
 @router.get("", summary="OGC API 入口页")
