@@ -6,6 +6,7 @@ import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -247,10 +248,10 @@ MAX_ID_CHARS = 64  # the code columns are varchar(64)
 
 def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     """Return a problem for every id longer than the stored code column allows."""
-    too_long = [(row, value) for row, value in ids.items()
+    too_long = [(cast(int, row), value) for row, value in ids.items()
                 if isinstance(value, str) and len(value) > MAX_ID_CHARS]
     return [
-        FeatureProblem(int(row), value[:20] + "…", _label(ids.name, column),
+        FeatureProblem(int(row), value[:20] + "…", _label(str(ids.name), column),
                        f"编号过长（{len(value)} 个字符，最多 {MAX_ID_CHARS} 个）")
         for row, value in too_long
     ]

@@ -150,8 +150,8 @@ def revoke_token(session: Session, token: str) -> bool:
     """Delete one bearer token (logout); return whether it existed."""
     if not token or len(token) > 512:
         return False
-    return bool(session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"),
-                                {"t": _digest(token)}).rowcount)
+    deleted = session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"), {"t": _digest(token)})
+    return bool(cast(CursorResult, deleted).rowcount)
 
 
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
@@ -338,6 +338,7 @@ def confirm_request(session: Session, actor, request_id: int) -> dict:
             record(session, actor, "user.create", "app_user", user.id,
                    {"username": user.username, "role": user.role, "organisation": user.organisation,
                     "via": "api", "request_id": req["id"]})
+            assert user.id is not None  # just inserted
             return get_user(session, user.id)
         if req["action"] == "password":
             return _set_hash(session, actor, _locked_user(session, req["target_user_id"]),

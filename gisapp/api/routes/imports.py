@@ -99,7 +99,7 @@ def _save_upload(upload: UploadFile, target: Path, limit: int, max_vertices: int
             written += len(chunk)
             if written > limit:
                 raise HTTPException(413, f"上传文件过大（超过上限 {limit:,} 字节）")
-            if counter is not None and counter.feed(chunk) > max_vertices:
+            if counter is not None and max_vertices is not None and counter.feed(chunk) > max_vertices:
                 raise HTTPException(413, vertex_limit_message(counter.count, max_vertices, role))
             out.write(chunk)
 
