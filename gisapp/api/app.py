@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
+from gisapp.api.security_headers import SecurityHeaders
 from gisapp.api.transaction import write_limiter
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
@@ -80,12 +81,18 @@ def create_app(
         description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served from
+        # vendored files instead (gisapp.api.routes.docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
     app.state.logger = logging.getLogger("gisapp.api")
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes)
+    # Outermost, so refusals of the size limit carry the headers too.
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     from gisapp.api.routes import register_routes
 

@@ -105,11 +105,11 @@ def projects_data(
 @router.get("/maps/data/projects/{project_id}/popup")
 def project_popup(session: SessionDep, user: Viewer, project_id: int, view: ViewQ,
                   year: YearQ = None) -> dict:
-    """项目弹窗内容（HTML 片段）。"""
+    """项目弹窗内容（内容块，页面以纯文本插入）。"""
     detail = layers_data.project_detail(session, project_id, year)
     if detail is None:
         raise NotFoundError(f"项目 id={project_id} 不存在")
-    return {"id": project_id, "html": panels.project_popup(detail, view)}
+    return {"id": project_id, "blocks": panels.project_popup(detail, view)}
 
 
 @router.get("/maps/data/search")
@@ -130,11 +130,11 @@ def inspection_coverage(session: SessionDep, user: Viewer, year: YearQ = None) -
     """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照。"""
     year = year or layers_data.this_year()
     coverage = layers_data.inspection_coverage(session, CampaignSettings.for_year(year))
-    return {**coverage, "html": panels.coverage_panel(coverage)}
+    return {**coverage, "blocks": panels.coverage_panel(coverage)}
 
 
 @router.get("/maps/data/summary")
 def summary(session: SessionDep, user: Viewer) -> dict:
     """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
     figures = layers_data.dashboard_figures(session)
-    return {**figures, "html": panels.dashboard_html(figures)}
+    return {**figures, "blocks": panels.dashboard_blocks(figures)}
