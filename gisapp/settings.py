@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     write_concurrency: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
+    # HTTP connections (gisapp.http_protocol): a request's headers must arrive within this
+    # time and size (slowloris); an idle keep-alive connection closes after keep_alive_s.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    keep_alive_s: float = Field(default=5.0, gt=0, le=300)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod
