@@ -1,4 +1,4 @@
-"""``gisapp serve`` and ``gisapp user create``."""
+"""``gisapp serve``, ``gisapp user create`` and ``gisapp user password``."""
 
 from __future__ import annotations
 
@@ -16,17 +16,23 @@ user_app = typer.Typer(help="管理服务用户。", no_args_is_help=True)
 @user_app.command("create")
 def create(
     username: Annotated[str, typer.Option("--username", help="用户名。")],
-    password: Annotated[str, typer.Option("--password", help="密码（至少 10 个字符）。")],
     role: Annotated[str, typer.Option("--role", help="角色：gas_office、builder、inspector、admin。")],
     organisation: Annotated[
         str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")
     ] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", help="密码（10–256 个字符；会出现在进程列表中，宜改用提示或 --password-stdin）。"
+    )] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="从标准输入读取一行作为密码。")] = False,
 ) -> None:
-    """创建用户（密码以 Argon2id 哈希保存）。"""
+    """创建用户（密码以 Argon2id 哈希保存；不给 --password 时在终端提示输入）。"""
+    from gisapp.cli.passwords import read_password
     from layers.db import session_factory
     from layers.services.audit import record
     from layers.services.users import ROLE_ZH, create_user
 
+    password = read_password(password, password_stdin)
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
         user = create_user(session, username, password, role, organisation)
@@ -40,6 +46,40 @@ def create(
         )
     engine.dispose()
     typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")
+
+
+@user_app.command("password")
+def password_cmd(
+    username: Annotated[str, typer.Option("--username", help="用户名。")],
+    password: Annotated[str | None, typer.Option(
+        "--password", help="新密码（会出现在进程列表中，建议改用提示输入或 --password-stdin）。")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="从标准输入读取一行作为新密码。")] = False,
+) -> None:
+    """在服务器上为用户设置新密码（该用户的全部令牌随即失效；初始密码文件随之删除）。"""
+    from sqlalchemy import text
+
+    from gisapp import initial_user
+    from gisapp.cli.errors import CliUsageError
+    from gisapp.cli.passwords import read_password
+    from layers.db import session_factory
+    from layers.services.users import set_password
+
+    new = read_password(password, password_stdin, prompt="新密码")
+    settings = Settings()
+    engine = ready_engine(settings)
+    try:
+        with session_factory(engine).begin() as session:
+            user_id = session.execute(text("SELECT id FROM app_user WHERE username = :u"),
+                                      {"u": username}).scalar_one_or_none()
+            if user_id is None:
+                raise CliUsageError(f"--username：用户 {username} 不存在")
+            revoked = set_password(session, None, user_id, new)["tokens_revoked"]
+    finally:
+        engine.dispose()
+    removed = initial_user.forget(settings.data_dir, username)
+    typer.echo(f"已为用户 {username} 设置新密码，{revoked} 个令牌已失效"
+               + ("；初始密码文件已删除。" if removed else "。"))
 
 
 def serve(
