@@ -24,6 +24,7 @@ from shapely.geometry import shape
 
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
+from layers.io.invisible import forbidden_in_code
 from layers.io.normalize import ID_FIELDS, MAX_DIAMETER_MM, MIN_DIAMETER_MM, SCHEMAS, map_columns
 from layers.io.validate import check_geometry, points_inside
 from layers.io.values import ENUM_LABELS
@@ -101,6 +102,8 @@ def _fast(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFea
         values[canonical] = value
     if kind == "pipelines":
         _pipeline_rules(values, source_of)
+    if forbidden_in_code(values[ID_FIELDS[kind]]):
+        raise _Unsure  # the columnar validator names the field and the character
     geometry, notes = _geometry(feature.get("geometry"), kind, values[ID_FIELDS[kind]], margin_m, repair)
     return ValidFeature(values, geometry, notes)
 

@@ -26,7 +26,7 @@ from layers.screening_locks import lock_area
 from layers.services.alerts import raise_alerts
 from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
-from layers.townships import TOWNSHIP_OF_SITE, fill_townships
+from layers.townships import TOWNSHIP_OF_SITE, check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -114,6 +114,8 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     spec = SPECS[kind]
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, values[spec.code], values.get("township"))])
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
     if spec is PROJECTS:
@@ -188,6 +190,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, code, values.get("township"))])
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
