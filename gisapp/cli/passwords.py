@@ -34,4 +34,4 @@ def read_password(given: str | None, from_stdin: bool, *, prompt: str = "密码"
         return given
     if not sys.stdin.isatty():
         raise CliUsageError("缺少密码：请在终端中按提示输入，或用 --password-stdin 从标准输入读取")
-    return typer.prompt(prompt, hide_input=True, confirmation_prompt=True)
+    return typer.prompt(prompt, hide_input=True, confirmation_prompt=f"再次输入{prompt}以确认")

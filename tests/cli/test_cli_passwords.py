@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pty
+import select
 import subprocess
 import sys
 import time
@@ -73,22 +74,26 @@ def test_hidden_prompt_on_a_terminal(database_url, clean_db, db_engine, tmp_path
     os.close(follower)
     seen = b""
 
-    def wait_for(marker: bytes) -> None:
+    def read_until(done, limit_s: float = 90) -> None:
         nonlocal seen
-        deadline = time.monotonic() + 60
-        while marker not in seen:
-            assert time.monotonic() < deadline, seen
-            try:
-                seen += os.read(leader, 1024)
-            except OSError:
-                break
+        deadline = time.monotonic() + limit_s
+        while not done():
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    seen += os.read(leader, 1024)
+                except OSError:  # the child closed the terminal
+                    return
 
-    wait_for("密码".encode())
+    # click writes the prompt's text, then getpass turns echo off, flushes pending input
+    # and writes its own " ": type only once that space shows.
+    read_until(lambda: "密码: ".encode() in seen)
     os.write(leader, b"typed-at-the-prompt\n")
-    wait_for(b"\n")
-    time.sleep(0.3)
+    read_until(lambda: "再次输入密码以确认: ".encode() in seen)
     os.write(leader, b"typed-at-the-prompt\n")
-    assert proc.wait(60) == 0, seen
+    read_until(lambda: proc.poll() is not None)
+    assert proc.wait(10) == 0, seen.decode(errors="replace")
     os.close(leader)
     assert b"typed-at-the-prompt" not in seen  # not echoed
     assert _can_log_in(db_engine, "tty.user", "typed-at-the-prompt")
