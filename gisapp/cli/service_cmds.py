@@ -27,25 +27,19 @@ def create(
         "--password-stdin", help="从标准输入读取一行作为密码。")] = False,
 ) -> None:
     """创建用户（密码以 Argon2id 哈希保存；不给 --password 时在终端提示输入）。"""
+    from gisapp.cli.context import cli_access
     from gisapp.cli.passwords import read_password
     from layers.db import session_factory
-    from layers.services.audit import record
-    from layers.services.users import ROLE_ZH, create_user
+    from layers.services.permissions import ROLE_ZH
+    from layers.services.users import add_user
 
+    access = cli_access("user.manage")
     password = read_password(password, password_stdin)
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
-        user = create_user(session, username, password, role, organisation)
-        record(
-            session,
-            None,
-            "user.create",
-            "app_user",
-            user.id,
-            {"username": username, "role": role, "organisation": organisation, "via": "cli"},
-        )
+        user = add_user(session, access.actor, username, password, role, organisation, via="cli")
     engine.dispose()
-    typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")
+    typer.echo(f"已创建用户 {user['username']}（{ROLE_ZH[user['role']]}）。")
 
 
 @user_app.command("password")
@@ -57,24 +51,19 @@ def password_cmd(
         "--password-stdin", help="从标准输入读取一行作为新密码。")] = False,
 ) -> None:
     """在服务器上为用户设置新密码（该用户的全部令牌随即失效；初始密码文件随之删除）。"""
-    from sqlalchemy import text
-
     from gisapp import initial_user
-    from gisapp.cli.errors import CliUsageError
+    from gisapp.cli.context import cli_access
     from gisapp.cli.passwords import read_password
     from layers.db import session_factory
-    from layers.services.users import set_password
+    from layers.services.users import set_password_of
 
+    access = cli_access("user.manage")
     new = read_password(password, password_stdin, prompt="新密码")
     settings = Settings()
     engine = ready_engine(settings)
     try:
         with session_factory(engine).begin() as session:
-            user_id = session.execute(text("SELECT id FROM app_user WHERE username = :u"),
-                                      {"u": username}).scalar_one_or_none()
-            if user_id is None:
-                raise CliUsageError(f"--username：用户 {username} 不存在")
-            revoked = set_password(session, None, user_id, new)["tokens_revoked"]
+            revoked = set_password_of(session, access.actor, username, new)["tokens_revoked"]
     finally:
         engine.dispose()
     removed = initial_user.forget(settings.data_dir, username)
@@ -93,7 +82,10 @@ def serve(
     engine = ready_engine(settings)
     url = engine.url.render_as_string(hide_password=False)
     if load_sample:
+        from gisapp.cli.context import cli_access
         from gisapp.cli.quickstart_cmds import load_sample_if_empty
+
+        cli_access("project.import")
 
         if load_sample_if_empty(engine, settings):
             typer.echo("已载入崇明区合成示例数据。")
@@ -138,17 +130,19 @@ def expire(
     """将有效期已过的已审批手续标记为已过期（建议每日运行一次）。"""
     import datetime as dt
 
+    from gisapp.cli.context import cli_access
     from gisapp.cli.errors import CliUsageError
     from layers.db import session_factory
     from layers.services.permits import expire_due
 
+    access = cli_access("permit.to.expired")
     try:
         today = dt.date.fromisoformat(date) if date else None
     except ValueError as exc:
         raise CliUsageError(f"--date “{date}” 不是有效日期（格式 YYYY-MM-DD）") from exc
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
-        expired = expire_due(session, today) if today else expire_due(session)
+        expired = expire_due(session, today, actor=access.actor)
     engine.dispose()
     typer.echo(f"已过期手续 {len(expired)} 项。")
 

@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gisapp import initial_user
-from gisapp.api.deps import CurrentUser, SessionDep, oauth2_scheme
+from gisapp.api.deps import SessionDep, allow, oauth2_scheme
+from layers.services.permissions import Access
 from layers.services.users import change_own_password
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -25,10 +26,11 @@ class PasswordChange(BaseModel):
 
 @router.post("/password")
 def change_password(
-    request: Request, session: SessionDep, user: CurrentUser, body: PasswordChange,
-    token: Annotated[str | None, Depends(oauth2_scheme)],
+    request: Request, session: SessionDep, access: Annotated[Access, allow("account.password")],
+    body: PasswordChange, token: Annotated[str | None, Depends(oauth2_scheme)],
 ) -> dict:
     """修改自己的密码：须提供当前密码；本会话保持登录，其他会话的令牌全部失效。"""
+    user = access.actor
     revoked = change_own_password(session, user, body.current_password.get_secret_value(),
                                   body.new_password.get_secret_value(), keep_token=token)
     session.commit()  # the file goes only once the new password is stored
