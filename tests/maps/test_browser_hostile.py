@@ -188,23 +188,38 @@ OPEN_ALL = """async () => {
   return opened;
 }"""
 
-# Pixel position of the first project drawn, for a real mouse hover and click.
+# Pixel position of a drawn project that the mouse can reach: inside the map, on the
+# canvas the features are drawn on, not under a control or a label.
 FIRST_PROJECT_PIXEL = """() => {
-  var found = null;
+  var found = null, size = GisMaps.map.getSize();
   GisMaps.groups.projects.eachLayer(function (c) { c.eachLayer(function (l) {
-    if (!found) { var p = GisMaps.map.latLngToContainerPoint(l.getCenter ? l.getCenter() : l.getLatLng());
-      found = [p.x, p.y]; } }); });
+    if (found) return;
+    var p = GisMaps.map.latLngToContainerPoint(l.getCenter ? l.getCenter() : l.getLatLng());
+    if (p.x < 5 || p.y < 5 || p.x > size.x - 5 || p.y > size.y - 5) return;
+    var under = document.elementFromPoint(p.x, p.y);
+    if (under && under.tagName === "CANVAS") found = [p.x, p.y];
+  }); });
   return found;
 }"""
 
 
+def _eventually(pg, predicate: str, limit_s: float = 20) -> None:
+    """Poll a page function until it is true (evaluated like page.evaluate)."""
+    deadline = time.monotonic() + limit_s
+    while not pg.evaluate(predicate):
+        assert time.monotonic() < deadline, predicate
+        pg.wait_for_timeout(200)
+
+
 def _exercise_map(pg, tmp_path: Path, name: str) -> None:
     """Hover and click a project for real, open everything, use search, filter and switches."""
-    x, y = pg.evaluate(FIRST_PROJECT_PIXEL)
+    spot = pg.evaluate(FIRST_PROJECT_PIXEL)
+    assert spot, "no project within the mouse's reach"
+    x, y = spot
     pg.mouse.move(x - 3, y - 3)
     pg.mouse.move(x, y)
-    pg.wait_for_function("() => document.querySelector('.leaflet-tooltip-pane').innerText"
-                         ".indexOf('<img src=x onerror=__pwned=1>') >= 0")
+    _eventually(pg, "() => document.querySelector('.leaflet-tooltip-pane').innerText"
+                    ".indexOf('<img src=x onerror=__pwned=1>') >= 0")
     pg.mouse.click(x, y)
     pg.wait_for_selector(".leaflet-popup-content .gis-popup")
     popup = pg.inner_text(".leaflet-popup-content")
