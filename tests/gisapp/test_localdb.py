@@ -19,20 +19,33 @@ GISAPP = str(Path(sys.executable).with_name("gisapp"))
 NORMAL_USER = "gisapp-test"
 
 
+def _can_enter(user: str, path: Path) -> bool:
+    return subprocess.run(["runuser", "-u", user, "--", "test", "-x", str(path)],
+                          capture_output=True, check=False).returncode == 0
+
+
+# In a private mount namespace: the checkout mounted aside, an empty world-enterable
+# tmpfs over the private ancestor, the checkout mounted back at its own path.
+_VIEW = ('set -e; view=/tmp/gisapp-test-view; mkdir -p "$view"; mount --bind "$1" "$view"; '
+         'mount -t tmpfs -o mode=755 tmpfs "$2"; mkdir -p "$1"; mount --bind "$view" "$1"; '
+         'user=$3; shift 3; exec runuser -u "$user" -- "$@"')
+
+
 def _as_user(user: str, cmd: list[str]) -> list[str]:
-    """Run ``cmd`` as ``user``; from a checkout that user cannot reach, let it read the code.
+    """Run ``cmd`` as ``user``; from a checkout that user cannot reach, show it only that checkout.
 
     A clone in root's home (0700) is out of every other user's reach, its venv included.
-    The process then still runs as ``user`` (its files, its server) but with the one
-    capability to read and traverse directories (CAP_DAC_READ_SEARCH), so it can load
-    this checkout's code; nothing about /root changes.
+    The command then runs in its own mount namespace where root's home is an empty,
+    enterable folder holding just this checkout at its usual path: the process is
+    ``user`` through and through (its files, its server), and the real /root is untouched.
     """
-    reachable = subprocess.run(["runuser", "-u", user, "--", "test", "-x", GISAPP],
-                               capture_output=True, check=False).returncode == 0
-    if reachable:
+    if _can_enter(user, Path(GISAPP)):
         return ["runuser", "-u", user, "--", *cmd]
-    return ["setpriv", "--reuid", user, "--regid", str(pwd.getpwnam(user).pw_gid), "--init-groups",
-            "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search", "--", *cmd]
+    repo = Path(GISAPP).parents[2]
+    hidden = next(p for p in [*reversed(repo.parents), repo] if not _can_enter(user, p))
+    assert hidden != repo, f"{repo} itself is closed to {user}"
+    return ["unshare", "-m", "--propagation", "private", "sh", "-c", _VIEW, "sh",
+            str(repo), str(hidden), user, *cmd]
 
 
 def _run(args, env, user=None):
