@@ -352,9 +352,11 @@ class LocalCluster:
         user = self._run_as()
         replica.data_dir.mkdir(parents=True, exist_ok=True)
         if user:
-            replica._check_reachable(user)
-            entry = pwd.getpwnam(user)
-            os.chown(replica.data_dir, entry.pw_uid, entry.pw_gid)
+            if not replica._reachable(user, replica.data_dir):
+                raise LocalDbError(
+                    f"副本数据目录 {replica.data_dir} 的上级目录对用户“{user}”不可进入，"
+                    "PostgreSQL 无法在此运行。请指定其他目录（例如 /var/lib/gisapp）。")
+            replica._private_dir(replica.data_dir, user)
         passfile = replica.data_dir / ".pgpass"
         passfile.write_text(f"127.0.0.1:{state.port}:*:{DB_USER}:{state.password}\n", encoding="utf-8")
         os.chmod(passfile, 0o600)
