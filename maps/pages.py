@@ -74,7 +74,7 @@ def legend_blocks(view: str) -> list[dict]:
             *(_row(PERMIT_STATE_COLORS[k], "fill", v) for k, v in i18n.PERMIT_STATE_ZH.items()),
             _row(ALERT_COLOR, "alert", i18n.NEW_ALERT)]})
         blocks.append({"title": i18n.LEGEND_TITLE["ranges"], "rows": [
-            _row(RANGE_COLORS[k], "fill", v) for k, v in i18n.RANGE_ZH.items()]})
+            _row(RANGE_COLORS[k], "fill", v) for k, v in i18n.ZONE_ZH.items()]})
     elif view == "supervision":
         blocks.append({"title": i18n.LEGEND_TITLE["supervision"], "rows": [
             _row(SUPERVISION_COLORS[k], "fill", v) for k, v in i18n.SUPERVISION_STATE_ZH.items()]})
@@ -112,7 +112,7 @@ def _layer_specs(view: str, data_url: str) -> list[dict]:
     if view == "permits":
         bands = [{"key": zone, "url": f"{data_url}/ranges?zone={zone}", "colorBy": "zone",
                   "colors": RANGE_COLORS, "weight": 0, "fillOpacity": opacity,
-                  "minZoom": RANGE_MIN_ZOOM, "note": i18n.RANGE_ZH[zone]}
+                  "minZoom": RANGE_MIN_ZOOM, "note": i18n.ZONE_ZH[zone]}
                  for zone, opacity in (("control", 0.15), ("protection", 0.4))]
         return [*bands, pipelines, projects]
     if view == "supervision":
