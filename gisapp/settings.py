@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     # time and size (slowloris); an idle keep-alive connection closes after keep_alive_s.
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
-    keep_alive_s: float = Field(default=5.0, gt=0, le=300)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

@@ -105,17 +105,19 @@ def run_server(settings: Settings, url: str, *, host: str | None = None, port: i
     port = port or settings.port
     typer.echo(f"服务地址 http://{host}:{port}/maps/ ，API 文档 http://{host}:{port}/docs （Ctrl+C 停止）")
     # Request headers within a deadline and a size (slowloris), keep-alive bounded.
-    limits = {"http": http_protocol.protocol_name(), "timeout_keep_alive": settings.keep_alive_s,
-              "h11_max_incomplete_event_size": settings.max_header_bytes}
+    protocol, keep_alive, max_header = (http_protocol.protocol_name(), settings.keep_alive_s,
+                                        settings.max_header_bytes)
     if workers > 1:
         # Worker processes build their own app (and set the header limits) from the environment.
         os.environ["DATABASE_URL"] = url
         uvicorn.run("gisapp.api.main:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning", **limits)
+                    workers=workers, log_level="warning", http=protocol, timeout_keep_alive=keep_alive,
+                    h11_max_incomplete_event_size=max_header)
         return
     http_protocol.configure(settings.header_timeout_s, settings.max_header_bytes)
     app = create_app(settings, database_url=url, server=True)
-    uvicorn.run(app, host=host, port=port, log_level="info", **limits)
+    uvicorn.run(app, host=host, port=port, log_level="info", http=protocol,
+                timeout_keep_alive=keep_alive, h11_max_incomplete_event_size=max_header)
 
 
 permits_app = typer.Typer(help="燃气管道保护手续。", no_args_is_help=True)

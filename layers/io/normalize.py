@@ -220,7 +220,7 @@ def _invisible_in_codes(codes: pd.Series, field: str) -> list[FeatureProblem]:
         if isinstance(code, str):
             why = forbidden_in_code(code)
             if why:
-                problems.append(FeatureProblem(int(row), code.encode("unicode_escape").decode("ascii"),
+                problems.append(FeatureProblem(int(str(row)), code.encode("unicode_escape").decode("ascii"),
                                                field, why))
     return problems
 

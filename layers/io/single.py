@@ -105,7 +105,7 @@ def _fast(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFea
         values[canonical] = value
     if kind == "pipelines":
         _pipeline_rules(values, source_of)
-    if forbidden_in_code(values[ID_FIELDS[kind]]):
+    if forbidden_in_code(values[ID_FIELDS[kind]] or ""):
         raise _Unsure  # the columnar validator names the field and the character
     geometry, notes = _geometry(feature.get("geometry"), kind, values[ID_FIELDS[kind]], margin_m, repair)
     return ValidFeature(values, geometry, notes)

@@ -277,10 +277,10 @@ def change_own_password(session: Session, user: Actor, current: str, new: str,
         raise InvalidRequestError("字段 new_password：新密码不能与当前密码相同")
     session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
                     {"h": _HASHER.hash(new), "id": user.id})
-    revoked = session.execute(
+    revoked = cast(CursorResult, session.execute(
         text("DELETE FROM api_token WHERE user_id = :u AND token_sha256 <> :keep"),
         {"u": user.id, "keep": _digest(keep_token) if keep_token else ""},
-    ).rowcount
+    )).rowcount
     record(session, user, "user.password.own", "app_user", user.id,
            {"username": user.username, "tokens_revoked": revoked})
     return revoked
