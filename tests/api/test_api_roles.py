@@ -527,6 +527,13 @@ EXTRA_ACTIONS = {
     ("GET", "/api/reports/{}"): "report.read",
     ("DELETE", "/api/pipelines/{}"): "pipeline.write",
     ("POST", "/api/auth/password"): "account.password",
+    ("POST", "/api/auth/logout"): "account.read",
+    ("GET", "/api/reviews"): "project.review",
+    ("GET", "/api/projects/{}/review"): "project.read",
+    ("POST", "/api/projects/{}/review"): "project.review",
+    ("GET", "/api/users/requests"): "user.manage",
+    ("POST", "/api/users/requests/{}/confirm"): "user.manage",
+    ("POST", "/api/users/requests/{}/cancel"): "user.manage",
 }
 
 
