@@ -14,6 +14,7 @@ from gisapp.api import errors
 from gisapp.api.admission import Admission, pool_size_for
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
+from gisapp.api.security_headers import SecurityHeaders
 from gisapp.api.streams import StreamSlots
 from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
@@ -101,6 +102,10 @@ def create_app(
         description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served from
+        # vendored files instead (gisapp.api.routes.docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
@@ -114,6 +119,8 @@ def create_app(
     app.add_middleware(Admission, max_active=settings.max_active_requests,
                        max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
                        streaming_paths=("/api/alerts/stream",))
+    # Outermost of all, so every answer (refusals of admission and size too) carries them.
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     from gisapp.api.routes import register_routes
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layers.io.errors import FeatureProblem
+from layers.io.invisible import forbidden_in_code
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
@@ -211,11 +212,24 @@ def normalize_attributes(
         # parse_column gives None (never NaN) for a missing value in an object column.
         out[canonical] = values
     problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
+    problems.extend(_invisible_in_codes(out[id_field], _label(id_field, source_of.get(id_field, id_field))))
     problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
     problems.extend(_long_ids(out[id_field], source_of.get(id_field)))
     if kind == "pipelines":
         problems.extend(_pipeline_rules(out, source_of, fid, unparsed))
     return out, problems
+
+
+def _invisible_in_codes(codes: pd.Series, field: str) -> list[FeatureProblem]:
+    """One problem per code holding an invisible or text-reordering character."""
+    problems = []
+    for row, code in codes.items():
+        if isinstance(code, str):
+            why = forbidden_in_code(code)
+            if why:
+                problems.append(FeatureProblem(int(str(row)), code.encode("unicode_escape").decode("ascii"),
+                                               field, why))
+    return problems
 
 
 def _required_problems(

@@ -34,7 +34,7 @@ from layers.services.errors import (
 )
 from layers.services.permissions import Access, Scope, denial
 from layers.services.site_limits import SiteLimits, check_site, check_vertices, clear_hold, hold_projects
-from layers.townships import TOWNSHIP_OF_SITE, fill_townships
+from layers.townships import TOWNSHIP_OF_SITE, check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -141,6 +141,8 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, values[spec.code], values.get("township"))])
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
     if spec is PROJECTS:
@@ -238,6 +240,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, code, values.get("township"))])
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).

@@ -47,6 +47,7 @@ EVERYTHING = (Scope.ALL,)  # for callers that cannot narrow what they answer
 # a third part picks one of several moves (permit.to.<state>, inspection.record.<kind>).
 ACTIONS: dict[str, str] = {
     "account.read": "查看本人账号",
+    "account.password": "修改本人密码",
     "account.token": "管理本人的个人访问令牌",
     "project.read": "查看施工项目",
     "project.write": "新建、修改或删除施工项目",
@@ -113,21 +114,22 @@ ROLES: dict[str, Role] = {
     for role in (
         # The district gas office sees and manages the whole network; not user accounts.
         _role(words.Role.GAS_OFFICE, _grants(
-            Scope.ALL, "account.read", "account.token", "township.read", *_READ_NETWORK,
+            Scope.ALL, "account.read", "account.password", "account.token", "township.read", *_READ_NETWORK,
             "project.write", "project.import", "project.review",
             "pipeline.write", "pipeline.import", "alert.read", "alert.change", *_PERMIT_MOVES,
             *_INSPECT, "campaign.plan", "report.read")),
         # Builders: their own organisation's sites, and the pipelines that can reach them.
         _role(words.Role.BUILDER, {
-            "account.read": Scope.ALL, "account.token": Scope.ALL, "township.read": Scope.ALL,
+            "account.read": Scope.ALL, "account.password": Scope.ALL, "account.token": Scope.ALL,
+            "township.read": Scope.ALL,
             **_grants(Scope.OWN_PROJECTS, *_OWN_SITE_WORK),
             "pipeline.read": Scope.NEAR_OWN_SITES}),
         # Inspectors read the network and carry out the campaign's inspections.
-        _role(words.Role.INSPECTOR, _grants(Scope.ALL, "account.read", "account.token",
-                                            "township.read", *_READ_NETWORK, *_INSPECT)),
+        _role(words.Role.INSPECTOR, _grants(Scope.ALL, "account.read", "account.password",
+                                            "account.token", "township.read", *_READ_NETWORK, *_INSPECT)),
         # The administrator manages accounts only: the network is need-to-know.
-        _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "account.token",
-                                        "user.manage")),
+        _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "account.password",
+                                        "account.token", "user.manage")),
         # The operator at the server's shell holds the database credentials anyway.
         Role(CLI_ROLE, "命令行", _grants(Scope.ALL, *ACTIONS), login=False),
         # Background jobs of the server: expire lapsed approvals, deliver alerts.

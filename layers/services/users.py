@@ -313,6 +313,43 @@ def _set_hash(session: Session, actor, row, password_hash: str) -> dict:
     return get_user(session, user_id) | {"tokens_revoked": revoked}
 
 
+def set_password_of(session: Session, actor: Actor, username: str, password: str) -> dict:
+    """``set_password`` for a user named by username (the command line's way to name one)."""
+    user_id = session.execute(text("SELECT id FROM app_user WHERE username = :u"),
+                              {"u": username}).scalar_one_or_none()
+    if user_id is None:
+        raise NotFoundError(f"字段 username：用户 {username} 不存在")
+    return set_password(session, actor, user_id, password)
+
+
+def change_own_password(session: Session, user: Actor, current: str, new: str,
+                        keep_token: str | None = None) -> int:
+    """Change ``user``'s own password after checking the current one; return tokens revoked.
+
+    Every other token of the user is deleted (other sessions end at once); the token of
+    this request (``keep_token``) stays valid. The audit row omits both passwords.
+    """
+    row = session.execute(text("SELECT password_hash FROM app_user WHERE id = :id AND active FOR UPDATE"),
+                          {"id": user.id}).one_or_none()
+    if row is None:
+        raise AuthenticationError("账号已停用或不存在，请重新登录")
+    try:
+        _HASHER.verify(row.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError) as exc:
+        raise InvalidRequestError("字段 current_password：当前密码不正确，密码未修改") from exc
+    if not 10 <= len(new) <= 256:
+        raise InvalidRequestError("字段 new_password：新密码长度须为 10–256 个字符")
+    if new == current:
+        raise InvalidRequestError("字段 new_password：新密码不能与当前密码相同")
+    session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
+                    {"h": _HASHER.hash(new), "id": user.id})
+    revoked = cast(CursorResult, session.execute(
+        text("DELETE FROM api_token WHERE user_id = :u AND token_sha256 <> :keep"),
+        {"u": user.id, "keep": _digest(keep_token) if keep_token else ""},
+    )).rowcount
+    record(session, user, "user.password.own", "app_user", user.id,
+           {"username": user.username, "tokens_revoked": revoked})
+    return revoked
 def _pending(request: dict) -> dict:
     return {"pending_request": request, "detail": request.pop("detail")}
 

@@ -530,6 +530,7 @@ EXTRA_ACTIONS = {
     ("GET", "/api/auth/personal-tokens"): "account.token",
     ("POST", "/api/auth/personal-tokens"): "account.token",
     ("DELETE", "/api/auth/personal-tokens/{}"): "account.token",
+    ("POST", "/api/auth/password"): "account.password",
     ("POST", "/api/auth/logout"): "account.read",
     ("GET", "/api/reviews"): "project.review",
     ("GET", "/api/projects/{}/review"): "project.read",

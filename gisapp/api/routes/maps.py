@@ -126,11 +126,11 @@ def projects_data(
 @router.get("/maps/data/projects/{project_id}/popup")
 def project_popup(session: ReadSessionDep, access: Viewer, project_id: int, view: ViewQ,
                   year: YearQ = None) -> dict:
-    """项目弹窗内容（HTML 片段）。"""
+    """项目弹窗内容（内容块，页面以纯文本插入）。"""
     detail = layers_data.project_detail(session, project_id, year)
     if detail is None:
         raise NotFoundError(f"项目 id={project_id} 不存在")
-    return {"id": project_id, "html": panels.project_popup(detail, view)}
+    return {"id": project_id, "blocks": panels.project_popup(detail, view)}
 
 
 @router.get("/maps/data/search")
@@ -155,11 +155,11 @@ def inspection_coverage(request: Request, session: ReadSessionDep, access: Viewe
     campaign = judging_settings(session, year, request.app.state.settings.campaign_settings)
     on = min(today, dt.date(year, 12, 31))
     coverage = layers_data.inspection_coverage(session, campaign, on)
-    return {**coverage, "html": panels.coverage_panel(coverage)}
+    return {**coverage, "blocks": panels.coverage_panel(coverage)}
 
 
 @router.get("/maps/data/summary")
 def summary(session: ReadSessionDep, access: Viewer) -> dict:
     """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
     figures = layers_data.dashboard_figures(session)
-    return {**figures, "html": panels.dashboard_html(figures)}
+    return {**figures, "blocks": panels.dashboard_blocks(figures)}
