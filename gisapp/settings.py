@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     tile_url: str = ""
     # Shown on the map when tile_url is set (the tile provider's required credit).
     tile_attribution: str = ""
+    # A raster MBTiles or PMTiles file served as the base map (intranet, no internet);
+    # it takes the place of tile_url.
+    basemap_file: Path | None = None
     rule_set: str = "shanghai"
     # The campaign's dates, stage windows and quota (a YAML file as ``gisapp campaign
     # --settings`` takes); unset: the district work plan's defaults. Used by the CLI, the
@@ -108,6 +111,11 @@ class Settings(BaseSettings):
     login_max_failures_per_address: int = Field(default=20, ge=1)
     login_window_s: float = Field(default=900.0, gt=0)
     login_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # HTTP connections (gisapp.http_protocol): a request's headers must arrive within this
+    # time and size (slowloris); an idle keep-alive connection closes after keep_alive_s.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

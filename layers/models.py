@@ -633,5 +633,51 @@ class UserChangeRequest(Base):
     )
 
 
+class PersonalAccessToken(Base):
+    """A long-lived token a user creates for a desktop GIS (QGIS, GDAL) and revokes.
+
+    Only its SHA-256 is stored, like ``api_token``; a revoked token keeps its row
+    (``revoked_at``) so the user's list shows what existed and when it stopped.
+    """
+
+    __tablename__ = "personal_access_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_personal_access_token_user_id", "user_id"),)
+
+
+class LocalGrid(Base):
+    """A local (city) grid tied to CGCS2000 by control points, fitted and saved by name.
+
+    ``parameters`` maps local x/y (metres) to easting/northing of ``fitted_epsg`` (kept in
+    the same JSON; null: the district's metric CRS): a four-parameter similarity or a
+    six-parameter affine transformation.
+    """
+
+    __tablename__ = "local_grid"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    method: Mapped[str] = mapped_column(String(16))
+    parameters = mapped_column(JSONB, nullable=False)
+    control_points = mapped_column(JSONB, nullable=False)
+    rms_m: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("method IN ('similarity', 'affine')", name="method"),)
+
+
 # The procedure's tables (answers, owner reviews, notifications...) share this metadata.
 from layers import models_procedure  # noqa: E402, F401

@@ -14,6 +14,7 @@ from gisapp.api import errors
 from gisapp.api.admission import Admission, pool_size_for
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
+from gisapp.api.security_headers import SecurityHeaders
 from gisapp.api.streams import StreamSlots
 from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
@@ -24,6 +25,7 @@ from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
 from layers.replica import ReadRouter
 from layers.services.notify import Channels
+from maps.basemap import Basemap
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -111,9 +113,15 @@ def create_app(
         description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served from
+        # vendored files instead (gisapp.api.routes.docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
+    # Opened now: a missing or vector-tile file is refused at start, not on the first map.
+    app.state.basemap = Basemap(settings.basemap_file) if settings.basemap_file else None
     app.state.logger = logging.getLogger("gisapp.api")
     app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
@@ -122,6 +130,8 @@ def create_app(
     app.add_middleware(Admission, max_active=settings.max_active_requests,
                        max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
                        streaming_paths=("/api/alerts/stream",))
+    # Outermost of all, so every answer (refusals of admission and size too) carries them.
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     from gisapp.api.routes import register_routes
 

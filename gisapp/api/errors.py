@@ -16,6 +16,7 @@ from layers.services.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    QueryParameterError,
     ServiceBusyError,
     TooManyRequestsError,
 )
@@ -28,6 +29,7 @@ STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictStateError, 409),
+    (QueryParameterError, 400),
     (InputFileError, 422),
     (InvalidRequestError, 422),
     (DomainError, 422),

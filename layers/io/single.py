@@ -25,6 +25,7 @@ from shapely.geometry.base import BaseGeometry
 
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
+from layers.io.invisible import forbidden_in_code
 from layers.io.normalize import (
     ID_FIELDS,
     MAX_DIAMETER_MM,
@@ -113,6 +114,8 @@ def _fast(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFea
         raise _Unsure  # the columnar validator names the field and the limit
     if kind == "pipelines":
         _pipeline_rules(values, source_of)
+    if forbidden_in_code(values[ID_FIELDS[kind]] or ""):
+        raise _Unsure  # the columnar validator names the field and the character
     geometry, notes = _geometry(feature.get("geometry"), kind, values[ID_FIELDS[kind]], margin_m, repair)
     return ValidFeature(values, geometry, notes)
 

@@ -25,6 +25,10 @@ class InvalidRequestError(DomainError):
     """A field of the request is malformed."""
 
 
+class QueryParameterError(InvalidRequestError):
+    """A query parameter of a standard interface (OGC API) is malformed or unknown: 400."""
+
+
 class TooManyRequestsError(DomainError):
     """Too many attempts (login throttling): answered 429 with ``Retry-After``."""
 

@@ -49,7 +49,7 @@ from layers.services.site_limits import (
     hold_projects,
     is_held,
 )
-from layers.townships import TOWNSHIP_OF_SITE, fill_townships
+from layers.townships import TOWNSHIP_OF_SITE, check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -187,6 +187,8 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, values[spec.code], values.get("township"))])
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
     if spec is PROJECTS:
@@ -329,6 +331,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, code, values.get("township"))])
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
@@ -395,7 +399,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
 def _select(spec: LayerSpec, *, from_table: bool = True) -> str:
     return (
         f"SELECT id, {', '.join(spec.fields)}, created_at, updated_at, "
-        f"ST_AsGeoJSON(geom, 9) AS geojson" + (f" FROM {spec.table}" if from_table else "")
+        f"ST_AsGeoJSON(geom, 9, 0) AS geojson" + (f" FROM {spec.table}" if from_table else "")
     )
 
 
@@ -421,35 +425,45 @@ _COLUMN = {"projects": "project_id", "pipelines": "pipeline_id"}
 
 
 def _scope(spec: LayerSpec, access: Access | None, near_m: float | None,
-           near_cap: int | None = None) -> tuple[str, dict]:
+           near_cap: int | None = None, alias: str | None = None) -> tuple[str, dict]:
     """Return the condition (on ``spec.table``) and binds keeping the rows ``access`` reaches.
 
+    ``alias``: the name of the layer's table in the caller's query (default: the table).
     A scope this layer cannot honour is refused, never widened.
     """
     if access is None or access.scope is Scope.ALL:
         return "", {}
+    t = alias or spec.table
     org = {"scope_org": access.actor.organisation}
     if spec is PROJECTS and access.scope is Scope.OWN_PROJECTS:
-        return " AND organisation = :scope_org", org
+        return f" AND {t}.organisation = :scope_org", org
     if spec is PROJECTS and access.scope is Scope.OWN_PIPELINES:
         # A pipeline owner sees the projects that reach its pipelines.
         return (" AND EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g "
-                "ON g.id = c.pipeline_id WHERE c.project_id = construction_project.id "
+                f"ON g.id = c.pipeline_id WHERE c.project_id = {t}.id "
                 "AND g.owner = :scope_org)"), org
     if spec is PIPELINES and access.scope is Scope.OWN_PIPELINES:
-        return " AND owner = :scope_org", org
+        return f" AND {t}.owner = :scope_org", org
     if spec is PIPELINES and access.scope is Scope.NEAR_OWN_SITES and near_m is not None:
         # Pipelines whose ranges can reach the organisation's sites (the rule set's
         # search distance, ``near_m``), and at most ``near_cap`` of them whatever the
         # sites (the lowest ids: the same set on every page). Sites held for the gas
         # office's review give no sight of the network.
-        return (" AND id IN (SELECT DISTINCT g.id FROM construction_project p "
+        return (f" AND {t}.id IN (SELECT DISTINCT g.id FROM construction_project p "
                 "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :scope_near_m) "
                 "WHERE p.organisation = :scope_org AND p.deleted_at IS NULL "
                 f"AND g.deleted_at IS NULL AND {NOT_HELD} ORDER BY g.id LIMIT :scope_near_cap)"), {
                     **org, "scope_near_m": float(near_m),
                     "scope_near_cap": near_cap if near_cap is not None else 2**31 - 1}
     raise PermissionDeniedError(denial(access.actor, access.action))
+
+
+def scope_sql(kind: str, access: Access | None, near_m: float | None, alias: str,
+              near_cap: int | None = None) -> tuple[str, dict]:
+    """Return the SQL condition (no leading AND; ``TRUE`` when unlimited) and binds keeping the
+    live ``kind`` rows (table aliased ``alias``) that ``access`` reaches: the API's visibility."""
+    clause, params = _scope(SPECS[kind], access, near_m, near_cap, alias)
+    return (clause.removeprefix(" AND ") or "TRUE"), params
 
 
 def get_feature(
@@ -541,4 +555,3 @@ def list_features(
         .all()
     )
     return [_to_feature(dict(r), spec) for r in rows], int(total)
-

@@ -99,7 +99,9 @@ def _check_replace_scope(session: Session, codes: list[str], organisation: str) 
     ).scalars().all()
     if foreign:
         raise PermissionDeniedError(
-            f"字段 registration_code：编号 {'、'.join(foreign)} 属于其他单位，不能覆盖"
+            # Says no more than a single creation's 409 would: taken, not whose.
+            f"字段 registration_code：编号 {'、'.join(foreign)} 已被占用，不能由本单位导入或覆盖"
+            "（请核对编号，或联系燃气管理所）"
         )
 
 

@@ -110,7 +110,8 @@ def verify(attempt: Attempt, password: str) -> bool:
 def succeed(session: Session, attempt: Attempt, ttl_minutes: int) -> tuple[str, dt.datetime]:
     """Issue a token and forget the account's earlier failures."""
     session.execute(text("DELETE FROM login_failure WHERE username = :u"), {"u": attempt.username})
-    assert attempt.user is not None  # only a verified attempt succeeds
+    if attempt.user is None:  # check() said yes only for a known, active account
+        raise ValueError("succeed() needs an attempt that check() accepted")
     return issue_token(session, attempt.user, ttl_minutes)
 
 

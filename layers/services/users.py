@@ -32,6 +32,8 @@ from layers.services.permissions import (
     account_managers,
     needs_organisation,
 )
+from layers.services.personal_tokens import PREFIX as PERSONAL_PREFIX
+from layers.services.personal_tokens import USER_OF_PERSONAL_TOKEN
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
@@ -113,8 +115,12 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
     return Actor(row.id, row.username, row.role, row.organisation)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """Return the stored form of a token (its SHA-256, hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_digest = token_digest
 
 
 def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, dt.datetime]:
@@ -139,7 +145,8 @@ def user_for_token(session: Session, token: str) -> Actor:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
-    row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
+    sql = USER_OF_PERSONAL_TOKEN if token.startswith(PERSONAL_PREFIX) else _USER_OF_TOKEN
+    row = execute_prepared(session, sql, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
     return Actor(row.id, row.username, row.role, row.organisation)
@@ -157,8 +164,7 @@ def revoke_token(session: Session, token: str) -> bool:
     """Delete one bearer token (logout); return whether it existed."""
     if not token or len(token) > 512:
         return False
-    deleted = session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"),
-                              {"t": _digest(token)})
+    deleted = session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"), {"t": _digest(token)})
     return bool(cast(CursorResult, deleted).rowcount)
 
 
@@ -201,9 +207,16 @@ def get_user(session: Session, user_id: int) -> dict:
 
 
 def revoke_tokens(session: Session, user_id: int) -> int:
-    """Delete every bearer token of a user (they stop working at once); return how many."""
+    """Delete every bearer token of a user and revoke their personal access tokens.
+
+    They stop working at once; return how many.
+    """
+    personal = session.execute(
+        text("UPDATE personal_access_token SET revoked_at = now() "
+             "WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id})
     deleted = session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id})
-    return cast(CursorResult, deleted).rowcount  # a DML statement's result is a cursor result
+    # A DML statement's result is a cursor result.
+    return cast(CursorResult, personal).rowcount + cast(CursorResult, deleted).rowcount
 
 
 def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
@@ -317,6 +330,43 @@ def _set_hash(session: Session, actor, row, password_hash: str) -> dict:
     return get_user(session, user_id) | {"tokens_revoked": revoked}
 
 
+def set_password_of(session: Session, actor: Actor, username: str, password: str) -> dict:
+    """``set_password`` for a user named by username (the command line's way to name one)."""
+    user_id = session.execute(text("SELECT id FROM app_user WHERE username = :u"),
+                              {"u": username}).scalar_one_or_none()
+    if user_id is None:
+        raise NotFoundError(f"字段 username：用户 {username} 不存在")
+    return set_password(session, actor, user_id, password)
+
+
+def change_own_password(session: Session, user: Actor, current: str, new: str,
+                        keep_token: str | None = None) -> int:
+    """Change ``user``'s own password after checking the current one; return tokens revoked.
+
+    Every other token of the user is deleted (other sessions end at once); the token of
+    this request (``keep_token``) stays valid. The audit row omits both passwords.
+    """
+    row = session.execute(text("SELECT password_hash FROM app_user WHERE id = :id AND active FOR UPDATE"),
+                          {"id": user.id}).one_or_none()
+    if row is None:
+        raise AuthenticationError("账号已停用或不存在，请重新登录")
+    try:
+        _HASHER.verify(row.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError) as exc:
+        raise InvalidRequestError("字段 current_password：当前密码不正确，密码未修改") from exc
+    if not 10 <= len(new) <= 256:
+        raise InvalidRequestError("字段 new_password：新密码长度须为 10–256 个字符")
+    if new == current:
+        raise InvalidRequestError("字段 new_password：新密码不能与当前密码相同")
+    session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
+                    {"h": _HASHER.hash(new), "id": user.id})
+    revoked = cast(CursorResult, session.execute(
+        text("DELETE FROM api_token WHERE user_id = :u AND token_sha256 <> :keep"),
+        {"u": user.id, "keep": _digest(keep_token) if keep_token else ""},
+    )).rowcount
+    record(session, user, "user.password.own", "app_user", user.id,
+           {"username": user.username, "tokens_revoked": revoked})
+    return revoked
 def _pending(request: dict) -> dict:
     return {"pending_request": request, "detail": request.pop("detail")}
 
@@ -344,6 +394,7 @@ def confirm_request(session: Session, actor, request_id: int) -> dict:
             record(session, actor, "user.create", "app_user", user.id,
                    {"username": user.username, "role": user.role, "organisation": user.organisation,
                     "via": "api", "request_id": req["id"]})
+            assert user.id is not None  # just inserted
             return get_user(session, user.id)
         if req["action"] == "password":
             return _set_hash(session, actor, _locked_user(session, req["target_user_id"]),

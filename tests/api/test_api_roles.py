@@ -567,7 +567,8 @@ def test_every_route_of_the_app_is_in_the_generated_matrix_or_public():
 
     public = {"/api/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
               "/static/{path:path}", "/maps/", "/maps/permits", "/maps/supervision",
-              "/maps/inspections",
+              "/maps/inspections", "/maps/basemap/{z}/{x}/{y}", "/ogc", "/ogc/conformance",
+              "/ogc/openapi",
               "/api/answers/{number}/verify"}  # public by design: number and code only (D-b)
     app = create_app(Settings(_env_file=None))
     routes = {(method, route.path) for route in app.routes
@@ -612,6 +613,10 @@ EXTRA_ACTIONS = {
     ("POST", "/api/damage-reports/{}/acknowledge"): "damage.acknowledge",
     ("GET", "/api/organisations/{}"): "organisation.read",
     ("PUT", "/api/organisations/{}"): "organisation.write",
+    ("GET", "/api/auth/personal-tokens"): "account.token",
+    ("POST", "/api/auth/personal-tokens"): "account.token",
+    ("DELETE", "/api/auth/personal-tokens/{}"): "account.token",
+    ("POST", "/api/auth/password"): "account.password",
     ("POST", "/api/auth/logout"): "account.read",
     ("GET", "/api/reviews"): "project.review",
     ("GET", "/api/projects/{}/review"): "project.read",
@@ -625,6 +630,8 @@ EXTRA_ACTIONS = {
 def _extra_covered(method: str, path: str) -> bool:
     if path.startswith("/maps/data/"):
         return True  # every map data endpoint takes the same ``map.read`` grant
+    if path.startswith("/ogc/collections"):
+        return True  # each collection's grant, role by role: tests/api/test_ogc.py
     return (method, _shape(path)) in EXTRA_ACTIONS
 
 

@@ -92,7 +92,8 @@ def test_two_servers_one_alert_per_conflict_one_delivery_per_message_one_expiry(
 
         # 1. Creations spread over both servers, each on its own site on the HP-T1 trunk.
         def create(i: int) -> httpx.Response:
-            feature = site_feature(f"TWO-{i:03d}", 121.381 + i * 0.0005, 31.6299)
+            # Planned, not under construction: no violation messages beside the alerts.
+            feature = site_feature(f"TWO-{i:03d}", 121.381 + i * 0.0005, 31.6299, status="planned")
             return httpx.post(f"{servers[i % 2]}/api/projects", json=feature,
                               headers=headers[i % 2], timeout=60)
 
@@ -103,13 +104,14 @@ def test_two_servers_one_alert_per_conflict_one_delivery_per_message_one_expiry(
 
         # 2. The same sites moved into range through both servers at once: racing screens.
         far = [httpx.post(f"{servers[0]}/api/projects",
-                          json=site_feature(f"RACE-{i:02d}", 121.381 + i * 0.001, 31.6600),
+                          json=site_feature(f"RACE-{i:02d}", 121.381 + i * 0.001, 31.6600,
+                                            status="planned"),
                           headers=headers[0], timeout=60).json()["id"] for i in range(10)]
 
         def move(args: tuple[int, int]) -> int:
             project_id, side = args
             i = far.index(project_id)
-            feature = site_feature(f"RACE-{i:02d}", 121.381 + i * 0.001, 31.6299)
+            feature = site_feature(f"RACE-{i:02d}", 121.381 + i * 0.001, 31.6299, status="planned")
             return httpx.put(f"{servers[side]}/api/projects/{project_id}", json=feature,
                              headers=headers[side], timeout=60).status_code
 

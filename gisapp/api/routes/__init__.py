@@ -8,8 +8,8 @@ from fastapi import FastAPI
 
 ROUTERS = (
     "auth", "features", "conflicts", "alerts", "permits", "imports",
-    "events", "inspections", "reports", "maps", "users", "reviews", "answers", "owners",
-    "procedure",
+    "events", "inspections", "reports", "maps", "users", "reviews", "ogc", "docs", "account",
+    "answers", "owners", "procedure",
 )
 
 

@@ -12,13 +12,14 @@ from typing import Annotated
 
 import anyio
 import anyio.to_thread
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Path, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
 from gisapp.api.deps import SessionDep, allow
 from gisapp.api.transaction import BearerToken
 from layers.services import login as logins
+from layers.services import personal_tokens
 from layers.services.audit import record
 from layers.services.errors import ServiceBusyError
 from layers.services.permissions import Access
@@ -95,3 +96,33 @@ def logout(session: SessionDep, access: Annotated[Access, allow("account.read")]
     revoke_token(session, token or "")
     record(session, access.actor, "auth.logout", "app_user", access.actor.id, {})
     return Response(status_code=204)
+
+
+TokenAccess = Annotated[Access, allow("account.token")]
+
+
+class PersonalTokenIn(BaseModel):
+    """A personal access token to create: its name, and optionally how many days it lasts."""
+
+    name: str
+    expires_days: int | None = None
+
+
+@router.post("/personal-tokens", status_code=201)
+def create_personal_token(session: SessionDep, access: TokenAccess, body: PersonalTokenIn) -> dict:
+    """新建个人访问令牌（供 QGIS、GDAL 等桌面 GIS 使用）；令牌只在此时显示一次。"""
+    return personal_tokens.create_personal_token(session, access.actor, body.name, body.expires_days)
+
+
+@router.get("/personal-tokens")
+def list_personal_tokens(session: SessionDep, access: TokenAccess) -> dict:
+    """本人的个人访问令牌（不含令牌本身）。"""
+    return {"tokens": personal_tokens.list_personal_tokens(session, access.actor)}
+
+
+@router.delete("/personal-tokens/{token_id}")
+def revoke_personal_token(
+    session: SessionDep, access: TokenAccess, token_id: Annotated[int, Path(ge=1, le=2**31 - 1)]
+) -> dict:
+    """吊销本人的一个个人访问令牌（立即失效）。"""
+    return personal_tokens.revoke_personal_token(session, access.actor, token_id)

@@ -8,7 +8,7 @@ concurrent registrations never queue on a counter row (numbers of rolled-back
 registrations are skipped, as with any sequence).
 
 Revision ID: 0009
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import geoalchemy2
 
 revision = '0009'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 
@@ -243,6 +243,8 @@ def downgrade() -> None:
     op.drop_column('outbox_message', 'channel')
     op.drop_column('permit_event', 'event')
     op.execute("DELETE FROM user_change_request WHERE target_user_id IN "
+               "(SELECT id FROM app_user WHERE role = 'utility')")
+    op.execute("DELETE FROM personal_access_token WHERE user_id IN "
                "(SELECT id FROM app_user WHERE role = 'utility')")
     op.execute("DELETE FROM app_user WHERE role = 'utility'")
     op.drop_constraint(op.f('ck_app_user_role'), 'app_user', type_='check')
