@@ -547,3 +547,15 @@ class SpotCheckPick(Base):
 
     # The primary key leads with plan_id; deletes of projects need their own index.
     __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
+
+
+class InspectionKeyItem(Base):
+    """One of the district's five key items of an inspection, found compliant or not."""
+
+    __tablename__ = "inspection_key_item"
+
+    inspection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("inspection.id"), primary_key=True
+    )
+    item: Mapped[str] = mapped_column(String(40), primary_key=True)
+    compliant: Mapped[bool] = mapped_column(Boolean)

@@ -246,3 +246,15 @@ def set_password(session: Session, actor, user_id: int, password: str) -> dict:
     record(session, actor, "user.password", "app_user", user_id,
            {"username": row["username"], "tokens_revoked": revoked})
     return get_user(session, user_id) | {"tokens_revoked": revoked}
+
+
+def revoke_token(session: Session, token: str) -> None:
+    """Delete one token (a browser logging out); unknown tokens are ignored."""
+    if token and len(token) <= 512:
+        session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"), {"t": _digest(token)})
+
+
+def change_own_password(session: Session, user: User, current: str, new: str) -> None:
+    """Change a user's own password after checking the current one; revokes all its tokens."""
+    authenticate(session, user.username, current)  # AuthenticationError when wrong
+    set_password(session, user, user.id, new)

@@ -1,0 +1,148 @@
+"""JSON endpoints the workbench pages need beyond the public API (preview, page summaries)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi import Path as PathParam
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from gisapp.api.deps import SessionDep, require
+from gisapp.api.errors import error_body
+from gisapp.api.routes.inspections import InspectionIn
+from layers import campaign_store as store
+from layers.services import workbench_queries as queries
+from layers.services.errors import InvalidRequestError
+from layers.services.inspection_items import key_items_of, record_with_key_items, todays_projects
+from layers.services.permits import local_today
+from layers.services.site_input import SiteInputError, parse_drawn, parse_file, parse_pasted
+from layers.services.site_preview import preview_site
+from layers.services.users import User
+from maps.layers_data import townships_geojson
+
+router = APIRouter(tags=["workbench"])
+Registrar = Annotated[User, require("builder", "gas_office")]
+Anyone = Annotated[User, require("builder", "gas_office", "inspector")]
+Office = Annotated[User, require("gas_office")]
+MAX_SITE_FILE_BYTES = 50_000_000
+PREVIEW_EXAMPLE = {"site_text": "121.40,31.62\n121.41,31.62\n121.41,31.63", "crs": "cgcs2000"}
+
+
+def _problem_response(err: SiteInputError) -> JSONResponse:
+    return JSONResponse(error_body(str(err), [p.as_dict() for p in err.site_problems]), status_code=422)
+
+
+def _answer(request: Request, session, site) -> dict:
+    found = preview_site(session, site, request.app.state.rule_set)
+    return {"site": site.__geo_interface__, **found}
+
+
+@router.post("/api/projects/preview")
+def preview(
+    request: Request, session: SessionDep, user: Registrar,
+    body: Annotated[dict[str, Any], Body(examples=[PREVIEW_EXAMPLE])],
+):
+    """筛查一个正在绘制或编辑的场地（不保存）：返回冲突、保护/控制范围与最近距离线。
+
+    请求体：``site``（GeoJSON 面，CGCS2000 经纬度，地图绘制）
+    或 ``site_text``（每行“经度,纬度”或 WKT）与 ``crs``。
+    """
+    margin = request.app.state.settings.district_margin_m
+    try:
+        if body.get("site") is not None:
+            site = parse_drawn(body["site"], margin_m=margin)
+        elif body.get("site_text") is not None:
+            if not isinstance(body["site_text"], str) or len(body["site_text"]) > 500_000:
+                raise InvalidRequestError("字段 site_text：须为不超过 500 KB 的文本")
+            site = parse_pasted(body["site_text"], body.get("crs"), margin_m=margin)
+        else:
+            raise InvalidRequestError("请求体须包含 site（GeoJSON 面）或 site_text（坐标文本）")
+    except SiteInputError as err:
+        return _problem_response(err)
+    return _answer(request, session, site)
+
+
+@router.post("/api/projects/preview/file")
+def preview_file(
+    request: Request, session: SessionDep, user: Registrar,
+    file: Annotated[UploadFile, File(description="GeoJSON、GeoPackage、Shapefile（zip）或 CSV（WKT）")],
+    crs: Annotated[str, Form(max_length=20)] = "auto",
+):
+    """读取上传的场地文件（与 gisapp import 相同格式，仅 1 个场地）并筛查（不保存）。"""
+    name = Path(file.filename or "site.geojson").name[-100:]
+    content = file.file.read(MAX_SITE_FILE_BYTES + 1)
+    if len(content) > MAX_SITE_FILE_BYTES:
+        raise InvalidRequestError("场地文件超过 50 MB")
+    with tempfile.TemporaryDirectory(prefix="gisapp-site-") as tmp:
+        path = Path(tmp) / name
+        path.write_bytes(content)
+        try:
+            site = parse_file(path, crs, margin_m=request.app.state.settings.district_margin_m)
+        except SiteInputError as err:
+            return _problem_response(err)
+    return _answer(request, session, site)
+
+
+@router.get("/api/workbench/townships")
+def townships(session: SessionDep, user: Anyone) -> dict:
+    """乡镇范围（公开底图，供工作台地图定位）。"""
+    return townships_geojson(session)
+
+
+@router.get("/api/workbench/my-projects")
+def my_projects(session: SessionDep, user: Annotated[User, require("builder")]) -> dict:
+    """本单位项目：冲突数、保护手续状态、最近期限。"""
+    return {"projects": queries.builder_projects(session, user.organisation)}
+
+
+@router.get("/api/workbench/office-summary")
+def office_summary(session: SessionDep, user: Office,
+                   days: Annotated[int, Query(ge=1, le=365)] = 30) -> dict:
+    """燃气管理所待办：新告警、即将到期的批准、在建但未办手续的项目。"""
+    return queries.office_todo(session, days=days)
+
+
+@router.get("/api/workbench/projects/{project_id}")
+def project_detail(session: SessionDep, user: Anyone, project_id: int) -> dict:
+    """项目页所需：项目、冲突（含管道与权属单位、最近距离线）、保护手续与历史。"""
+    org = user.organisation if user.role == "builder" else None
+    return queries.project_page(session, project_id, organisation=org, role=user.role)
+
+
+class KeyItemInspectionIn(InspectionIn):
+    """An inspection with the district's five key items, each compliant (true) or not (false)."""
+
+    key_items: dict[str, bool] = Field(description="五项重点检查内容：代码 → 是否符合")
+
+
+Inspector = Annotated[User, require("inspector", "gas_office")]
+ProjectId = Annotated[int, PathParam(ge=1, le=2**62)]
+
+
+@router.get("/api/workbench/inspections/today")
+def inspections_today(session: SessionDep, user: Inspector) -> dict:
+    """今日检查：本年度当前抽查阶段的项目（未检查的在前）。"""
+    return todays_projects(session, local_today())
+
+
+@router.post("/api/workbench/projects/{project_id}/inspections", status_code=201)
+def record_inspection(session: SessionDep, user: Inspector, project_id: ProjectId,
+                      body: KeyItemInspectionIn) -> dict:
+    """记录检查：五项重点内容逐项判定，隐患随后可上传照片并闭环整改。"""
+    data = body.model_dump()
+    key_items = data.pop("key_items")
+    return record_with_key_items(session, project_id, user, key_items=key_items, **data)
+
+
+@router.get("/api/workbench/projects/{project_id}/inspections")
+def project_inspections(session: SessionDep, user: Anyone, project_id: ProjectId) -> dict:
+    """项目的检查记录，含五项重点内容、隐患与整改状态。"""
+    inspections = store.list_inspections(session, project_id, user)
+    items = key_items_of(session, [i["id"] for i in inspections])
+    for inspection in inspections:
+        inspection["key_items"] = items.get(inspection["id"], [])
+    return {"project_id": project_id, "inspections": inspections}
