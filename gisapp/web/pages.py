@@ -254,7 +254,7 @@ def _inspect_page() -> None:
     viewer = page_user("inspector", "gas_office")
 
     def page(request: Request, project_id: int, user: User = viewer) -> Response:
-        return _html(request, "inspect.html", user, title="记录检查", page="inspect",
+        return _html(request, "inspect.html", user, title="现场检查", page="inspect",
                      scripts=("inspect.js",), key_items=KEY_ITEMS,
                      data={"role": user.role, "project-id": project_id})
 
