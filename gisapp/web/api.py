@@ -5,16 +5,19 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
-from fastapi.responses import JSONResponse
-from pydantic import Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
 
+from campaign.settings import CampaignSettings
 from gisapp.api.deps import SessionDep, require
 from gisapp.api.errors import error_body
 from gisapp.api.routes.inspections import InspectionIn
 from layers import campaign_store as store
+from layers.services import workbench_lists as lists
 from layers.services import workbench_queries as queries
 from layers.services.errors import InvalidRequestError
 from layers.services.inspection_items import key_items_of, record_with_key_items, todays_projects
@@ -146,3 +149,76 @@ def project_inspections(session: SessionDep, user: Anyone, project_id: ProjectId
     for inspection in inspections:
         inspection["key_items"] = items.get(inspection["id"], [])
     return {"project_id": project_id, "inspections": inspections}
+
+
+ListKind = Annotated[str, PathParam(pattern="^(projects|conflicts|permits)$")]
+EXPORT_TYPES = {"csv": "text/csv; charset=utf-8",
+                "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+LIST_ZH = {"projects": "项目", "conflicts": "冲突", "permits": "保护手续"}
+
+
+@router.get("/api/workbench/lists/{kind}")
+def office_list(
+    session: SessionDep, user: Office, kind: ListKind,
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    township: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict:
+    """项目、冲突、保护手续列表（按关键词、乡镇、状态过滤，分页）。"""
+    rows, total = lists.office_list(session, kind, q=q or None, township=township or None,
+                                    status=status or None, limit=limit, offset=offset)
+    return {"rows": rows, "numberMatched": total, "numberReturned": len(rows)}
+
+
+@router.get("/api/workbench/lists/{kind}/export.{fmt}")
+def office_list_export(
+    session: SessionDep, user: Office, kind: ListKind,
+    fmt: Annotated[str, PathParam(pattern="^(csv|xlsx)$")],
+    q: Annotated[str | None, Query(max_length=100)] = None,
+    township: Annotated[str | None, Query(max_length=64)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+) -> Response:
+    """导出列表（CSV 或 XLSX，与页面相同的筛选与中文列名）。"""
+    rows, _ = lists.office_list(session, kind, q=q or None, township=township or None,
+                                status=status or None, limit=lists.MAX_EXPORT_ROWS, offset=0)
+    name = f"{LIST_ZH[kind]}列表.{fmt}"
+    return Response(lists.export_bytes(kind, rows, fmt), media_type=EXPORT_TYPES[fmt],
+                    headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}",
+                             "Cache-Control": "no-store"})
+
+
+class DrawIn(BaseModel):
+    """Draw (or, confirmed, redraw) one spot-check stage of a year."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    year: int = Field(ge=2000, le=2100)
+    stage: int = Field(ge=1, le=3)
+    redraw: bool = False
+
+
+def _stage_json(stage) -> dict:
+    return {"plan_id": stage.plan_id, "year": stage.year, "stage": stage.stage, "seed": stage.seed,
+            "candidates": stage.candidates, "quota_needed": stage.quota_needed,
+            "created_at": stage.created_at, "created_by": stage.created_by,
+            "warnings": list(stage.warnings),
+            "picks": [{"code": p.project_id, "reason": p.reason, "risk_score": p.risk_score,
+                       "forced": p.forced} for p in stage.picks]}
+
+
+@router.get("/api/workbench/campaign/plans")
+def campaign_plans(session: SessionDep, user: Annotated[User, require("gas_office", "inspector")],
+                   year: Annotated[int, Query(ge=2000, le=2100)]) -> dict:
+    """本年度已抽取的区级抽查阶段及抽中项目。"""
+    return {"year": year, "stages": [_stage_json(s) for s in store.load_stage_plans(session, year)]}
+
+
+@router.post("/api/workbench/campaign/plans", status_code=201)
+def draw_campaign_stage(session: SessionDep, user: Office, body: DrawIn) -> dict:
+    """抽取（或经确认后重新抽取）一个区级抽查阶段；已有后续阶段时不能重抽。"""
+    drawn = store.draw_stage(session, CampaignSettings.for_year(body.year), body.stage, user,
+                             redraw=body.redraw)
+    stages = {s.stage: s for s in store.load_stage_plans(session, body.year)}
+    return {"replaced": drawn.replaced, "stage": _stage_json(stages[body.stage])}

@@ -7,6 +7,7 @@ goes to the login form and comes back after it; a page of another role answers 4
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 from urllib.parse import quote, urlsplit
 
@@ -17,6 +18,7 @@ from gisapp.api.deps import SessionDep
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services.errors import AuthenticationError, InvalidRequestError, NotFoundError
 from layers.services.inspection_items import KEY_ITEMS
+from layers.services.permits import local_today
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
     User,
@@ -26,6 +28,7 @@ from layers.services.users import (
     revoke_token,
     user_for_token,
 )
+from layers.services.workbench_lists import LISTS
 from workbench.activities import ACTIVITIES
 from workbench.render import render_page, static_file
 from workbench.roles import ROLE_ZH, home_of
@@ -265,3 +268,37 @@ def _inspect_page() -> None:
 _inspect_page()
 _simple("/admin/users", "admin-users.html", "用户管理", ("admin",), ("admin-users.js",),
         role_choices=tuple(ROLE_ZH.items()))
+
+
+def _list_page(kind: str, title: str, status_label: str) -> None:
+    viewer = page_user("gas_office")
+    spec = LISTS[kind]
+
+    def page(request: Request, user: User = viewer) -> Response:
+        return _html(request, "office-list.html", user, title=title, page="office-list",
+                     scripts=("office-list.js",), status_label=status_label,
+                     statuses=tuple(spec.statuses.items()), data={"role": user.role, "list": kind})
+
+    page.__name__ = f"list_page_{kind}"
+    router.add_api_route(f"/office/{kind}", page, methods=["GET"], response_class=HTMLResponse)
+
+
+_list_page("projects", "项目列表", "项目状态")
+_list_page("conflicts", "冲突列表", "所在范围")
+_list_page("permits", "保护手续列表", "手续状态")
+
+
+def _campaign_page() -> None:
+    viewer = page_user("gas_office")
+
+    def page(request: Request, user: User = viewer) -> Response:
+        today = local_today()
+        last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
+        return _html(request, "campaign.html", user, title="专项检查", page="campaign",
+                     scripts=("campaign.js",), year=today.year, month=last_month,
+                     data={"role": user.role})
+
+    router.add_api_route("/office/campaign", page, methods=["GET"], response_class=HTMLResponse)
+
+
+_campaign_page()

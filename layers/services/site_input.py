@@ -113,7 +113,12 @@ def parse_pasted(text: str, crs_name: str | None, *, margin_m: float) -> Polygon
 def _check_points_inside(points: list[tuple[int, float, float]], crs, margin_m: float) -> None:
     """Name each pasted line whose point lies outside the district (+ margin)."""
     if is_geographic(crs):
-        bad = [SiteProblem("site_text", f"坐标（{x}, {y}）超出经纬度范围，请检查坐标系", n)
+        def why(x: float, y: float) -> str:
+            if -90 <= x <= 90 and -180 <= y <= 180:
+                return f"坐标（{x}, {y}）疑似经纬度颠倒，请按“经度,纬度”顺序填写"
+            return f"坐标（{x}, {y}）超出经纬度范围，请检查坐标系"
+
+        bad = [SiteProblem("site_text", why(x, y), n)
                for n, x, y in points if not (-180 <= x <= 180 and -90 <= y <= 90)]
         if bad:
             raise _fail("site_text", bad)
