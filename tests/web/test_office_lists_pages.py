@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+from pathlib import Path
 
 import pytest
 
@@ -27,12 +28,13 @@ def test_lists_filter_and_export(visit):
     assert statuses and set(statuses) == {"在建"}
     with page.expect_download() as download:
         page.get_by_role("link", name="导出 CSV").click()
-    rows = list(csv.DictReader(io.StringIO(open(download.value.path(), encoding="utf-8-sig").read())))
+    content = Path(download.value.path()).read_text(encoding="utf-8-sig")
+    rows = list(csv.DictReader(io.StringIO(content)))
     assert len(rows) == int(page.locator("#page-message").inner_text().split("共 ")[1].split(" 条")[0])
     assert {r["状态"] for r in rows} == {"在建"}
     with page.expect_download() as download:
         page.get_by_role("link", name="导出 XLSX").click()
-    assert open(download.value.path(), "rb").read(2) == b"PK"
+    assert Path(download.value.path()).read_bytes()[:2] == b"PK"
 
 
 def test_campaign_stage_is_drawn_and_redrawn_only_after_confirmation(visit):

@@ -24,7 +24,8 @@ def test_preview_screens_without_storing(api, login, db_engine, stored_network):
     headers = login("builder", "甲建设公司")
     before = {t: _count(db_engine, t) for t in ("construction_project", "pipeline_conflict", "alert",
                                                   "audit_log")}
-    answer = api.post("/api/projects/preview", json={"site_text": NEAR_HP, "crs": "cgcs2000"}, headers=headers)
+    answer = api.post("/api/projects/preview", json={"site_text": NEAR_HP, "crs": "cgcs2000"},
+                      headers=headers)
     assert answer.status_code == 200, answer.text
     body = answer.json()
     (conflict,) = body["conflicts"]
@@ -102,7 +103,8 @@ def test_lists_filter_and_export_safely(api, login, stored_network):
     assert api.post("/api/projects", json=site, headers=builder).status_code == 201
     office = login("gas_office")
     rows = api.get("/api/workbench/lists/conflicts", params={"status": "protection"}, headers=office).json()
-    assert [r["pipeline_code"] for r in rows["rows"]] == ["HP-T1"] and rows["rows"][0]["zone_zh"] == "安全保护范围"
+    assert [r["pipeline_code"] for r in rows["rows"]] == ["HP-T1"]
+    assert rows["rows"][0]["zone_zh"] == "安全保护范围"
     assert api.get("/api/workbench/lists/conflicts", params={"status": "control"},
                    headers=office).json()["numberMatched"] == 0
     bad = api.get("/api/workbench/lists/permits", params={"status": "done"}, headers=office)
