@@ -172,3 +172,24 @@ def test_password_page_and_logout(visit, db_engine):
     page.goto(f"{v.server}/office/alerts")
     assert "/?next=" in page.url
     assert stored_projects(db_engine, "nothing") == 0
+
+
+def test_keyboard_only_login_and_paste_preview(visit):
+    v = visit()
+    page = v.page
+    page.goto(f"{v.server}/")
+    page.keyboard.press("Tab")  # 跳到正文
+    page.keyboard.press("Tab")
+    page.keyboard.type("wb-builder")
+    page.keyboard.press("Tab")
+    page.keyboard.type("correct-horse-battery")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/builder/")
+    page.goto(f"{v.server}/builder/projects/new")
+    page.get_by_label("场地坐标").focus()
+    page.keyboard.type("121.3200,31.70003\n121.3203,31.70003\n121.3203,31.7003")
+    page.keyboard.press("Tab")  # 坐标系
+    page.keyboard.press("Tab")  # 按坐标显示场地
+    page.keyboard.press("Enter")
+    page.wait_for_function("window.WBPreview.done > 0")
+    assert "HP-T1" in page.locator("#preview-list").inner_text()
