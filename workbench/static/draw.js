@@ -32,15 +32,16 @@
       }
     }
 
+    // While drawing, three vertices already make a site to preview (closed implicitly).
     function changed() {
       redraw();
-      if (opts.onChange) opts.onChange(closed ? geojson() : null, closed);
+      if (opts.onChange) opts.onChange(geojson(), closed);
     }
 
     function addVertex(latlng) {
       var marker = L.marker(latlng, { icon: icon, draggable: true, keyboard: false,
                                       title: "场地顶点（可拖动）" }).addTo(map);
-      marker.on("drag", function () { redraw(); if (closed && opts.onDrag) opts.onDrag(geojson()); });
+      marker.on("drag", function () { redraw(); if (opts.onDrag && geojson()) opts.onDrag(geojson()); });
       marker.on("dragend", changed);
       vertices.push(marker);
     }

@@ -13,6 +13,7 @@
 
   var draw = WBDraw.attach(map, {
     onChange: function (geometry) { if (geometry) schedule({ site: geometry }, "site"); else showSite(null); },
+    // The map is the site's source: an open outline is previewed but cannot be submitted.
     onDrag: function (geometry) { if (geometry) schedule({ site: geometry }, "site", 150); },
     onState: function (state) {
       $("draw-finish").disabled = state !== "drawing";
@@ -111,7 +112,9 @@
     if (v("start_date") && v("planned_completion_date") && v("planned_completion_date") < v("start_date")) {
       WB.say($("planned_completion_date-error"), "计划竣工日期不能早于计划开工日期", true); missing = true;
     }
-    if (!site) { WB.say($("site-error"), "请先绘制、粘贴或上传场地（场地须通过筛查预览）", true); missing = true; }
+    if (draw.vertexCount() && !draw.isClosed()) {
+      WB.say($("site-error"), "请点击“完成绘制”闭合场地", true); missing = true;
+    } else if (!site) { WB.say($("site-error"), "请先绘制、粘贴或上传场地（场地须通过筛查预览）", true); missing = true; }
     if (missing) { WB.say(message, "表单有误，未保存；请按提示修改。", true); return; }
     var props = { id: v("registration_code"), name: v("name"), kind: v("kind"), status: v("status") };
     ["start_date", "planned_completion_date", "contractor"].forEach(function (k) { if (v(k)) props[k] = v(k); });
