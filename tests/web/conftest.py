@@ -134,6 +134,9 @@ class Visit:
         for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
             page.set_viewport_size(viewport)
             page.wait_for_timeout(300)
+            if label == "phone":  # nothing wider than the phone: no sideways scrolling
+                width = page.evaluate("document.documentElement.scrollWidth")
+                assert width <= PHONE["width"], f"{name}: page is {width} px wide on a phone"
             path = self.tmp_path / f"{name}-{label}.png"
             page.screenshot(path=str(path), full_page=True)
             SHOTS.mkdir(parents=True, exist_ok=True)
