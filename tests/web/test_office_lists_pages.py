@@ -54,5 +54,6 @@ def test_campaign_stage_is_drawn_and_redrawn_only_after_confirmation(visit):
     page.get_by_role("button", name="重新抽取第 1 阶段").click()
     page.get_by_role("button", name="确认重新抽取").click()
     page.get_by_text("第 1 阶段已重新抽取").wait_for()
-    page.wait_for_function("document.querySelector('#compliance table') !== null")
+    page.get_by_role("button", name="统计完成情况").click()
+    page.get_by_role("cell", name="全区合计").wait_for()
     v.check("office-campaign")

@@ -53,7 +53,15 @@
         b.textContent = (drawn[n] ? "重新抽取第 " : "抽取第 ") + n + " 阶段";
       });
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
-    WB.api("GET", "/api/campaign/status?year=" + y).then(function (d) {
+    $("compliance").textContent = "";
+  }
+
+  // The district's compliance is computed project by project (seconds on a city-size
+  // district): on request, so the page itself opens at once.
+  function loadCompliance() {
+    var y = year();
+    WB.say($("compliance"), "正在统计…");
+    return WB.api("GET", "/api/campaign/status?year=" + y).then(function (d) {
       var rows = d.townships.concat([Object.assign({}, d.total, { township: "全区合计" })]);
       WB.table($("compliance"), [["乡镇", function (r) { return r.township || "未定乡镇"; }], ["项目", "projects"],
         ["在建", "under_construction"], ["未办保护手续的冲突", "unpermitted_conflicts"],
@@ -62,6 +70,7 @@
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
 
+  $("compliance-load").addEventListener("click", loadCompliance);
   $("year-form").addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
   $("report-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
