@@ -60,8 +60,8 @@ class SiteInputError(InvalidRequestError):
         self.problems = [FeatureProblem(p.line, None, p.field, p.message) for p in problems]
 
 
-def _crs(name: str | None):
-    key = (name or "cgcs2000").strip()
+def _crs(name: object):
+    key = str(name or "cgcs2000").strip()
     if key not in CRS_CHOICES:
         raise SiteInputError("坐标系无效", [SiteProblem("crs", f"未知坐标系“{key[:40]}”")])
     return resolve_crs(key)
