@@ -26,7 +26,7 @@ def _previews(page) -> int:
 
 
 def _wait_preview(page, before: int) -> None:
-    page.wait_for_function(f"window.WBPreview.done > {before}", timeout=15000)
+    page.wait_for_function(f"() => window.WBPreview.done > {before}", timeout=15000)
 
 
 def test_builder_pastes_a_site_sees_the_preview_submits_and_gets_the_answer(visit, db_engine):
@@ -50,7 +50,7 @@ def test_builder_pastes_a_site_sees_the_preview_submits_and_gets_the_answer(visi
     page.get_by_role("button", name="提交").click()
     page.wait_for_url("**/builder/projects/*?new=1")
     page.get_by_role("heading", name="筛查答复").wait_for()
-    page.wait_for_function("document.querySelector('#conflicts table') !== null")
+    page.wait_for_function("() => document.querySelector('#conflicts table') !== null")
     answer = page.locator("#conflicts").inner_text()
     assert "HP-T1" in answer and "安全控制范围" in answer and "上海天然气管网有限公司" in answer
     assert stored_projects(db_engine, "WB-PASTE-1") == 1

@@ -29,7 +29,7 @@ def _builder_project(visit, code: str) -> int:
     page.get_by_label("项目状态").select_option(label="在建")
     page.get_by_label("场地坐标").fill("121.3200,31.70003\n121.3203,31.70003\n121.3203,31.7003\n121.3200,31.7003")
     page.get_by_role("button", name="按坐标显示场地").click()
-    page.wait_for_function("window.WBPreview.done > 0 && window.WBPreview.conflicts !== null")
+    page.wait_for_function("() => window.WBPreview.done > 0 && window.WBPreview.conflicts !== null")
     page.get_by_role("button", name="提交").click()
     page.wait_for_url("**/builder/projects/*?new=1")
     return int(page.url.split("/builder/projects/")[1].split("?")[0])
@@ -42,7 +42,7 @@ def test_office_acknowledges_the_alert_and_approves_the_permit(visit, db_engine)
     page = v.page
     assert page.url.endswith("/office/")
     page.get_by_role("heading", name="新告警").wait_for()
-    page.wait_for_function("document.querySelector('#figures .figure') !== null")
+    page.wait_for_function("() => document.querySelector('#figures .figure') !== null")
     v.check("office-home")
     page.get_by_role("link", name="告警", exact=True).click()
     row = page.get_by_role("row").filter(has_text="WB-OFFICE-1").first
@@ -191,5 +191,5 @@ def test_keyboard_only_login_and_paste_preview(visit):
     page.keyboard.press("Tab")  # 坐标系
     page.keyboard.press("Tab")  # 按坐标显示场地
     page.keyboard.press("Enter")
-    page.wait_for_function("window.WBPreview.done > 0")
+    page.wait_for_function("() => window.WBPreview.done > 0")
     assert "HP-T1" in page.locator("#preview-list").inner_text()

@@ -19,11 +19,13 @@ def test_lists_filter_and_export(visit):
     for link, heading in (("冲突", "冲突列表"), ("保护手续", "保护手续列表"), ("项目", "项目列表")):
         page.get_by_role("navigation").get_by_role("link", name=link, exact=True).click()
         page.get_by_role("heading", name=heading).wait_for()
-        page.wait_for_function("document.querySelector('#rows table') !== null")
+        page.wait_for_function("() => document.querySelector('#rows table') !== null")
         v.check(f"office-list-{link}")
     page.get_by_label("项目状态").select_option(label="在建")
-    page.get_by_role("button", name="筛选").click()
-    page.wait_for_function("document.getElementById('page-message').textContent.indexOf('共') === 0")
+    with page.expect_response(lambda r: "status=under_construction" in r.url):
+        page.get_by_role("button", name="筛选").click()
+    page.wait_for_function("""() => { var cells = document.querySelectorAll('#rows tbody tr td:nth-child(4)');
+        return cells.length > 0 && Array.from(cells).every(c => c.textContent === '在建'); }""")
     statuses = page.locator("#rows tbody tr td:nth-child(4)").all_inner_texts()
     assert statuses and set(statuses) == {"在建"}
     with page.expect_download() as download:
