@@ -118,6 +118,34 @@
     });
   });
 
+  // The answer letter (查询答复书) of the procedure API: shown when the server issues them.
+  function loadLetter() {
+    return WB.api("GET", "/api/projects/" + id + "/answer").then(function (a) {
+      var dl = $("letter"); dl.textContent = "";
+      fact(dl, "答复书编号", a.number); fact(dl, "签发时间", WB.datetime(a.issued_at));
+      fact(dl, "有效期至", WB.date(a.valid_until)); fact(dl, "状态", a.state_zh || a.state);
+      fact(dl, "依据", a.rule_set_title || a.rule_set);
+      $("letter-pdf").href = "/api/projects/" + id + "/answer.pdf";
+      $("letter-pdf").hidden = false;
+      $("letter-section").hidden = false;
+    }).catch(function (err) {
+      if (err.status === 404 && /答复书/.test(err.detail || "")) {   // the project has none yet
+        var dl = $("letter"); dl.textContent = "";
+        fact(dl, "状态", err.detail);
+        $("letter-pdf").hidden = true;
+        $("letter-section").hidden = false;
+      }
+    });
+  }
+  $("letter-renew").addEventListener("click", function () {
+    WB.api("POST", "/api/projects/" + id + "/answer/renew").then(function () {
+      WB.say($("page-message"), "已按现行规则复查并签发新的答复书。");
+      return Promise.all([load(), loadLetter()]);
+    }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
+  });
+  if (role === "inspector") $("letter-renew").hidden = true;
+  loadLetter();
+
   if (/[?&]new=1/.test(location.search)) WB.say($("page-message"), "项目已保存，筛查答复如下。");
   load();
 })();
