@@ -8,7 +8,8 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from workbench.roles import MENU, ROLE_ZH, home_of
+from layers.services.permissions import ROLE_ZH
+from workbench.roles import MENU, home_of
 
 ASSET_URL = "/assets"
 

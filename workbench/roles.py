@@ -8,7 +8,7 @@ HOME = {
     "inspector": "/inspector/",
     "admin": "/admin/users",
 }
-ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
+
 MENU = {
     "builder": (("/builder/", "我的项目"), ("/builder/projects/new", "新建项目")),
     "gas_office": (("/office/", "待办"), ("/office/alerts", "告警"), ("/office/projects", "项目"),

@@ -12,11 +12,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
+from gisapp.api.replica_headers import ReadSourceHeaders
 from gisapp.api.transaction import write_limiter
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
+from layers.replica import ReadRouter
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -45,6 +47,11 @@ def create_app(
                              warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        read_engine = (make_engine(str(settings.read_database_url), pool_size=5, max_overflow=10,
+                                   pool_use_lifo=True, ping_after_idle_s=PING_AFTER_IDLE_S)
+                       if settings.read_database_url else None)
+        app.state.reads = ReadRouter(app.state.sessions, read_engine,
+                                     max_lag_s=settings.read_max_lag_s)
         app.state.write_limiter = write_limiter(settings.write_concurrency)
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
@@ -74,6 +81,8 @@ def create_app(
         if dispatcher is not None:
             dispatcher.stop()
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
 
     app = FastAPI(
         title="崇明区燃气管道保护 GIS 服务",
@@ -84,6 +93,7 @@ def create_app(
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
     app.state.logger = logging.getLogger("gisapp.api")
+    app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes)
     errors.install(app)

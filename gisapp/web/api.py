@@ -7,30 +7,38 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Body, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Body, Depends, File, Form, Query, Request, UploadFile
 from fastapi import Path as PathParam
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from campaign.settings import CampaignSettings
-from gisapp.api.deps import SessionDep, require
+from campaign.settings import settings_for
+from gisapp.api.deps import CurrentUser, SessionDep, allow
 from gisapp.api.errors import error_body
 from gisapp.api.routes.inspections import InspectionIn
-from layers import campaign_store as store
+from layers.services import campaign_plans as plans_service
+from layers.services import inspections as inspection_service
 from layers.services import workbench_lists as lists
 from layers.services import workbench_queries as queries
-from layers.services.errors import InvalidRequestError
+from layers.services.errors import InvalidRequestError, PermissionDeniedError
 from layers.services.inspection_items import key_items_of, record_with_key_items, todays_projects
+from layers.services.permissions import EVERYTHING, Access, Scope, authorize, denial
 from layers.services.permits import local_today
 from layers.services.site_input import SiteInputError, parse_drawn, parse_file, parse_pasted
 from layers.services.site_preview import preview_site
-from layers.services.users import User
 from maps.layers_data import townships_geojson
 
 router = APIRouter(tags=["workbench"])
-Registrar = Annotated[User, require("builder", "gas_office")]
-Anyone = Annotated[User, require("builder", "gas_office", "inspector")]
-Office = Annotated[User, require("gas_office")]
+# What each endpoint needs, from the permission table (layers.services.permissions).
+Registrar = Annotated[Access, allow("project.write", scopes=(Scope.ALL, Scope.OWN_PROJECTS))]
+Anyone = Annotated[Access, allow("account.read")]
+ProjectReader = Annotated[Access, allow("project.read")]
+OwnProjects = Annotated[Access, allow("project.read", scopes=(Scope.OWN_PROJECTS,))]
+AlertReader = Annotated[Access, allow("alert.read", scopes=EVERYTHING)]
+Progress = Annotated[Access, allow("campaign.status", scopes=EVERYTHING)]
+Planner = Annotated[Access, allow("campaign.plan", scopes=EVERYTHING)]
+InspectionReader = Annotated[Access, allow("inspection.read")]
+LIST_READERS = {"projects": "project.read", "conflicts": "conflict.read", "permits": "permit.read"}
 MAX_SITE_FILE_BYTES = 50_000_000
 PREVIEW_EXAMPLE = {"site_text": "121.40,31.62\n121.41,31.62\n121.41,31.63", "crs": "cgcs2000"}
 
@@ -91,29 +99,28 @@ def preview_file(
 
 
 @router.get("/api/workbench/townships")
-def townships(session: SessionDep, user: Anyone) -> dict:
+def townships(session: SessionDep, access: Anyone) -> dict:
     """乡镇范围（公开底图，供工作台地图定位）。"""
     return townships_geojson(session)
 
 
 @router.get("/api/workbench/my-projects")
-def my_projects(session: SessionDep, user: Annotated[User, require("builder")]) -> dict:
+def my_projects(session: SessionDep, access: OwnProjects) -> dict:
     """本单位项目：冲突数、保护手续状态、最近期限。"""
-    return {"projects": queries.builder_projects(session, user.organisation)}
+    return {"projects": queries.builder_projects(session, access.actor.organisation)}
 
 
 @router.get("/api/workbench/office-summary")
-def office_summary(session: SessionDep, user: Office,
+def office_summary(session: SessionDep, access: AlertReader,
                    days: Annotated[int, Query(ge=1, le=365)] = 30) -> dict:
     """燃气管理所待办：新告警、即将到期的批准、在建但未办手续的项目。"""
     return queries.office_todo(session, days=days)
 
 
 @router.get("/api/workbench/projects/{project_id}")
-def project_detail(session: SessionDep, user: Anyone, project_id: int) -> dict:
+def project_detail(session: SessionDep, access: ProjectReader, project_id: int) -> dict:
     """项目页所需：项目、冲突（含管道与权属单位、最近距离线）、保护手续与历史。"""
-    org = user.organisation if user.role == "builder" else None
-    return queries.project_page(session, project_id, organisation=org, role=user.role)
+    return queries.project_page(session, project_id, access)
 
 
 class KeyItemInspectionIn(InspectionIn):
@@ -122,29 +129,31 @@ class KeyItemInspectionIn(InspectionIn):
     key_items: dict[str, bool] = Field(description="五项重点检查内容：代码 → 是否符合")
 
 
-Inspector = Annotated[User, require("inspector", "gas_office")]
 ProjectId = Annotated[int, PathParam(ge=1, le=2**62)]
 
 
 @router.get("/api/workbench/inspections/today")
-def inspections_today(session: SessionDep, user: Inspector) -> dict:
+def inspections_today(session: SessionDep, access: Progress) -> dict:
     """今日检查：本年度当前抽查阶段的项目（未检查的在前）。"""
     return todays_projects(session, local_today())
 
 
 @router.post("/api/workbench/projects/{project_id}/inspections", status_code=201)
-def record_inspection(session: SessionDep, user: Inspector, project_id: ProjectId,
+def record_inspection(session: SessionDep, access: InspectionReader, project_id: ProjectId,
                       body: KeyItemInspectionIn) -> dict:
     """记录检查：五项重点内容逐项判定，隐患随后可上传照片并闭环整改。"""
-    data = body.model_dump()
-    key_items = data.pop("key_items")
-    return record_with_key_items(session, project_id, user, key_items=key_items, **data)
+    new = inspection_service.NewInspection(
+        kind=body.kind, round_or_stage=body.round_or_stage, inspected_on=body.inspected_on,
+        organisation=body.organisation, findings=body.findings,
+        hazards=[inspection_service.NewHazard(h.description, h.major, h.deadline) for h in body.hazards],
+    )
+    return record_with_key_items(session, project_id, access.actor, new, key_items=body.key_items)
 
 
 @router.get("/api/workbench/projects/{project_id}/inspections")
-def project_inspections(session: SessionDep, user: Anyone, project_id: ProjectId) -> dict:
+def project_inspections(session: SessionDep, access: InspectionReader, project_id: ProjectId) -> dict:
     """项目的检查记录，含五项重点内容、隐患与整改状态。"""
-    inspections = store.list_inspections(session, project_id, user)
+    inspections = inspection_service.list_inspections(session, project_id, access)
     items = key_items_of(session, [i["id"] for i in inspections])
     for inspection in inspections:
         inspection["key_items"] = items.get(inspection["id"], [])
@@ -157,9 +166,20 @@ EXPORT_TYPES = {"csv": "text/csv; charset=utf-8",
 LIST_ZH = {"projects": "项目", "conflicts": "冲突", "permits": "保护手续"}
 
 
+def _list_access(kind: ListKind, user: CurrentUser) -> Access:
+    """The list's own read grant, over everything (the lists are the gas office's)."""
+    access = authorize(user, LIST_READERS[kind])
+    if access.scope is not Scope.ALL:
+        raise PermissionDeniedError(denial(user, LIST_READERS[kind]))
+    return access
+
+
+ListAccess = Annotated[Access, Depends(_list_access)]
+
+
 @router.get("/api/workbench/lists/{kind}")
 def office_list(
-    session: SessionDep, user: Office, kind: ListKind,
+    session: SessionDep, user: ListAccess, kind: ListKind,
     q: Annotated[str | None, Query(max_length=100)] = None,
     township: Annotated[str | None, Query(max_length=64)] = None,
     status: Annotated[str | None, Query(max_length=32)] = None,
@@ -174,7 +194,7 @@ def office_list(
 
 @router.get("/api/workbench/lists/{kind}/export.{fmt}")
 def office_list_export(
-    session: SessionDep, user: Office, kind: ListKind,
+    session: SessionDep, user: ListAccess, kind: ListKind,
     fmt: Annotated[str, PathParam(pattern="^(csv|xlsx)$")],
     q: Annotated[str | None, Query(max_length=100)] = None,
     township: Annotated[str | None, Query(max_length=64)] = None,
@@ -209,16 +229,16 @@ def _stage_json(stage) -> dict:
 
 
 @router.get("/api/workbench/campaign/plans")
-def campaign_plans(session: SessionDep, user: Annotated[User, require("gas_office", "inspector")],
+def stage_plans(session: SessionDep, access: Progress,
                    year: Annotated[int, Query(ge=2000, le=2100)]) -> dict:
     """本年度已抽取的区级抽查阶段及抽中项目。"""
-    return {"year": year, "stages": [_stage_json(s) for s in store.load_stage_plans(session, year)]}
+    return {"year": year, "stages": [_stage_json(s) for s in plans_service.load_stage_plans(session, year)]}
 
 
 @router.post("/api/workbench/campaign/plans", status_code=201)
-def draw_campaign_stage(session: SessionDep, user: Office, body: DrawIn) -> dict:
+def draw_campaign_stage(request: Request, session: SessionDep, access: Planner, body: DrawIn) -> dict:
     """抽取（或经确认后重新抽取）一个区级抽查阶段；已有后续阶段时不能重抽。"""
-    drawn = store.draw_stage(session, CampaignSettings.for_year(body.year), body.stage, user,
-                             redraw=body.redraw)
-    stages = {s.stage: s for s in store.load_stage_plans(session, body.year)}
+    settings = settings_for(body.year, request.app.state.settings.campaign_settings)
+    drawn = plans_service.draw_stage(session, settings, body.stage, access.actor, redraw=body.redraw)
+    stages = {s.stage: s for s in plans_service.load_stage_plans(session, body.year)}
     return {"replaced": drawn.replaced, "stage": _stage_json(stages[body.stage])}

@@ -16,12 +16,13 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp.api.deps import SessionDep
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
+from layers.services.actors import Actor
 from layers.services.errors import AuthenticationError, InvalidRequestError, NotFoundError
 from layers.services.inspection_items import KEY_ITEMS
+from layers.services.permissions import ROLE_ZH, USER_ROLES, Scope, scope_of
 from layers.services.permits import local_today
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
-    User,
     authenticate,
     change_own_password,
     issue_token,
@@ -31,7 +32,7 @@ from layers.services.users import (
 from layers.services.workbench_lists import LISTS
 from workbench.activities import ACTIVITIES
 from workbench.render import render_page, static_file
-from workbench.roles import ROLE_ZH, home_of
+from workbench.roles import home_of
 
 router = APIRouter(include_in_schema=False)
 NO_STORE = {"Cache-Control": "no-store"}
@@ -47,11 +48,11 @@ class LoginRequired(Exception):
 class WrongRole(Exception):
     """A page of another role was opened."""
 
-    def __init__(self, user: User):
+    def __init__(self, user: Actor):
         self.user = user
 
 
-def _session_user(request: Request, session) -> User | None:
+def _session_user(request: Request, session) -> Actor | None:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
@@ -61,16 +62,22 @@ def _session_user(request: Request, session) -> User | None:
         return None
 
 
-def page_user(*roles: str):
-    """Return a dependency giving the page's user, or sending the browser to log in."""
+def page_user(action: str | None = None, scopes: tuple[Scope, ...] | None = None):
+    """Return a dependency giving the page's user, or sending the browser to log in.
 
-    def check(request: Request, session: SessionDep) -> User:
+    ``action``: the grant of the permission table the page's work needs (its data comes
+    through API routes that ask the table again); ``scopes``: the scopes the page serves.
+    """
+
+    def check(request: Request, session: SessionDep) -> Actor:
         user = _session_user(request, session)
         if user is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
             raise LoginRequired(target)
-        if roles and user.role not in roles:
-            raise WrongRole(user)
+        if action is not None:
+            scope = scope_of(user, action)
+            if scope is None or (scopes is not None and scope not in scopes):
+                raise WrongRole(user)
         return user
 
     return Depends(check)
@@ -91,7 +98,7 @@ def install_handlers(app) -> None:
                      back_url=home_of(err.user.role), back_label="返回我的首页")
 
 
-def _html(request: Request, template: str, user: User | None, *, status_code: int = 200,
+def _html(request: Request, template: str, user: Actor | None, *, status_code: int = 200,
           **context) -> HTMLResponse:
     token = request.cookies.get(SESSION_COOKIE, "")
     csrf = csrf_for(token) if token and user is not None else ""
@@ -99,7 +106,7 @@ def _html(request: Request, template: str, user: User | None, *, status_code: in
     return HTMLResponse(body, status_code=status_code, headers=NO_STORE)
 
 
-def _safe_next(next_url: str | None, user: User) -> str:
+def _safe_next(next_url: str | None, user: Actor) -> str:
     """Return a local path to go to after login (never another site)."""
     if next_url:
         parts = urlsplit(next_url)
@@ -174,14 +181,14 @@ def logout(request: Request, session: SessionDep,
 
 
 @router.get("/account/password", response_class=HTMLResponse)
-def password_page(request: Request, user: Annotated[User, page_user()]) -> Response:
+def password_page(request: Request, user: Annotated[Actor, page_user()]) -> Response:
     """修改本人密码。"""
     return _html(request, "password.html", user, title="修改密码", errors={}, done="")
 
 
 @router.post("/account/password", response_class=HTMLResponse)
 def change_password(
-    request: Request, session: SessionDep, user: Annotated[User, page_user()],
+    request: Request, session: SessionDep, user: Annotated[Actor, page_user()],
     csrf_token: Annotated[str, Form(max_length=100)] = "",
     current_password: Annotated[str, Form(max_length=256)] = "",
     new_password: Annotated[str, Form(max_length=300)] = "",
@@ -217,11 +224,11 @@ def change_password(
 
 # --- The pages of each role: a template, its script, and the data-* it needs -------------
 
-def _simple(path: str, template: str, title: str, roles: tuple[str, ...], scripts: tuple[str, ...],
+def _simple(path: str, template: str, title: str, need: tuple, scripts: tuple[str, ...],
             *, with_map: bool = False, **extra) -> None:
-    viewer = page_user(*roles)  # a default, not an annotation: closures are not in globals
+    viewer = page_user(*need)  # a default, not an annotation: closures are not in globals
 
-    def page(request: Request, user: User = viewer) -> Response:
+    def page(request: Request, user: Actor = viewer) -> Response:
         data = {"role": user.role}
         return _html(request, template, user, title=title, page=template.removesuffix(".html"),
                      scripts=scripts, with_map=with_map, data=data, **extra)
@@ -230,10 +237,10 @@ def _simple(path: str, template: str, title: str, roles: tuple[str, ...], script
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)
 
 
-def _project_page(path: str, roles: tuple[str, ...]) -> None:
-    viewer = page_user(*roles)
+def _project_page(path: str, need: tuple) -> None:
+    viewer = page_user(*need)
 
-    def page(request: Request, project_id: int, user: User = viewer) -> Response:
+    def page(request: Request, project_id: int, user: Actor = viewer) -> Response:
         return _html(request, "project.html", user, title="项目详情", page="project",
                      scripts=("map.js", "project.js"), with_map=True,
                      data={"role": user.role, "project-id": project_id})
@@ -242,21 +249,24 @@ def _project_page(path: str, roles: tuple[str, ...]) -> None:
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)
 
 
-_simple("/builder/", "builder-projects.html", "我的项目", ("builder",), ("builder-projects.js",))
-_simple("/builder/projects/new", "project-new.html", "新建项目", ("builder", "gas_office"),
+# Each page names the grant its work needs (the permission table decides, not the role).
+OWN_PROJECTS = ("project.read", (Scope.OWN_PROJECTS,))
+ALL = (Scope.ALL,)
+_simple("/builder/", "builder-projects.html", "我的项目", OWN_PROJECTS, ("builder-projects.js",))
+_simple("/builder/projects/new", "project-new.html", "新建项目", ("project.write",),
         ("map.js", "draw.js", "project-new.js"), with_map=True, activities=ACTIVITIES,
         crs_choices=tuple(CRS_CHOICES.items()))
-_project_page("/builder/projects/{project_id}", ("builder",))
-_project_page("/office/projects/{project_id}", ("gas_office", "inspector"))
-_simple("/office/", "office-home.html", "待办事项", ("gas_office",), ("office-home.js",))
-_simple("/office/alerts", "alerts.html", "告警", ("gas_office",), ("alerts.js",))
-_simple("/inspector/", "inspector-home.html", "今日检查", ("inspector", "gas_office"), ("inspector-home.js",))
+_project_page("/builder/projects/{project_id}", OWN_PROJECTS)
+_project_page("/office/projects/{project_id}", ("project.read", ALL))
+_simple("/office/", "office-home.html", "待办事项", ("alert.read", ALL), ("office-home.js",))
+_simple("/office/alerts", "alerts.html", "告警", ("alert.change", ALL), ("alerts.js",))
+_simple("/inspector/", "inspector-home.html", "今日检查", ("campaign.status", ALL), ("inspector-home.js",))
 
 
 def _inspect_page() -> None:
-    viewer = page_user("inspector", "gas_office")
+    viewer = page_user("inspection.record.spot", ALL)
 
-    def page(request: Request, project_id: int, user: User = viewer) -> Response:
+    def page(request: Request, project_id: int, user: Actor = viewer) -> Response:
         return _html(request, "inspect.html", user, title="现场检查", page="inspect",
                      scripts=("inspect.js",), key_items=KEY_ITEMS,
                      data={"role": user.role, "project-id": project_id})
@@ -266,15 +276,18 @@ def _inspect_page() -> None:
 
 
 _inspect_page()
-_simple("/admin/users", "admin-users.html", "用户管理", ("admin",), ("admin-users.js",),
-        role_choices=tuple(ROLE_ZH.items()))
+_simple("/admin/users", "admin-users.html", "用户管理", ("user.manage",), ("admin-users.js",),
+        role_choices=tuple((r, ROLE_ZH[r]) for r in USER_ROLES))
+
+
+LIST_READ = {"projects": "project.read", "conflicts": "conflict.read", "permits": "permit.read"}
 
 
 def _list_page(kind: str, title: str, status_label: str) -> None:
-    viewer = page_user("gas_office")
+    viewer = page_user(LIST_READ[kind], ALL)
     spec = LISTS[kind]
 
-    def page(request: Request, user: User = viewer) -> Response:
+    def page(request: Request, user: Actor = viewer) -> Response:
         return _html(request, "office-list.html", user, title=title, page="office-list",
                      scripts=("office-list.js",), status_label=status_label,
                      statuses=tuple(spec.statuses.items()), data={"role": user.role, "list": kind})
@@ -289,9 +302,9 @@ _list_page("permits", "保护手续列表", "手续状态")
 
 
 def _campaign_page() -> None:
-    viewer = page_user("gas_office")
+    viewer = page_user("campaign.plan", ALL)
 
-    def page(request: Request, user: User = viewer) -> Response:
+    def page(request: Request, user: Actor = viewer) -> Response:
         today = local_today()
         last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
         return _html(request, "campaign.html", user, title="专项检查", page="campaign",

@@ -7,7 +7,8 @@ import datetime as dt
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers import campaign_store as store
+from layers.services import inspections
+from layers.services.actors import Actor
 from layers.services.errors import InvalidRequestError
 
 # The five key items of the district's spot checks (区级抽查五项重点).
@@ -34,11 +35,11 @@ def check_key_items(items: object) -> dict[str, bool]:
     return {code: bool(items[code]) for code, _ in KEY_ITEMS}
 
 
-def record_with_key_items(session: Session, project_id: int, actor, *, key_items: object,
-                          **inspection) -> dict:
-    """Store an inspection (``campaign_store.record_inspection``) and its five key items."""
+def record_with_key_items(session: Session, project_id: int, actor: Actor,
+                          inspection: inspections.NewInspection, *, key_items: object) -> dict:
+    """Store an inspection (``inspections.record_inspection``) and its five key items."""
     items = check_key_items(key_items)
-    stored = store.record_inspection(session, project_id, actor, **inspection)
+    stored = inspections.record_inspection(session, project_id, actor, inspection)
     session.execute(
         text("INSERT INTO inspection_key_item (inspection_id, item, compliant) "
              "SELECT :i, unnest(CAST(:items AS text[])), unnest(CAST(:ok AS boolean[]))"),

@@ -9,7 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from layers.services.errors import NotFoundError
-from layers.services.permits import ROLE_TARGETS, STATUS_ZH, get_permit, local_today
+from layers.services.permissions import Access, allowed, scope_condition
+from layers.services.permits import STATUS_ZH, get_permit, local_today
 
 _BUILDER_PROJECTS = """
 SELECT p.id, p.registration_code, p.name, p.kind, p.status, p.township, p.start_date,
@@ -107,7 +108,7 @@ SELECT p.id, p.registration_code, p.name, p.kind, p.status, p.township, p.builde
        p.organisation, p.start_date, p.planned_completion_date, p.created_at,
        ST_AsGeoJSON(p.geom, 7) AS geometry
 FROM construction_project p
-WHERE p.id = :id AND p.deleted_at IS NULL AND (CAST(:org AS text) IS NULL OR p.organisation = :org)
+WHERE p.id = :id AND p.deleted_at IS NULL AND {scope}
 """
 _CONFLICTS = """
 SELECT c.id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, c.pressure_class,
@@ -127,10 +128,15 @@ ORDER BY c.distance_m, c.id
 """
 
 
-def project_page(session: Session, project_id: int, *, organisation: str | None,
-                 role: str | None = None) -> dict:
-    """Return a project with its open conflicts (pipes, lines), permits and their history."""
-    row = session.execute(text(_PROJECT), {"id": project_id, "org": organisation}).mappings().one_or_none()
+def project_page(session: Session, project_id: int, access: Access) -> dict:
+    """Return a project ``access`` reaches with its open conflicts, permits and their history.
+
+    ``permit_next`` lists the next permit states that are legal now and that the actor
+    is granted (the permission table's ``permit.to.<state>``).
+    """
+    scope, binds = scope_condition(access, project="p")
+    row = session.execute(text(_PROJECT.format(scope=scope)),
+                          {"id": project_id, **binds}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"项目 {project_id} 不存在")
     project = _plain(row)
@@ -142,9 +148,9 @@ def project_page(session: Session, project_id: int, *, organisation: str | None,
             item[key] = json.loads(item[key]) if item[key] else None
         item["permit_status_zh"] = STATUS_ZH.get(item["permit_status"] or "", "")
         if item["permit_id"] is not None:
-            permit = get_permit(session, item["permit_id"], organisation)
-            allowed = ROLE_TARGETS.get(role or "", frozenset())
-            item["permit_next"] = [s for s in permit["allowed_next"] if s in allowed]
+            permit = get_permit(session, item["permit_id"], access)
+            item["permit_next"] = [s for s in permit["allowed_next"]
+                                   if allowed(access.actor, f"permit.to.{s}")]
             item["permit_history"] = [_plain(h) for h in permit["history"]]
             item["permit_reference"] = permit["reference"]
             item["permit_reason"] = permit["reason"]
