@@ -71,7 +71,9 @@
   function table(container, columns, rows, caption) {
     container.textContent = "";
     if (!rows.length) { container.appendChild(el("p", {}, "暂无记录。")); return; }
-    var wrap = el("div", { class: "table-wrap" }), t = el("table");
+    // On a phone a wide table scrolls sideways inside its own box, reachable by keyboard.
+    var wrap = el("div", { class: "table-wrap", tabindex: "0", role: "region",
+                           "aria-label": caption || "表格（可左右滚动）" }), t = el("table");
     if (caption) t.appendChild(el("caption", { class: "skip-caption" }, caption));
     var head = el("tr");
     columns.forEach(function (c) { head.appendChild(el("th", { scope: "col" }, c[0])); });
