@@ -16,6 +16,7 @@ import pandas as pd
 
 import geopandas as gpd
 
+from campaign.export import to_spreadsheet_csv
 from layers.io.errors import file_error
 from layers.io.reader import read_layer_fields
 from layers.projection import lonlat_to_metric, metric_points_to_lonlat
@@ -131,7 +132,7 @@ def write_conflicts(frame: gpd.GeoDataFrame, out: str | Path) -> Path:
     if path.exists():
         path.unlink()
     if path.suffix.lower() == ".csv":
-        pd.DataFrame(frame.drop(columns="geometry")).to_csv(path, index=False, encoding="utf-8-sig")
+        to_spreadsheet_csv(pd.DataFrame(frame.drop(columns="geometry")), path)
     elif path.suffix.lower() == ".gpkg":
         frame.to_file(path, driver="GPKG", layer="conflicts", engine="pyogrio")
     else:

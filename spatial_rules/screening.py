@@ -405,7 +405,8 @@ def _in_parallel(func: Any, arrays: Sequence[np.ndarray], workers: int) -> np.nd
     """Apply a vectorized shapely ``func`` to aligned arrays in contiguous chunks."""
     n = len(arrays[0])
     if workers <= 1 or n < _PARALLEL_MIN_PAIRS:
-        return func(*arrays)
+        whole: np.ndarray = func(*arrays)
+        return whole
     edges = np.linspace(0, n, workers + 1).astype(np.int64)
     chunks = [[a[lo:hi] for a in arrays] for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -535,7 +536,7 @@ def summarize(conflicts: ScreeningResult | Iterable[Conflict]) -> ConflictSummar
     ``sites_by_worst_zone`` counts each site once, in the innermost zone it reaches.
     """
     if isinstance(conflicts, ScreeningResult):
-        label = conflicts.rule_set.label
+        label: str | None = conflicts.rule_set.label
         site_ids = conflicts.site_ids.tolist()
         pipeline_ids = conflicts.pipeline_ids.tolist()
         zones = conflicts.zones.tolist()

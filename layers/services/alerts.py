@@ -18,14 +18,13 @@ from sqlalchemy.sql import bindparam
 from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, NotFoundError
-
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+from vocabulary import Zone
 
 _NEW_ALERTS = text(
     "INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message) "
     "SELECT c.id, c.project_id, c.pipeline_id, c.zone, "
     "'项目 ' || p.registration_code || '（' || p.name || '）进入管道 ' || g.external_code || "
-    "' 的' || CASE c.zone WHEN 'protection' THEN '安全保护范围' ELSE '安全控制范围' END || "
+    "' 的' || CASE c.zone WHEN 'protection' THEN :protection_zh ELSE :control_zh END || "
     "'，距管壁 ' || to_char(c.distance_m, 'FM999990.00') || ' 米' "
     "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
     "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) "
@@ -37,7 +36,10 @@ def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Se
     """Create the alerts (and outbox rows) of new conflicts; return the new alert ids."""
     if not conflict_ids:
         return []
-    alert_ids = session.execute(_NEW_ALERTS, {"ids": list(conflict_ids)}).scalars().all()
+    alert_ids = session.execute(
+        _NEW_ALERTS,
+        {"ids": list(conflict_ids), "protection_zh": Zone.PROTECTION.label, "control_zh": Zone.CONTROL.label},
+    ).scalars().all()
     if alert_ids and webhook_urls:
         payloads = session.execute(
             text(
