@@ -9,9 +9,14 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from layers.services.permissions import ROLE_ZH
+from vocabulary import PermitState, PressureClass, ProjectKind, ProjectStatus, Zone
 from workbench.roles import MENU, home_of
 
 ASSET_URL = "/assets"
+# The vocabulary's Chinese words, handed to the pages' scripts as JSON (one word per concept).
+VOCABULARY = {"zone": Zone.labels(), "pressure": PressureClass.labels(),
+              "permit": PermitState.labels(), "status": ProjectStatus.labels(),
+              "kind": ProjectKind.labels()}
 
 
 def package_dir(name: str) -> Path:
@@ -34,7 +39,7 @@ def render_page(template: str, *, user=None, csrf: str = "", path: str = "/", **
     menu = MENU.get(user.role, ()) if user is not None else ()
     return environment().get_template(template).render(
         user=user, role_zh=ROLE_ZH.get(getattr(user, "role", ""), ""), menu=menu, csrf=csrf,
-        path=path, home=home_of(getattr(user, "role", "")), **context)
+        path=path, home=home_of(getattr(user, "role", "")), vocabulary=VOCABULARY, **context)
 
 
 def static_file(relative: str) -> Path | None:

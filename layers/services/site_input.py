@@ -128,9 +128,10 @@ def _check_points_inside(points: list[tuple[int, float, float]], crs, margin_m: 
     problems = []
     for (n, x, y), ok in zip(points, inside, strict=True):
         if not ok:
-            swapped = is_geographic(crs) and bool(points_inside(
-                *shapely.get_coordinates(to_storage(np.asarray([shapely.Point(y, x)], dtype=object),
-                                                    crs)).T, margin_m)[0])
+            flipped = shapely.get_coordinates(
+                to_storage(np.asarray([shapely.Point(y, x)], dtype=object), crs))
+            swapped = is_geographic(crs) and bool(
+                points_inside(flipped[:, 0], flipped[:, 1], margin_m)[0])
             hint = "疑似经纬度颠倒，请按“经度,纬度”顺序" if swapped else (
                 f"请检查坐标系（当前按 {describe_crs(crs)}）")
             problems.append(SiteProblem(

@@ -255,5 +255,7 @@ def revoke_token(session: Session, token: str) -> None:
 
 def change_own_password(session: Session, user: Actor, current: str, new: str) -> None:
     """Change a user's own password after checking the current one; revokes all its tokens."""
-    authenticate(session, user.username, current)  # AuthenticationError when wrong
-    set_password(session, user, user.id, new)
+    account = authenticate(session, user.username, current)  # AuthenticationError when wrong
+    if account.id is None:
+        raise AuthenticationError("用户名或密码错误")
+    set_password(session, user, account.id, new)

@@ -16,12 +16,15 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.schema import PROJECT_KIND_ZH, PROJECT_STATUS_ZH
 from layers.services.errors import InvalidRequestError
-from layers.services.permits import STATUS_ZH as PERMIT_ZH
-from spatial_rules.pressure import LABELS_ZH as PRESSURE_ZH
+from vocabulary import PermitState, PressureClass, ProjectKind, ProjectStatus, Zone
 
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+# The one Chinese word of each code (the vocabulary), for the page and the export alike.
+PERMIT_ZH = PermitState.labels()
+PRESSURE_ZH = PressureClass.labels()
+ZONE_ZH = Zone.labels()
+KIND_ZH = ProjectKind.labels()
+STATUS_ZH = ProjectStatus.labels()
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,10 @@ LISTS = {
           (SELECT count(*) FROM pipeline_conflict c WHERE c.project_id = p.id AND c.closed_at IS NULL)
             AS conflicts
         FROM construction_project p WHERE p.deleted_at IS NULL {where}""",
-        status_column="p.status", statuses={str(k): v for k, v in PROJECT_STATUS_ZH.items()},
+        status_column="p.status", statuses=STATUS_ZH,
         columns=(("registration_code", "项目编号", None), ("name", "项目名称", None),
-                 ("kind", "项目类型", {str(k): v for k, v in PROJECT_KIND_ZH.items()}),
-                 ("status", "状态", {str(k): v for k, v in PROJECT_STATUS_ZH.items()}),
+                 ("kind", "项目类型", KIND_ZH),
+                 ("status", "状态", STATUS_ZH),
                  ("township", "乡镇", None), ("organisation", "所属单位", None),
                  ("start_date", "计划开工日期", None), ("planned_completion_date", "计划竣工日期", None),
                  ("conflicts", "未关闭冲突", None)),
@@ -62,7 +65,7 @@ LISTS = {
         columns=(("id", "冲突编号", None), ("registration_code", "项目编号", None),
                  ("name", "项目名称", None),
                  ("township", "乡镇", None), ("pipeline_code", "管道编号", None), ("owner", "权属单位", None),
-                 ("pressure_class", "压力级制", {str(k): v for k, v in PRESSURE_ZH.items()}),
+                 ("pressure_class", "压力级制", PRESSURE_ZH),
                  ("zone", "所在范围", ZONE_ZH), ("distance_m", "距管壁（米）", None),
                  ("permit_status", "保护手续", PERMIT_ZH), ("first_detected_at", "发现时间", None)),
         order="c.id"),
@@ -90,7 +93,8 @@ def office_list(session: Session, kind: str, *, q: str | None = None, township: 
     spec = LISTS.get(kind)
     if spec is None:
         raise InvalidRequestError(f"未知列表“{kind[:40]}”（可用：projects、conflicts、permits）")
-    where, params = [], {"limit": limit, "offset": offset}
+    where: list[str] = []
+    params: dict[str, object] = {"limit": limit, "offset": offset}
     if status:
         if status not in spec.statuses:
             allowed = "、".join(spec.statuses)

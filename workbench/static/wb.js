@@ -96,13 +96,10 @@
   function date(v) { return v ? String(v).slice(0, 10) : ""; }
   function datetime(v) { return v ? String(v).slice(0, 16).replace("T", " ") : ""; }
 
-  var ZONE = { protection: "安全保护范围", control: "安全控制范围" };
-  var PRESSURE = { low: "低压", medium_b: "中压B", medium_a: "中压A", subhigh_b: "次高压B",
-                   subhigh_a: "次高压A", high_b: "高压B", high_a: "高压A", ultra_high: "超高压" };
-  var PERMIT = { not_started: "未办理", applied: "已申请", approved: "已批准", rejected: "未通过",
-                 expired: "已过期", not_required: "无需办理" };
-  var STATUS = { planned: "计划", under_construction: "在建", suspended: "停工", completed: "竣工" };
-  var KIND = { housing: "房屋建筑", municipal: "市政工程", gas_engineering: "燃气工程" };
+  // The vocabulary's words (vocabulary/ on the server), handed over as inert JSON.
+  var V = JSON.parse((document.getElementById("wb-vocabulary") || {}).textContent || "{}");
+  var ZONE = V.zone || {}, PRESSURE = V.pressure || {}, PERMIT = V.permit || {};
+  var STATUS = V.status || {}, KIND = V.kind || {};
   var ALERT = { new: "新告警", acknowledged: "已确认", resolved: "已处理" };
 
   function zoneCell(zone) { return el("span", { class: "zone-" + zone }, ZONE[zone] || zone); }
