@@ -1,9 +1,8 @@
 """The gas office's lists of projects, conflicts and permits: filters, pages and exports.
 
 The table a page shows and the CSV/XLSX it exports come from the same rows and the
-same Chinese headings and labels. Cells that come from users never start with
-``= + - @`` in an export (OWASP's CSV injection advice): such a cell gets a leading
-apostrophe.
+same Chinese headings and labels. Formula-like cells are quoted by the one
+``campaign.export.spreadsheet_cell`` (OWASP's CSV injection advice).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from campaign.export import spreadsheet_cell
 from layers.services.errors import InvalidRequestError
 from vocabulary import PermitState, PressureClass, ProjectKind, ProjectStatus, Zone
 
@@ -121,16 +121,10 @@ def office_list(session: Session, kind: str, *, q: str | None = None, township: 
     return out, int(total)
 
 
-def _safe(value):
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def export_frame(kind: str, rows: list[dict]) -> pd.DataFrame:
     """Return the rows as a table with Chinese headings and labels, safe for spreadsheets."""
     spec = LISTS[kind]
-    data = {heading: [_safe(r.get(f"{key}_zh", r[key]) if labels else r[key]) for r in rows]
+    data = {heading: [spreadsheet_cell(r.get(f"{key}_zh", r[key]) if labels else r[key]) for r in rows]
             for key, heading, labels in spec.columns}
     return pd.DataFrame(data, columns=[heading for _, heading, _ in spec.columns])
 
@@ -139,7 +133,8 @@ def export_bytes(kind: str, rows: list[dict], fmt: str) -> bytes:
     """Return the list as CSV (UTF-8 with BOM, for Excel) or XLSX bytes."""
     frame = export_frame(kind, rows)
     if fmt == "csv":
-        return frame.to_csv(index=False).encode("utf-8-sig")
+        # CR LF line ends (RFC 4180): a CR inside a cell is then always quoted.
+        return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
     buffer = io.BytesIO()
     with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
         frame.to_excel(writer, sheet_name=kind, index=False)
