@@ -11,9 +11,12 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gisapp import outbox
 from gisapp.api import errors
+from gisapp.api.admission import Admission, pool_size_for
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
+from gisapp.api.streams import StreamSlots
 from gisapp.api.transaction import write_limiter
+from gisapp.api.uploads import upload_limit
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
@@ -43,16 +46,24 @@ def create_app(
         url = database_url or str(settings.database_url)
         # LIFO: a quiet moment lets surplus connections idle while the busy ones stay warm
         # (prepared statements, PROJ, catalog caches).
-        engine = make_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
+        # The pool is larger than the admitted requests can use (gisapp.api.admission):
+        # a request never waits for a connection held by one that waits for a thread.
+        pool_total = pool_size_for(settings.max_active_requests)
+        engine = make_engine(url, pool_size=min(10, pool_total), max_overflow=max(0, pool_total - 10),
+                             pool_use_lifo=True, pool_timeout=10, connect_args={"connect_timeout": 5},
                              warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        read_engine = (make_engine(str(settings.read_database_url), pool_size=5, max_overflow=10,
+        read_engine = (make_engine(str(settings.read_database_url), pool_size=5,
+                                   max_overflow=max(10, pool_total - 5), pool_timeout=10,
                                    pool_use_lifo=True, ping_after_idle_s=PING_AFTER_IDLE_S)
                        if settings.read_database_url else None)
         app.state.reads = ReadRouter(app.state.sessions, read_engine,
                                      max_lag_s=settings.read_max_lag_s)
         app.state.write_limiter = write_limiter(settings.write_concurrency)
+        app.state.stream_slots = StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_user)
+        app.state.stream_polls = None  # made by the first stream, in the event loop
+        app.state.hash_limiter = None  # made by the first login, in the event loop
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
         district_extent_lonlat(float(settings.district_margin_m))
@@ -95,7 +106,11 @@ def create_app(
     app.state.logger = logging.getLogger("gisapp.api")
     app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       upload_max_bytes=settings.max_upload_bytes)
+                       upload_max_bytes=settings.max_upload_bytes, upload_limit_for=upload_limit(app))
+    # Outermost: a refused request costs no thread, no connection and no body read.
+    app.add_middleware(Admission, max_active=settings.max_active_requests,
+                       max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
+                       streaming_paths=("/api/alerts/stream",))
     errors.install(app)
     from gisapp.api.routes import register_routes
 

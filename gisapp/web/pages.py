@@ -16,14 +16,15 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp.api.deps import SessionDep
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
+from layers.services import login as logins
 from layers.services.actors import Actor
 from layers.services.errors import AuthenticationError, InvalidRequestError, NotFoundError
 from layers.services.inspection_items import KEY_ITEMS
+from layers.services.login import LoginThrottledError
 from layers.services.permissions import ROLE_ZH, USER_ROLES, Scope, scope_of
 from layers.services.permits import local_today
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
-    authenticate,
     change_own_password,
     issue_token,
     revoke_token,
@@ -154,13 +155,23 @@ def login(
     if not _same_origin(request):
         return _html(request, "login.html", None, status_code=403, title="登录", next_url="",
                      username="", error="登录请求来自其他网站，已拒绝")
+    # The same throttled login as POST /api/auth/token (layers.services.login).
+    settings = request.app.state.settings
+    policy = logins.LoginPolicy(settings.login_max_failures_per_account,
+                                settings.login_max_failures_per_address, settings.login_window_s)
+    address = request.client.host if request.client else "unknown"
     try:
-        user = authenticate(session, username.strip(), password)
-    except AuthenticationError:
+        attempt = logins.prepare(session, username.strip(), address, policy)
+    except LoginThrottledError as err:
+        return _html(request, "login.html", None, status_code=429, title="登录", next_url=next,
+                     username=username, error=str(err))
+    if not logins.verify(attempt, password):
+        logins.fail(session, attempt)  # recorded (committed with the page) for throttling
         return _html(request, "login.html", None, status_code=401, title="登录", next_url=next,
                      username=username, error="用户名或密码错误")
-    ttl = request.app.state.settings.token_ttl_minutes
-    token, _ = issue_token(session, user, ttl)
+    user = attempt.user
+    ttl = settings.token_ttl_minutes
+    token, _ = logins.succeed(session, attempt, ttl)
     response = RedirectResponse(_safe_next(next, user), status_code=303)
     set_session(response, request, token, ttl * 60)
     return response

@@ -206,6 +206,7 @@ def normalize_attributes(
         out[canonical] = values
     problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
     problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
+    problems.extend(_long_ids(out[id_field], source_of.get(id_field)))
     if kind == "pipelines":
         problems.extend(_pipeline_rules(out, source_of, fid, unparsed))
     return out, problems
@@ -234,6 +235,20 @@ def _required_problems(
                 )
             )
     return problems
+
+
+MAX_ID_CHARS = 64  # the code columns are varchar(64)
+
+
+def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
+    """Return a problem for every id longer than the stored code column allows."""
+    too_long = [(row, value) for row, value in ids.items()
+                if isinstance(value, str) and len(value) > MAX_ID_CHARS]
+    return [
+        FeatureProblem(int(row), value[:20] + "…", _label(ids.name, column),
+                       f"编号过长（{len(value)} 个字符，最多 {MAX_ID_CHARS} 个）")
+        for row, value in too_long
+    ]
 
 
 def _duplicate_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:

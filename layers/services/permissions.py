@@ -50,6 +50,7 @@ ACTIONS: dict[str, str] = {
     "project.read": "查看施工项目",
     "project.write": "新建、修改或删除施工项目",
     "project.import": "导入施工项目",
+    "project.review": "审核大面积施工范围（放行或退回）",
     "pipeline.read": "查看燃气管道",
     "pipeline.write": "新建、修改或删除燃气管道",
     "pipeline.import": "导入燃气管道",
@@ -110,6 +111,7 @@ ROLES: dict[str, Role] = {
         # The district gas office sees and manages the whole network; not user accounts.
         _role(words.Role.GAS_OFFICE, _grants(
             Scope.ALL, "account.read", *_READ_NETWORK, "project.write", "project.import",
+            "project.review",
             "pipeline.write", "pipeline.import", "alert.read", "alert.change", *_PERMIT_MOVES,
             *_INSPECT, "campaign.plan", "report.read")),
         # Builders: their own organisation's sites, and the pipelines that can reach them.
@@ -221,7 +223,9 @@ def scope_condition(access: Access | None, *, project: str = "p",
         return "TRUE", {}
     org = {"scope_org": access.actor.organisation}
     if access.scope is Scope.OWN_PROJECTS:
-        return f"{project}.organisation = :scope_org", org
+        # Nothing of a deleted project (its closed conflicts, their permits) stays
+        # visible to its organisation; the gas office keeps the history.
+        return f"({project}.organisation = :scope_org AND {project}.deleted_at IS NULL)", org
     if access.scope is Scope.OWN_PIPELINES and pipeline is not None:
         return f"{pipeline}.owner = :scope_org", org
     if access.scope is Scope.OWN_PIPELINES:

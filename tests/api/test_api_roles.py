@@ -526,6 +526,13 @@ EXTRA_ACTIONS = {
     ("GET", "/api/campaign/status.xlsx"): "campaign.status",
     ("GET", "/api/reports/{}"): "report.read",
     ("DELETE", "/api/pipelines/{}"): "pipeline.write",
+    ("POST", "/api/auth/logout"): "account.read",
+    ("GET", "/api/reviews"): "project.review",
+    ("GET", "/api/projects/{}/review"): "project.read",
+    ("POST", "/api/projects/{}/review"): "project.review",
+    ("GET", "/api/users/requests"): "user.manage",
+    ("POST", "/api/users/requests/{}/confirm"): "user.manage",
+    ("POST", "/api/users/requests/{}/cancel"): "user.manage",
     # The workbench's endpoints (gisapp.web.api).
     ("POST", "/api/projects/preview"): "project.write",
     ("POST", "/api/projects/preview/file"): "project.write",
