@@ -165,7 +165,8 @@ def login(
     except LoginThrottledError as err:
         return _html(request, "login.html", None, status_code=429, title="登录", next_url=next,
                      username=username, error=str(err))
-    if not logins.verify(attempt, password):
+    verified = logins.verify(attempt, password)  # hashes even for unknown names (timing)
+    if not verified or attempt.user is None:
         logins.fail(session, attempt)  # recorded (committed with the page) for throttling
         return _html(request, "login.html", None, status_code=401, title="登录", next_url=next,
                      username=username, error="用户名或密码错误")
