@@ -51,7 +51,9 @@ def test_office_acknowledges_the_alert_and_approves_the_permit(visit, db_engine)
     row.get_by_role("button", name="确认").click()
     page.get_by_text("已确认。").wait_for()
     row = page.get_by_role("row").filter(has_text="WB-OFFICE-1").first
-    page.get_by_label("状态").select_option(label="已确认")
+    with page.expect_response(lambda r: "status=acknowledged" in r.url):
+        page.get_by_label("状态").select_option(label="已确认")
+    page.wait_for_timeout(200)  # the table of the filtered answer is drawn
     row = page.get_by_role("row").filter(has_text="WB-OFFICE-1").first
     row.get_by_role("button", name="处理完毕").click()
     page.get_by_role("button", name="确定").click()  # no note: refused next to the field

@@ -30,9 +30,11 @@
     return bar;
   }
 
+  var seq = 0;  // only the latest load renders (a filter change may overtake a reload)
   function load() {
-    var status = $("alert-status").value;
+    var status = $("alert-status").value, mine = ++seq;
     return WB.api("GET", "/api/alerts?limit=200" + (status ? "&status=" + status : "")).then(function (d) {
+      if (mine !== seq) return;
       WB.table($("alerts"), [
         ["编号", "id"], ["时间", function (a) { return WB.datetime(a.created_at); }],
         ["项目", function (a) { return a.project_feature_id || a.project_id ?
