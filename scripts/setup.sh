@@ -51,5 +51,8 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   # gisapp itself (editable) without resolving anything again.
   .venv/bin/python -m pip install -q --require-hashes --only-binary :all: -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps -e .
+  # A lock that lags behind pyproject.toml (a dependency added, not locked) fails here,
+  # not later as an ImportError in the middle of a test run.
+  .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; echo "requirements.lock 与 pyproject.toml 不一致：请按文件开头的命令重新生成" >&2; exit 1; }
   touch "$stamp"
 fi

@@ -7,8 +7,10 @@ credit is on the map.
 
 from __future__ import annotations
 
+import html
 import json
 import math
+import re
 import sqlite3
 import struct
 import zlib
@@ -100,7 +102,10 @@ def test_tiles_and_credit_are_served(database_url, clean_db, tmp_path, make):
         outside = client.get("/maps/basemap/10/0/0")
         assert outside.status_code == 404 and "底图瓦片" in outside.json()["detail"]
         page = client.get("/maps/permits").text
-        assert "/maps/basemap/{z}/{x}/{y}" in page and json.dumps(CREDIT)[1:-1] in page
+        # The page hands its settings to the static script as escaped JSON in data-config.
+        config = json.loads(html.unescape(re.search(r'data-config="([^"]*)"', page).group(1)))
+        assert config["tiles"]["url"] == "/maps/basemap/{z}/{x}/{y}"
+        assert CREDIT in config["tiles"]["attribution"] and config["tiles"]["maxNativeZoom"]
 
 
 def test_unusable_files_are_refused_at_start(tmp_path):

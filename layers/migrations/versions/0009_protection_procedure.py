@@ -8,7 +8,7 @@ concurrent registrations never queue on a counter row (numbers of rolled-back
 registrations are skipped, as with any sequence).
 
 Revision ID: 0009
-Revises: 0010
+Revises: 0011
 Create Date: 2026-12-01
 """
 from alembic import op
@@ -17,7 +17,7 @@ from sqlalchemy.dialects import postgresql
 import geoalchemy2
 
 revision = '0009'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 
