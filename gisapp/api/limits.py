@@ -63,7 +63,7 @@ def bad_query_parameter(query_string: bytes) -> str | None:
     return None
 
 
-def storable_text(value: str) -> bool:
+def is_storable_string(value: str) -> bool:
     """Whether PostgreSQL can store ``value``: no NUL, no lone surrogate."""
     if "\x00" in value:
         return False
@@ -75,7 +75,7 @@ def storable_text(value: str) -> bool:
 
 
 def _bad_text(value: str) -> bool:
-    return not storable_text(value)
+    return not is_storable_string(value)
 
 
 def _bad_path(value, path: str = "") -> str | None:

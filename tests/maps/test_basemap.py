@@ -123,6 +123,11 @@ def test_map_page_draws_the_office_base_map_offline(database_url, clean_db, tmp_
         pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
     from playwright.sync_api import sync_playwright
 
+    from layers.db import session_factory
+    from layers.services.users import create_user
+
+    with session_factory(clean_db).begin() as session:
+        create_user(session, "office-basemap", "correct-horse-battery", "gas_office", None)
     app = create_app(Settings(_env_file=None, basemap_file=make_mbtiles(tmp_path / "base.mbtiles")),
                      database_url=database_url)
     with live_server(app) as base, sync_playwright() as pw:
@@ -132,9 +137,14 @@ def test_map_page_draws_the_office_base_map_offline(database_url, clean_db, tmp_
             hosts, tiles = set(), []
             page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
             page.on("response", lambda r: "/maps/basemap/" in r.url and tiles.append(r.status))
-            page.goto(f"{base}/maps/permits")
+            # The map's data needs a session: log in once at /, which leads back to the map.
+            page.goto(f"{base}/?next=/maps/permits")
+            page.get_by_label("用户名").fill("office-basemap")
+            page.get_by_label("密码").fill("correct-horse-battery")
+            page.get_by_role("button", name="登录").click()
+            page.wait_for_url(lambda url: url.endswith("/maps/permits"))
             page.wait_for_function(
-                "[...document.querySelectorAll('img.leaflet-tile')]"
+                "() => [...document.querySelectorAll('img.leaflet-tile')]"
                 ".some(i => i.complete && i.naturalWidth === 256)", timeout=20_000)
             assert 200 in tiles
             assert CREDIT in page.inner_text(".leaflet-control-attribution")

@@ -21,6 +21,7 @@ import shutil
 import threading
 import time
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from sqlalchemy import text
@@ -134,11 +135,13 @@ def page(browser, server):
 
 
 def _login(pg) -> None:
-    pg.wait_for_selector("#gis-login form")
-    pg.fill("#gis-login input[name=username]", USER)
-    pg.fill("#gis-login input[name=password]", PASSWORD)
-    pg.click("#gis-login button[type=submit]")
-    pg.wait_for_selector("#gis-login", state="detached")
+    """The page sends a visitor without a session to the one login at /, then back."""
+    pg.wait_for_url("**/?next=*")
+    back = unquote(pg.url.split("next=", 1)[1])
+    pg.get_by_label("用户名").fill(USER)
+    pg.get_by_label("密码").fill(PASSWORD)
+    pg.get_by_role("button", name="登录").click()
+    pg.wait_for_url(lambda url: url.endswith(back))
 
 
 def _settled(pg, loads: int) -> None:

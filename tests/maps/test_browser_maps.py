@@ -206,8 +206,9 @@ def test_permits_page(page, server, tmp_path):
     assert code in popup and "冲突管道" in popup and "未办理" in popup
     # Zoomed in: bands load from zoom 15 (wait for them, not for a number of loads: how
     # many loads the first view makes depends on when the page's session was ready).
-    page.wait_for_function("(GisMaps.status.counts.protection || 0) > 0 && GisMaps.status.pending === 0",
-                           timeout=20000)
+    page.wait_for_function(
+        "() => (GisMaps.status.counts.protection || 0) > 0 && GisMaps.status.pending === 0",
+        timeout=20000)
     assert _feature_count(page, "protection") > 0 and _feature_count(page, "control") > 0
     _shot(page, tmp_path, "permits")
     _check_network(page, server)

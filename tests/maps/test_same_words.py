@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
+import re
 import zipfile
-from html import escape
+from html import unescape
 
 import pytest
-from jinja2.utils import htmlsafe_json_dumps
 from openpyxl import load_workbook
 from pypdf import PdfReader
 
@@ -27,8 +28,11 @@ OLD_PERMIT_WORDS = ("办理中", "已办理", "被驳回")
 
 
 def _page_text(html: str, label: str) -> bool:
-    """Whether a legend label is on the page (HTML-escaped, then inside the page script)."""
-    return str(htmlsafe_json_dumps(escape(label)))[1:-1] in html
+    """Whether a legend label is on the page: in the legend blocks of its data-config JSON."""
+    found = re.search(r'data-config="([^"]*)"', html)
+    assert found, "a map page carries its settings in data-config"
+    config = json.loads(unescape(found.group(1)))
+    return label in json.dumps(config["legend"], ensure_ascii=False)
 
 
 def _xlsx_texts(data: bytes) -> set[str]:
@@ -69,7 +73,8 @@ def test_page_popup_pdf_xlsx_and_api_use_the_same_words(api, approved_conflict):
     for old in OLD_PERMIT_WORDS:
         assert not _page_text(page, old), old
     popup = api.get(f"/maps/data/projects/{permit['project_id']}/popup",
-                    params={"view": "permits"}, headers=headers).json()["html"]
+                    params={"view": "permits"}, headers=headers).json()["blocks"]
+    popup = json.dumps(popup, ensure_ascii=False)  # content blocks, inserted as text by the page
     assert state.label in popup and zone.label in popup
 
     # The monthly report of this month: PDF text and XLSX cells.

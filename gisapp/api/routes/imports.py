@@ -18,7 +18,7 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from gisapp.api.deps import SessionDep, allow, write_ctx
-from gisapp.api.limits import NUL_TEXT, storable_text
+from gisapp.api.limits import NUL_TEXT, is_storable_string
 from gisapp.api.uploads import VertexCounter, vertex_limit_message
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
@@ -142,7 +142,7 @@ def _import(kind: str):
         settings = request.app.state.settings
         for field, value in (("crs", crs), ("encoding", encoding), ("layer", layer),
                              ("field_map", field_map)):
-            if value is not None and not storable_text(value):
+            if value is not None and not is_storable_string(value):
                 raise InvalidRequestError(f"字段 {field} {NUL_TEXT}")
         name = _display_name(file.filename)
         suffix = _safe_suffix(file.filename)
