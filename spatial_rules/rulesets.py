@@ -106,7 +106,7 @@ PROHIBITED_PREFIX = "范围内禁止："
 PROHIBITED_SUFFIX = "；须修改设计或施工方案避让，或报批燃气管道设施迁移。"
 PLAN_SUFFIX = "：开工前须与管道企业协商一致，制定燃气管道保护方案，施工现场落实保护措施。"
 NOTHING_APPLIES = "所申报作业在此范围内既无禁止事项，也无须商定保护方案；开工前仍须查明地下燃气管道并告知管道企业。"
-LABEL_SEPARATOR = "、"
+LABEL_SEPARATOR = "，"
 
 
 def today_in_shanghai() -> date:
@@ -284,9 +284,9 @@ def compose_action(lead: str, prohibited: tuple[str, ...] | list[str],
     """Return a required action: the zone's lead, then what is prohibited, then what needs a plan."""
     parts = [lead]
     if prohibited:
-        parts.append(PROHIBITED_PREFIX + labels_of(prohibited) + PROHIBITED_SUFFIX)
+        parts.append(PROHIBITED_PREFIX + labels_of(prohibited, LABEL_SEPARATOR) + PROHIBITED_SUFFIX)
     if plan_required:
-        parts.append(labels_of(plan_required) + PLAN_SUFFIX)
+        parts.append(labels_of(plan_required, LABEL_SEPARATOR) + PLAN_SUFFIX)
     if not prohibited and not plan_required and has_activity_rules:
         parts.append(NOTHING_APPLIES)
     return "".join(parts)

@@ -172,6 +172,6 @@ def mask_codes(mask: int) -> tuple[str, ...]:
     return tuple(code for code in SORTED_CODES if mask & Activity(code).bit)
 
 
-def labels_of(codes: Iterable[str]) -> str:
+def labels_of(codes: Iterable[str], sep: str = "、") -> str:
     """Return the Chinese names of codes joined by 、 in the given order."""
-    return "、".join(Activity(code).label for code in codes)
+    return sep.join(Activity(code).label for code in codes)

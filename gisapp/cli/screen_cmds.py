@@ -17,7 +17,7 @@ from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
 from gisapp.settings import Settings
 from spatial_rules.pressure import PressureClass
-from spatial_rules.rulesets import load_rule_set
+from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
 
 ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
 
@@ -59,9 +59,8 @@ def screen(
         Path | None, typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV）。")
     ] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="项目红线/施工范围文件。")] = None,
-    rules: Annotated[
-        str, typer.Option("--rules", help="规则集：shanghai（默认）、gb55009，或 YAML/JSON 文件路径。")
-    ] = "shanghai",
+    rules: Annotated[str, typer.Option("--rules", help=RULES_HELP)] = "shanghai",
+    on: Annotated[str | None, typer.Option("--on", help=ON_HELP)] = None,
     pipelines_crs: Annotated[
         str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")
     ] = None,
@@ -80,7 +79,7 @@ def screen(
     db: Annotated[bool, typer.Option("--db", help="筛查数据库中的数据并更新冲突表。")] = False,
 ) -> None:
     """缓冲区分析：找出进入燃气管道安全保护范围或安全控制范围的施工项目。"""
-    rule_set = load_rule_set(rules)
+    rule_set = rules_from_options(rules, on)
     if db:
         if pipelines or sites:
             raise CliUsageError("--db 与 --pipelines/--sites 不能同时使用")

@@ -26,9 +26,10 @@ from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
 from layers.io.normalize import ID_FIELDS, MAX_DIAMETER_MM, MIN_DIAMETER_MM, SCHEMAS, map_columns
 from layers.io.validate import check_geometry, points_inside
-from layers.io.values import ENUM_LABELS
+from layers.io.values import ENUM_LABELS, activities_text
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import classify_pressure, parse_pressure_class
+from vocabulary.activities import ActivityError
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # Years a date column accepts without doubt (pandas' own bounds are wider or narrower
@@ -131,6 +132,11 @@ def _parse(value, type_name: str, canonical: str):
         raise _Unsure
     if type_name == "date":
         return _date(value)
+    if type_name == "activities":
+        try:
+            return activities_text(value)
+        except ActivityError:
+            raise _Unsure from None
     text = _text(value)
     if text is None:
         return None
