@@ -104,7 +104,7 @@ def activity_masks(frame: pd.DataFrame) -> np.ndarray | None:
     if "activities" not in frame.columns:
         return None
     masks = {None: ALL_ACTIVITIES_MASK}
-    texts = frame["activities"].tolist()
+    texts = [v if isinstance(v, str) and v else None for v in frame["activities"].tolist()]
     for text in set(texts):
         if text not in masks:
             masks[text] = activities_mask(Activity(code) for code in text.split(","))

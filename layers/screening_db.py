@@ -44,8 +44,8 @@ MAX_HALF_DIAMETER_M = 1.5
 _RANGES = """unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))
   AS r(pressure_class, protection_m, control_m)"""
 
-# A switch to another version re-screens only projects not yet completed (their earlier
-# answers stand); {projects} is empty otherwise.
+# A full screen (and so every switch to another version) re-screens only projects not
+# yet completed: a completed project's answers stand, under the version that gave them.
 _NOT_COMPLETED = " AND p.status <> 'completed'"
 
 _PAIRS = """
@@ -201,8 +201,8 @@ SELECT (SELECT count(*) FROM screened), (SELECT count(*) FROM closed),
 
 # The open conflicts an incremental screen may close: those of the screened features.
 _INCREMENTAL_SCOPE = "(c.project_id = ANY(:project_ids) OR c.pipeline_id = ANY(:pipeline_ids))"
-# A switch leaves the conflicts of completed projects as they were found.
-_SWITCH_SCOPE = ("c.project_id IN (SELECT p.id FROM construction_project p "
+# A full screen leaves the conflicts of completed projects as they were found.
+_FULL_SCOPE = ("c.project_id IN (SELECT p.id FROM construction_project p "
                  "WHERE p.status <> 'completed' OR p.deleted_at IS NOT NULL)")
 
 
@@ -253,9 +253,9 @@ def rule_params(rule_set: RuleSet) -> dict:
     }
 
 
-def _scoped_pairs(project_ids, pipeline_ids, switching: bool = False) -> str:
+def _scoped_pairs(project_ids, pipeline_ids) -> str:
     if project_ids is None and pipeline_ids is None:
-        return _FULL_PAIRS.format(projects=_NOT_COMPLETED if switching else "")
+        return _FULL_PAIRS.format(projects=_NOT_COMPLETED)
     parts = []
     if project_ids is not None:
         parts.append(_PAIRS.format(scope="AND p.id = ANY(:project_ids)"))
@@ -277,21 +277,18 @@ def screen_db(
     project_ids: Iterable[int] | None = None,
     pipeline_ids: Iterable[int] | None = None,
     area_locked: bool = False,
-    switching: bool = False,
 ) -> DbScreenReport:
     """Screen stored sites against stored pipelines and reconcile ``pipeline_conflict``.
 
     With no ids the whole district is screened; with ids only pairs involving those
-    projects or pipelines are (incremental). ``switching``: a full screen that moves
-    the stored data to another version re-screens only projects not yet completed.
-    Runs in the caller's transaction.
+    projects or pipelines are (incremental). A full screen leaves completed projects
+    and their conflicts as they are. Runs in the caller's transaction.
     ``area_locked``: the caller already holds the screening locks around the features'
     current geometry (``layers.screening_locks.lock_area``), so they are not taken again.
     """
     pids = None if project_ids is None else sorted({int(i) for i in project_ids})
     gids = None if pipeline_ids is None else sorted({int(i) for i in pipeline_ids})
     full = pids is None and gids is None
-    switching = switching and full
     params = {
         "search_m": search_distance_m(rule_set),
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
@@ -314,8 +311,8 @@ def screen_db(
         # JIT compilation costs more than it saves here (layers.db.make_engine turns it
         # off for our connections; a caller's own connection may not have).
         session.execute(text("SET LOCAL jit = off"))
-    screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids, switching))
-    scope = (_SWITCH_SCOPE if switching else "TRUE") if full else _INCREMENTAL_SCOPE
+    screened = _SCREENED.format(pairs=_scoped_pairs(pids, gids))
+    scope = _FULL_SCOPE if full else _INCREMENTAL_SCOPE
     reconcile = _RECONCILE.format(screened=screened, scope=scope)
     # The incremental statement runs on every API write and takes longer to plan than to
     # run for one site: it is prepared once per connection. A full screen is planned afresh.

@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "user": "service_cmds",
     "permits": "service_cmds",
     "report": "report_cmds",
+    "rules": "rules_cmds",
 }
 
 

@@ -82,7 +82,7 @@ def _json_default(value):
 
 def _screen(
     session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *,
-    area_locked: bool = False, switching: bool = False,
+    area_locked: bool = False,
 ) -> DbScreenReport:
     """Screen (``spec`` None: the whole district); permit and alert each new conflict.
 
@@ -90,7 +90,7 @@ def _screen(
     alert (its permit stays as it is).
     """
     scope = {} if spec is None else {spec.screen_key: ids}
-    report = screen_db(session, ctx.rule_set, area_locked=area_locked, switching=switching, **scope)
+    report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
     if report.changed:
         raise_change_alerts(session, report.changed, ctx.webhook_urls)
     new_ids = report.new_conflict_ids
@@ -114,16 +114,16 @@ def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: Write
 def screen_district(session: Session, ctx: WriteContext, *, trigger: str = "command") -> DbScreenReport:
     """Screen everything stored under ``ctx.rule_set``; permit and alert each new conflict.
 
-    When the stored data was judged under another version this is a switch
-    (``layers.services.rules``): only projects not yet completed are re-screened, and
-    the switch is recorded (``trigger``: command or auto).
+    Only projects not yet completed are re-screened. When the stored data was judged
+    under another version this is a switch (``layers.services.rules``), recorded with
+    its ``trigger`` (command or auto).
     """
     from layers.services.rules import record_switch, stored_rule_set
 
     lock_district(session)  # the stored version is read and changed by one screen at a time
     stored = stored_rule_set(session)
     label = ctx.rule_set.label
-    report = _screen(session, None, [], ctx, switching=stored is not None and stored != label)
+    report = _screen(session, None, [], ctx)
     if stored != label:
         record_switch(session, stored, report, trigger)
     return report

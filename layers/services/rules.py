@@ -174,11 +174,13 @@ def _load_pipelines(session: Session) -> pd.DataFrame:
 
 
 def _masks(activities: list) -> np.ndarray:
+    """Return the declared-activity mask of each stored declaration (None/NaN: every activity)."""
+    texts = [v if isinstance(v, str) and v else None for v in activities]
     cache: dict = {None: ALL_ACTIVITIES_MASK}
-    for value in activities:
+    for value in texts:
         if value not in cache:
             cache[value] = activities_mask(Activity(c) for c in value.split(","))
-    return np.fromiter((cache[v] for v in activities), dtype=np.int32, count=len(activities))
+    return np.fromiter((cache[v] for v in texts), dtype=np.int32, count=len(texts))
 
 
 def _judged(pipes: PipelineSet, sites: SiteSet, rule_set: RuleSet) -> dict:
