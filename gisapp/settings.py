@@ -37,7 +37,11 @@ class Settings(BaseSettings):
     tile_url: str = ""
     # Shown on the map when tile_url is set (the tile provider's required credit).
     tile_attribution: str = ""
+    # A family (follows the calendar: the server switches on the day a version takes
+    # effect), a version such as shanghai@2018.1 (pinned), or a YAML/JSON file.
     rule_set: str = "shanghai"
+    # How often a server whose rule_set is a family checks the version in force (0: never).
+    rule_check_interval_s: float = Field(default=60.0, ge=0, le=86_400)
     # Service
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

@@ -15,10 +15,9 @@ open conflict whose pair is no longer in range is closed, never deleted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import json
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session

@@ -72,7 +72,6 @@ from spatial_rules.pressure import PressureClass, parse_pressure_class
 from spatial_rules.zones import Zone, ZoneRange
 from vocabulary.activities import (
     ALL_ACTIVITIES_MASK,
-    Activity,
     ActivityError,
     activities_mask,
     labels_of,
@@ -105,7 +104,8 @@ DEFAULT_LEADS = {
 PROHIBITED_PREFIX = "范围内禁止："
 PROHIBITED_SUFFIX = "；须修改设计或施工方案避让，或报批燃气管道设施迁移。"
 PLAN_SUFFIX = "：开工前须与管道企业协商一致，制定燃气管道保护方案，施工现场落实保护措施。"
-NOTHING_APPLIES = "所申报作业在此范围内既无禁止事项，也无须商定保护方案；开工前仍须查明地下燃气管道并告知管道企业。"
+NOTHING_APPLIES = ("所申报作业在此范围内既无禁止事项，也无须商定保护方案；"
+                   "开工前仍须查明地下燃气管道并告知管道企业。")
 LABEL_SEPARATOR = "，"
 
 
@@ -563,7 +563,8 @@ def _activity_rules(section: Any, where: str) -> tuple[tuple[int, ...], tuple[in
             cells[cls] = (banned, needs_plan)
         missing = [c.value for c in _CLASS_ORDER if c not in cells and None not in cells]
         if missing:
-            raise RuleSetError(f"{where}：字段 {prefix} 缺少压力级制 {'、'.join(missing)}（或用 all 统一规定）")
+            raise RuleSetError(
+                f"{where}：字段 {prefix} 缺少压力级制 {'、'.join(missing)}（或用 all 统一规定）")
         for cls in _CLASS_ORDER:
             banned, needs_plan = cells.get(cls, cells.get(None, (0, 0)))
             prohibited.append(banned)

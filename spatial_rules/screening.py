@@ -58,7 +58,6 @@ import shapely
 from spatial_rules.errors import DomainError, PressureError
 from spatial_rules.pressure import PressureClass, parse_pressure_class
 from spatial_rules.rulesets import DEFAULT_RULE_SET, RuleSet, load_rule_set
-from vocabulary.activities import ALL_ACTIVITIES_MASK, mask_codes
 from spatial_rules.zones import (
     CONTROL_CODE,
     NO_ZONE,
@@ -69,6 +68,7 @@ from spatial_rules.zones import (
     wall_distances_m,
     zone_names,
 )
+from vocabulary.activities import ALL_ACTIVITIES_MASK, mask_codes
 
 _CLASS_ORDER: tuple[PressureClass, ...] = tuple(PressureClass)
 _CLASS_CODES = np.array([cls.value for cls in _CLASS_ORDER], dtype=object)

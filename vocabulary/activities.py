@@ -110,7 +110,8 @@ class ActivityError(ValueError):
         """Keep the unknown words; the message lists them and the accepted codes."""
         self.unknown = unknown
         words = "、".join(f"“{w}”" for w in unknown)
-        super().__init__(f"未知的作业类型 {words}（可用：{'、'.join(a.value for a in Activity)}，或其中文名称）")
+        codes = "、".join(a.value for a in Activity)
+        super().__init__(f"未知的作业类型 {words}（可用：{codes}，或其中文名称）")
 
 
 def _lookup(word: str) -> Activity | None:

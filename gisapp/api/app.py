@@ -14,9 +14,11 @@ from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.transaction import write_limiter
 from gisapp.permit_expiry import ExpiryJob
+from gisapp.rule_watch import RuleWatch, watches
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
+from layers.services.features import WriteContext
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -68,7 +70,18 @@ def create_app(
         app.state.dispatcher = dispatcher
         expiry_s = settings.permit_expiry_interval_s
         expiry = ExpiryJob(engine, interval_s=expiry_s).start() if expiry_s > 0 else None
+        watch = None
+        if settings.rule_check_interval_s > 0 and watches(settings.rule_set):
+            def ctx_for(rule_set):
+                return WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls,
+                                    margin_m=settings.district_margin_m)
+
+            watch = RuleWatch(engine, app.state, settings.rule_set.strip().lower(), ctx_for,
+                              interval_s=settings.rule_check_interval_s).start()
+        app.state.rule_watch = watch
         yield
+        if watch is not None:
+            watch.stop()
         if expiry is not None:
             expiry.stop()
         if dispatcher is not None:

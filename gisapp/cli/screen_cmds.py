@@ -15,9 +15,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from gisapp.cli.context import system_write_context
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
+from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
 from gisapp.settings import Settings
 from spatial_rules.pressure import PressureClass
-from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
 
 ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
 

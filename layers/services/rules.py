@@ -125,7 +125,8 @@ class ImpactReport:
         s = self.summary()
         lines = [
             f"规则变更影响：{self.from_rule_set} → {self.to_rule_set}（试算，未写入数据库）",
-            f"  参与筛查的项目 {s['projects_screened']} 个（未竣工）；已竣工项目 {s['completed_left_out']} 个不重新筛查",
+            f"  参与筛查的项目 {s['projects_screened']} 个（未竣工）；"
+            f"已竣工项目 {s['completed_left_out']} 个不重新筛查",
             f"  受影响的项目-管道对 {s['pairs_changed']} 处，涉及项目 {s['projects_changed']} 个",
         ]
         lines.append("  " + "，".join(f"{CHANGE_ZH[k]} {n}" for k, n in s["by_change"].items()))
@@ -155,7 +156,8 @@ def _load_sites(session: Session, include_completed: bool) -> tuple[pd.DataFrame
              "ORDER BY id")
     ).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows],
-                         columns=["id", "registration_code", "name", "township", "status", "activities", "wkb"])
+                         columns=["id", "registration_code", "name", "township", "status",
+                                  "activities", "wkb"])
     completed = frame["status"] == "completed"
     left_out = 0 if include_completed else int(completed.sum())
     if not include_completed:

@@ -15,10 +15,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import text
-
-import numpy as np
 
 import geopandas as gpd
 import shapely

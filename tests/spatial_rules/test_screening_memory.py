@@ -267,7 +267,8 @@ def test_conflict_record_carries_everything_a_report_needs():
     assert record["required_action"] == SHANGHAI.action_for("control", "subhigh_b")
     assert record["rule_set"] == "shanghai@2018.1"
     assert record["prohibited_activities"] == ["blasting"]
-    assert record["plan_required_activities"] == ["drilling", "excavation", "jacking", "piling", "pipe_laying"]
+    assert record["plan_required_activities"] == [
+        "drilling", "excavation", "jacking", "piling", "pipe_laying"]
     assert record["distance_m"] == pytest.approx(2.0 - 0.1095, abs=1e-9)
     assert record["site_y"] == pytest.approx(Y0 + 2) and record["pipe_y"] == pytest.approx(Y0)
     assert record["site_x"] == pytest.approx(record["pipe_x"])

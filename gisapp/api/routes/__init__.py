@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 ROUTERS = (
     "auth", "features", "conflicts", "alerts", "permits", "imports",
-    "events", "inspections", "reports", "maps", "users",
+    "events", "inspections", "reports", "maps", "users", "rules",
 )
 
 

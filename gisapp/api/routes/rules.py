@@ -1,0 +1,72 @@
+"""``/api/rules``: the rule set versions and what a change of version does (gas office)."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path as FsPath
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+
+from gisapp.api.deps import CurrentUser, SessionDep, require
+from layers.services.errors import InvalidRequestError
+from layers.services.rules import rule_impact, safe_cells, stored_rule_set, switch_history
+from spatial_rules.errors import RuleSetError
+from spatial_rules.rulesets import list_rule_sets, resolve_rule_set
+
+router = APIRouter(prefix="/api/rules", tags=["rules"])
+GasOffice = Annotated[CurrentUser, require("gas_office")]
+_XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def _version(spec: str, field: str):
+    try:
+        return resolve_rule_set(spec)
+    except RuleSetError as exc:
+        raise InvalidRequestError(f"参数 {field}：{exc}") from exc
+
+
+@router.get("")
+def rule_sets(request: Request, session: SessionDep, user: GasOffice) -> dict:
+    """内置规则集各版本（施行期、依据条文），服务当前使用的版本与数据库的切换记录。"""
+    return {
+        "in_use": request.app.state.rule_set.label,
+        "stored": stored_rule_set(session),
+        "versions": [
+            {"rule_set": r.label, "title": r.title, "effective_from": r.effective_from.isoformat(),
+             "effective_until": r.effective_until.isoformat() if r.effective_until else None,
+             "sources": dict(r.sources)}
+            for r in list_rule_sets()
+        ],
+        "switches": switch_history(session),
+    }
+
+
+@router.get("/impact")
+def impact(
+    session: SessionDep, user: GasOffice,
+    from_: Annotated[str, Query(alias="from", min_length=1, max_length=200)],
+    to: Annotated[str, Query(min_length=1, max_length=200)],
+    format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",
+    include_completed: bool = False,
+):
+    """试算规则变更的影响（不写入）：进入、离开范围，范围或禁止作业变化的项目，按乡镇与压力级制统计。"""
+    before = _version(from_, "from")
+    after = _version(to, "to")
+    report = rule_impact(session, before, after, include_completed=include_completed)
+    name = f"impact_{before.label}_{after.label}".replace("@", "-")
+    if format == "csv":
+        body = safe_cells(report.table).to_csv(index=False).encode("utf-8-sig")
+        return Response(body, media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
+    if format == "xlsx":
+        from campaign.export import write_tables_xlsx
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = write_tables_xlsx({k: safe_cells(v) for k, v in report.sheets().items()},
+                                     FsPath(tmp) / "impact.xlsx")
+            body = path.read_bytes()
+        return Response(body, media_type=_XLSX,
+                        headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})
+    return {"summary": report.summary(), "rows": report.table.to_dict("records")}
