@@ -11,6 +11,7 @@ from html import escape
 
 from layers.schema import PROJECT_KIND_ZH, PROJECT_STATUS_ZH
 from maps import i18n
+from vocabulary.activities import Activity
 
 # Choropleth classes of the supervision rate: (upper bound exclusive, colour); 100 % apart.
 CHOROPLETH_COLORS = ("#d9d9d9", "#d73027", "#fc8d59", "#fee08b", "#1a9850")
@@ -57,16 +58,24 @@ def project_popup(detail: dict, view: str) -> str:
     return "".join(parts)
 
 
+def _activity_labels(codes) -> str:
+    """Return activity codes as their Chinese names (vocabulary.activities), or a dash."""
+    return "、".join(Activity(c).label for c in codes) if codes else "—"
+
+
 def _conflicts(detail: dict) -> str:
     p = i18n.POPUP
     if not detail["conflicts"]:
         return f"<p>{_e(p['no_conflict'])}</p>"
     rows = [(c["pipeline_code"], i18n.PRESSURE_ZH.get(c["pressure_class"], c["pressure_class"]),
              i18n.ZONE_ZH.get(c["zone"], c["zone"]), f"{c['distance_m']:.2f}",
-             i18n.PERMIT_STATUS_ZH.get(c["permit_status"], c["permit_status"]))
+             i18n.PERMIT_STATUS_ZH.get(c["permit_status"], c["permit_status"]),
+             c.get("rule_set") or "", _activity_labels(c.get("prohibited_activities")),
+             _activity_labels(c.get("plan_required_activities")))
             for c in detail["conflicts"]]
     out = [f"<h5>{_e(p['conflicts'])}</h5>",
-           _table((p["pipeline"], p["pressure"], p["zone"], p["distance"], p["permit"]), rows)]
+           _table((p["pipeline"], p["pressure"], p["zone"], p["distance"], p["permit"],
+                   p["rule_set"], p["prohibited"], p["plan_required"]), rows)]
     if detail["alerts_new"]:
         out.append(f'<p class="gis-alert">{_e(p["new_alerts"])}：{detail["alerts_new"]}</p>')
     out.append(f"<h5>{_e(p['history'])}</h5>")

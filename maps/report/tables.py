@@ -8,6 +8,7 @@ from campaign.compliance import DutyStatus, assess_compliance, stage_progress
 from campaign.settings import CampaignSettings
 from maps.report.data import ReportData
 from maps.report.labels import PERMIT_STATUS_ZH, PRESSURE_ZH, TOTAL, ZONE_ZH
+from vocabulary.activities import Activity
 
 ZONES = ("protection", "control")
 
@@ -163,7 +164,15 @@ def conflict_list(data: ReportData) -> pd.DataFrame:
         "控制范围（米）": [float(v) for v in c["control_range_m"]],
         "保护手续": [PERMIT_STATUS_ZH.get(s, s) for s in c["permit_status"]],
         "首次发现": [t.astimezone(_beijing()).strftime("%Y-%m-%d") for t in c["first_detected_at"]],
+        "规则集版本": list(c["rule_set"]),
+        "禁止的作业": [_labels(v) for v in c["prohibited_activities"]],
+        "须商定保护方案的作业": [_labels(v) for v in c["plan_required_activities"]],
     })
+
+
+def _labels(codes) -> str:
+    """Return activity codes as Chinese names (vocabulary.activities), or a dash."""
+    return "、".join(Activity(code).label for code in codes) if codes else "—"
 
 
 def _beijing():

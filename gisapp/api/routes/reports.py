@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Query, Response
 
 from gisapp.api.deps import SessionDep, require
 from layers.services.users import User
@@ -21,7 +21,7 @@ GasOffice = Annotated[User, require("gas_office")]
 @router.get("/{month}", response_class=Response,
             responses={200: {"content": {"application/zip": {}}}})
 def download_report(
-    request: Request, session: SessionDep, user: GasOffice, month: str,
+    session: SessionDep, user: GasOffice, month: str,
     township: Annotated[str | None, Query(max_length=64)] = None,
     format: Annotated[str, Query(pattern="^zip$")] = "zip",  # noqa: A002 - the API's name
 ) -> Response:
@@ -30,7 +30,8 @@ def download_report(
     from maps.report import build_report, parse_month
 
     period = parse_month(month)
-    rule_set = request.app.state.rule_set.label
+    # Every version (each conflict row names its own), as ``gisapp report``.
+    rule_set = None
     with tempfile.TemporaryDirectory(prefix="gisapp-report-") as tmp:
         result = build_report(session, period, Path(tmp), township=township, rule_set=rule_set)
         buffer = io.BytesIO()
