@@ -65,19 +65,24 @@ class RuleWatch(BackgroundLoop):
         super().__init__(interval_s=interval_s)
         self.engine, self.state, self.family = engine, state, family
         self.ctx_for, self.today = ctx_for, today
+        self._confirmed: str | None = None  # the version worker and stored data agree on
 
     def run_once(self) -> bool:
-        """Switch when today's version differs from the worker's; retry soon while another switches."""
-        day = self.today()
-        target = version_in_force(self.family, day)
-        if target.label == self.state.rule_set.label:
+        """Bring worker and stored data to today's version; retry soon while another switches.
+
+        The first pass checks the stored data too: a server started after a version took
+        effect switches data still judged under the previous one.
+        """
+        target = version_in_force(self.family, self.today())
+        if target.label == self._confirmed:
             return False
-        done = switch_once(self.engine, self.family, self.ctx_for, day)
+        done = switch_once(self.engine, self.family, self.ctx_for, self.today())
         if done is None:  # another worker is switching: look again shortly
             self._stop.wait(1.0)
             return True
         self.state.rule_set = done[0]
-        logger.info("worker now screens under %s", done[0].label)
+        self._confirmed = done[0].label
+        logger.info("worker screens under %s", done[0].label)
         return False
 
 

@@ -112,3 +112,26 @@ def test_workers_switch_once_on_the_day_a_version_takes_effect(stored_network, d
     assert tuple(conflict) == (new.label, old.label, [])
     (message,) = changed
     assert "shanghai@2018.1" in message and "爆破" in message and "无" in message
+
+
+def test_a_server_started_after_the_date_switches_data_left_under_the_old_version(
+        stored_network, db_engine):
+    old = load_rule_set("shanghai@2018.1")
+    with session_factory(db_engine).begin() as session:
+        session.execute(text(
+            "INSERT INTO construction_project (registration_code, name, kind, status, geom) "
+            "VALUES ('CM-SW-2', '启动切换', 'housing', 'under_construction', "
+            "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)))"),
+            {"x0": LON, "y0": LAT_3M, "x1": LON + 0.0003, "y1": LAT_3M + 0.0003})
+        screen_district(session, WriteContext(actor=None, rule_set=old))
+    # The worker starts with today's version already (create_app resolves the family).
+    state = SimpleNamespace(rule_set=load_rule_set("shanghai", dt.date(2026, 12, 1)))
+    watch = RuleWatch(db_engine, state, "shanghai", lambda rs: WriteContext(actor=None, rule_set=rs),
+                      interval_s=60, today=lambda: dt.date(2026, 12, 1))
+    assert watch.run_once() is False
+    with db_engine.connect() as conn:
+        labels = conn.execute(text(
+            "SELECT DISTINCT rule_set FROM pipeline_conflict WHERE closed_at IS NULL")).scalars().all()
+        autos = conn.execute(text("SELECT count(*) FROM rule_set_switch WHERE trigger = 'auto'")).scalar_one()
+    assert labels == ["shanghai@2026.1"] and autos == 1
+    assert watch.run_once() is False  # nothing more to do: no second pass over the data
