@@ -6,6 +6,7 @@ PostGIS engine does (``layers.screening_db``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -156,4 +157,19 @@ def write_conflicts(frame: gpd.GeoDataFrame, out: str | Path) -> Path:
                                  geometry=frame.geometry.to_numpy(), crs=None)
         plain.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=9,
                       WRITE_NAME="NO")
+        _activity_lists(path)
     return path
+
+
+LIST_COLUMNS = ("prohibited_activities", "plan_required_activities")
+
+
+def _activity_lists(path: Path) -> None:
+    """Rewrite the activity columns of a written GeoJSON as JSON lists (CSV keeps them comma-joined)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for feature in data.get("features", []):
+        props = feature.get("properties") or {}
+        for column in LIST_COLUMNS:
+            if column in props:
+                props[column] = props[column].split(",") if props[column] else []
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")

@@ -34,7 +34,7 @@ def test_project_activities_and_conflicts_say_what_applies(api, login, stored_ne
     assert conflict["rule_set"] == "shanghai@2026.1" and conflict["zone"] == "control"
     assert conflict["prohibited_activities"] == []
     assert conflict["plan_required_activities"] == ["piling"]
-    assert "打桩" in conflict["required_action"] and "禁止" not in conflict["required_action"]
+    assert "打桩" in conflict["required_action"] and "范围内禁止" not in conflict["required_action"]
     listed = api.get("/api/conflicts", headers=office).json()["conflicts"]
     assert listed[0]["plan_required_activities"] == ["piling"]
     assert listed[0]["found_under"] == "shanghai@2026.1"
