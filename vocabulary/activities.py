@@ -134,18 +134,21 @@ def parse_activities(value: str | Iterable[str] | None) -> frozenset[Activity] |
             part = part.strip()
             if not part:
                 continue
-            whole = _lookup(part)
-            if whole is not None:
-                found.add(whole)
-                continue
-            for word in (w.strip() for w in part.split(_ENUM_COMMA)):
-                if not word:
-                    continue
-                activity = _lookup(word)
-                if activity is None:
-                    unknown.append(word)
+            # "、" separates items and also appears inside names (抛锚、拖锚): take the
+            # longest run of 、-separated words that names an activity, left to right.
+            words = [w.strip() for w in part.split(_ENUM_COMMA)]
+            i = 0
+            while i < len(words):
+                for j in range(len(words), i, -1):
+                    activity = _lookup(_ENUM_COMMA.join(words[i:j]))
+                    if activity is not None:
+                        found.add(activity)
+                        i = j
+                        break
                 else:
-                    found.add(activity)
+                    if words[i]:
+                        unknown.append(words[i])
+                    i += 1
     if unknown:
         raise ActivityError(list(dict.fromkeys(unknown)))
     return frozenset(found) or None

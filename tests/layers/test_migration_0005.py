@@ -75,7 +75,7 @@ def test_downgrade_to_0004_and_upgrade_again(db_engine):
         assert conn.execute(AUTHORITY, {"srid": METRIC_SRID}).one() == ("GISAPP", METRIC_SRID)
         assert _unindexed(conn) == INDEXED_BY_0005 | LEFT_UNINDEXED
 
-        command.upgrade(alembic_config(connection=conn), "head")
+        command.upgrade(alembic_config(connection=conn), "0005")
         assert current_revision(conn) == "0005"
         assert conn.execute(AUTHORITY, {"srid": METRIC_SRID}).one() == (None, None)
         assert _unindexed(conn) == LEFT_UNINDEXED
