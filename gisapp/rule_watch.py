@@ -29,14 +29,17 @@ _LOCK_KEY = "gisapp:rule-switch"
 
 
 def switch_once(engine: Engine, family: str, ctx_for: Callable[[RuleSet], object],
-                day: dt.date | None = None) -> tuple[RuleSet, bool] | None:
+                day: dt.date | None = None, *, lagging: bool = False) -> tuple[RuleSet, bool] | None:
     """Bring the stored data to the version of ``family`` in force on ``day``.
+
+    ``lagging``: the calling worker still screened under another version; if another
+    worker already switched, what it wrote since is screened again (``catch_up``).
 
     Returns (that version, whether this call switched the stored data), or None when
     another worker holds the lock (it will have switched when it is done).
     """
     from layers.services.features import screen_district
-    from layers.services.rules import stored_rule_set
+    from layers.services.rules import catch_up, stored_rule_set
 
     target = version_in_force(family, day or today_in_shanghai())
     with session_factory(engine).begin() as session:
@@ -44,7 +47,11 @@ def switch_once(engine: Engine, family: str, ctx_for: Callable[[RuleSet], object
                                {"k": _LOCK_KEY}).scalar():
             return None
         stored = stored_rule_set(session)
-        if stored in (None, target.label):
+        if stored is None:
+            return target, False
+        if stored == target.label:
+            if lagging:  # another worker switched first
+                catch_up(session, ctx_for(target))
             return target, False
         report = screen_district(session, ctx_for(target), trigger="auto")
         logger.info("rule set switched %s -> %s: %d new, %d changed, %d closed", stored,
@@ -76,7 +83,8 @@ class RuleWatch(BackgroundLoop):
         target = version_in_force(self.family, self.today())
         if target.label == self._confirmed:
             return False
-        done = switch_once(self.engine, self.family, self.ctx_for, self.today())
+        lagging = self.state.rule_set.label != target.label
+        done = switch_once(self.engine, self.family, self.ctx_for, self.today(), lagging=lagging)
         if done is None:  # another worker is switching: look again shortly
             self._stop.wait(1.0)
             return True

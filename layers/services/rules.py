@@ -90,6 +90,41 @@ def switch_history(session: Session) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def catch_up(session: Session, ctx) -> tuple[int, int]:
+    """Re-screen what a lagging worker wrote under the previous version since the switch.
+
+    After one worker switched the stored data, another may still have screened a few
+    writes under the previous version before its own check noticed the new date. Those
+    features (changed since the last switch, or holding open conflicts of another
+    version) are screened again under ``ctx.rule_set``; returns (projects, pipelines).
+    """
+    from layers.services.features import screen_and_alert
+
+    since = session.execute(
+        text("SELECT max(switched_at) FROM rule_set_switch WHERE to_rule_set = :l"),
+        {"l": ctx.rule_set.label},
+    ).scalar_one()
+    if since is None:
+        return 0, 0
+    project_ids = session.execute(
+        text("SELECT p.id FROM construction_project p WHERE p.deleted_at IS NULL "
+             "AND p.status <> 'completed' AND (p.updated_at >= :since OR p.created_at >= :since "
+             "OR EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.project_id = p.id "
+             "AND c.closed_at IS NULL AND c.rule_set <> :l)) ORDER BY p.id"),
+        {"since": since, "l": ctx.rule_set.label},
+    ).scalars().all()
+    pipeline_ids = session.execute(
+        text("SELECT id FROM gas_pipeline WHERE deleted_at IS NULL "
+             "AND (updated_at >= :since OR created_at >= :since) ORDER BY id"),
+        {"since": since},
+    ).scalars().all()
+    if project_ids:
+        screen_and_alert(session, "projects", project_ids, ctx)
+    if pipeline_ids:
+        screen_and_alert(session, "pipelines", pipeline_ids, ctx)
+    return len(project_ids), len(pipeline_ids)
+
+
 # --- impact (dry run) ----------------------------------------------------------------
 
 

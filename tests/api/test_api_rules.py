@@ -135,3 +135,33 @@ def test_a_server_started_after_the_date_switches_data_left_under_the_old_versio
         autos = conn.execute(text("SELECT count(*) FROM rule_set_switch WHERE trigger = 'auto'")).scalar_one()
     assert labels == ["shanghai@2026.1"] and autos == 1
     assert watch.run_once() is False  # nothing more to do: no second pass over the data
+
+
+def test_a_lagging_worker_rescreens_what_it_wrote_under_the_old_version(stored_network, db_engine):
+    old, new = load_rule_set("shanghai@2018.1"), load_rule_set("shanghai@2026.1")
+    with session_factory(db_engine).begin() as session:
+        screen_district(session, WriteContext(actor=None, rule_set=old))  # adopts 2018.1 (empty)
+    fast = SimpleNamespace(rule_set=old)
+    slow = SimpleNamespace(rule_set=old)
+    make = lambda state: RuleWatch(db_engine, state, "shanghai",  # noqa: E731
+                                   lambda rs: WriteContext(actor=None, rule_set=rs), interval_s=60,
+                                   today=lambda: dt.date(2026, 3, 1))
+    make(fast).run_once()
+    assert fast.rule_set.label == new.label
+    # Before its own check, the slow worker stores blasting 3 m from a medium main under
+    # 2018.1 (prohibited then, allowed under 2026.1).
+    from layers.services.features import create_feature
+    with session_factory(db_engine).begin() as session:
+        create_feature(session, "projects", site_feature("CM-LAG-1", LON, LAT_3M, activities="blasting"),
+                       WriteContext(actor=None, rule_set=old))
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT rule_set FROM pipeline_conflict WHERE closed_at IS NULL")
+                            ).scalar_one() == old.label
+    make(slow).run_once()
+    assert slow.rule_set.label == new.label
+    with db_engine.connect() as conn:
+        row = conn.execute(text("SELECT rule_set, prohibited_activities FROM pipeline_conflict "
+                                "WHERE closed_at IS NULL")).one()
+        switches = conn.execute(text(
+            "SELECT count(*) FROM rule_set_switch WHERE trigger = 'auto'")).scalar_one()
+    assert tuple(row) == (new.label, []) and switches == 1
