@@ -399,3 +399,86 @@ def test_vectorized_classification_matches_scalar():
 def test_vectorized_classification_broadcasts_a_scalar_range():
     codes = classify_zones(np.array([0.0, 0.7, 5.9999, 6.0]), 0.7, 6.0)
     np.testing.assert_array_equal(codes, [PROTECTION_CODE, CONTROL_CODE, CONTROL_CODE, NO_ZONE])
+
+
+# --- families of versions -------------------------------------------------------------
+
+
+def _version(version: str, start: str, until: str | None = None) -> RuleSet:
+    data = _user_rules(name="city", version=version, effective_date=start)
+    if until is not None:
+        data["effective_until"] = until
+    return load_rule_set_text(data)
+
+
+def load_rule_set_text(data) -> RuleSet:
+    from spatial_rules.rulesets import parse_rule_set
+
+    return parse_rule_set(json.dumps(data, ensure_ascii=False), "city.json", fmt="json")
+
+
+def test_a_family_chooses_the_version_in_force_on_a_date():
+    from spatial_rules.rulesets import version_in_force
+
+    assert load_rule_set("shanghai", date(2018, 1, 4)).label == "shanghai@2018.1"
+    assert load_rule_set("shanghai", date(2026, 2, 28)).label == "shanghai@2018.1"
+    assert load_rule_set("shanghai", date(2026, 3, 1)).label == "shanghai@2026.1"
+    assert version_in_force("shanghai", date(2031, 1, 1)).label == "shanghai@2026.1"
+    with pytest.raises(RuleSetError, match="2018-01-03 不在规则集 shanghai 任何版本的施行期内"):
+        load_rule_set("shanghai", date(2018, 1, 3))
+    # A version is that version whatever the date.
+    assert load_rule_set("shanghai@2018.1", date(2030, 1, 1)).label == "shanghai@2018.1"
+    with pytest.raises(RuleSetError, match="没有版本“2026.9”"):
+        load_rule_set("shanghai@2026.9")
+    with pytest.raises(RuleSetError, match="未知的规则集“tianjin”"):
+        load_rule_set("tianjin@1")
+
+
+def test_the_2026_amendment_changes_what_is_prohibited():
+    old, new = load_rule_set("shanghai@2018.1"), load_rule_set("shanghai@2026.1")
+    assert old.effective_until == date(2026, 2, 28) and new.effective_from == date(2026, 3, 1)
+    # Blasting: before in every control range, now only beside high and ultra-high pressure.
+    assert "blasting" in old.prohibited("control", "medium_a")
+    assert new.prohibited("control", "medium_a") == ()
+    for cls in ("high_b", "high_a", "ultra_high"):
+        assert new.prohibited("control", cls) == ("blasting", "open_flame")
+    assert {"anchoring", "dredging", "earth_borrowing", "open_flame"} <= set(new.prohibited("protection", "low"))
+    assert new.plan_required("control", "subhigh_a") == ("drilling", "excavation", "jacking", "piling",
+                                                         "pipe_laying")
+    # A declaration narrows the answer to what was declared.
+    from vocabulary.activities import Activity
+
+    declared = Activity.ANCHORING.bit | Activity.PILING.bit
+    assert new.prohibited("protection", "low", declared) == ("anchoring",)
+
+
+def test_loading_refuses_overlaps_gaps_and_duplicates():
+    from spatial_rules.rulesets import check_families
+
+    families = check_families([_version("2", "2024-01-01"), _version("1", "2020-01-01")])
+    first, second = families["city"]
+    # An open-ended version ends the day before the next one starts.
+    assert first.effective_until == date(2023, 12, 31) and second.effective_until is None
+    with pytest.raises(RuleSetError, match="施行期重叠"):
+        check_families([_version("1", "2020-01-01", "2024-06-30"), _version("2", "2024-01-01")])
+    with pytest.raises(RuleSetError, match="2024-01-01 至 2024-01-31 不在任何版本的施行期内"):
+        check_families([_version("1", "2020-01-01", "2023-12-31"), _version("2", "2024-02-01")])
+    with pytest.raises(RuleSetError, match="重复出现"):
+        check_families([_version("1", "2020-01-01"), _version("1", "2021-01-01")])
+    with pytest.raises(RuleSetError, match="effective_until.*早于"):
+        _version("1", "2020-01-01", "2019-01-01")
+
+
+def test_malformed_activity_rules_are_named():
+    data = _user_rules()
+    data["activities"] = {"protection": {"all": {"prohibited": ["blasting", "flying"]}},
+                          "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match=r"activities\.protection\.all\.prohibited.*flying"):
+        load_rule_set_text(data)
+    data["activities"] = {"protection": {"all": {"prohibited": ["piling"], "plan_required": ["打桩"]}},
+                          "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match="不能同时"):
+        load_rule_set_text(data)
+    data["activities"] = {"protection": {"low": {}}, "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match="activities.protection 缺少压力级制"):
+        load_rule_set_text(data)
