@@ -442,7 +442,8 @@ def test_the_2026_amendment_changes_what_is_prohibited():
     assert new.prohibited("control", "medium_a") == ()
     for cls in ("high_b", "high_a", "ultra_high"):
         assert new.prohibited("control", cls) == ("blasting", "open_flame")
-    assert {"anchoring", "dredging", "earth_borrowing", "open_flame"} <= set(new.prohibited("protection", "low"))
+    in_protection = set(new.prohibited("protection", "low"))
+    assert {"anchoring", "dredging", "earth_borrowing", "open_flame"} <= in_protection
     assert new.plan_required("control", "subhigh_a") == ("drilling", "excavation", "jacking", "piling",
                                                          "pipe_laying")
     # A declaration narrows the answer to what was declared.
