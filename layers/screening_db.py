@@ -110,27 +110,35 @@ _ACTION = (
 )
 
 # Pairs inside a range, with zone, nearest line and activities; {pairs} is _FULL_PAIRS or
-# one or two _PAIRS branches. A project that declared activities (sorted codes) keeps
-# those of the rule cell it declared, in the cell's (sorted) order.
+# one or two _PAIRS branches. What applies depends only on (zone, class, declaration): it
+# is worked out once per distinct combination (a few dozen), not once per pair. A project
+# that declared activities (sorted codes) keeps those of the rule cell it declared, in the
+# cell's (sorted) order.
 _SCREENED = """
-SELECT a.*, """ + _ACTION + """ AS required_action
-FROM (
-  SELECT z.*,
-    CASE WHEN z.activities IS NULL THEN c.prohibited ELSE ARRAY(
-      SELECT u.x FROM unnest(c.prohibited) WITH ORDINALITY u(x, o)
-      WHERE u.x = ANY(string_to_array(z.activities, ',')) ORDER BY u.o) END AS prohibited,
-    CASE WHEN z.activities IS NULL THEN c.plan ELSE ARRAY(
-      SELECT u.x FROM unnest(c.plan) WITH ORDINALITY u(x, o)
-      WHERE u.x = ANY(string_to_array(z.activities, ',')) ORDER BY u.o) END AS plan
+WITH z AS MATERIALIZED (
+  SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
+         centreline_m, wall_m, coalesce(activities, '') AS declared,
+         CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
+         ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
+  FROM ({pairs}) q
+  WHERE wall_m < control_m
+),
+j AS MATERIALIZED (
+  SELECT a.*, """ + _ACTION + """ AS required_action
   FROM (
-    SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
-           centreline_m, wall_m, activities,
-           CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
-           ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
-    FROM ({pairs}) q
-    WHERE wall_m < control_m
-  ) z JOIN cells c ON c.zone = z.zone AND c.pressure_class = z.pressure_class
-) a
+    SELECT d.zone, d.pressure_class, d.declared,
+      CASE WHEN d.declared = '' THEN c.prohibited ELSE ARRAY(
+        SELECT u.x FROM unnest(c.prohibited) WITH ORDINALITY u(x, o)
+        WHERE u.x = ANY(string_to_array(d.declared, ',')) ORDER BY u.o) END AS prohibited,
+      CASE WHEN d.declared = '' THEN c.plan ELSE ARRAY(
+        SELECT u.x FROM unnest(c.plan) WITH ORDINALITY u(x, o)
+        WHERE u.x = ANY(string_to_array(d.declared, ',')) ORDER BY u.o) END AS plan
+    FROM (SELECT DISTINCT zone, pressure_class, declared FROM z) d
+    JOIN cells c ON c.zone = d.zone AND c.pressure_class = d.pressure_class
+  ) a
+)
+SELECT z.*, j.prohibited, j.plan, j.required_action
+FROM z JOIN j ON j.zone = z.zone AND j.pressure_class = z.pressure_class AND j.declared = z.declared
 """
 
 # One statement reconciles pipeline_conflict with the screened pairs. All parts see the
