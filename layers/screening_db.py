@@ -234,6 +234,8 @@ class DbScreenReport:
     updated: int = 0
     closed: int = 0
     changed: list[dict] = field(default_factory=list)
+    # Set by a full screen that moved the stored data from another version (None: none).
+    switched_from: str | None = None
 
 
 def rule_params(rule_set: RuleSet) -> dict:

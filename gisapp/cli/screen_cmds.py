@@ -145,8 +145,13 @@ def _screen_db(rule_set, out: Path | None) -> None:
         report = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)
     engine.dispose()
+    if report.switched_from is not None:
+        typer.echo(
+            f"规则集由 {report.switched_from} 切换为 {rule_set.label}：已竣工项目不重新筛查；"
+            f"范围或作业判定变化的冲突 {len(report.changed)} 处已告警。"
+        )
     typer.echo(
-        f"已筛查数据库：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
+        f"已筛查数据库（未竣工项目）：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
         f"关闭 {report.closed} 处。"
     )
     rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]

@@ -126,6 +126,7 @@ def screen_district(session: Session, ctx: WriteContext, *, trigger: str = "comm
     report = _screen(session, None, [], ctx)
     if stored != label:
         record_switch(session, stored, report, trigger)
+        report.switched_from = stored
     return report
 
 

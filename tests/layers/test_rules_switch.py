@@ -154,6 +154,7 @@ def test_impact_agrees_with_two_file_screens_and_the_switch_leaves_the_new_confl
             "WHERE c.closed_at IS NULL AND p.status = 'completed'")).scalar_one()
     r = _cli(["screen", "--db", "--rules", NEW], database_url, tmp)
     assert r.returncode == 0, r.stderr
+    assert f"规则集由 {OLD} 切换为 {NEW}" in r.stdout
     with db_engine.connect() as conn:
         open_rows = conn.execute(text(
             "SELECT p.registration_code, g.external_code, c.zone, "
