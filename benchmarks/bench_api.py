@@ -38,6 +38,7 @@ from sqlalchemy import text
 
 from layers.db import make_engine, session_factory
 from layers.sample import generate_sample
+from layers.services.actors import Actor
 from layers.services.features import WriteContext, screen_district
 from layers.services.users import create_user
 from spatial_rules.rulesets import load_rule_set
@@ -101,7 +102,7 @@ def load(url: str, seed: int) -> list[tuple[float, float]]:
 
     def users_and_screen(session):
         create_user(session, "bench", "bench-password-1", "gas_office")
-        screen_district(session, WriteContext(actor=None, rule_set=load_rule_set("shanghai")))
+        screen_district(session, WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai")))
 
     load_dataset(url, ds, extra=users_and_screen)
     # Measure a settled database, as in daily use, not one whose autovacuum and

@@ -130,6 +130,22 @@ class CampaignSettings:
         except CampaignSettingsError as err:
             raise CampaignSettingsError(f"活动设置文件 {path}：{err}") from err
 
+    def to_mapping(self) -> dict[str, Any]:
+        """Return the settings as the mapping ``from_mapping`` rebuilds them from (ISO days)."""
+        return {
+            "year": self.year,
+            "registration_deadline": self.registration_deadline.isoformat(),
+            "self_inspection_deadlines": [d.isoformat() for d in self.self_inspection_deadlines],
+            "third_party_deadline": self.third_party_deadline.isoformat(),
+            "spot_check_quota": self.spot_check_quota,
+            "spot_check_stages": [
+                {"start": s.window_start.isoformat(), "end": s.window_end.isoformat()}
+                for s in self.stages
+            ],
+            "full_coverage": self.full_coverage,
+            "resample_weight": self.resample_weight,
+        }
+
     def stage(self, number: int) -> SpotCheckStage:
         """Return stage ``number`` (1-based)."""
         for stage in self.stages:
@@ -143,6 +159,15 @@ class CampaignSettings:
     def coverage_deadline(self) -> date:
         """Return the day by which every candidate must have been spot-checked."""
         return self.stages[-1].window_end
+
+
+def settings_for(
+    year: int, path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> CampaignSettings:
+    """Return the settings of ``year``: from the YAML file at ``path`` if given, else defaults."""
+    if path is None:
+        return CampaignSettings.for_year(year, overrides)
+    return CampaignSettings.from_yaml(path, year=year, overrides=overrides)
 
 
 def _resolve_year(from_data: object, from_argument: int | None) -> int:

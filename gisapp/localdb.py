@@ -241,7 +241,8 @@ class LocalCluster:
             "-o", f"-p {state.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
             "start",
         ])
-        self._ensure_database(state)
+        if not (self.pgdata / "standby.signal").exists():  # a standby is read-only
+            self._ensure_database(state)
         return state
 
     def _ensure_database(self, state: ClusterState) -> None:
@@ -270,6 +271,48 @@ class LocalCluster:
         self._run([str(Path(state.bindir) / "pg_ctl"), "-D", str(self.pgdata), "-m", "fast",
                    "-w", "stop"])
         return True
+
+    def create_replica(self, data_dir: Path, port: int | None = None) -> LocalCluster:
+        """Clone this running cluster into a streaming standby under ``data_dir`` and start it.
+
+        ``pg_basebackup -R`` copies the data and writes the standby's connection to this
+        primary (initdb's pg_hba admits replication from 127.0.0.1 with the same password).
+        The standby is read-only and replays this cluster's WAL as it comes.
+        """
+        state = self.state()
+        if state is None or not self.is_running():
+            raise LocalDbError("主库未运行，无法创建只读副本")
+        replica = LocalCluster(data_dir, port=port or free_port(), os_user=self.os_user)
+        user = self._run_as()
+        replica.data_dir.mkdir(parents=True, exist_ok=True)
+        if user:
+            replica._check_reachable(user)
+            entry = pwd.getpwnam(user)
+            os.chown(replica.data_dir, entry.pw_uid, entry.pw_gid)
+        passfile = replica.data_dir / ".pgpass"
+        passfile.write_text(f"127.0.0.1:{state.port}:*:{DB_USER}:{state.password}\n", encoding="utf-8")
+        os.chmod(passfile, 0o600)
+        if user:
+            os.chown(passfile, pwd.getpwnam(user).pw_uid, -1)
+        try:
+            self._run([
+                str(Path(state.bindir) / "pg_basebackup"), "-D", str(replica.pgdata), "-h", "127.0.0.1",
+                "-p", str(state.port), "-U", DB_USER, "-R", "-X", "stream", "--checkpoint=fast",
+                "-d", f"passfile={passfile}",
+            ])
+        finally:
+            passfile.unlink(missing_ok=True)
+        # The standby's own recovery connection needs the password too; keep it in its config.
+        auto_conf = replica.pgdata / "postgresql.auto.conf"
+        text = auto_conf.read_text(encoding="utf-8")
+        # (token_urlsafe passwords hold no quote, so they need no escaping in the conninfo.)
+        auto_conf.write_text(re.sub(r"passfile=(''[^']*''|\S+)", f"password={state.password}", text),
+                             encoding="utf-8")
+        replica_state = ClusterState(port=replica.preferred_port, password=state.password,
+                                     bindir=state.bindir)
+        replica._write_state(replica_state)
+        replica.start()
+        return replica
 
     def destroy(self) -> None:
         """Stop the server and delete the whole data directory."""

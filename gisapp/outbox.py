@@ -31,39 +31,23 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
+from layers.services import outbox as store
+from layers.services.actors import Actor
+from layers.services.outbox import MAX_ATTEMPTS
+from layers.services.permissions import authorize
 from spatial_rules.errors import DomainError
 
 logger = logging.getLogger("gisapp.outbox")
 
-MAX_ATTEMPTS = 20
 BASE_DELAY_S = 5.0
 MAX_DELAY_S = 3600.0
 JITTER = 0.1
 DEFAULT_INTERVAL_S = 2.0
 USER_AGENT = "gisapp-outbox/0.1"
-
-# The caller's clock when given (tests), else the database's: one clock for all rows.
-_NOW = "COALESCE(CAST(:now AS timestamptz), now())"
-
-_CLAIM = text(
-    "WITH due AS (SELECT id FROM outbox_message WHERE delivered_at IS NULL "
-    f"AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
-    "ORDER BY next_attempt_at, id LIMIT :batch FOR UPDATE SKIP LOCKED) "
-    "UPDATE outbox_message m SET attempts = m.attempts + 1, "
-    f"next_attempt_at = {_NOW} + make_interval(secs => :lease_s) "
-    "FROM due WHERE m.id = due.id RETURNING m.id, m.target_url, m.payload, m.attempts"
-)
-_DELIVERED = text(
-    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL WHERE id = :id"
-)
-_FAILED = text(
-    "UPDATE outbox_message SET last_error = :error, attempts = :attempts, "
-    f"next_attempt_at = {_NOW} + make_interval(secs => :delay_s) WHERE id = :id"
-)
+OUTBOX_JOB = Actor.job("outbox")  # the dispatcher's actor
 
 
 class WebhookUrlError(DomainError):
@@ -122,12 +106,12 @@ def _send(client: httpx.Client, row) -> tuple[str | None, bool]:
 def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 50,
                 timeout_s: float = 5, stop: threading.Event | None = None) -> DeliveryReport:
     """Send up to ``batch`` due outbox messages once each; record success or the retry time."""
+    authorize(OUTBOX_JOB, "alert.deliver")
     report = DeliveryReport()
     # The lease must outlast the whole batch, or a slow pass would let another take its rows.
     lease_s = batch * timeout_s + 30
     with engine.begin() as conn:
-        rows = conn.execute(_CLAIM, {"now": now, "batch": batch, "lease_s": lease_s,
-                                     "max_attempts": MAX_ATTEMPTS}).all()
+        rows = store.claim_due(conn, now=now, batch=batch, lease_s=lease_s)
     report.claimed = len(rows)
     if not rows:
         return report
@@ -140,7 +124,7 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
             error, permanent = _send(client, row)
             with engine.begin() as conn:
                 if error is None:
-                    conn.execute(_DELIVERED, {"now": now, "id": row.id})
+                    store.mark_delivered(conn, row.id, now=now)
                     report.delivered.append(row.id)
                     continue
                 attempts = MAX_ATTEMPTS if permanent else row.attempts
@@ -152,18 +136,15 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
                     report.failed.append(row.id)
                     logger.warning("outbox message %s attempt %s failed: %s",
                                    row.id, attempts, error)
-                conn.execute(_FAILED, {"now": now, "id": row.id, "error": error,
-                                       "attempts": attempts, "delay_s": backoff_s(attempts)})
+                store.mark_failed(conn, row.id, now=now, error=error, attempts=attempts,
+                                  delay_s=backoff_s(attempts))
     return report
 
 
 def _release(engine: Engine, ids: list[int], now: dt.datetime | None) -> None:
     """Hand claimed but unsent rows back at once (shutdown), without counting the attempt."""
     with engine.begin() as conn:
-        conn.execute(text("UPDATE outbox_message SET attempts = attempts - 1, "
-                          f"next_attempt_at = {_NOW} "
-                          "WHERE id = ANY(:ids) AND delivered_at IS NULL"),
-                     {"ids": ids, "now": now})
+        store.release(conn, ids, now=now)
 
 
 class Dispatcher(BackgroundLoop):

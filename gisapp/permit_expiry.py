@@ -11,24 +11,19 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
-from layers.services.permits import expire_due
+from layers.services.permits import expire_due_alone
 
 logger = logging.getLogger("gisapp.permit_expiry")
-_LOCK_KEY = "gisapp:permit-expiry"
 
 
 def expire_once(engine: Engine) -> list[int] | None:
     """Run one pass; return the expired permit ids, or None when another pass holds the lock."""
     with session_factory(engine).begin() as session:
-        if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
-                               {"k": _LOCK_KEY}).scalar():
-            return None
-        return expire_due(session)
+        return expire_due_alone(session)
 
 
 class ExpiryJob(BackgroundLoop):

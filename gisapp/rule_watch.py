@@ -22,9 +22,11 @@ from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
+from layers.services.actors import Actor
 from spatial_rules.rulesets import RuleSet, is_family, today_in_shanghai, version_in_force
 
 logger = logging.getLogger("gisapp.rule_watch")
+RULE_SWITCH_JOB = Actor.job("rule-switch")  # the actor of automatic switches (audit, alerts)
 _LOCK_KEY = "gisapp:rule-switch"
 
 

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     database_url: PostgresDsn | None = Field(
         default=None, validation_alias=AliasChoices("GISAPP_DATABASE_URL", "DATABASE_URL")
     )
+    # A streaming read replica for lag-tolerant reads (map data, reports); writes and
+    # reads of one's own writes stay on the primary (layers.replica). Unset: no replica.
+    read_database_url: PostgresDsn | None = None
+    # A replica further behind than this (seconds) is skipped until it catches up.
+    read_max_lag_s: float = Field(default=10.0, ge=0, le=3600)
     data_dir: Path = Field(default_factory=default_data_dir)
     pg_port: int = Field(default=54329, ge=1024, le=65535)
     # Unprivileged OS user that runs the embedded server when gisapp runs as root.
@@ -42,6 +47,10 @@ class Settings(BaseSettings):
     rule_set: str = "shanghai"
     # How often a server whose rule_set is a family checks the version in force (0: never).
     rule_check_interval_s: float = Field(default=60.0, ge=0, le=86_400)
+    # The campaign's dates, stage windows and quota (a YAML file as ``gisapp campaign
+    # --settings`` takes); unset: the district work plan's defaults. Used by the CLI, the
+    # API, the maps and the report alike; a stored plan keeps the settings it was drawn with.
+    campaign_settings: Path | None = None
     # Service
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)

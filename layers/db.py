@@ -5,9 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -93,6 +95,17 @@ class _Prepared:
     name: str
     sql: str  # with $1, $2 ... in place of :name
     params: tuple[str, ...]
+
+
+@contextmanager
+def read_only_session(engine: Engine) -> Iterator[Session]:
+    """Yield a session in a READ ONLY transaction, rolled back at the end (reports)."""
+    with session_factory(engine)() as session:
+        session.execute(text("SET TRANSACTION READ ONLY"))
+        try:
+            yield session
+        finally:
+            session.rollback()
 
 
 def _prepared(sql: str) -> _Prepared:

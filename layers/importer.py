@@ -31,6 +31,7 @@ from layers.io import FeatureProblem, InputFileError
 from layers.io.errors import file_error
 from layers.io.validate import promote_multi
 from layers.schema import ID_FIELD, PIPELINE_FIELDS, PROJECT_FIELDS
+from layers.services.actors import Actor
 from layers.townships import fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 
@@ -100,13 +101,16 @@ def import_layer(
     source_crs: str,
     notes: list[str] | None = None,
     mode: str = "insert",
-    created_by: str | None = None,
+    actor: Actor | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
     """Store a validated frame (EPSG:4490, canonical columns) in one transaction.
 
     The caller owns the transaction: commit on success, roll back on any error.
+    ``actor`` names the batch and the audit rows of replaced features; without one, the
+    OS user running this process (``cli:<user>``).
     """
+    actor = actor or Actor.cli()
     if kind not in TABLES:
         raise file_error(source_name, f"未知图层“{kind}”（可用：pipelines、projects）")
     if mode not in MODES:
@@ -142,7 +146,7 @@ def import_layer(
             "crs": source_crs,
             "n": len(frame),
             "notes": "\n".join(notes or []) or None,
-            "by": created_by,
+            "by": actor.username,
         },
     ).scalar_one()
     replaced = 0
@@ -157,7 +161,7 @@ def import_layer(
         )
         _copy_rows(session, kind, frame, batch_id, source_name, progress, target=STAGING)
         present = [c for c in COLUMNS[kind] if c in frame.columns]
-        replaced = _merge_staged(session, kind, present, batch_id, created_by)
+        replaced = _merge_staged(session, kind, present, batch_id, actor)
         session.execute(text(f"DROP TABLE {STAGING}"))
     else:
         _copy_rows(session, kind, frame, batch_id, source_name, progress)
@@ -175,7 +179,7 @@ STAGING = "_import_rows"
 
 
 def _merge_staged(
-    session: Session, kind: str, present: list[str], batch_id: int, created_by: str | None
+    session: Session, kind: str, present: list[str], batch_id: int, actor: Actor
 ) -> int:
     """Update live rows whose code is staged, insert the rest; return how many were replaced."""
     table, code = TABLES[kind], ID_FIELD[kind]
@@ -183,13 +187,14 @@ def _merge_staged(
     entity = "pipeline" if kind == "pipelines" else "project"
     session.execute(
         text(
-            "INSERT INTO audit_log (username, action, entity, entity_id, detail) "
-            f"SELECT :by, '{entity}.replace', '{table}', t.id::text, jsonb_build_object("
+            "INSERT INTO audit_log (user_id, username, action, entity, entity_id, detail) "
+            f"SELECT CAST(:uid AS integer), :by, '{entity}.replace', '{table}', t.id::text, "
+            "jsonb_build_object("
             "'before', to_jsonb(t) - 'geom' - 'geom_m', "
             "'geometry_before', ST_AsGeoJSON(t.geom, 9)::jsonb, 'import_batch_id', :b) "
             f"FROM {table} t JOIN {STAGING} s ON s.{code} = t.{code} WHERE t.deleted_at IS NULL"
         ),
-        {"by": created_by, "b": batch_id},
+        {"uid": actor.id, "by": actor.username, "b": batch_id},
     )
     assignments = ", ".join(f"{c} = s.{c}" for c in columns if c != code)
     replaced = session.execute(

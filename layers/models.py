@@ -543,6 +543,8 @@ class SpotCheckPlan(Base):
         DateTime(timezone=True), server_default=func.now()
     )
     created_by: Mapped[str | None] = mapped_column(String(64))
+    # The campaign settings it was drawn with (CampaignSettings.to_mapping); NULL before 0006.
+    settings = mapped_column(JSONB, nullable=True)
 
     __table_args__ = (
         CheckConstraint("stage IN (1, 2, 3)", name="stage"),

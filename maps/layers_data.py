@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from campaign.sampling import stage_quota
 from campaign.settings import CampaignSettings
 from layers.screening_db import UNSCREENED_PIPELINE_STATUSES
+from layers.services.campaign_status import stage_coverage
 from layers.services.errors import InvalidRequestError
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
@@ -262,9 +262,14 @@ LIMIT :limit_plus"""
 
 def this_year() -> int:
     """Return the current year in Shanghai (the campaign year by default)."""
-    from layers.services.permits import local_today
-
     return local_today().year
+
+
+def local_today() -> dt.date:
+    """Return today's date in Shanghai."""
+    from layers.services.permits import local_today as today
+
+    return today()
 
 
 def search_projects(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[dict]:
@@ -308,28 +313,22 @@ GROUP BY t.id ORDER BY t.code""")).mappings().all()
     return [dict(r) for r in rows]
 
 
-def inspection_coverage(session: Session, campaign: CampaignSettings) -> dict:
-    """Return the campaign year's spot-check coverage per stage against the quota, and totals."""
+def inspection_coverage(session: Session, campaign: CampaignSettings, on: dt.date) -> dict:
+    """Return the campaign year's spot-check coverage per stage on ``on``, and year totals.
+
+    The stages are counted by ``layers.services.campaign_status.stage_coverage``, as
+    ``/api/campaign/status`` and the monthly report count them.
+    """
     year = campaign.year
     span = {"year": year, "y0": dt.date(year, 1, 1), "y1": dt.date(year, 12, 31)}
     stages = []
-    for stage in campaign.stages:
-        row = session.execute(text("""
-SELECT count(*) AS candidates,
-  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM spot_check_pick k JOIN spot_check_plan pl
-    ON pl.id = k.plan_id WHERE k.project_id = p.id AND pl.year = :year AND pl.stage = :stage)) AS picked,
-  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM inspection i WHERE i.project_id = p.id
-    AND i.kind = 'spot' AND i.round_or_stage = :stage AND i.inspected_on BETWEEN :y0 AND :y1)) AS checked
-FROM construction_project p
-WHERE p.deleted_at IS NULL AND p.status = 'under_construction'
-  AND (p.start_date IS NULL OR p.start_date <= :wend)
-  AND (p.planned_completion_date IS NULL OR p.planned_completion_date >= :wstart)"""),
-            {**span, "stage": stage.number, "wstart": stage.window_start, "wend": stage.window_end},
-        ).mappings().one()
-        needed = stage_quota(campaign.spot_check_quota, row["candidates"])
-        stages.append({"stage": stage.number, "label": stage.label, **row, "quota_needed": needed,
-                       "rate": row["checked"] / row["candidates"] if row["candidates"] else None,
-                       "met": bool(row["candidates"]) and row["checked"] >= needed})
+    for coverage in stage_coverage(session, campaign, on):
+        p = coverage.progress
+        stages.append({"stage": p.stage.number, "label": p.stage.label,
+                       "candidates": p.candidates, "picked": coverage.picked,
+                       "checked": p.checked, "quota_needed": p.quota_needed,
+                       "rate": p.checked / p.candidates if p.candidates else None,
+                       "met": bool(p.candidates) and p.checked >= p.quota_needed})
     totals = session.execute(text("""
 WITH i AS (SELECT project_id,
     bool_or(kind = 'self' AND round_or_stage = 1) AS r1, bool_or(kind = 'self' AND round_or_stage = 2) AS r2,

@@ -330,6 +330,18 @@ def resolve_rule_set(spec: str | os.PathLike[str], on: date | None = None) -> Ru
     raise RuleSetError(_unknown_family(text))
 
 
+def resolve_builtin(spec: str, on: date | None = None) -> RuleSet:
+    """Return a built-in family's version in force ``on`` or ``family@version``; never a file.
+
+    For callers that must not read files a request names (the API).
+    """
+    key = spec.strip().lower()
+    family = key.partition("@")[0]
+    if family not in builtin_families():
+        raise RuleSetError(_unknown_family(spec.strip()))
+    return resolve_rule_set(key, on)
+
+
 def _unknown_family(name: str) -> str:
     versions = "、".join(r.label for rs in builtin_families().values() for r in rs)
     known = "、".join(BUILTIN_FAMILIES)

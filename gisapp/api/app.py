@@ -12,13 +12,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.limits import BodySizeLimit
+from gisapp.api.replica_headers import ReadSourceHeaders
 from gisapp.api.transaction import write_limiter
 from gisapp.permit_expiry import ExpiryJob
-from gisapp.rule_watch import RuleWatch, watches
+from gisapp.rule_watch import RULE_SWITCH_JOB, RuleWatch, watches
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
+from layers.replica import ReadRouter
 from layers.services.features import WriteContext
+from layers.services.permissions import authorize
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -47,6 +50,11 @@ def create_app(
                              warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        read_engine = (make_engine(str(settings.read_database_url), pool_size=5, max_overflow=10,
+                                   pool_use_lifo=True, ping_after_idle_s=PING_AFTER_IDLE_S)
+                       if settings.read_database_url else None)
+        app.state.reads = ReadRouter(app.state.sessions, read_engine,
+                                     max_lag_s=settings.read_max_lag_s)
         app.state.write_limiter = write_limiter(settings.write_concurrency)
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
@@ -73,8 +81,9 @@ def create_app(
         watch = None
         if settings.rule_check_interval_s > 0 and watches(settings.rule_set):
             def ctx_for(rule_set):
-                return WriteContext(actor=None, rule_set=rule_set, webhook_urls=settings.webhook_urls,
-                                    margin_m=settings.district_margin_m)
+                return WriteContext.of(authorize(RULE_SWITCH_JOB, "data.screen"), rule_set,
+                                       webhook_urls=settings.webhook_urls,
+                                       margin_m=settings.district_margin_m)
 
             watch = RuleWatch(engine, app.state, settings.rule_set.strip().lower(), ctx_for,
                               interval_s=settings.rule_check_interval_s).start()
@@ -87,6 +96,8 @@ def create_app(
         if dispatcher is not None:
             dispatcher.stop()
         engine.dispose()
+        if read_engine is not None:
+            read_engine.dispose()
 
     app = FastAPI(
         title="崇明区燃气管道保护 GIS 服务",
@@ -97,6 +108,7 @@ def create_app(
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
     app.state.logger = logging.getLogger("gisapp.api")
+    app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes)
     errors.install(app)

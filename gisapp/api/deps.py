@@ -1,17 +1,22 @@
-"""Request dependencies: the session (one transaction per request) and the current user."""
+"""Request dependencies: the session, the current user and what the table grants it (``allow``).
+
+One transaction per request; the permission table is ``layers.services.permissions``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from layers.services.actors import Actor
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
-from layers.services.users import User, user_for_token
+from layers.services.permissions import Access, Scope, authorize, check_action, denial
+from layers.services.users import user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
@@ -34,7 +39,28 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> User:
+def get_read_session(request: Request) -> Iterator[Session]:
+    """Yield a read-only session for lag-tolerant reads: the replica while it keeps up.
+
+    The answer says where it was read and the replica's lag (``X-Gisapp-Read-From``,
+    ``X-Gisapp-Read-Lag-S``: ``gisapp.api.replica_headers``), so a page can tell the
+    user how fresh a map is.
+    """
+    reads = request.app.state.reads
+    target = reads.target()
+    request.state.read_target = target
+    session = reads.session(target)
+    try:
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
+
+
+def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Actor:
     """Return the user of the bearer token, looked up in the request's own transaction.
 
     One connection and one transaction per request: a 401 rolls back like any error,
@@ -43,30 +69,30 @@ def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(o
     return user_for_token(session, token or "")
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
 
 
-def write_context(request: Request, user: User) -> WriteContext:
-    """Return what a write by ``user`` needs: the rules, alert receivers, district margin.
-
-    Builders' projects always belong to their own organisation.
-    """
+def write_ctx(request: Request, access: Access) -> WriteContext:
+    """Return what a write granted by ``access`` needs: rules, alert receivers, district margin."""
     settings = request.app.state.settings
-    return WriteContext(
-        actor=user,
-        rule_set=request.app.state.rule_set,
-        webhook_urls=settings.webhook_urls,
-        margin_m=settings.district_margin_m,
-        organisation=user.organisation if user.role == "builder" else None,
-    )
+    return WriteContext.of(access, request.app.state.rule_set,
+                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m)
 
 
-def require(*roles: str):
-    """Return a dependency that admits only users with one of ``roles``."""
+def allow(action: str, *, scopes: Collection[Scope] | None = None):
+    """Return a dependency: the current user's ``Access`` for ``action``, or 403.
 
-    def check(user: CurrentUser) -> User:
-        if user.role not in roles:
-            raise PermissionDeniedError(f"角色 {user.role} 无权执行此操作（需要：{'、'.join(roles)}）")
-        return user
+    The permission table (``layers.services.permissions``) decides; a role it does not
+    grant ``action`` is refused, whatever the role. ``scopes``: the only scopes the route
+    can honour (a route that cannot narrow its answer takes ``EVERYTHING``); a grant of
+    another scope is refused, never widened.
+    """
+    check_action(action)
+
+    def check(user: CurrentUser) -> Access:
+        access = authorize(user, action)
+        if scopes is not None and access.scope not in scopes:
+            raise PermissionDeniedError(denial(user, action))
+        return access
 
     return Depends(check)

@@ -25,7 +25,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from gisapp.api.deps import oauth2_scheme
-from layers.services.users import User, user_for_token
+from layers.services.actors import Actor
+from layers.services.users import user_for_token
 
 T = TypeVar("T")
 BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
@@ -36,7 +37,7 @@ def write_limiter(concurrency: int) -> anyio.CapacityLimiter:
     return anyio.CapacityLimiter(concurrency)
 
 
-async def in_transaction(request: Request, token: str | None, work: Callable[[Session, User], T]) -> T:
+async def in_transaction(request: Request, token: str | None, work: Callable[[Session, Actor], T]) -> T:
     """Run ``work(session, user)`` in one pooled thread and one transaction; return its result."""
     sessions = request.app.state.sessions
 
@@ -55,7 +56,7 @@ async def in_transaction(request: Request, token: str | None, work: Callable[[Se
     return await anyio.to_thread.run_sync(job, limiter=request.app.state.write_limiter)
 
 
-def _open(sessions, token: str) -> tuple[Session, User]:
+def _open(sessions, token: str) -> tuple[Session, Actor]:
     """Return a new session and the token's user.
 
     A pooled connection found dead at this first statement (the database restarted)

@@ -13,9 +13,10 @@ from campaign.dates import parse_query_date
 from campaign.errors import CampaignError
 from campaign.export import write_plan_csv, write_tables_csv, write_tables_xlsx
 from campaign.sampling import CampaignPlan, plan_campaign
-from campaign.settings import CampaignSettings
+from campaign.settings import CampaignSettings, settings_for
 from campaign.statistics import monthly_statistics
-from layers.campaign_store import CliActor, campaign_status, draw_stage, local_today
+from gisapp.cli.context import cli_access
+from layers.services.actors import Actor
 
 campaign_app = typer.Typer(
     help="区级抽查计划、检查记录与年度治理行动进度（文件模式或 --db 数据库模式）。",
@@ -35,7 +36,10 @@ DbOpt = Annotated[
 ]
 SettingsOpt = Annotated[
     Path | None,
-    typer.Option("--settings", help="活动设置 YAML（覆盖默认的截止日期、抽查窗口等）。"),
+    typer.Option(
+        "--settings",
+        help="活动设置 YAML（覆盖默认的截止日期、抽查窗口等）；省略时用 GISAPP_CAMPAIGN_SETTINGS。",
+    ),
 ]
 
 
@@ -45,10 +49,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _settings(year: int, settings_file: Path | None, overrides: dict) -> CampaignSettings:
-    """Build the year's settings from the optional YAML file plus command-line overrides."""
-    if settings_file is None:
-        return CampaignSettings.for_year(year, overrides)
-    return CampaignSettings.from_yaml(settings_file, year=year, overrides=overrides)
+    """Build the year's settings: ``--settings``, else the configured file, else defaults."""
+    return settings_for(year, settings_file or _configured_file(), overrides)
+
+
+def _configured_file() -> Path | None:
+    """Return the campaign settings file of the runtime settings (GISAPP_CAMPAIGN_SETTINGS)."""
+    from gisapp.settings import Settings
+
+    return Settings().campaign_settings
 
 
 @campaign_app.command(
@@ -137,14 +146,17 @@ def status_command(
 ) -> None:
     """Write the compliance tables as of a date from CSV files or stored data (--db)."""
     day = parse_query_date(on, option="--date")
-    settings = _settings(year or day.year, settings_file, {})
     if db:
         _refuse_file(projects, "status")
         _refuse_file(inspections, "status", option="--inspections")
-        status = _with_db(lambda session: campaign_status(session, settings, day))
+        cli_access("campaign.status")
+        status = _with_db(lambda session: _stored_status(session, year or day.year,
+                                                         settings_file, day))
+        settings = status.settings
         records, checks, tables = status.portfolio.projects, status.inspections, status.tables
         _print_skipped(status.portfolio.skipped)
     else:
+        settings = _settings(year or day.year, settings_file, {})
         if projects is None or inspections is None:
             raise CampaignError(
                 "文件模式须同时指定 --projects 与 --inspections；从数据库统计请用 --db。"
@@ -198,22 +210,23 @@ def record_command(
     ] = None,
 ) -> None:
     """Record an inspection of a stored project from the command line."""
-    from layers.campaign_store import project_id_for_code, record_inspection
+    from layers.services.inspections import (
+        NewHazard,
+        NewInspection,
+        project_id_for_code,
+        record_inspection,
+    )
 
     items = [
-        {"description": text.removeprefix(MAJOR_PREFIX), "major": text.startswith(MAJOR_PREFIX),
-         "deadline": deadline}
-        for text in hazards or ()
+        NewHazard(item.removeprefix(MAJOR_PREFIX), item.startswith(MAJOR_PREFIX), deadline)
+        for item in hazards or ()
     ]
     if deadline is not None and not items:
         raise CampaignError("--deadline 只与 --hazard 一起使用。")
+    new = NewInspection(kind, round_or_stage, on, organisation, findings, items)
 
     def write(session):
-        return record_inspection(
-            session, project_id_for_code(session, project), _cli_actor(), kind=kind,
-            round_or_stage=round_or_stage, inspected_on=on, organisation=organisation,
-            findings=findings, hazards=items,
-        )
+        return record_inspection(session, project_id_for_code(session, project), Actor.cli(), new)
 
     stored = _with_db(write)
     round_text = f"第 {stored['round_or_stage']} 轮/阶段" if stored["round_or_stage"] else ""
@@ -227,17 +240,19 @@ MAJOR_PREFIX = "重大:"
 
 
 def _this_year() -> int:
+    from layers.services.inspections import local_today
+
     return local_today().year
 
 
-def _cli_actor() -> CliActor:
-    import getpass
+def _stored_status(session, year: int, settings_file: Path | None, day):
+    """The campaign status of stored data: ``--settings`` if given, else as the API judges."""
+    from layers.services.campaign_plans import judging_settings
+    from layers.services.campaign_status import campaign_status
 
-    try:
-        name = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry in some containers
-        name = "unknown"
-    return CliActor(username=f"cli:{name}"[:64])
+    settings = (settings_for(year, settings_file) if settings_file is not None
+                else judging_settings(session, year, _configured_file()))
+    return campaign_status(session, settings, day)
 
 
 def _refuse_file(path: Path | None, command: str, option: str = "--projects") -> None:
@@ -266,8 +281,10 @@ def _print_skipped(skipped) -> None:
 
 
 def _plan_db(settings, stage: int, seed: int | None, redraw: bool, out: Path | None) -> None:
+    from layers.services.campaign_plans import draw_stage
+
     drawn = _with_db(
-        lambda session: draw_stage(session, settings, stage, _cli_actor(), seed=seed, redraw=redraw)
+        lambda session: draw_stage(session, settings, stage, Actor.cli(), seed=seed, redraw=redraw)
     )
     plan = drawn.plan
     verb = "重新抽取" if drawn.replaced else "抽取"

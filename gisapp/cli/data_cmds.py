@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from gisapp.cli.context import system_write_context
+from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.cli.errors import CliUsageError
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
@@ -57,8 +57,9 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     from layers.db import session_factory
     from layers.importer import file_sha256
     from layers.io import read_layer
-    from layers.services.imports import import_and_screen
+    from layers.services.imports import ENTITY, import_and_screen
 
+    access = cli_access(f"{ENTITY[kind]}.import")
     settings = Settings()
     result = read_layer(
         file,
@@ -82,9 +83,9 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         task = bar.add_task(f"导入{LAYER_NAMES_ZH[kind]}", total=total)
         # Stored and screened in one transaction: new conflicts get their alert and
         # permit record, as with an import through the API.
-        ctx = system_write_context(settings)
+        ctx = cli_write_ctx(settings, access)
         with session_factory(engine).begin() as session:
-            report, conflict_ids = import_and_screen(
+            outcome = import_and_screen(
                 session,
                 kind,
                 result.frame,
@@ -94,10 +95,10 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
                 source_sha256=file_sha256(file),
                 source_crs=result.source_crs,
                 notes=result.notes,
-                created_by="gisapp import",
                 progress=lambda n: bar.advance(task, n),
             )
     engine.dispose()
+    report, conflict_ids = outcome.report, outcome.conflict_ids
     for note in report.notes:
         typer.echo(f"注意：{note}")
     extra = f"，覆盖旧记录 {report.replaced} 条" if report.replaced else ""
@@ -147,6 +148,7 @@ def import_townships(
     from layers.importer import load_townships
     from layers.townships import read_townships
 
+    cli_access("township.import")
     frame = read_townships(file)
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
@@ -163,6 +165,7 @@ def export(
     from layers.exporter import EXPORT_QUERIES, stored_layer
     from layers.io import write_layer
 
+    cli_access("data.export")
     if layer not in EXPORT_QUERIES:
         raise CliUsageError(f"未知图层“{layer}”（可用：pipelines、projects、townships）")
     engine = ready_engine(Settings())

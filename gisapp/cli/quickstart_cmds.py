@@ -6,46 +6,29 @@ from typing import Annotated
 
 import typer
 
-from gisapp.cli.context import system_write_context
+from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
-from gisapp.summary import database_summary, format_summary
+from gisapp.summary import format_summary
+from layers.services.summary import database_summary
 
 SAMPLE_SEED = 20261124
 
 
 def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) -> bool:
     """Generate the sample data and import it through the normal file path if nothing is stored."""
-    from sqlalchemy import text
-
     from layers.db import session_factory
-    from layers.importer import file_sha256, import_layer, load_townships
-    from layers.io import read_layer
     from layers.sample import generate_sample
-    from layers.services.features import screen_district
-    from layers.townships import read_townships
+    from layers.services.quickstart import is_empty, load_sample_files
 
-    with engine.connect() as conn:
-        stored = conn.execute(
-            text(
-                "SELECT (SELECT count(*) FROM gas_pipeline) + (SELECT count(*) FROM construction_project)"
-            )
-        ).scalar_one()
-    if stored:
+    for action in ("pipeline.import", "project.import"):
+        access = cli_access(action)
+    if not is_empty(engine):
         return False
     out_dir = settings.data_dir / "sample"
     files = generate_sample(seed=seed, scale="district").write(out_dir, fmt="geojson")
     with session_factory(engine).begin() as session:
-        load_townships(session, read_townships(files["townships"]), source=files["townships"].name)
-        for kind in ("pipelines", "projects"):
-            result = read_layer(files[kind], kind, margin_m=settings.district_margin_m)
-            import_layer(
-                session, kind, result.frame, source_name=files[kind].name,
-                source_sha256=file_sha256(files[kind]), source_crs=result.source_crs,
-                notes=result.notes, created_by="gisapp quickstart",
-            )
-        # Conflicts of the sample get their permit records and alerts like any import.
-        screen_district(session, system_write_context(settings))
+        load_sample_files(session, files, cli_write_ctx(settings, access))
     return True
 
 
@@ -74,21 +57,18 @@ def quickstart(
 
 def _first_user(engine, settings: Settings) -> None:
     """With no user yet, create a gas office account and say how to log in."""
-    import secrets
-
-    from sqlalchemy import text
-
     from layers.db import session_factory
-    from layers.services.users import create_user
+    from layers.services.quickstart import create_first_user
 
+    cli_access("user.manage")
     with session_factory(engine).begin() as session:
-        if session.execute(text("SELECT count(*) FROM app_user")).scalar_one():
-            return
-        password = secrets.token_urlsafe(12)
-        create_user(session, "office", password, "gas_office")
+        password = create_first_user(session)
+    if password is None:
+        return
     where = settings.data_dir / "initial-user.txt"
     where.parent.mkdir(parents=True, exist_ok=True)
-    where.write_text(f"username: office\npassword: {password}\n", encoding="utf-8")
+    with where.open("w", encoding="utf-8") as out:
+        out.write(f"username: office\npassword: {password}\n")
     where.chmod(0o600)
     typer.echo(f"已创建燃气管理所账号 office，初始密码 {password}（另存于 {where}，请登录后修改）。")
 
@@ -100,7 +80,7 @@ def _screen_and_report(engine, settings: Settings) -> None:
     from layers.screening_db import open_conflicts
     from layers.services.features import screen_district
 
-    ctx = system_write_context(settings)
+    ctx = cli_write_ctx(settings, cli_access("data.screen"))
     with session_factory(engine).begin() as session:
         new_ids = screen_district(session, ctx).new_conflict_ids
         conflicts = open_conflicts(session, ctx.rule_set.label)
@@ -113,6 +93,7 @@ def _screen_and_report(engine, settings: Settings) -> None:
 
 def summary() -> None:
     """打印数据库中管道、项目与乡镇的概况。"""
+    cli_access("data.export")
     engine = ready_engine(Settings())
     typer.echo(format_summary(database_summary(engine)))
     engine.dispose()

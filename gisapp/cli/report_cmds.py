@@ -16,14 +16,15 @@ def report(
     ] = None,
 ) -> None:
     """生成月度地图报告：离线 HTML、A4 PDF（含静态地图）、各统计表 CSV 与 XLSX。"""
-    from sqlalchemy import text
-
+    from gisapp.cli.context import cli_access
     from gisapp.database import database_url
     from gisapp.settings import Settings
-    from layers.db import make_engine, session_factory
+    from layers.db import make_engine, read_only_session
+    from layers.services.campaign_plans import judging_settings
     from maps.report import build_report, parse_month, prepare_output_dir
 
     # Cheap checks first, so a typo never waits for the database.
+    cli_access("report.read")
     period = parse_month(month)
     prepare_output_dir(out)
     settings = Settings()
@@ -32,10 +33,10 @@ def report(
     rule_set = None
     engine = make_engine(database_url(settings, start=True))
     try:
-        with session_factory(engine)() as session:
-            session.execute(text("SET TRANSACTION READ ONLY"))
-            result = build_report(session, period, out, township=township, rule_set=rule_set)
-            session.rollback()
+        with read_only_session(engine) as session:
+            campaign = judging_settings(session, period.year, settings.campaign_settings)
+            result = build_report(session, period, out, township=township, rule_set=rule_set,
+                                  campaign_settings=campaign)
     finally:
         engine.dispose()
     scope = township or "全区"

@@ -43,8 +43,10 @@ def impact(
     ] = False,
 ) -> None:
     """试算：数据库中的项目在规则变更后哪些进入、离开范围，或范围、禁止作业发生变化（不写入）。"""
+    from gisapp.cli.context import cli_access
     from spatial_rules.rulesets import resolve_rule_set
 
+    cli_access("rules.read")
     day = parse_day(on)
     before = resolve_rule_set(from_rules, day)
     after = resolve_rule_set(to_rules, day)

@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from gisapp.cli.context import system_write_context
+from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
 from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
@@ -132,6 +132,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
     from layers.screening_db import open_conflicts
     from layers.services.features import screen_district
 
+    access = cli_access("data.screen")
     if out is not None:
         from layers.screen_files import check_output_path
 
@@ -140,7 +141,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
     engine = ready_engine(settings)
     # Through the service, as every write: new conflicts get their permit record and
     # alert (and webhook deliveries) in the same transaction.
-    ctx = system_write_context(settings, rule_set)
+    ctx = cli_write_ctx(settings, access, rule_set)
     with session_factory(engine).begin() as session:
         report = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)

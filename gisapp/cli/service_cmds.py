@@ -23,23 +23,17 @@ def create(
     ] = None,
 ) -> None:
     """创建用户（密码以 Argon2id 哈希保存）。"""
+    from gisapp.cli.context import cli_access
     from layers.db import session_factory
-    from layers.services.audit import record
-    from layers.services.users import ROLE_ZH, create_user
+    from layers.services.permissions import ROLE_ZH
+    from layers.services.users import add_user
 
+    access = cli_access("user.manage")
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
-        user = create_user(session, username, password, role, organisation)
-        record(
-            session,
-            None,
-            "user.create",
-            "app_user",
-            user.id,
-            {"username": username, "role": role, "organisation": organisation, "via": "cli"},
-        )
+        user = add_user(session, access.actor, username, password, role, organisation, via="cli")
     engine.dispose()
-    typer.echo(f"已创建用户 {user.username}（{ROLE_ZH[user.role]}）。")
+    typer.echo(f"已创建用户 {user['username']}（{ROLE_ZH[user['role']]}）。")
 
 
 def serve(
@@ -53,7 +47,10 @@ def serve(
     engine = ready_engine(settings)
     url = engine.url.render_as_string(hide_password=False)
     if load_sample:
+        from gisapp.cli.context import cli_access
         from gisapp.cli.quickstart_cmds import load_sample_if_empty
+
+        cli_access("project.import")
 
         if load_sample_if_empty(engine, settings):
             typer.echo("已载入崇明区合成示例数据。")
@@ -93,17 +90,19 @@ def expire(
     """将有效期已过的已审批手续标记为已过期（建议每日运行一次）。"""
     import datetime as dt
 
+    from gisapp.cli.context import cli_access
     from gisapp.cli.errors import CliUsageError
     from layers.db import session_factory
     from layers.services.permits import expire_due
 
+    access = cli_access("permit.to.expired")
     try:
         today = dt.date.fromisoformat(date) if date else None
     except ValueError as exc:
         raise CliUsageError(f"--date “{date}” 不是有效日期（格式 YYYY-MM-DD）") from exc
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
-        expired = expire_due(session, today) if today else expire_due(session)
+        expired = expire_due(session, today, actor=access.actor)
     engine.dispose()
     typer.echo(f"已过期手续 {len(expired)} 项。")
 

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import bindparam
 
+from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, NotFoundError
 from vocabulary.activities import Activity
@@ -127,7 +129,8 @@ def _queue_webhooks(session: Session, alert_ids: Sequence[int], webhook_urls: Se
 _TRANSITIONS = {"acknowledge": ("new",), "resolve": ("new", "acknowledged")}
 
 
-def change_alert(session: Session, alert_id: int, action: str, actor, note: str | None = None) -> dict:
+def change_alert(session: Session, alert_id: int, action: str, actor: Actor,
+                 note: str | None = None) -> dict:
     """Acknowledge or resolve an alert; an illegal change raises ``ConflictStateError``."""
     row = session.execute(
         text("SELECT id, status FROM alert WHERE id = :id FOR UPDATE"), {"id": alert_id}
@@ -164,3 +167,34 @@ ALERT_SELECT = (
     "g.external_code AS pipeline_code FROM alert a "
     "JOIN construction_project p ON p.id = a.project_id JOIN gas_pipeline g ON g.id = a.pipeline_id"
 )
+
+
+def list_alerts(session: Session, *, status: str | None = None, since_id: int = 0,
+                limit: int = 100) -> list[dict]:
+    """Return alerts newest first (optionally of one status, only above ``since_id``)."""
+    rows = session.execute(
+        text(f"{ALERT_SELECT} WHERE (CAST(:s AS text) IS NULL OR a.status = :s) AND a.id > :since "
+             "ORDER BY a.id DESC LIMIT :limit"),
+        {"s": status, "since": since_id, "limit": limit},
+    ).mappings().all()
+    return [dict(r) for r in rows]
+
+
+def newest_alert_id(engine: Engine) -> int:
+    """Return the highest alert id (0 when there is none), on a short pooled connection."""
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
+
+
+def alerts_after(engine: Engine, last_id: int, gaps: Sequence[int], limit: int) -> list[dict]:
+    """Return alerts above ``last_id`` or among ``gaps``, oldest first, on a short connection.
+
+    For the live stream: each poll borrows a pooled connection for this one query only.
+    """
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
+                 "ORDER BY a.id LIMIT :limit"),
+            {"last": last_id, "gaps": list(gaps), "limit": limit},
+        ).mappings().all()
+    return [dict(r) for r in rows]

@@ -1,4 +1,8 @@
-"""The audit log: every write through the service, who did it and when."""
+"""The audit log: every write through the service, who did it and when.
+
+Every row names its actor (``layers.services.actors.Actor``): a user, ``cli:<os user>``
+or ``job:<name>``.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,21 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import bindparam
 
+from layers.services.actors import Actor
+
 
 def record(
-    session: Session, actor, action: str, entity: str, entity_id, detail: dict | None = None
+    session: Session, actor: Actor, action: str, entity: str, entity_id, detail: dict | None = None
 ) -> None:
-    """Append one audit row in the current transaction (``actor`` has ``id``/``username``)."""
+    """Append one audit row in the current transaction."""
     session.execute(
         text(
             "INSERT INTO audit_log (user_id, username, action, entity, entity_id, detail) "
             "VALUES (:uid, :uname, :action, :entity, :eid, :detail)"
         ).bindparams(bindparam("detail", type_=JSONB)),
         {
-            "uid": getattr(actor, "id", None),
-            "uname": getattr(actor, "username", None),
+            "uid": actor.id,
+            "uname": actor.username,
             "action": action,
             "entity": entity,
             "eid": None if entity_id is None else str(entity_id),
@@ -44,10 +50,10 @@ def record_sql(source: str, action: str, entity: str) -> str:
     )
 
 
-def record_params(actor, detail: dict) -> dict:
-    """The binds of ``record_sql`` for ``actor`` (``id``/``username``) and ``detail``."""
+def record_params(actor: Actor, detail: dict) -> dict:
+    """The binds of ``record_sql`` for ``actor`` and ``detail``."""
     return {
-        "audit_uid": getattr(actor, "id", None),
-        "audit_user": getattr(actor, "username", None),
+        "audit_uid": actor.id,
+        "audit_user": actor.username,
         "audit_detail": json.dumps(detail, ensure_ascii=False),
     }

@@ -23,9 +23,16 @@ from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area, lock_district
+from layers.services.actors import Actor
 from layers.services.alerts import raise_alerts, raise_change_alerts
 from layers.services.audit import record, record_params, record_sql
-from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.services.errors import (
+    ConflictStateError,
+    InvalidRequestError,
+    NotFoundError,
+    PermissionDeniedError,
+)
+from layers.services.permissions import Access, Scope, denial
 from layers.townships import TOWNSHIP_OF_SITE, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
@@ -56,11 +63,25 @@ SPECS = {"pipelines": PIPELINES, "projects": PROJECTS}
 class WriteContext:
     """What every write needs besides the feature: who, which rules, where alerts go."""
 
-    actor: object
+    actor: Actor
     rule_set: RuleSet
     webhook_urls: Sequence[str] = ()
     margin_m: float = 2000.0
     organisation: str | None = None  # forced owner organisation (builders)
+
+    @classmethod
+    def of(cls, access: Access, rule_set: RuleSet, *, webhook_urls: Sequence[str] = (),
+           margin_m: float = 2000.0) -> WriteContext:
+        """Return the context of a write granted by ``access``.
+
+        Projects written under an own-organisation grant always belong to that organisation;
+        a write grant of any other scope cannot be honoured here and is refused.
+        """
+        own_projects = access.scope is Scope.OWN_PROJECTS and access.action.startswith("project.")
+        if access.scope is not Scope.ALL and not own_projects:
+            raise PermissionDeniedError(denial(access.actor, access.action))
+        return cls(actor=access.actor, rule_set=rule_set, webhook_urls=webhook_urls,
+                   margin_m=margin_m, organisation=access.project_organisation)
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -287,22 +308,52 @@ _CONFLICT_ORDER = "ORDER BY distance_m, conflict_id"
 _COLUMN = {"projects": "project_id", "pipelines": "pipeline_id"}
 
 
+def _scope(spec: LayerSpec, access: Access | None, near_m: float | None) -> tuple[str, dict]:
+    """Return the condition (on ``spec.table``) and binds keeping the rows ``access`` reaches.
+
+    A scope this layer cannot honour is refused, never widened.
+    """
+    if access is None or access.scope is Scope.ALL:
+        return "", {}
+    org = {"scope_org": access.actor.organisation}
+    if spec is PROJECTS and access.scope is Scope.OWN_PROJECTS:
+        return " AND organisation = :scope_org", org
+    if spec is PROJECTS and access.scope is Scope.OWN_PIPELINES:
+        # A pipeline owner sees the projects that reach its pipelines.
+        return (" AND EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g "
+                "ON g.id = c.pipeline_id WHERE c.project_id = construction_project.id "
+                "AND g.owner = :scope_org)"), org
+    if spec is PIPELINES and access.scope is Scope.OWN_PIPELINES:
+        return " AND owner = :scope_org", org
+    if spec is PIPELINES and access.scope is Scope.NEAR_OWN_SITES and near_m is not None:
+        # Pipelines whose ranges can reach the organisation's sites (the rule set's
+        # search distance, ``near_m``).
+        return (" AND EXISTS (SELECT 1 FROM construction_project p WHERE "
+                "p.organisation = :scope_org AND p.deleted_at IS NULL "
+                "AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :scope_near_m))"), {
+                    **org, "scope_near_m": float(near_m)}
+    raise PermissionDeniedError(denial(access.actor, access.action))
+
+
 def get_feature(
-    session: Session, kind: str, feature_id: int, *, lock: bool = False, organisation: str | None = None
+    session: Session, kind: str, feature_id: int, *, lock: bool = False,
+    access: Access | None = None, near_m: float | None = None,
 ) -> dict:
-    """Return a live feature as a GeoJSON Feature with its open conflicts."""
+    """Return a live feature (if ``access`` reaches it) as GeoJSON with its open conflicts.
+
+    ``near_m``: the rule set's search distance, for scopes near the actor's own sites.
+    """
     spec = SPECS[kind]
-    org = " AND organisation = :org" if organisation is not None else ""
+    scope, scope_params = _scope(spec, access, near_m)
     conflicts = _CONFLICTS.format(column=_COLUMN[kind], feature_id=f"{spec.table}.id")
     # The feature and its conflicts in one round trip (json_agg keeps the conflict order).
     sql = (
         f"{_select(spec, from_table=False)}, (SELECT coalesce(json_agg(x {_CONFLICT_ORDER}), '[]') "
         f"FROM ({conflicts}) x) AS conflicts_json "
-        f"FROM {spec.table} WHERE id = :id AND deleted_at IS NULL{org}"
+        f"FROM {spec.table} WHERE id = :id AND deleted_at IS NULL{scope}"
         + (" FOR UPDATE" if lock else "")
     )
-    params = {"id": feature_id} if organisation is None else {"id": feature_id, "org": organisation}
-    row = execute_prepared(session, sql, params).mappings().one_or_none()
+    row = execute_prepared(session, sql, {"id": feature_id, **scope_params}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
     row = dict(row)
@@ -320,17 +371,17 @@ def list_features(
     township: str | None = None,
     status: str | None = None,
     q: str | None = None,
-    organisation: str | None = None,
-    near_organisation: str | None = None,
+    access: Access | None = None,
     near_m: float | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
-    """Return one page of live features (GeoJSON) and the total count matching the filters."""
+    """Return one page of the live features ``access`` reaches (GeoJSON) and the total."""
     spec = SPECS[kind]
-    where = ["deleted_at IS NULL"]
-    params: dict = {"limit": limit, "offset": offset}
+    scope, scope_params = _scope(spec, access, near_m)
+    where = ["deleted_at IS NULL" + scope]
+    params: dict = {"limit": limit, "offset": offset, **scope_params}
     if ids is not None:
         where.append("id = ANY(:ids)")
         params["ids"] = [int(i) for i in ids]
@@ -353,19 +404,6 @@ def list_features(
         fields = ["name", spec.code] + (["builder", "contractor"] if spec is PROJECTS else ["owner"])
         where.append("(" + " OR ".join(f"{f} ILIKE :q" for f in fields) + ")")
         params["q"] = f"%{q.replace('%', '').replace('_', '')}%"
-    if organisation is not None and spec is PROJECTS:
-        where.append("organisation = :org")
-        params["org"] = organisation
-    if near_organisation is not None and spec is PIPELINES:
-        # Builders see only pipelines whose ranges can reach their own sites (the rule
-        # set's search distance, ``near_m``).
-        if near_m is None:
-            raise ValueError("near_organisation needs near_m")
-        where.append(
-            "EXISTS (SELECT 1 FROM construction_project p WHERE p.organisation = :near_org "
-            "AND p.deleted_at IS NULL AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :near_m))"
-        )
-        params.update(near_org=near_organisation, near_m=float(near_m))
     clause = " AND ".join(where)
     total = session.execute(text(f"SELECT count(*) FROM {spec.table} WHERE {clause}"), params).scalar_one()
     rows = (

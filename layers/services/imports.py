@@ -2,10 +2,14 @@
 
 Both entry points (``POST /api/{layer}/import`` and ``gisapp import``) go through here,
 so an imported project that reaches into a pipeline's range raises its alert and gets
-its permit record at once, as a project created through the API does.
+its permit record at once, as a project created through the API does, and the batch is
+in the audit log under the actor's name.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -14,30 +18,74 @@ import geopandas as gpd
 
 from layers.importer import TABLES, ImportReport, import_layer
 from layers.schema import ID_FIELD
+from layers.services.audit import record
+from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext, screen_and_alert
+
+ENTITY = {"pipelines": "pipeline", "projects": "project"}
+
+
+@dataclass(frozen=True)
+class ImportOutcome:
+    """What an import stored and what its screening found."""
+
+    report: ImportReport
+    conflict_ids: list[int]
+    new_alerts: int
 
 
 def import_and_screen(
-    session: Session, kind: str, frame: gpd.GeoDataFrame, ctx: WriteContext, *, replace: bool = False,
-    **import_args,
-) -> tuple[ImportReport, list[int]]:
-    """Import a validated layer (``layers.importer.import_layer``), then screen what changed.
+    session: Session, kind: str, frame: gpd.GeoDataFrame, ctx: WriteContext, *,
+    replace: bool = False, source_name: str, source_sha256: str, source_crs: str,
+    notes: list[str] | None = None, progress: Callable[[int], None] | None = None,
+) -> ImportOutcome:
+    """Import a validated layer (``layers.importer.import_layer``), screen what changed, audit.
 
-    Returns the import report and the ids of the new conflicts. Rows a replace
-    soft-deletes are screened too, so the conflicts of their old versions close.
+    Projects written for one organisation (``ctx.organisation``) all belong to it, and a
+    replace may not overwrite another organisation's projects. Rows a replace soft-deletes
+    are screened too, so the conflicts of their old versions close.
     """
     codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+    if kind == "projects" and ctx.organisation is not None:
+        frame["organisation"] = ctx.organisation
+        if replace:
+            _check_replace_scope(session, codes, ctx.organisation)
     old_ids = _live_ids(session, kind, codes) if replace else []
-    report = import_layer(session, kind, frame, mode="replace" if replace else "insert", **import_args)
+    report = import_layer(
+        session, kind, frame, mode="replace" if replace else "insert", source_name=source_name,
+        source_sha256=source_sha256, source_crs=source_crs, notes=notes, actor=ctx.actor,
+        progress=progress,
+    )
     new_ids = session.execute(
         text(f"SELECT id FROM {TABLES[kind]} WHERE import_batch_id = :b"), {"b": report.batch_id}
     ).scalars().all()
-    return report, screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
+    conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
+    new_alerts = session.execute(
+        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
+    ).scalar_one() if conflict_ids else 0
+    record(session, ctx.actor, f"{ENTITY[kind]}.import", "import_batch", report.batch_id,
+           {"file": source_name, "imported": report.inserted, "replaced": report.replaced,
+            "new_conflicts": len(conflict_ids)})
+    return ImportOutcome(report, conflict_ids, int(new_alerts))
+
+
+def _check_replace_scope(session: Session, codes: list[str], organisation: str) -> None:
+    """Refuse a replace that would overwrite another organisation's projects."""
+    foreign = session.execute(
+        text("SELECT registration_code FROM construction_project WHERE deleted_at IS NULL "
+             "AND registration_code = ANY(:c) AND organisation IS DISTINCT FROM :org "
+             "ORDER BY registration_code LIMIT 20"),
+        {"c": codes, "org": organisation},
+    ).scalars().all()
+    if foreign:
+        raise PermissionDeniedError(
+            f"字段 registration_code：编号 {'、'.join(foreign)} 属于其他单位，不能覆盖"
+        )
 
 
 def _live_ids(session: Session, kind: str, codes: list[str]) -> list[int]:
     """Return the ids of live rows with these codes (they are soft-deleted by a replace)."""
-    return session.execute(
+    return list(session.execute(
         text(f"SELECT id FROM {TABLES[kind]} WHERE deleted_at IS NULL AND {ID_FIELD[kind]} = ANY(:c)"),
         {"c": codes},
-    ).scalars().all()
+    ).scalars())

@@ -3,28 +3,33 @@
 Every new conflict gets a permit in ``not_started`` (``layers.services.features``). Its
 status then moves only along these transitions:
 
-| from         | to           | who                 | requires / meaning                     |
-|--------------|--------------|---------------------|----------------------------------------|
-| not_started  | applied      | gas_office, builder | apply                                  |
-| not_started  | not_required | gas_office          | reason                                 |
-| applied      | approved     | gas_office          | approved_until >= today                |
-| applied      | rejected     | gas_office          |                                        |
-| applied      | not_required | gas_office          | reason                                 |
-| rejected     | applied      | gas_office, builder | re-apply                               |
-| approved     | expired      | gas_office, system  | automatic once past approved_until (1) |
-| approved     | applied      | gas_office, builder | renewal                                |
-| expired      | applied      | gas_office, builder | apply again                            |
-| not_required | not_started  | gas_office          | reopen                                 |
-| any          | (none)       | nobody              | conflict closed: frozen, 409 (2)       |
+| from         | to           | requires / meaning                     |
+|--------------|--------------|----------------------------------------|
+| not_started  | applied      | apply                                  |
+| not_started  | not_required | reason                                 |
+| applied      | approved     | approved_until >= today                |
+| applied      | rejected     |                                        |
+| applied      | not_required | reason                                 |
+| rejected     | applied      | re-apply                               |
+| approved     | expired      | automatic once past approved_until (1) |
+| approved     | applied      | renewal                                |
+| expired      | applied      | apply again                            |
+| not_required | not_started  | reopen                                 |
+| any          | (none)       | conflict closed: frozen, 409 (2)       |
+
+Who may move a permit to which state is the permission table's business
+(``layers.services.permissions``, actions ``permit.to.<state>``): the gas office every
+move, builders ``applied`` for their own organisation's permits, the expiry job
+``expired``.
 
 (1) ``expire_due(session, today)``, run by a scheduled job, expires every approval
-whose ``approved_until`` is before today (Shanghai date), as user ``system``.
+whose ``approved_until`` is before today (Shanghai date), as ``job:permit-expiry``.
 
 (2) Once ``pipeline_conflict.closed_at`` is set (the project or pipeline changed and no
 longer reaches a range) every transition is refused and expiry skips the permit; it
 stays readable. A conflict that reappears is a new conflict with a new permit.
 
-A builder acts only on its own organisation's permits (others are "not found").
+An actor acts only on the permits its grant's scope reaches (others are "not found").
 Every transition locks the permit row (``SELECT ... FOR UPDATE``) and share-locks its
 conflict row, so concurrent requests serialise and a screening that is closing the
 conflict is waited for, and writes one ``permit_event`` and one ``audit_log`` row in the
@@ -34,19 +39,15 @@ caller's transaction: the history is complete or the change did not happen.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.services.actors import Actor
 from layers.services.audit import record
-from layers.services.errors import (
-    ConflictStateError,
-    InvalidRequestError,
-    NotFoundError,
-    PermissionDeniedError,
-)
+from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.services.permissions import Access, authorize, scope_condition
 
 STATUSES = ("not_started", "applied", "approved", "rejected", "expired", "not_required")
 STATUS_ZH = {
@@ -65,27 +66,13 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "expired": ("applied",),
     "not_required": ("not_started",),
 }
-# Target states each role may request; the gas office may request every transition.
-ROLE_TARGETS: dict[str, frozenset[str]] = {
-    "gas_office": frozenset(STATUSES),
-    "builder": frozenset({"applied"}),
-}
 # Dates are Shanghai dates: an approval "valid until 5 June" ends at Shanghai midnight.
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_REFERENCE = 64
 MAX_TEXT = 2000
 
 
-@dataclass(frozen=True)
-class SystemActor:
-    """The actor of automatic changes (scheduled expiry)."""
-
-    id: None = None
-    username: str = "system"
-    role: str = "system"
-
-
-SYSTEM = SystemActor()
+EXPIRY_JOB = Actor.job("permit-expiry")  # the actor of automatic expiry
 
 
 def local_today() -> dt.date:
@@ -119,30 +106,32 @@ def _shape(row) -> dict:
 
 def list_permits(
     session: Session,
+    access: Access,
     *,
     status: str | None = None,
-    organisation: str | None = None,
     project_id: int | None = None,
     conflict_open: bool | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
-    """Return one page of permits (with project and pipeline codes) and the total matching.
+    """Return one page of the permits ``access`` reaches and the total matching.
 
     ``conflict_open`` True keeps permits of open conflicts only, False those of closed ones.
     """
     if status is not None and status not in STATUSES:
         raise InvalidRequestError(f"参数 status：未知状态“{status}”（可用：{'、'.join(STATUSES)}）")
+    scope, scope_params = scope_condition(access, pipeline="g")
     where = (
         " WHERE (CAST(:status AS text) IS NULL OR pm.status = :status) "
-        "AND (CAST(:org AS text) IS NULL OR p.organisation = :org) "
+        f"AND {scope} "
         "AND (CAST(:pid AS bigint) IS NULL OR p.id = :pid) "
         "AND (CAST(:open AS boolean) IS NULL OR (c.closed_at IS NULL) = :open)"
     )
-    params = {"status": status, "org": organisation, "pid": project_id, "open": conflict_open}
+    params = {"status": status, "pid": project_id, "open": conflict_open, **scope_params}
     total = session.execute(
         text("SELECT count(*) FROM permit pm JOIN pipeline_conflict c ON c.id = pm.conflict_id "
-             "JOIN construction_project p ON p.id = c.project_id" + where),
+             "JOIN construction_project p ON p.id = c.project_id "
+             "JOIN gas_pipeline g ON g.id = c.pipeline_id" + where),
         params,
     ).scalar_one()
     rows = session.execute(
@@ -161,22 +150,22 @@ def _history(session: Session, permit_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def _fetch(session: Session, permit_id: int, organisation: str | None, *, lock: bool):
+def _fetch(session: Session, permit_id: int, access: Access | None, *, lock: bool):
+    scope, scope_params = scope_condition(access, pipeline="g")
     row = session.execute(
-        text(_PERMIT_SELECT + " WHERE pm.id = :id "
-             "AND (CAST(:org AS text) IS NULL OR p.organisation = :org)"
+        text(_PERMIT_SELECT + f" WHERE pm.id = :id AND {scope}"
              # The conflict row too: a screening closing it must finish first.
              + (" FOR UPDATE OF pm FOR SHARE OF c" if lock else "")),
-        {"id": permit_id, "org": organisation},
+        {"id": permit_id, **scope_params},
     ).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"保护手续 {permit_id} 不存在")
     return row
 
 
-def get_permit(session: Session, permit_id: int, organisation: str | None = None) -> dict:
-    """Return one permit with its conflict and its full history (oldest first)."""
-    permit = _shape(_fetch(session, permit_id, organisation, lock=False))
+def get_permit(session: Session, permit_id: int, access: Access | None = None) -> dict:
+    """Return one permit (if ``access`` reaches it) with its conflict and full history."""
+    permit = _shape(_fetch(session, permit_id, access, lock=False))
     permit["history"] = _history(session, permit_id)
     return permit
 
@@ -199,20 +188,11 @@ def _closed_error(row, to_status: str) -> ConflictStateError:
     )
 
 
-def _check_role(actor, to_status: str) -> None:
-    role = getattr(actor, "role", None)
-    if to_status not in ROLE_TARGETS.get(role, frozenset()):
-        raise PermissionDeniedError(
-            f"角色 {role} 无权将保护手续改为{_zh(to_status)}"
-            + ("（建设单位只能提交申请 applied）" if role == "builder" else "")
-        )
-
-
 def transition(
     session: Session,
     permit_id: int,
     to_status: str,
-    actor,
+    actor: Actor,
     *,
     approved_until: dt.date | None = None,
     reference: str | None = None,
@@ -224,12 +204,11 @@ def transition(
     if to_status not in STATUSES:
         raise InvalidRequestError(
             f"字段 to_status：未知状态“{to_status}”（可用：{'、'.join(STATUSES)}）")
-    _check_role(actor, to_status)
+    access = authorize(actor, f"permit.to.{to_status}")
     reference = _clean(reference, "reference", MAX_REFERENCE)
     reason = _clean(reason, "reason", MAX_TEXT)
     note = _clean(note, "note", MAX_TEXT)
-    organisation = actor.organisation if getattr(actor, "role", None) == "builder" else None
-    row = _fetch(session, permit_id, organisation, lock=True)
+    row = _fetch(session, permit_id, access, lock=True)
     if not row["conflict_open"]:
         raise _closed_error(row, to_status)
     current = row["status"]
@@ -259,7 +238,7 @@ def transition(
     return get_permit(session, permit_id)
 
 
-def _apply(session: Session, row, to_status: str, actor, *, approved_until, reference, reason,
+def _apply(session: Session, row, to_status: str, actor: Actor, *, approved_until, reference, reason,
            note) -> None:
     """Write the new state, its history event and its audit row (caller holds the row lock)."""
     # The expiry date belongs to an approval: it is kept on expiry (which date ran out)
@@ -267,7 +246,7 @@ def _apply(session: Session, row, to_status: str, actor, *, approved_until, refe
     until = approved_until if to_status == "approved" else (
         row["approved_until"] if to_status == "expired" else None)
     keep_reason = reason if to_status in ("not_required", "rejected") else None
-    username = getattr(actor, "username", None)
+    username = actor.username
     session.execute(
         text("UPDATE permit SET status = :s, approved_until = :until, reason = :reason, "
              "reference = coalesce(:ref, reference), updated_at = now(), updated_by = :who "
@@ -290,8 +269,10 @@ def _apply(session: Session, row, to_status: str, actor, *, approved_until, refe
     })
 
 
-def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> list[int]:
+def expire_due(session: Session, today: dt.date | None = None,
+               actor: Actor = EXPIRY_JOB) -> list[int]:
     """Move every approved permit of an open conflict past its ``approved_until`` to expired."""
+    authorize(actor, "permit.to.expired")
     today = today or local_today()
     # Rows locked by a transition or a screening in progress are left to the next pass:
     # waiting for a district screening's conflict rows here could deadlock with it.
@@ -306,3 +287,18 @@ def expire_due(session: Session, today: dt.date | None = None, actor=SYSTEM) -> 
         _apply(session, row, "expired", actor, approved_until=None, reference=None, reason=None,
                note=note)
     return [r["id"] for r in rows]
+
+
+_EXPIRY_LOCK = "gisapp:permit-expiry"
+
+
+def expire_due_alone(session: Session, actor: Actor = EXPIRY_JOB) -> list[int] | None:
+    """Run ``expire_due`` unless another pass holds the expiry lock (then return None).
+
+    Several server workers run the expiry job; a transaction-scoped advisory lock lets
+    one pass run at a time.
+    """
+    if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
+                           {"k": _EXPIRY_LOCK}).scalar():
+        return None
+    return expire_due(session, actor=actor)

@@ -125,6 +125,23 @@ def catch_up(session: Session, ctx) -> tuple[int, int]:
     return len(project_ids), len(pipeline_ids)
 
 
+def rules_overview(session: Session, in_use: str) -> dict:
+    """Return the built-in versions, the version a worker uses, the stored data's, and switches."""
+    from spatial_rules.rulesets import list_rule_sets
+
+    return {
+        "in_use": in_use,
+        "stored": stored_rule_set(session),
+        "versions": [
+            {"rule_set": r.label, "title": r.title, "effective_from": r.effective_from.isoformat(),
+             "effective_until": r.effective_until.isoformat() if r.effective_until else None,
+             "sources": dict(r.sources)}
+            for r in list_rule_sets()
+        ],
+        "switches": switch_history(session),
+    }
+
+
 # --- impact (dry run) ----------------------------------------------------------------
 
 

@@ -6,7 +6,6 @@ import datetime as dt
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -15,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
+from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import (
     AuthenticationError,
@@ -23,9 +23,13 @@ from layers.services.errors import (
     NotFoundError,
     PermissionDeniedError,
 )
+from layers.services.permissions import (
+    ROLE_ZH,
+    USER_ROLES,
+    account_managers,
+    needs_organisation,
+)
 
-ROLES = ("gas_office", "builder", "inspector", "admin")
-ROLE_ZH = {"gas_office": "燃气管理所", "builder": "建设单位", "inspector": "检查人员", "admin": "管理员"}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
 # Verified against when the user does not exist, so timing does not reveal usernames.
@@ -33,8 +37,8 @@ _DUMMY_HASH = _HASHER.hash("not-a-real-password")
 
 
 def _check_role(role: str) -> None:
-    if role not in ROLES:
-        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(ROLES)}）")
+    if role not in USER_ROLES:
+        raise InvalidRequestError(f"字段 role：未知角色“{role}”（可用：{'、'.join(USER_ROLES)}）")
 
 
 def _check_password(password: str) -> None:
@@ -43,22 +47,13 @@ def _check_password(password: str) -> None:
 
 
 def _check_organisation(role: str, organisation: str | None) -> None:
-    if role == "builder" and not (organisation or "").strip():
-        raise InvalidRequestError("字段 organisation：建设单位用户必须指定所属单位")
-
-
-@dataclass(frozen=True)
-class User:
-    """An authenticated user."""
-
-    id: int
-    username: str
-    role: str
-    organisation: str | None
+    if needs_organisation(role) and not (organisation or "").strip():
+        raise InvalidRequestError(
+            f"字段 organisation：{ROLE_ZH[role]}用户必须指定所属单位（其权限以本单位为范围）")
 
 
 def create_user(session: Session, username: str, password: str, role: str,
-                organisation: str | None = None) -> User:
+                organisation: str | None = None) -> Actor:
     """Create a user; builders must name their organisation."""
     if not _USERNAME.match(username or ""):
         raise InvalidRequestError("字段 username：用户名须为 2–64 位字母、数字、汉字或 _ . - @")
@@ -73,10 +68,10 @@ def create_user(session: Session, username: str, password: str, role: str,
              "VALUES (:u, :h, :r, :o) RETURNING id"),
         {"u": username, "h": _HASHER.hash(password), "r": role, "o": organisation},
     ).scalar_one()
-    return User(user_id, username, role, organisation)
+    return Actor(user_id, username, role, organisation)
 
 
-def authenticate(session: Session, username: str, password: str) -> User:
+def authenticate(session: Session, username: str, password: str) -> Actor:
     """Return the user for a username and password, or raise ``AuthenticationError``."""
     row = session.execute(
         text("SELECT id, username, role, organisation, password_hash, active FROM app_user "
@@ -88,14 +83,14 @@ def authenticate(session: Session, username: str, password: str) -> User:
         row = None
     if row is None or not row.active:
         raise AuthenticationError("用户名或密码错误")
-    return User(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation)
 
 
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def issue_token(session: Session, user: User, ttl_minutes: int) -> tuple[str, dt.datetime]:
+def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, dt.datetime]:
     """Create a bearer token for ``user``; only its digest is stored."""
     token = secrets.token_urlsafe(32)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=ttl_minutes)
@@ -113,14 +108,14 @@ _USER_OF_TOKEN = (
 )
 
 
-def user_for_token(session: Session, token: str) -> User:
+def user_for_token(session: Session, token: str) -> Actor:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
     row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
-    return User(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation)
 
 
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
@@ -165,20 +160,21 @@ def revoke_tokens(session: Session, user_id: int) -> int:
     return session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
 
 
-def add_user(session: Session, actor, username: str, password: str, role: str,
-             organisation: str | None = None) -> dict:
+def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
+             organisation: str | None = None, *, via: str = "api") -> dict:
     """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it."""
     try:
         with session.begin_nested():  # a concurrent twin passes the check, then hits the key
             user = create_user(session, username, password, role, organisation)
     except IntegrityError as exc:
         raise ConflictStateError(f"用户名 {username} 已存在") from exc
+    assert user.id is not None  # a stored user always has its id
     record(session, actor, "user.create", "app_user", user.id,
-           {"username": username, "role": role, "organisation": organisation, "via": "api"})
+           {"username": username, "role": role, "organisation": organisation, "via": via})
     return get_user(session, user.id)
 
 
-def _lock_active_admins(session: Session, actor) -> None:
+def _lock_active_admins(session: Session, actor: Actor) -> None:
     """Lock every active admin row; refuse an actor who is no longer one of them.
 
     Every change that can remove an admin takes these locks first, in id order, so
@@ -186,9 +182,9 @@ def _lock_active_admins(session: Session, actor) -> None:
     that it has lost its role: the system never ends up without an active admin.
     """
     ids = set(session.execute(text(
-        "SELECT id FROM app_user WHERE role = 'admin' AND active ORDER BY id FOR UPDATE"
-    )).scalars())
-    if getattr(actor, "id", None) not in ids:
+        "SELECT id FROM app_user WHERE role = ANY(:roles) AND active ORDER BY id FOR UPDATE"
+    ), {"roles": list(account_managers())}).scalars())
+    if actor.id not in ids:
         raise PermissionDeniedError("当前账号已不是在用的管理员，无权管理用户")
 
 
@@ -201,7 +197,7 @@ def _locked_user(session: Session, user_id: int):
     return row
 
 
-def update_user(session: Session, actor, user_id: int, changes: dict) -> dict:
+def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> dict:
     """Change a user's ``role``, ``organisation`` and/or ``active``; revoke their tokens.
 
     Tokens are revoked when the role or organisation changes or the user is deactivated.
@@ -219,7 +215,7 @@ def update_user(session: Session, actor, user_id: int, changes: dict) -> dict:
     _check_role(role)
     _check_organisation(role, organisation)
     # The actor is a locked active admin, so removing any other admin leaves at least one.
-    if row["id"] == actor.id and not (role == "admin" and active):
+    if row["id"] == actor.id and not (role in account_managers() and active):
         raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
     before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"]}
     after = {"role": role, "organisation": organisation, "active": active}
@@ -236,7 +232,7 @@ def update_user(session: Session, actor, user_id: int, changes: dict) -> dict:
     return get_user(session, user_id) | {"tokens_revoked": revoked}
 
 
-def set_password(session: Session, actor, user_id: int, password: str) -> dict:
+def set_password(session: Session, actor: Actor, user_id: int, password: str) -> dict:
     """Set a new password for a user and revoke all their tokens (the audit row omits it)."""
     _check_password(password)
     row = _locked_user(session, user_id)

@@ -8,7 +8,6 @@ too (the tables keep no history of them), dated by the project's own dates.
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -18,8 +17,10 @@ from sqlalchemy.orm import Session
 import shapely
 from shapely.geometry.base import BaseGeometry
 
-from campaign.model import InspectionKind, InspectionRecord, ProjectRecord
+from campaign.model import InspectionRecord, ProjectRecord
+from layers.campaign_loaders import load_inspection_records, load_portfolio
 from layers.district import district_boundary_metric
+from layers.services.campaign_status import planned_picks
 from maps.report.errors import ReportInputError
 from maps.report.labels import PIPE_GROUP_OF, PIPE_GROUPS
 from maps.report.period import ReportPeriod
@@ -129,10 +130,18 @@ def load_report_data(
             params,
         ),
         supervision=_supervision(session, params),
-        campaign_projects=_campaign_projects(session, params),
-        inspections=_inspections(session, params),
-        planned_picks=_planned_picks(session, params, period.year),
+        **_campaign(session, period, township),
     )
+
+
+def _campaign(session: Session, period: ReportPeriod, township: str | None) -> dict:
+    """The campaign's projects and inspections at the month end, loaded as everywhere else."""
+    portfolio = load_portfolio(session, year=period.year, on=period.last_day, township=township)
+    return {
+        "campaign_projects": list(portfolio.projects),
+        "inspections": load_inspection_records(session, portfolio, on=period.last_day),
+        "planned_picks": planned_picks(session, period.year, township=township),
+    }
 
 
 def _scalar(session: Session, sql: str, params: dict) -> int:
@@ -281,57 +290,3 @@ def _supervision(session: Session, params: dict) -> pd.DataFrame:
     return pd.DataFrame.from_records(
         [tuple(r) for r in rows], columns=["township", "active", "supervised"]
     )
-
-
-def _campaign_projects(session: Session, params: dict) -> list[ProjectRecord]:
-    """Return the campaign's view of the projects that have started (planned ones excluded)."""
-    rows = session.execute(
-        text(
-            "SELECT p.registration_code, p.start_date, p.planned_completion_date, p.status, "
-            "p.township, p.hazardous, p.insured, p.kind, p.under_supervision "
-            f"FROM construction_project p WHERE {_TW} AND p.deleted_at IS NULL "
-            "AND p.status <> 'planned' ORDER BY p.registration_code"
-        ),
-        params,
-    ).all()
-    year_start = dt.date(params["last_day"].year, 1, 1)
-    records = []
-    for code, start, planned_end, status, township, hazardous, insured, kind, supervised in rows:
-        # A project without a start date but under way counts from the campaign year's start.
-        start = start or min(year_start, planned_end or year_start)
-        end = (planned_end or start) if status == "completed" else None
-        records.append(ProjectRecord(
-            id=code, start_date=start, end_date=end, township=township,
-            hazardous=bool(hazardous), insured=bool(insured),
-            gas_engineering=kind == "gas_engineering", under_supervision=bool(supervised),
-        ))
-    return records
-
-
-def _inspections(session: Session, params: dict) -> list[InspectionRecord]:
-    rows = session.execute(
-        text(
-            "SELECT p.registration_code, i.kind, i.inspected_on, i.round_or_stage "
-            "FROM inspection i JOIN construction_project p ON p.id = i.project_id "
-            f"WHERE {_TW} AND p.deleted_at IS NULL AND p.status <> 'planned' "
-            "AND i.inspected_on <= :last_day ORDER BY i.id"
-        ),
-        params,
-    ).all()
-    return [
-        InspectionRecord(project_id=code, kind=InspectionKind(kind), date=on, round_or_stage=n)
-        for code, kind, on, n in rows
-    ]
-
-
-def _planned_picks(session: Session, params: dict, year: int) -> dict[int, int]:
-    rows = session.execute(
-        text(
-            "SELECT pl.stage, count(*) FROM spot_check_pick k "
-            "JOIN spot_check_plan pl ON pl.id = k.plan_id "
-            "JOIN construction_project p ON p.id = k.project_id "
-            f"WHERE pl.year = :year AND {_TW} GROUP BY pl.stage"
-        ),
-        {**params, "year": year},
-    ).all()
-    return {int(stage): int(n) for stage, n in rows}

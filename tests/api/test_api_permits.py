@@ -200,7 +200,7 @@ def test_expire_due_moves_a_past_approval_to_expired_with_a_history_entry(
     assert expired["status"] == "expired" and expired["approved_until"] == until
     last = expired["history"][-1]
     assert (last["from_status"], last["to_status"]) == ("approved", "expired")
-    assert last["username"] == "system" and until in last["note"]
+    assert last["username"] == "job:permit-expiry" and until in last["note"]
     assert api.get(f"/api/permits/{valid['id']}", headers=office).json()["status"] == "approved"
     # Renewal from expired goes through a new application.
     assert _move(api, office, due["id"], "applied").status_code == 200
@@ -250,13 +250,13 @@ def test_list_is_paginated(api, login, stored_network):
 def test_concurrent_transitions_serialise_on_the_permit_row(api, login, stored_network):
     import threading
 
+    from layers.services.actors import Actor
     from layers.services.errors import ConflictStateError
     from layers.services.permits import transition
-    from layers.services.users import User
 
     office = login("gas_office")
     permit = _permit_for(api, office, "CM-PM-RACE")
-    actor = User(id=None, username="racer", role="gas_office", organisation=None)
+    actor = Actor(id=None, username="racer", role="gas_office", organisation=None)
     sessions = session_factory(stored_network)
     outcome = {}
 

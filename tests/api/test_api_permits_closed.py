@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from layers.db import session_factory
+from layers.services.actors import Actor
 from layers.services.errors import ConflictStateError
 from layers.services.features import WriteContext, update_feature
 from layers.services.permits import expire_due, local_today, transition
-from layers.services.users import User
 from tests.api.test_api_permits import EXTRA, LATER, _move, _permit_for, _state
 from tests.factories import site_feature
 
@@ -153,7 +153,7 @@ def test_a_transition_waits_for_the_screening_that_closes_its_conflict(
         api, login, stored_network):
     office = login("gas_office")
     permit = _permit_for(api, office, "CM-CL-RACE")
-    actor = User(id=None, username="racer", role="gas_office", organisation=None)
+    actor = Actor(id=None, username="racer", role="gas_office", organisation=None)
     ctx = WriteContext(actor=actor, rule_set=api.app.state.rule_set)
     sessions = session_factory(stored_network)
     outcome = {}
@@ -188,7 +188,7 @@ def test_expiry_skips_a_permit_whose_conflict_a_screening_holds_and_takes_it_nex
     until = (TODAY + dt.timedelta(days=1)).isoformat()
     assert _move(api, office, permit["id"], "applied").status_code == 200
     assert _move(api, office, permit["id"], "approved", approved_until=until).status_code == 200
-    actor = User(id=None, username="mover", role="gas_office", organisation=None)
+    actor = Actor(id=None, username="mover", role="gas_office", organisation=None)
     ctx = WriteContext(actor=actor, rule_set=api.app.state.rule_set)
     sessions = session_factory(stored_network)
     with sessions() as screening:  # a small move: the conflict stays open, its row is updated

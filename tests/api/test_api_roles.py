@@ -1,5 +1,12 @@
 """The whole role matrix: every endpoint, every role, the expected status; denials write nothing.
 
+Two matrices: the hand-written one below (what each role sees, case by case) and one
+generated from the permission table (``layers.services.permissions``): for every route and
+every role, a grant of the route's actions must answer, a missing grant must refuse (403)
+and a grant whose scope does not reach the target must answer "not found" (404). A test
+holds the two together, and another checks that every route of the app is in the
+generated one, so a new route or a new grant cannot go unchecked.
+
 One world (users, pipelines, projects, conflicts, alerts, permits) is built once for the
 module through the real API, because building it per case would take a minute. Each
 allowed write works on its own target (its own project to delete, its own alert to
@@ -48,7 +55,11 @@ def pipe_feature(code, lat, **props):
 # contains "HP-T1" and sorts before it (both once hid a near pipe from its builder).
 PIPES = [("HP-T1", "high_b", 2.0, 508, 31.63), ("MP-T1", "medium_a", 0.3, 160, 31.64),
          ("FAR-T1", "medium_a", 0.3, 160, 31.66), ("DEL-T1", "medium_a", 0.3, 160, 31.67),
-         ("HP_T2", "medium_a", 0.3, 160, 31.6296), ("AHP-T1", "medium_a", 0.3, 160, 31.6295)]
+         ("HP_T2", "medium_a", 0.3, 160, 31.6296), ("AHP-T1", "medium_a", 0.3, 160, 31.6295),
+         ("FRESH-T1", "medium_a", 0.3, 160, 31.69)]
+# The generated matrix's fresh sites (each its own conflict, permit and alert) lie on
+# FRESH-T1, far from every other pipe, so they change nobody's view of the others.
+FRESH_LAT = 31.6899
 # Sites: A's on the high-pressure trunk HP-T1 (lat 31.63), B's on MP-T1 (lat 31.64), the
 # office's on HP-T1; the *-DEL sites and new sites lie 1 km from every pipe (lat 31.65).
 SITES = {
@@ -131,9 +142,9 @@ def _fingerprint(engine) -> dict:
 def _body(kind: str | None, world, role: str):
     n = next(world["codes"])
     if kind == "new_project":
-        return site_feature(f"RN-{role}-{n}", 121.39 + n * 0.0005, 31.6505)
-    if kind == "new_pipeline":
-        return pipe_feature(f"NEW-{role}-{n}", 31.68 + n * 0.0005)
+        return site_feature(f"RN-{role}-{n}", 121.39 + (n % 60) * 0.0005, 31.6505)
+    if kind == "new_pipeline":  # lat 31.68-31.687: clear of every site
+        return pipe_feature(f"NEW-{role}-{n}", 31.68 + (n % 15) * 0.0005)
     if kind == "project_ra":
         return SITES["RA-1"][1]
     if kind == "project_rb":
@@ -301,3 +312,258 @@ def test_builders_list_only_their_own_projects_conflicts_and_permits(world):
     assert {p["project_code"] for p in permits} == {"RB-1"}
     office = _codes(world, "gas_office", "/api/permits", "permits")["permits"]
     assert {"RA-1", "RB-1", "RO-1", "RO-2"} <= {p["project_code"] for p in office}
+
+
+# --- Generated from the permission table -------------------------------------------------
+
+from layers.services.actors import Actor  # noqa: E402
+from layers.services.errors import PermissionDeniedError  # noqa: E402
+from layers.services.permissions import ROLES as TABLE  # noqa: E402
+from layers.services.permissions import Scope, authorize, scope_of  # noqa: E402
+
+ORGS = {"gas_office": None, "builder": ORG_A, "builder_other": ORG_B, "inspector": None,
+        "admin": None}
+# Which organisations' sites each pipeline can reach (the builders' "near own sites").
+NEAR = {"HP-T1": {ORG_A}, "HP_T2": {ORG_A}, "AHP-T1": {ORG_A}, "MP-T1": {ORG_B},
+        "FAR-T1": set(), "FRESH-T1": {ORG_A, ORG_B}}
+
+
+def _actor(identity: str) -> Actor:
+    role, org = ROLES[identity]
+    return Actor(None, f"rm-{identity}", role, org)
+
+
+def _reaches(identity: str, scope: Scope, target) -> bool:
+    """Whether a grant of ``scope`` reaches ``target`` (None: a list, always answered)."""
+    if target is None or scope is Scope.ALL:
+        return True
+    kind, value = target
+    if kind == "project":
+        return scope is Scope.OWN_PROJECTS and value == ORGS[identity]
+    if kind == "pipeline":
+        return scope is Scope.NEAR_OWN_SITES and ORGS[identity] in NEAR[value]
+    return False
+
+
+# (method, path, actions all needed, body kind, status of a grant, target, shared).
+# Targets: ("project", owner organisation), ("pipeline", code), "fresh" (a new site of the
+# identity's own, made for the row: its project, permit and alert), "fresh_applied" (the
+# same with its permit applied for), None (a list or a create). ``shared``: a write to a
+# target other rows use, so only its refusals are generated (its grants are by fresh rows).
+ROUTES = [
+    ("GET", "/api/auth/me", ("account.read",), None, 200, None, False),
+    ("POST", "/api/projects", ("project.write",), "new_project", 201, None, False),
+    ("GET", "/api/projects", ("project.read",), None, 200, None, False),
+    ("GET", "/api/projects/{RA-1}", ("project.read",), None, 200, ("project", ORG_A), False),
+    ("GET", "/api/projects/{RB-1}", ("project.read",), None, 200, ("project", ORG_B), False),
+    ("GET", "/api/projects/{RO-1}", ("project.read",), None, 200, ("project", None), False),
+    ("PUT", "/api/projects/{RA-1}", ("project.write",), "project_ra", 200, ("project", ORG_A),
+     False),
+    ("PUT", "/api/projects/{RB-1}", ("project.write",), "project_rb", 200, ("project", ORG_B),
+     False),
+    ("DELETE", "/api/projects/{RA-1}", ("project.write",), None, 204, ("project", ORG_A), True),
+    ("DELETE", "/api/projects/{fresh}", ("project.write",), None, 204, "fresh", False),
+    ("POST", "/api/pipelines", ("pipeline.write",), "new_pipeline", 201, None, False),
+    ("GET", "/api/pipelines", ("pipeline.read",), None, 200, None, False),
+    *[("GET", f"/api/pipelines/{{{code}}}", ("pipeline.read",), None, 200, ("pipeline", code),
+       False) for code in ("HP-T1", "MP-T1", "HP_T2", "FAR-T1")],
+    ("PUT", "/api/pipelines/{HP-T1}", ("pipeline.write",), "pipeline_hp", 200,
+     ("pipeline", "HP-T1"), False),
+    ("DELETE", "/api/pipelines/{HP-T1}", ("pipeline.write",), None, 204, ("pipeline", "HP-T1"),
+     True),
+    ("GET", "/api/conflicts", ("conflict.read",), None, 200, None, False),
+    ("GET", "/api/alerts", ("alert.read",), None, 200, None, False),
+    ("POST", "/api/alerts/{alert:fresh}/acknowledge", ("alert.change",), "note", 200, "fresh",
+     False),
+    ("POST", "/api/alerts/{alert:fresh}/resolve", ("alert.change",), "note", 200, "fresh", False),
+    ("GET", "/api/permits", ("permit.read",), None, 200, None, False),
+    ("GET", "/api/permits/{permit:RA-1}", ("permit.read",), None, 200, ("project", ORG_A), False),
+    ("GET", "/api/permits/{permit:RB-1}", ("permit.read",), None, 200, ("project", ORG_B), False),
+    ("POST", "/api/permits/{permit:fresh}/transitions", ("permit.read", "permit.to.applied"),
+     "apply", 200, "fresh", False),
+    ("POST", "/api/permits/{permit:fresh}/transitions", ("permit.read", "permit.to.approved"),
+     "approve", 200, "fresh_applied", False),
+    ("POST", "/api/permits/{permit:RB-1}/transitions", ("permit.read", "permit.to.applied"),
+     "apply", 200, ("project", ORG_B), True),
+    ("POST", "/api/projects/{fresh}/inspections", ("inspection.read", "inspection.record.self"),
+     "self_check", 201, "fresh", False),
+    ("POST", "/api/projects/{fresh}/inspections", ("inspection.read", "inspection.record.spot"),
+     "spot_check", 201, "fresh", False),
+    ("GET", "/api/projects/{RA-1}/inspections", ("inspection.read",), None, 200,
+     ("project", ORG_A), False),
+    ("GET", "/api/campaign/status", ("campaign.status",), None, 200, None, False),
+    ("GET", "/api/rules", ("rules.read",), None, 200, None, False),
+    ("GET", "/maps/data/summary", ("map.read",), None, 200, None, False),
+    ("GET", "/maps/data/search", ("map.read",), None, 200, None, False),
+    ("POST", "/api/users", ("user.manage",), "new_user", 201, None, False),
+    ("GET", "/api/users", ("user.manage",), None, 200, None, False),
+    ("GET", "/api/users/{user:rm-builder}", ("user.manage",), None, 200, None, False),
+    ("PATCH", "/api/users/{user:rm-target}", ("user.manage",), "user_org", 200, None, False),
+    ("POST", "/api/users/{user:rm-target}/password", ("user.manage",), "new_password", 200, None,
+     False),
+]
+
+
+def expected_status(identity: str, actions, target) -> int:
+    """The status the table implies: 403 without every grant, 404 out of scope, else None."""
+    actor = _actor(identity)
+    scopes = [scope_of(actor, action) for action in actions]
+    if any(scope is None for scope in scopes):
+        return 403
+    if target in ("fresh", "fresh_applied"):
+        return 0  # the identity's own new site: always in reach
+    if not all(_reaches(identity, scope, target) for scope in scopes):
+        return 404
+    return 0
+
+
+def _generate() -> list[tuple]:
+    rows = []
+    for method, path, actions, body, ok, target, shared in ROUTES:
+        for identity in EVERYONE:
+            status = expected_status(identity, actions, target) or ok
+            if not (shared and status == ok):
+                rows.append((identity, method, path, body, status, target))
+    return rows
+
+
+GENERATED = _generate()
+
+
+def _fresh(world, identity: str, applied: bool) -> dict:
+    """Make a site of ``identity``'s own on FRESH-T1; return the ids of its project, permit, alert."""
+    client, headers = world["client"], world["headers"]
+    n = next(world["codes"])
+    # Builders register their own sites; everyone else's fresh site is the gas office's.
+    owner = identity if ROLES[identity][0] == "builder" else "gas_office"
+    # Along FRESH-T1 (121.38-121.42 E), one site every 40 m.
+    feature = site_feature(f"RF-{identity}-{n}", 121.381 + (n % 90) * 0.0004, FRESH_LAT)
+    r = client.post("/api/projects", json=feature, headers=headers[owner])
+    assert r.status_code == 201, r.text
+    project_id = r.json()["id"]
+    with world["engine"].connect() as conn:
+        permit_id, alert_id = conn.execute(text(
+            "SELECT pm.id, a.id FROM pipeline_conflict c JOIN permit pm ON pm.conflict_id = c.id "
+            "JOIN alert a ON a.conflict_id = c.id WHERE c.project_id = :p"), {"p": project_id}).one()
+    if applied:
+        r = client.post(f"/api/permits/{permit_id}/transitions", json={"to_status": "applied"},
+                        headers=headers["gas_office"])
+        assert r.status_code == 200, r.text
+    return {"fresh": project_id, "permit:fresh": permit_id, "alert:fresh": alert_id}
+
+
+def _generated_body(kind, world, identity):
+    if kind == "self_check":
+        return {"kind": "self", "round_or_stage": 1, "inspected_on": "2026-05-20"}
+    if kind == "spot_check":
+        return {"kind": "spot", "round_or_stage": 1, "inspected_on": "2026-06-15"}
+    return _body(kind, world, identity)
+
+
+@pytest.mark.parametrize(
+    "identity, method, path, body, expected, target", GENERATED,
+    ids=[f"{i}-{m}-{p}-{s}" for i, m, p, _b, s, _t in GENERATED],
+)
+def test_generated_role_matrix(world, identity, method, path, body, expected, target):
+    ids = dict(world["ids"])
+    if target in ("fresh", "fresh_applied"):
+        ids.update(_fresh(world, identity, applied=target == "fresh_applied"))
+    url = _path(path, ids)
+    before = _fingerprint(world["engine"]) if expected >= 400 else None
+    payload = _generated_body(body, world, identity)
+    params = {"date": "2026-06-01"} if path == "/api/campaign/status" else None
+    r = world["client"].request(method, url, json=payload, params=params,
+                                headers=world["headers"][identity])
+    assert r.status_code == expected, r.text
+    if expected >= 400:
+        assert r.json()["detail"], r.text
+        assert _fingerprint(world["engine"]) == before, "a refused request changed the database"
+    if expected == 403:
+        assert ROLES[identity][0] in r.json()["detail"], r.text  # names the role
+
+
+def test_the_generated_matrix_agrees_with_the_written_one():
+    written = {(role, method, path, body): status for role, method, path, body, status in MATRIX}
+    generated = {(i, m, p, b): s for i, m, p, b, s, _t in GENERATED}
+    shared = set(written) & set(generated)
+    assert len(shared) > 40
+    assert {k: written[k] for k in shared} == {k: generated[k] for k in shared}
+
+
+def test_every_route_of_the_app_is_in_the_generated_matrix_or_public():
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    public = {"/api/auth/token", "/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc",
+              "/static/{path:path}", "/maps/", "/maps/permits", "/maps/supervision",
+              "/maps/inspections"}
+    app = create_app(Settings(_env_file=None))
+    routes = {(method, route.path) for route in app.routes
+              for method in getattr(route, "methods", None) or ()} | {
+        (method, r.path) for inc in app.routes if hasattr(inc, "original_router")
+        for r in inc.original_router.routes for method in r.methods}
+    covered = {(m, _shape(p)) for m, p, *_ in ROUTES}
+    missing = sorted((m, p) for m, p in routes
+                     if p not in public and m not in ("HEAD", "OPTIONS")
+                     and (m, _shape(p)) not in covered and not _extra_covered(m, p))
+    assert missing == []
+
+
+def _shape(path: str) -> str:
+    import re
+
+    return re.sub(r"\{[^}]+\}", "{}", path)
+
+
+# Routes the generated matrix reaches through another path of the same action.
+EXTRA_ACTIONS = {
+    ("GET", "/api/alerts/stream"): "alert.read",
+    ("POST", "/api/projects/import"): "project.import",
+    ("POST", "/api/pipelines/import"): "pipeline.import",
+    ("GET", "/api/inspections/{}"): "inspection.read",
+    ("POST", "/api/hazards/{}/rectification"): "inspection.read",
+    ("POST", "/api/inspections/{}/evidence"): "evidence.upload",
+    ("GET", "/api/evidence/{}"): "evidence.read",
+    ("GET", "/api/campaign/status.xlsx"): "campaign.status",
+    ("GET", "/api/reports/{}"): "report.read",
+    ("GET", "/api/rules/impact"): "rules.read",
+    ("DELETE", "/api/pipelines/{}"): "pipeline.write",
+}
+
+
+def _extra_covered(method: str, path: str) -> bool:
+    if path.startswith("/maps/data/"):
+        return True  # every map data endpoint takes the same ``map.read`` grant
+    return (method, _shape(path)) in EXTRA_ACTIONS
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(EXTRA_ACTIONS))
+def test_routes_outside_the_generated_matrix_still_refuse_what_the_table_does_not_grant(
+        world, method, path):
+    action = EXTRA_ACTIONS[(method, path)]
+    url = path.replace("{}", "2026-11" if "reports" in path else "1")
+    for identity in EVERYONE:
+        if scope_of(_actor(identity), action) is not None:
+            continue
+        before = _fingerprint(world["engine"])
+        r = world["client"].request(method, url, headers=world["headers"][identity])
+        assert r.status_code == 403, (identity, url, r.text)
+        assert ROLES[identity][0] in r.json()["detail"]
+        assert _fingerprint(world["engine"]) == before
+
+
+def test_a_role_the_table_does_not_know_is_refused_everything():
+    from layers.services.permissions import ACTIONS
+
+    stranger = Actor(7, "pipeline-co", "utility", "崇明燃气")
+    assert "utility" not in TABLE
+    for action in ACTIONS:
+        with pytest.raises(PermissionDeniedError):
+            authorize(stranger, action)
+
+
+def test_a_scoped_grant_without_an_organisation_is_refused():
+    orphan = Actor(8, "no-org", "builder", None)
+    with pytest.raises(PermissionDeniedError):
+        authorize(orphan, "project.read")
+    assert authorize(orphan, "account.read").scope is Scope.ALL

@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from gisapp.rule_watch import RuleWatch
 from layers.db import session_factory
+from layers.services.actors import Actor
 from layers.services.features import WriteContext, screen_district
 from spatial_rules.rulesets import load_rule_set
 from tests.factories import site_feature
@@ -68,6 +69,9 @@ def test_impact_endpoint_is_for_the_gas_office(api, login, stored_network):
     assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
     bad = api.get("/api/rules/impact", params={"from": "shanghai@1999", "to": "shanghai"}, headers=office)
     assert bad.status_code == 422 and "没有版本" in bad.text
+    # The API never reads a file a request names.
+    path = api.get("/api/rules/impact", params={"from": "/etc/hostname", "to": "shanghai"}, headers=office)
+    assert path.status_code == 422 and "未知的规则集" in path.text
     for role in ("builder", "inspector", "admin"):
         refused = api.get("/api/rules/impact", params={"from": "shanghai@2018.1", "to": "shanghai"},
                           headers=login(role, "某建设单位" if role == "builder" else None))
@@ -84,10 +88,10 @@ def test_workers_switch_once_on_the_day_a_version_takes_effect(stored_network, d
             "VALUES ('CM-SW-1', '切换测试', 'housing', 'under_construction', 'blasting', "
             "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)))"),
             {"x0": LON, "y0": LAT_3M, "x1": LON + 0.0003, "y1": LAT_3M + 0.0003})
-        screen_district(session, WriteContext(actor=None, rule_set=old))
+        screen_district(session, WriteContext(actor=Actor.cli(), rule_set=old))
 
     def ctx_for(rule_set):
-        return WriteContext(actor=None, rule_set=rule_set)
+        return WriteContext(actor=Actor.cli(), rule_set=rule_set)
 
     day = {"today": dt.date(2026, 2, 28)}
     workers = [SimpleNamespace(rule_set=old), SimpleNamespace(rule_set=old)]
@@ -123,10 +127,10 @@ def test_a_server_started_after_the_date_switches_data_left_under_the_old_versio
             "VALUES ('CM-SW-2', '启动切换', 'housing', 'under_construction', "
             "ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490)))"),
             {"x0": LON, "y0": LAT_3M, "x1": LON + 0.0003, "y1": LAT_3M + 0.0003})
-        screen_district(session, WriteContext(actor=None, rule_set=old))
+        screen_district(session, WriteContext(actor=Actor.cli(), rule_set=old))
     # The worker starts with today's version already (create_app resolves the family).
     state = SimpleNamespace(rule_set=load_rule_set("shanghai", dt.date(2026, 12, 1)))
-    watch = RuleWatch(db_engine, state, "shanghai", lambda rs: WriteContext(actor=None, rule_set=rs),
+    watch = RuleWatch(db_engine, state, "shanghai", lambda rs: WriteContext(actor=Actor.cli(), rule_set=rs),
                       interval_s=60, today=lambda: dt.date(2026, 12, 1))
     assert watch.run_once() is False
     with db_engine.connect() as conn:
@@ -140,11 +144,11 @@ def test_a_server_started_after_the_date_switches_data_left_under_the_old_versio
 def test_a_lagging_worker_rescreens_what_it_wrote_under_the_old_version(stored_network, db_engine):
     old, new = load_rule_set("shanghai@2018.1"), load_rule_set("shanghai@2026.1")
     with session_factory(db_engine).begin() as session:
-        screen_district(session, WriteContext(actor=None, rule_set=old))  # adopts 2018.1 (empty)
+        screen_district(session, WriteContext(actor=Actor.cli(), rule_set=old))  # adopts 2018.1 (empty)
     fast = SimpleNamespace(rule_set=old)
     slow = SimpleNamespace(rule_set=old)
     make = lambda state: RuleWatch(db_engine, state, "shanghai",  # noqa: E731
-                                   lambda rs: WriteContext(actor=None, rule_set=rs), interval_s=60,
+                                   lambda rs: WriteContext(actor=Actor.cli(), rule_set=rs), interval_s=60,
                                    today=lambda: dt.date(2026, 3, 1))
     make(fast).run_once()
     assert fast.rule_set.label == new.label
@@ -153,7 +157,7 @@ def test_a_lagging_worker_rescreens_what_it_wrote_under_the_old_version(stored_n
     from layers.services.features import create_feature
     with session_factory(db_engine).begin() as session:
         create_feature(session, "projects", site_feature("CM-LAG-1", LON, LAT_3M, activities="blasting"),
-                       WriteContext(actor=None, rule_set=old))
+                       WriteContext(actor=Actor.cli(), rule_set=old))
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT rule_set FROM pipeline_conflict WHERE closed_at IS NULL")
                             ).scalar_one() == old.label

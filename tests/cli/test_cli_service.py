@@ -38,6 +38,8 @@ def test_user_create_hashes_the_password_and_refuses_bad_input(database_url, cle
         assert bad.returncode == 2 and field in bad.stderr and "Traceback" not in bad.stderr
     with clean_db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM app_user")).scalar() == 1
+        audit = conn.execute(text("SELECT username, action FROM audit_log")).one()
+    assert audit.username.startswith("cli:") and audit.action == "user.create"
 
 
 def test_permits_expire_moves_past_approvals(api, login, stored_network, database_url, tmp_path):
@@ -53,4 +55,6 @@ def test_permits_expire_moves_past_approvals(api, login, stored_network, databas
     assert early.returncode == 0 and "已过期手续 0 项" in early.stdout
     late = _cli(["permits", "expire", "--date", "2099-02-01"], database_url, tmp_path)
     assert late.returncode == 0 and "已过期手续 1 项" in late.stdout
-    assert api.get(f"/api/permits/{permit['id']}", headers=office).json()["status"] == "expired"
+    expired = api.get(f"/api/permits/{permit['id']}", headers=office).json()
+    assert expired["status"] == "expired"
+    assert expired["history"][-1]["username"].startswith("cli:")  # who ran the command

@@ -15,6 +15,8 @@ from sqlalchemy import text
 from gisapp import outbox
 from gisapp.localdb import free_port
 from layers.db import make_engine, session_factory
+from layers.services import outbox as outbox_store
+from layers.services.actors import Actor
 from layers.services.features import WriteContext, create_feature
 from spatial_rules.rulesets import load_rule_set
 from tests.factories import site_feature
@@ -67,7 +69,7 @@ class Receiver:
 def _create_conflicting_project(engine, code: str, urls: list[str], lat: float = 31.6299):
     """Register a site on the HP-T1 trunk through the service layer and commit."""
     with session_factory(engine).begin() as session:
-        ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"), webhook_urls=urls)
+        ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"), webhook_urls=urls)
         return create_feature(session, "projects", site_feature(code, 121.40, lat), ctx)
 
 
@@ -90,7 +92,7 @@ def test_outbox_rows_share_the_alert_transaction_and_are_delivered_once(stored_n
     with Receiver() as receiver:
         urls = [receiver.url, receiver.url.replace("/hook", "/second")]
         with session_factory(stored_network).begin() as session:
-            ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"), webhook_urls=urls)
+            ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"), webhook_urls=urls)
             create_feature(session, "projects", site_feature("CM-OB-1", 121.40, 31.6299), ctx)
             inside = session.execute(text("SELECT count(*) FROM outbox_message")).scalar()
             with stored_network.connect() as other:  # not visible before the commit
@@ -171,8 +173,7 @@ def test_a_send_cut_short_by_a_crash_is_resent_after_its_lease(stored_network):
     with Receiver() as receiver:
         (mid,) = _add_message(stored_network, receiver.url)
         with stored_network.begin() as conn:  # claimed by a dispatcher that then died
-            conn.execute(outbox._CLAIM, {"now": None, "batch": 50, "lease_s": 300,
-                                         "max_attempts": outbox.MAX_ATTEMPTS})
+            outbox_store.claim_due(conn, now=None, batch=50, lease_s=300)
         assert outbox.deliver_due(stored_network).claimed == 0  # leased, not taken twice
         (row,) = _outbox(stored_network)
         report = outbox.deliver_due(stored_network, now=row["db_now"] + dt.timedelta(seconds=301))

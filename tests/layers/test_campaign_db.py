@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from campaign.model import PermitStatus, Zone
 from gisapp.cli.campaign_cmds import register
-from layers.campaign_store import load_inspection_records, load_portfolio
+from layers.campaign_loaders import load_inspection_records, load_portfolio
 from layers.db import session_factory
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 
@@ -130,7 +130,7 @@ def test_portfolio_adapter_reads_zones_permits_hazards_and_skips_unusable(stored
                        [("堆土", True, "2026-06-20", "open"), ("围挡", False, None, "open"),
                         ("标识", False, None, "verified")])
     with session_factory(stored_network)() as session:
-        portfolio = load_portfolio(session)
+        portfolio = load_portfolio(session, year=2026)
         records = load_inspection_records(session, portfolio)
     by_code = {p.id: p for p in portfolio.projects}
     assert set(by_code) == {code for code, *_ in PORTFOLIO} - {"P06"}

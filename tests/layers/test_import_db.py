@@ -127,6 +127,13 @@ def test_codes_already_stored_are_refused_unless_replace(sample_files, clean_db,
             text("SELECT count(*) FROM audit_log WHERE action = 'pipeline.replace'")
         ).scalar()
     assert audited == before[0]
+    # Every row names who: the OS user that ran the command, as cli:<user>.
+    with clean_db.connect() as conn:
+        names = conn.execute(text(
+            "SELECT username FROM audit_log UNION SELECT created_by FROM import_batch")).scalars()
+        assert {n.split(":")[0] for n in names} == {"cli"}
+        actions = conn.execute(text("SELECT DISTINCT action FROM audit_log")).scalars().all()
+    assert sorted(actions) == ["pipeline.import", "pipeline.replace"]
 
 
 def test_import_error_midway_rolls_back_everything(sample_files, db_session):

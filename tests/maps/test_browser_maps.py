@@ -35,6 +35,7 @@ def _load_sample(engine) -> None:
     """Import the district sample (seed 5), screen it, and give each new conflict a permit and alert."""
     from layers.importer import import_layer, load_townships
     from layers.sample import generate_sample
+    from layers.services.actors import Actor
     from layers.services.features import WriteContext, screen_and_alert
     from layers.services.users import create_user
     from spatial_rules.rulesets import load_rule_set
@@ -46,7 +47,7 @@ def _load_sample(engine) -> None:
             import_layer(session, kind, getattr(sample, kind), source_name=f"sample-{kind}",
                          source_sha256="0" * 64, source_crs="EPSG:4490")
         ids = session.execute(text("SELECT id FROM construction_project")).scalars().all()
-        ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"))
+        ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"))
         screen_and_alert(session, "projects", ids, ctx)
         create_user(session, USER, PASSWORD, "gas_office", None)
         _record_inspections(session)

@@ -16,6 +16,7 @@ from sqlalchemy import text
 from layers.db import session_factory
 from layers.importer import import_layer, load_townships
 from layers.sample import generate_sample
+from layers.services.actors import Actor
 from layers.services.features import WriteContext, screen_and_alert
 from maps.report import ReportInputError, build_report
 from maps.report.labels import SHEET_TITLES, TABLE_TITLES
@@ -48,7 +49,7 @@ def loaded(db_engine):
             import_layer(session, kind, frame, source_name=f"{kind}.geojson",
                          source_sha256="0" * 64, source_crs="EPSG:4490")
         ids = session.execute(text("SELECT id FROM construction_project")).scalars().all()
-        ctx = WriteContext(actor=None, rule_set=load_rule_set("shanghai"))
+        ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"))
         assert screen_and_alert(session, "projects", ids, ctx)
         session.execute(text(
             "UPDATE pipeline_conflict SET first_detected_at = '2026-03-10 10:00+08', "

@@ -12,6 +12,7 @@ from sqlalchemy import text
 from layers.db import session_factory
 from layers.importer import import_layer, load_townships
 from layers.sample import generate_sample
+from layers.services.actors import Actor
 from layers.services.features import WriteContext, screen_and_alert
 from spatial_rules.rulesets import load_rule_set
 
@@ -29,7 +30,7 @@ def screened(db_engine, clean_db):
                          source_sha256="0" * 64, source_crs="EPSG:4490")
         ids = session.execute(text("SELECT id FROM construction_project")).scalars().all()
         screen_and_alert(session, "projects", ids,
-                         WriteContext(actor=None, rule_set=load_rule_set("shanghai")))
+                         WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai")))
         return session.execute(text(
             "SELECT to_char(now() AT TIME ZONE 'Asia/Shanghai', 'YYYY-MM')"
         )).scalar_one()

@@ -13,12 +13,10 @@ ROUTERS = (
 
 
 def register_routes(app: FastAPI) -> None:
-    """Include every router module that exists (each exposes ``router``)."""
+    """Include every router module (each exposes ``router``).
+
+    A router that fails to import fails the app at start: a missing module or a broken
+    import is a bug to see at once, never an API that quietly lacks its endpoints.
+    """
     for name in ROUTERS:
-        try:
-            module = importlib.import_module(f"gisapp.api.routes.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"gisapp.api.routes.{name}":
-                raise
-            continue
-        app.include_router(module.router)
+        app.include_router(importlib.import_module(f"gisapp.api.routes.{name}").router)

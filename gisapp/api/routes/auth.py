@@ -8,7 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import SessionDep, allow
+from layers.services.permissions import Access
 from layers.services.users import authenticate, issue_token
 
 router = APIRouter(prefix="/api/auth", tags=["auth"])
@@ -34,6 +35,7 @@ def token(
 
 
 @router.get("/me")
-def me(user: CurrentUser) -> dict:
+def me(access: Annotated[Access, allow("account.read")]) -> dict:
     """当前用户。"""
+    user = access.actor
     return {"username": user.username, "role": user.role, "organisation": user.organisation}

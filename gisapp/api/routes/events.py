@@ -21,16 +21,15 @@ from typing import Annotated
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 
-from gisapp.api.deps import require
-from layers.services.alerts import ALERT_SELECT
+from gisapp.api.deps import allow
+from layers.services.alerts import alerts_after, newest_alert_id
 from layers.services.errors import InvalidRequestError
-from layers.services.users import User
+from layers.services.permissions import EVERYTHING, Access
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
-GasOffice = Annotated[User, require("gas_office")]
+Reader = Annotated[Access, allow("alert.read", scopes=EVERYTHING)]
 
 POLL_S = 1.0
 GAP_WINDOW_S = 300.0
@@ -88,24 +87,9 @@ def start_after(
     return since_id
 
 
-def _newest_id(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
-
-
-def _fetch(engine: Engine, last_id: int, gaps: list[int]) -> list[dict]:
-    with engine.connect() as conn:
-        rows = conn.execute(
-            text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
-                 "ORDER BY a.id LIMIT :limit"),
-            {"last": last_id, "gaps": gaps, "limit": BATCH},
-        ).mappings().all()
-    return [dict(r) for r in rows]
-
-
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_alerts(
-    request: Request, user: GasOffice, after: Annotated[int | None, Depends(start_after)],
+    request: Request, access: Reader, after: Annotated[int | None, Depends(start_after)],
 ) -> AsyncIterator[ServerSentEvent]:
     """实时推送新告警（Server-Sent Events：id 为告警编号，event 为 alert，data 为告警 JSON）。"""
     engine: Engine = request.app.state.engine
@@ -113,12 +97,12 @@ async def stream_alerts(
     state.alert_streams = getattr(state, "alert_streams", 0) + 1
     try:
         if after is None:
-            after = await anyio.to_thread.run_sync(_newest_id, engine)
+            after = await anyio.to_thread.run_sync(newest_alert_id, engine)
         cursor = AlertCursor(after)
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         while True:
-            rows = await anyio.to_thread.run_sync(_fetch, engine, cursor.last_id,
-                                                  cursor.pending_gaps())
+            rows = await anyio.to_thread.run_sync(alerts_after, engine, cursor.last_id,
+                                                  cursor.pending_gaps(), BATCH)
             for row in rows:
                 yield ServerSentEvent(id=str(row["id"]), event="alert", data=row)
             cursor.accept([row["id"] for row in rows])

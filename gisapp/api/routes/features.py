@@ -8,12 +8,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from gisapp.api import idempotency
-from gisapp.api.deps import CurrentUser, SessionDep, write_context
+from gisapp.api.deps import SessionDep, allow, write_ctx
 from gisapp.api.pagination import next_links
 from gisapp.api.transaction import BearerToken, in_transaction
 from layers.screening_db import search_distance_m
-from layers.services.errors import InvalidRequestError, NotFoundError, PermissionDeniedError
+from layers.services import idempotency
+from layers.services.actors import Actor
+from layers.services.errors import InvalidRequestError
 from layers.services.features import (
     create_feature,
     delete_feature,
@@ -21,15 +22,11 @@ from layers.services.features import (
     list_features,
     update_feature,
 )
-from layers.services.users import User
+from layers.services.permissions import Access, authorize
 
 router = APIRouter(prefix="/api", tags=["features"])
 
-WRITERS = {"projects": ("builder", "gas_office"), "pipelines": ("gas_office",)}
-READERS = {
-    "projects": ("builder", "gas_office", "inspector"),
-    "pipelines": ("builder", "gas_office", "inspector"),
-}
+ENTITY = {"projects": "project", "pipelines": "pipeline"}  # the permission table's objects
 FEATURE_EXAMPLE = {
     "type": "Feature",
     "properties": {"id": "CM2026-9001", "name": "示例项目", "kind": "housing", "status": "planned"},
@@ -41,12 +38,6 @@ FEATURE_EXAMPLE = {
 FeatureBody = Annotated[dict[str, Any], Body(examples=[FEATURE_EXAMPLE])]
 
 
-def _check_role(user: User, kind: str, write: bool) -> None:
-    allowed = WRITERS[kind] if write else READERS[kind]
-    if user.role not in allowed:
-        raise PermissionDeniedError(f"角色 {user.role} 无权{'修改' if write else '查看'}{_zh(kind)}")
-
-
 def _zh(kind: str) -> str:
     return "施工项目" if kind == "projects" else "燃气管道"
 
@@ -56,23 +47,24 @@ def _reach(request: Request) -> float:
     return search_distance_m(request.app.state.rule_set)
 
 
-def _own(user: User, kind: str) -> str | None:
-    return user.organisation if user.role == "builder" and kind == "projects" else None
+def _granted(route, kind: str, verb: str):
+    """Give ``route`` its ``access`` dependency: the table's grant of ``<entity>.<verb>``.
+
+    Set here, not in the signature: the annotations are strings (postponed evaluation)
+    that FastAPI resolves in the module's globals, where ``kind`` is unknown.
+    """
+    route.__annotations__["access"] = Annotated[Access, allow(f"{ENTITY[kind]}.{verb}")]
+    return route
 
 
-def _visible(request: Request, session, user: User, kind: str, feature_id: int) -> dict:
-    feature = get_feature(session, kind, feature_id, organisation=_own(user, kind))
-    if user.role == "builder" and kind == "pipelines":
-        near, _ = list_features(
-            session, "pipelines", near_organisation=user.organisation, near_m=_reach(request),
-            ids=[feature_id], limit=1,
-        )
-        if not near:
-            raise NotFoundError(f"管道 {feature_id} 不存在")
-    return feature
+def _visible(request: Request, session, access: Access, kind: str, feature_id: int) -> dict:
+    """Return the feature if ``access`` reaches it (else "not found", as if it did not exist)."""
+    return get_feature(session, kind, feature_id, access=access, near_m=_reach(request))
 
 
 def _create(kind: str):
+    write_action = f"{ENTITY[kind]}.write"
+
     async def create(
         request: Request,
         token: BearerToken,
@@ -81,15 +73,15 @@ def _create(kind: str):
     ) -> Response:
         path = request.url.path
 
-        def work(session, user: User) -> Response:
-            _check_role(user, kind, write=True)
+        def work(session, user: Actor) -> Response:
+            access = authorize(user, write_action)
             digest = None if idempotency_key is None else idempotency.body_digest(feature)
             if idempotency_key is not None:
                 stored = idempotency.replay(session, user.id, idempotency_key, path, digest)
                 if stored is not None:
                     return JSONResponse(stored[1], status_code=stored[0],
                                         headers={"Idempotent-Replayed": "true"})
-            created = create_feature(session, kind, feature, write_context(request, user))
+            created = create_feature(session, kind, feature, write_ctx(request, access))
             body = dict(created)
             body["conflicts"] = created["properties"]["conflicts"]
             if idempotency_key is not None:
@@ -109,35 +101,33 @@ def _json(body: dict, status_code: int = 200, media_type: str = "application/jso
 
 
 def _read(kind: str):
-    def read(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
-        _check_role(user, kind, write=False)
-        return _visible(request, session, user, kind, feature_id)
+    def read(request: Request, session: SessionDep, access: Access, feature_id: int):
+        return _visible(request, session, access, kind, feature_id)
 
     read.__doc__ = f"读取一个{_zh(kind)}（含当前冲突）。"
-    return read
+    return _granted(read, kind, "read")
 
 
 def _update(kind: str):
     def update(
-        request: Request, session: SessionDep, user: CurrentUser, feature_id: int, feature: FeatureBody
+        request: Request, session: SessionDep, access: Access, feature_id: int,
+        feature: FeatureBody,
     ):
-        _check_role(user, kind, write=True)
-        _visible(request, session, user, kind, feature_id)
-        return update_feature(session, kind, feature_id, feature, write_context(request, user))
+        _visible(request, session, access, kind, feature_id)
+        return update_feature(session, kind, feature_id, feature, write_ctx(request, access))
 
     update.__doc__ = f"修改{_zh(kind)}（属性与几何），并重新筛查。"
-    return update
+    return _granted(update, kind, "write")
 
 
 def _delete(kind: str):
-    def delete(request: Request, session: SessionDep, user: CurrentUser, feature_id: int):
-        _check_role(user, kind, write=True)
-        _visible(request, session, user, kind, feature_id)
-        delete_feature(session, kind, feature_id, write_context(request, user))
+    def delete(request: Request, session: SessionDep, access: Access, feature_id: int):
+        _visible(request, session, access, kind, feature_id)
+        delete_feature(session, kind, feature_id, write_ctx(request, access))
         return Response(status_code=204)
 
     delete.__doc__ = f"删除{_zh(kind)}（软删除，保留历史），其冲突关闭。"
-    return delete
+    return _granted(delete, kind, "write")
 
 
 def _parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
@@ -158,7 +148,7 @@ def _list(kind: str):
     def list_(
         request: Request,
         session: SessionDep,
-        user: CurrentUser,
+        access: Access,
         bbox: Annotated[str | None, Query(description="minLon,minLat,maxLon,maxLat")] = None,
         township: Annotated[str | None, Query(max_length=64)] = None,
         status: Annotated[str | None, Query(max_length=32)] = None,
@@ -166,7 +156,6 @@ def _list(kind: str):
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ):
-        _check_role(user, kind, write=False)
         features, total = list_features(
             session,
             kind,
@@ -174,8 +163,7 @@ def _list(kind: str):
             township=township,
             status=status,
             q=q,
-            organisation=_own(user, kind),
-            near_organisation=user.organisation if user.role == "builder" and kind == "pipelines" else None,
+            access=access,
             near_m=_reach(request),
             limit=limit,
             offset=offset,
@@ -192,7 +180,7 @@ def _list(kind: str):
         return _json(collection, media_type="application/geo+json")
 
     list_.__doc__ = f"列出{_zh(kind)}（GeoJSON FeatureCollection），可按范围、乡镇、状态、关键词过滤并分页。"
-    return list_
+    return _granted(list_, kind, "read")
 
 
 for _kind in ("projects", "pipelines"):

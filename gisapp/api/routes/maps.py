@@ -6,21 +6,22 @@ bearer token of the gas office or an inspector. Queries live in ``maps.layers_da
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from campaign.settings import CampaignSettings
-from gisapp.api.deps import SessionDep, require
+from gisapp.api.deps import ReadSessionDep, SessionDep, allow
+from layers.services.campaign_plans import judging_settings
 from layers.services.errors import NotFoundError
-from layers.services.users import User
+from layers.services.permissions import EVERYTHING, Access
 from maps import layers_data, panels
 from maps.assets import static_file
 from maps.pages import PageOptions, build_dashboard_page, build_map_page
 
 router = APIRouter(tags=["maps"])
-Viewer = Annotated[User, require("gas_office", "inspector")]
+Viewer = Annotated[Access, allow("map.read", scopes=EVERYTHING)]
 BBoxQ = Annotated[str, Query(max_length=200, description="西,南,东,北（经纬度，EPSG:4490）")]
 ZoomQ = Annotated[int, Query(ge=0, le=layers_data.MAX_ZOOM)]
 YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
@@ -77,14 +78,14 @@ def inspections_page(request: Request, session: SessionDep, year: YearQ = None) 
 
 
 @router.get("/maps/data/pipelines")
-def pipelines_data(session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ) -> Response:
+def pipelines_data(session: ReadSessionDep, access: Viewer, bbox: BBoxQ, zoom: ZoomQ) -> Response:
     """视野内的燃气管道（GeoJSON，按缩放级别简化；低缩放级别仅次高压及以上）。"""
     return _geojson(layers_data.pipelines_geojson(session, layers_data.parse_bbox(bbox), zoom))
 
 
 @router.get("/maps/data/ranges")
 def ranges_data(
-    request: Request, session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ,
+    request: Request, session: ReadSessionDep, access: Viewer, bbox: BBoxQ, zoom: ZoomQ,
     zone: Annotated[str, Query(pattern="^(protection|control)$")],
 ) -> Response:
     """视野内管道的安全保护范围或安全控制范围（GeoJSON 面）。"""
@@ -94,7 +95,7 @@ def ranges_data(
 
 @router.get("/maps/data/projects")
 def projects_data(
-    session: SessionDep, user: Viewer, bbox: BBoxQ, zoom: ZoomQ, view: ViewQ,
+    session: ReadSessionDep, access: Viewer, bbox: BBoxQ, zoom: ZoomQ, view: ViewQ,
     township: Annotated[str | None, Query(max_length=64)] = None, year: YearQ = None,
 ) -> Response:
     """视野内的施工项目及其在该地图中的状态（GeoJSON）。"""
@@ -103,7 +104,7 @@ def projects_data(
 
 
 @router.get("/maps/data/projects/{project_id}/popup")
-def project_popup(session: SessionDep, user: Viewer, project_id: int, view: ViewQ,
+def project_popup(session: ReadSessionDep, access: Viewer, project_id: int, view: ViewQ,
                   year: YearQ = None) -> dict:
     """项目弹窗内容（HTML 片段）。"""
     detail = layers_data.project_detail(session, project_id, year)
@@ -113,28 +114,32 @@ def project_popup(session: SessionDep, user: Viewer, project_id: int, view: View
 
 
 @router.get("/maps/data/search")
-def search(session: SessionDep, user: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
+def search(session: ReadSessionDep, access: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
     """按项目编号或名称搜索项目。"""
     return {"results": layers_data.search_projects(session, q)}
 
 
 @router.get("/maps/data/townships")
-def townships_data(session: SessionDep, user: Viewer,
+def townships_data(session: ReadSessionDep, access: Viewer,
                    view: Annotated[str, Query(pattern="^supervision$")] = "supervision") -> dict:
     """各乡镇在建燃气工程纳入监管覆盖率（分级设色用的 GeoJSON）。"""
     return panels.supervision_choropleth(layers_data.supervision_by_township(session))
 
 
 @router.get("/maps/data/inspection-coverage")
-def inspection_coverage(session: SessionDep, user: Viewer, year: YearQ = None) -> dict:
-    """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照。"""
-    year = year or layers_data.this_year()
-    coverage = layers_data.inspection_coverage(session, CampaignSettings.for_year(year))
+def inspection_coverage(request: Request, session: ReadSessionDep, access: Viewer,
+                        year: YearQ = None) -> dict:
+    """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照（统计至今天或该年年末）。"""
+    today = layers_data.local_today()
+    year = year or today.year
+    campaign = judging_settings(session, year, request.app.state.settings.campaign_settings)
+    on = min(today, dt.date(year, 12, 31))
+    coverage = layers_data.inspection_coverage(session, campaign, on)
     return {**coverage, "html": panels.coverage_panel(coverage)}
 
 
 @router.get("/maps/data/summary")
-def summary(session: SessionDep, user: Viewer) -> dict:
+def summary(session: ReadSessionDep, access: Viewer) -> dict:
     """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
     figures = layers_data.dashboard_figures(session)
     return {**figures, "html": panels.dashboard_html(figures)}

@@ -9,19 +9,20 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
-from gisapp.api.deps import SessionDep, require
-from layers.services.users import User
+from gisapp.api.deps import ReadSessionDep, allow
+from layers.services.campaign_plans import judging_settings
+from layers.services.permissions import EVERYTHING, Access
 
 router = APIRouter(prefix="/api/reports", tags=["reports"])
-GasOffice = Annotated[User, require("gas_office")]
+Reader = Annotated[Access, allow("report.read", scopes=EVERYTHING)]
 
 
 @router.get("/{month}", response_class=Response,
             responses={200: {"content": {"application/zip": {}}}})
 def download_report(
-    session: SessionDep, user: GasOffice, month: str,
+    request: Request, session: ReadSessionDep, access: Reader, month: str,
     township: Annotated[str | None, Query(max_length=64)] = None,
     format: Annotated[str, Query(pattern="^zip$")] = "zip",  # noqa: A002 - the API's name
 ) -> Response:
@@ -32,8 +33,11 @@ def download_report(
     period = parse_month(month)
     # Every version (each conflict row names its own), as ``gisapp report``.
     rule_set = None
+    campaign = judging_settings(session, period.year,
+                                request.app.state.settings.campaign_settings)
     with tempfile.TemporaryDirectory(prefix="gisapp-report-") as tmp:
-        result = build_report(session, period, Path(tmp), township=township, rule_set=rule_set)
+        result = build_report(session, period, Path(tmp), township=township, rule_set=rule_set,
+                              campaign_settings=campaign)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in result.files:

@@ -9,43 +9,35 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from gisapp.api.deps import CurrentUser, SessionDep, require
+from gisapp.api.deps import SessionDep, allow
 from layers.services.errors import InvalidRequestError
-from layers.services.rules import rule_impact, safe_cells, stored_rule_set, switch_history
+from layers.services.permissions import EVERYTHING, Access
+from layers.services.rules import rule_impact, rules_overview, safe_cells
 from spatial_rules.errors import RuleSetError
-from spatial_rules.rulesets import list_rule_sets, resolve_rule_set
+from spatial_rules.rulesets import resolve_builtin
 
 router = APIRouter(prefix="/api/rules", tags=["rules"])
-GasOffice = Annotated[CurrentUser, require("gas_office")]
+# The whole district's data: only a grant that reaches everything can answer.
+RulesReader = Annotated[Access, allow("rules.read", scopes=EVERYTHING)]
 _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _version(spec: str, field: str):
     try:
-        return resolve_rule_set(spec)
+        return resolve_builtin(spec)  # never a file a request names
     except RuleSetError as exc:
         raise InvalidRequestError(f"参数 {field}：{exc}") from exc
 
 
 @router.get("")
-def rule_sets(request: Request, session: SessionDep, user: GasOffice) -> dict:
+def rule_sets(request: Request, session: SessionDep, access: RulesReader) -> dict:
     """内置规则集各版本（施行期、依据条文），服务当前使用的版本与数据库的切换记录。"""
-    return {
-        "in_use": request.app.state.rule_set.label,
-        "stored": stored_rule_set(session),
-        "versions": [
-            {"rule_set": r.label, "title": r.title, "effective_from": r.effective_from.isoformat(),
-             "effective_until": r.effective_until.isoformat() if r.effective_until else None,
-             "sources": dict(r.sources)}
-            for r in list_rule_sets()
-        ],
-        "switches": switch_history(session),
-    }
+    return rules_overview(session, request.app.state.rule_set.label)
 
 
 @router.get("/impact")
 def impact(
-    session: SessionDep, user: GasOffice,
+    session: SessionDep, access: RulesReader,
     from_: Annotated[str, Query(alias="from", min_length=1, max_length=200)],
     to: Annotated[str, Query(min_length=1, max_length=200)],
     format: Annotated[str, Query(pattern="^(json|csv|xlsx)$")] = "json",

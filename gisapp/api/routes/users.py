@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from gisapp.api.deps import CurrentUser, SessionDep
+from gisapp.api.deps import SessionDep, allow
 from gisapp.api.pagination import next_links
-from layers.services.errors import PermissionDeniedError
+from layers.services.permissions import EVERYTHING, USER_ROLES, Access
 from layers.services.users import (
-    ROLE_ZH,
-    ROLES,
-    User,
     add_user,
     get_user,
     list_users,
@@ -30,17 +27,9 @@ Organisation = Annotated[str, Field(
     max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069\ufeff]*$",
     description="所属单位（建设单位必填）")]
 Password = Annotated[SecretStr, Field(max_length=1024, description="10–256 个字符")]
-RoleName = Annotated[str, Field(max_length=32, description="、".join(ROLES))]
-
-
-def _admin(user: CurrentUser) -> User:
-    if user.role != "admin":
-        zh = ROLE_ZH.get(user.role, user.role)
-        raise PermissionDeniedError(f"角色 {user.role}（{zh}）无权管理用户，仅限管理员（admin）")
-    return user
-
-
-Admin = Annotated[User, Depends(_admin)]
+RoleName = Annotated[str, Field(max_length=32, description="、".join(USER_ROLES))]
+Admin = Annotated[Access, allow("user.manage", scopes=EVERYTHING)]
+RoleQ = Literal[USER_ROLES]  # type: ignore[valid-type]  # the table's user roles
 
 
 class UserIn(BaseModel):
@@ -75,14 +64,14 @@ class PasswordIn(BaseModel):
 @router.post("", status_code=201)
 def create(session: SessionDep, admin: Admin, body: UserIn) -> dict:
     """新建用户（规则同命令行 gisapp user create；用户名重复时 409）。"""
-    return add_user(session, admin, body.username, body.password.get_secret_value(), body.role,
+    return add_user(session, admin.actor, body.username, body.password.get_secret_value(), body.role,
                     body.organisation)
 
 
 @router.get("")
 def list_(
     request: Request, session: SessionDep, admin: Admin,
-    role: Annotated[Literal["gas_office", "builder", "inspector", "admin"] | None, Query()] = None,
+    role: Annotated[RoleQ | None, Query()] = None,
     active: Annotated[bool | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
@@ -103,10 +92,10 @@ def read(session: SessionDep, admin: Admin, user_id: UserId) -> dict:
 def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch) -> dict:
     """变更角色、所属单位或停用/启用；角色、单位变更或停用时其现有令牌立即失效。"""
     # An empty change is refused by update_user, with the fields it accepts.
-    return update_user(session, admin, user_id, body.model_dump(include=body.model_fields_set))
+    return update_user(session, admin.actor, user_id, body.model_dump(include=body.model_fields_set))
 
 
 @router.post("/{user_id}/password")
 def password(session: SessionDep, admin: Admin, user_id: UserId, body: PasswordIn) -> dict:
     """设置新密码；该用户现有令牌立即失效（含管理员本人）。"""
-    return set_password(session, admin, user_id, body.password.get_secret_value())
+    return set_password(session, admin.actor, user_id, body.password.get_secret_value())

@@ -9,11 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from fastapi.encoders import jsonable_encoder
 from sqlalchemy import text
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
-from sqlalchemy.sql import bindparam
 
 from layers.services.errors import ConflictStateError, InvalidRequestError
 
@@ -25,7 +22,7 @@ def body_digest(body) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def replay(session: Session, user_id: int, key: str, path: str, digest: str):
+def replay(session: Session, user_id: int | None, key: str, path: str, digest: str | None):
     """Lock the key; return (status, body) stored for it, or None when it is new."""
     if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():
         raise InvalidRequestError("请求头 Idempotency-Key 须为 1–255 个可打印字符")
@@ -41,11 +38,16 @@ def replay(session: Session, user_id: int, key: str, path: str, digest: str):
     return row.status_code, row.response
 
 
-def remember(session: Session, user_id: int, key: str, path: str, digest: str, status: int, body) -> None:
-    """Store the response of a keyed request in the same transaction as its effects."""
+def remember(session: Session, user_id: int | None, key: str, path: str, digest: str | None,
+             status: int, body) -> None:
+    """Store the response of a keyed request in the same transaction as its effects.
+
+    ``body`` is encoded as the response is (values JSON cannot hold as text), so a replay
+    answers exactly what the first request got.
+    """
     session.execute(
         text("INSERT INTO idempotency_record (user_id, key, method, path, request_sha256, "
-             "status_code, response) VALUES (:u, :k, 'POST', :p, :d, :s, :r)").bindparams(
-            bindparam("r", type_=JSONB)),
-        {"u": user_id, "k": key, "p": path, "d": digest, "s": status, "r": jsonable_encoder(body)},
+             "status_code, response) VALUES (:u, :k, 'POST', :p, :d, :s, CAST(:r AS jsonb))"),
+        {"u": user_id, "k": key, "p": path, "d": digest, "s": status,
+         "r": json.dumps(body, ensure_ascii=False, allow_nan=False, default=str)},
     )
