@@ -51,6 +51,9 @@ def test_project_activities_and_conflicts_say_what_applies(api, login, stored_ne
 
 def test_impact_endpoint_is_for_the_gas_office(api, login, stored_network):
     office = login("gas_office")
+    empty = api.get("/api/rules/impact", params={"from": "shanghai@2018.1", "to": "shanghai"},
+                    headers=office)
+    assert empty.status_code == 200 and empty.json()["rows"] == []
     api.post("/api/projects", json=site_feature("CM-ACT-3", LON, LAT_3M, activities="blasting"),
              headers=office)
     answer = api.get("/api/rules/impact", params={"from": "shanghai@2018.1", "to": "shanghai@2026.1"},
