@@ -11,6 +11,7 @@ COPY layers ./layers
 COPY spatial_rules ./spatial_rules
 COPY maps ./maps
 COPY campaign ./campaign
+COPY vocabulary ./vocabulary
 RUN pip install --no-cache-dir . && useradd --system --create-home gisapp
 USER gisapp
 WORKDIR /home/gisapp

@@ -183,9 +183,9 @@ def stage_progress(
     checked: dict[int, set[str]] = defaultdict(set)
     for record in inspections:
         if record.kind is InspectionKind.SPOT and record.date <= on:
-            stage = spot_check_stage(record, settings)
-            if stage is not None:
-                checked[stage].add(record.project_id)
+            number = spot_check_stage(record, settings)
+            if number is not None:
+                checked[number].add(record.project_id)
     progress = []
     for stage in settings.stages:
         candidates = {
@@ -224,7 +224,7 @@ def _project(
     )
     year_start = date(settings.year, 1, 1)
     third_party = _duty(
-        "第三方检查",
+        InspectionKind.THIRD_PARTY.label,
         settings.third_party_deadline,
         project.insured and project.active_between(year_start, settings.third_party_deadline),
         [r.date for r in records if r.kind is InspectionKind.THIRD_PARTY],
@@ -232,7 +232,7 @@ def _project(
     )
     spots = [r for r in records if r.kind is InspectionKind.SPOT]
     spot = _duty(
-        "区级抽查",
+        InspectionKind.SPOT.label,
         settings.coverage_deadline,
         bool(candidate_stages(project, settings.stages)),
         [r.date for r in spots],

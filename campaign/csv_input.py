@@ -4,18 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from pathlib import Path
+from typing import TypeVar
 
 from campaign.csv_table import MAX_ROWS, CsvRow, read_rows
 from campaign.errors import CampaignInputError
 from campaign.model import (
+    HazardState,
     InspectionKind,
     InspectionRecord,
-    PermitStatus,
+    PermitState,
     ProjectRecord,
-    RectificationState,
     Zone,
 )
 from campaign.settings import CampaignSettings
+from vocabulary import LabelledEnum
+
+E = TypeVar("E", bound=LabelledEnum)
 
 PROJECT_REQUIRED = ("id", "start_date", "end_date")
 PROJECT_OPTIONAL = (
@@ -39,37 +43,35 @@ INSPECTION_OPTIONAL = (
 )
 MAX_OPEN_HAZARDS = 10_000
 
-ZONE_ALIASES = {
-    "保护范围": Zone.PROTECTION,
-    "安全保护范围": Zone.PROTECTION,
-    "控制范围": Zone.CONTROL,
-    "安全控制范围": Zone.CONTROL,
-}
-PERMIT_ALIASES = {
-    "已办理": PermitStatus.APPROVED,
-    "已批准": PermitStatus.APPROVED,
-    "办理中": PermitStatus.APPLIED,
-    "已申请": PermitStatus.APPLIED,
-    "未办理": PermitStatus.NOT_STARTED,
-    "被驳回": PermitStatus.REJECTED,
-    "驳回": PermitStatus.REJECTED,
-    "已过期": PermitStatus.EXPIRED,
-    "过期": PermitStatus.EXPIRED,
-}
-KIND_ALIASES = {
-    "自查": InspectionKind.SELF,
-    "第三方": InspectionKind.THIRD_PARTY,
-    "第三方检查": InspectionKind.THIRD_PARTY,
-    "抽查": InspectionKind.SPOT,
-    "区级抽查": InspectionKind.SPOT,
-}
-STATE_ALIASES = {
-    "未整改": RectificationState.OPEN,
-    "整改中": RectificationState.OPEN,
-    "已整改": RectificationState.RECTIFIED,
-    "已复核": RectificationState.VERIFIED,
-    "已销项": RectificationState.VERIFIED,
-}
+
+
+def _aliases(enum: type[E], extra: dict[str, E]) -> dict[str, E]:
+    """Return the Chinese labels of ``enum`` (the vocabulary's words) plus older synonyms."""
+    return {**{member.label: member for member in enum}, **extra}
+
+
+# Besides the codes and the vocabulary's labels, files may use older or shorter words.
+ZONE_ALIASES = _aliases(Zone, {"保护范围": Zone.PROTECTION, "控制范围": Zone.CONTROL})
+PERMIT_ALIASES = _aliases(
+    PermitState,
+    {
+        "已办理": PermitState.APPROVED,
+        "办理中": PermitState.APPLIED,
+        "被驳回": PermitState.REJECTED,
+        "驳回": PermitState.REJECTED,
+        "过期": PermitState.EXPIRED,
+    },
+)
+KIND_ALIASES = _aliases(InspectionKind, {"第三方": InspectionKind.THIRD_PARTY, "抽查": InspectionKind.SPOT})
+STATE_ALIASES = _aliases(
+    HazardState,
+    {
+        "整改中": HazardState.OPEN,
+        "已整改": HazardState.RECTIFIED,
+        "已复核": HazardState.VERIFIED,
+        "已销项": HazardState.VERIFIED,
+    },
+)
 
 
 def read_projects_csv(path: str | Path, *, max_rows: int = MAX_ROWS) -> list[ProjectRecord]:
@@ -126,7 +128,7 @@ def _project(row: CsvRow) -> ProjectRecord:
         township=row.text("township") or None,
         hazardous=row.boolean("hazardous"),
         zone=row.choice("zone", Zone, ZONE_ALIASES),
-        permit_status=row.choice("permit_status", PermitStatus, PERMIT_ALIASES),
+        permit_status=row.choice("permit_status", PermitState, PERMIT_ALIASES),
         open_hazards=row.integer("open_hazards", maximum=MAX_OPEN_HAZARDS) or 0,
         inspected=row.boolean("inspected"),
         insured=row.boolean("insured"),
@@ -160,6 +162,6 @@ def _inspection(row: CsvRow, known: set[str], settings: CampaignSettings) -> Ins
         round_or_stage=round_or_stage if kind is not InspectionKind.THIRD_PARTY else None,
         findings=row.text("findings"),
         major_hazard=row.boolean("major_hazard"),
-        rectification_state=row.choice("rectification_state", RectificationState, STATE_ALIASES),
+        rectification_state=row.choice("rectification_state", HazardState, STATE_ALIASES),
         rectification_deadline=deadline,
     )

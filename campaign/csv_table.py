@@ -8,14 +8,14 @@ header is row 0), the row's id and the column, so that a user can find it in Exc
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar, overload
 
 from campaign.errors import CampaignInputError
 
@@ -62,7 +62,13 @@ class CsvRow:
             raise self.error(column, "不能为空。")
         return value
 
-    def date(self, column: str, *, required: bool) -> date | None:
+    @overload
+    def date(self, column: str, *, required: Literal[True]) -> dt.date: ...
+
+    @overload
+    def date(self, column: str, *, required: bool) -> dt.date | None: ...
+
+    def date(self, column: str, *, required: bool) -> dt.date | None:
         """Parse a date such as 2026-05-31, 2026/5/31 or 2026年5月31日."""
         value = self.text(column)
         if not value:
@@ -73,7 +79,8 @@ class CsvRow:
         try:
             if match is None:
                 raise ValueError
-            return date(*(int(part) for part in match.groups()))
+            year, month, day = (int(part) for part in match.groups())
+            return dt.date(year, month, day)
         except ValueError:
             raise self.error(
                 column, f"“{value}” 不是有效日期，请写成 2026-05-31 的形式。"

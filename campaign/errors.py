@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spatial_rules.errors import DomainError
+from vocabulary import DomainError
 
 
 class CampaignError(DomainError):

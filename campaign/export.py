@@ -1,18 +1,86 @@
-"""Writing plans and statistics tables: CSV in UTF-8 with BOM (opens in Excel) and XLSX."""
+"""Writing tables for spreadsheets: CSV in UTF-8 with BOM (opens in Excel) and XLSX.
+
+The one place where tables become spreadsheet files: every CSV and XLSX the product writes
+(campaign plans and status, the monthly report's tables, ``gisapp export`` and
+``gisapp screen`` CSV files) is written by ``to_spreadsheet_csv`` or ``write_tables_xlsx``,
+which make every cell safe first (``spreadsheet_safe``).
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
 from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
 
 from campaign.errors import CampaignError
 from campaign.sampling import CampaignPlan
 
 CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read UTF-8 instead of the local code page
 PLAN_COLUMNS = ("project_id", "stage", "reason", "risk_score", "risk_factors", "forced", "seed")
+
+# OWASP "CSV injection": a cell starting with one of these is read by spreadsheet programs as
+# a formula (or, for tab and carriage return, can be shifted into one). Such text gets a
+# leading single quote, which makes Excel, LibreOffice and openpyxl keep it as text.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTE = "'"
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_QUOTED_FORMULA = re.compile(r"^'(?=[=+\-@\t\r])")
+# A genuine number written as text ("-12.5", "+3", "1e-3") is not a formula: kept as it is.
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """Return ``value`` safe for a spreadsheet cell: formula-like text gets a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS) and not _NUMBER.match(value):
+        return QUOTE + value
+    return value
+
+
+def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return ``frame`` with every formula-like text cell quoted (numbers, dates, booleans kept).
+
+    Only text columns are looked at, and only their cells starting with a formula character
+    are rewritten, so a 300,000-row export costs one vectorised match per text column.
+    """
+    out = frame
+    for column in frame.columns:
+        values = frame[column]
+        if not (values.dtype == object or isinstance(values.dtype, pd.StringDtype)):
+            continue
+        texts = values.map(lambda v: v if isinstance(v, str) else "")
+        risky = texts.str.match(_FORMULA_START).to_numpy(dtype=bool)
+        if not risky.any():
+            continue
+        if out is frame:
+            out = frame.copy()
+        cells = values.to_numpy(dtype=object, copy=True)
+        for i in np.flatnonzero(risky):
+            cells[i] = spreadsheet_cell(cells[i])
+        out[column] = pd.Series(cells, index=values.index, dtype=object)
+    return out
+
+
+def to_spreadsheet_csv(frame: pd.DataFrame, target: str | Path, encoding: str = CSV_ENCODING) -> None:
+    """Write ``frame`` as a CSV file for spreadsheets: cells made safe, no index.
+
+    Lines end in CR LF (RFC 4180), so a carriage return or line feed inside a cell is
+    always quoted: with bare LF line ends pandas leaves a lone CR unquoted, and a
+    spreadsheet then starts a new row there, where ``=...`` would be a live formula.
+    """
+    spreadsheet_safe(frame).to_csv(target, index=False, encoding=encoding, lineterminator="\r\n")
+
+
+def unquote_spreadsheet_text(values: pd.Series) -> pd.Series:
+    """Undo ``spreadsheet_cell`` on text read back from a CSV we wrote: ``'=x`` becomes ``=x``."""
+    if not values.str.startswith(QUOTE).any():
+        return values
+    return values.str.replace(_QUOTED_FORMULA, "", regex=True)
 
 
 def plan_frame(plan: CampaignPlan) -> pd.DataFrame:
@@ -43,7 +111,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        frame.to_csv(path, index=False, encoding=CSV_ENCODING)
+        to_spreadsheet_csv(frame, path)
     except OSError as err:
         raise CampaignError(f"无法写入文件 {path}：{err.strerror}。") from err
     return path
@@ -62,14 +130,14 @@ def write_tables_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> P
         path.parent.mkdir(parents=True, exist_ok=True)
         with pd.ExcelWriter(path, engine="openpyxl") as writer:
             for title, frame in sheets.items():
-                frame.to_excel(writer, sheet_name=title[:31], index=False)
+                spreadsheet_safe(frame).to_excel(writer, sheet_name=title[:31], index=False)
                 _fit_columns(writer.sheets[title[:31]], frame)
     except OSError as err:
         raise CampaignError(f"无法写入文件 {path}：{err.strerror}。") from err
     return path
 
 
-def _fit_columns(sheet, frame: pd.DataFrame) -> None:
+def _fit_columns(sheet: Worksheet, frame: pd.DataFrame) -> None:
     """Size columns to their longest text; CJK characters count double."""
     for index, column in enumerate(frame.columns, start=1):
         texts = [str(column), *(str(v) for v in frame[column].head(500))]

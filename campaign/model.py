@@ -2,59 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
-from datetime import date
-from enum import StrEnum
 
 from campaign.errors import CampaignError
+from vocabulary import PERMIT_SETTLED, HazardState, InspectionKind, PermitState, Zone
 
-
-class Zone(StrEnum):
-    """Which gas pipeline range a project site reaches into (the most severe one)."""
-
-    PROTECTION = "protection"
-    CONTROL = "control"
-
-
-class PermitStatus(StrEnum):
-    """State of the project's gas pipeline protection procedures (燃气管道保护手续)."""
-
-    APPROVED = "approved"
-    APPLIED = "applied"
-    NOT_STARTED = "not_started"
-    REJECTED = "rejected"
-    EXPIRED = "expired"
-
-
-class InspectionKind(StrEnum):
-    """Who inspected: the project team, a third party (insurer) or the district."""
-
-    SELF = "self"
-    THIRD_PARTY = "third_party"
-    SPOT = "spot"
-
-
-class RectificationState(StrEnum):
-    """Closed-loop rectification (闭环整改) state of a problem found on site."""
-
-    OPEN = "open"
-    RECTIFIED = "rectified"
-    VERIFIED = "verified"
-
-
-ZONE_ZH = {Zone.PROTECTION: "安全保护范围", Zone.CONTROL: "安全控制范围"}
-PERMIT_STATUS_ZH = {
-    PermitStatus.APPROVED: "已办理",
-    PermitStatus.APPLIED: "办理中",
-    PermitStatus.NOT_STARTED: "未办理",
-    PermitStatus.REJECTED: "被驳回",
-    PermitStatus.EXPIRED: "已过期",
-}
-INSPECTION_KIND_ZH = {
-    InspectionKind.SELF: "自查",
-    InspectionKind.THIRD_PARTY: "第三方检查",
-    InspectionKind.SPOT: "区级抽查",
-}
+# The campaign speaks the shared vocabulary (one enum, one Chinese label per concept).
+__all__ = ["HazardState", "InspectionKind", "InspectionRecord", "PermitState", "ProjectRecord", "Zone"]
 
 
 @dataclass(frozen=True)
@@ -62,12 +17,12 @@ class ProjectRecord:
     """One construction project as the campaign sees it; ``end_date`` None = still building."""
 
     id: str
-    start_date: date
-    end_date: date | None = None
+    start_date: dt.date
+    end_date: dt.date | None = None
     township: str | None = None
     hazardous: bool = False  # 危大工程
     zone: Zone | None = None
-    permit_status: PermitStatus | None = None
+    permit_status: PermitState | None = None
     open_hazards: int = 0
     inspected: bool = False
     insured: bool = False
@@ -83,18 +38,21 @@ class ProjectRecord:
         if self.open_hazards < 0:
             raise CampaignError(f"项目 {self.id} 的未整改隐患数不能为负数。")
 
-    def active_between(self, first: date, last: date) -> bool:
+    def active_between(self, first: dt.date, last: dt.date) -> bool:
         """Return whether the project is under construction on some day of [first, last]."""
         return self.start_date <= last and (self.end_date is None or self.end_date >= first)
 
-    def active_on(self, day: date) -> bool:
+    def active_on(self, day: dt.date) -> bool:
         """Return whether the project is under construction on ``day``."""
         return self.active_between(day, day)
 
     @property
     def unpermitted_conflict(self) -> bool:
-        """Return whether the site reaches a gas range without approved protection procedures."""
-        return self.zone is not None and self.permit_status is not PermitStatus.APPROVED
+        """Return whether the site reaches a gas range without settled protection procedures.
+
+        Settled = approved, or the office decided none are needed.
+        """
+        return self.zone is not None and self.permit_status not in PERMIT_SETTLED
 
 
 @dataclass(frozen=True)
@@ -107,12 +65,12 @@ class InspectionRecord:
 
     project_id: str
     kind: InspectionKind
-    date: date
+    date: dt.date
     round_or_stage: int | None = None
     findings: str = ""
     major_hazard: bool = False
-    rectification_state: RectificationState | None = None
-    rectification_deadline: date | None = None
+    rectification_state: HazardState | None = None
+    rectification_deadline: dt.date | None = None
     # Stored inspections with several problems become one record per problem; the
     # shared id lets statistics count the inspection once.
     inspection_id: str | None = None
@@ -130,4 +88,4 @@ class InspectionRecord:
     @property
     def hazard_open(self) -> bool:
         """Return whether a recorded problem is not yet rectified."""
-        return self.has_hazard and self.rectification_state in (None, RectificationState.OPEN)
+        return self.has_hazard and self.rectification_state in (None, HazardState.OPEN)

@@ -39,10 +39,10 @@ def assess_risk(
     factors: list[str] = []
     if project.unpermitted_conflict and project.zone is Zone.PROTECTION:
         weight += weights.protection_conflict
-        factors.append("位于燃气管道安全保护范围且未办结保护手续")
+        factors.append(f"位于燃气管道{Zone.PROTECTION.label}且未办结保护手续")
     elif project.unpermitted_conflict:
         weight += weights.control_conflict
-        factors.append("位于燃气管道安全控制范围且未办结保护手续")
+        factors.append(f"位于燃气管道{Zone.CONTROL.label}且未办结保护手续")
     if project.hazardous:
         weight += weights.hazardous
         factors.append("含危大工程")

@@ -174,16 +174,18 @@ def _resolve_year(from_data: object, from_argument: int | None) -> int:
     candidates = [y for y in (from_data, from_argument) if y is not None]
     if not candidates:
         raise CampaignSettingsError("活动设置缺少年度（year）。")
+    years: list[int] = []
     for value in candidates:
         if isinstance(value, bool) or not isinstance(value, int):
             raise CampaignSettingsError(f"活动年度 {value!r} 必须是整数，例如 2026。")
         if not MIN_YEAR <= value <= MAX_YEAR:
             raise CampaignSettingsError(f"活动年度 {value} 超出范围 {MIN_YEAR}–{MAX_YEAR}。")
-    if len(set(candidates)) > 1:
+        years.append(value)
+    if len(set(years)) > 1:
         raise CampaignSettingsError(
             f"活动设置中的年度 {from_data} 与指定的年度 {from_argument} 不一致。"
         )
-    return candidates[0]
+    return years[0]
 
 
 def _day_list(specs: object, year: int, name: str) -> tuple[date, ...]:

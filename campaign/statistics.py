@@ -71,7 +71,7 @@ def project_table(rows: Sequence[ProjectCompliance]) -> pd.DataFrame:
     """Return one row per project with each duty's status and the issues found."""
     records = []
     for row in rows:
-        record = {"项目编号": row.project_id, "乡镇": row.township or NO_TOWNSHIP}
+        record: dict[str, object] = {"项目编号": row.project_id, "乡镇": row.township or NO_TOWNSHIP}
         record["当前在建"] = "是" if row.under_construction else "否"
         for duty in row.duties:
             record[duty.name] = duty.status.value

@@ -23,14 +23,16 @@ from sqlalchemy.engine import Engine
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
 from layers.services.actors import Actor
-from spatial_rules.rulesets import RuleSet, is_family, today_in_shanghai, version_in_force
+from layers.services.features import WriteContext
+from spatial_rules.rulesets import RuleSet, is_family, version_in_force
+from vocabulary.clock import today_in_shanghai
 
 logger = logging.getLogger("gisapp.rule_watch")
 RULE_SWITCH_JOB = Actor.job("rule-switch")  # the actor of automatic switches (audit, alerts)
 _LOCK_KEY = "gisapp:rule-switch"
 
 
-def switch_once(engine: Engine, family: str, ctx_for: Callable[[RuleSet], object],
+def switch_once(engine: Engine, family: str, ctx_for: Callable[[RuleSet], WriteContext],
                 day: dt.date | None = None, *, lagging: bool = False) -> tuple[RuleSet, bool] | None:
     """Bring the stored data to the version of ``family`` in force on ``day``.
 

@@ -5,8 +5,7 @@ The figures come from ``layers.services.summary``; this module words them.
 
 from __future__ import annotations
 
-from layers.schema import PROJECT_KIND_ZH, PROJECT_STATUS_ZH, ProjectKind, ProjectStatus
-from spatial_rules.pressure import PressureClass
+from vocabulary import PressureClass, ProjectKind, ProjectStatus
 
 
 def format_summary(summary: dict) -> str:
@@ -19,14 +18,14 @@ def format_summary(summary: dict) -> str:
     for cls in PressureClass:
         if cls.value in pipes:
             n, km = pipes[cls.value]
-            lines.append(f"  {cls.label_zh:<6} {n:>7} 段 {km:>9.1f} km")
+            lines.append(f"  {cls.label:<6} {n:>7} 段 {km:>9.1f} km")
     projects = summary["projects"]
     lines.append(f"施工项目：{sum(projects.values())} 个")
     for kind in ProjectKind:
         by_status = [
-            f"{PROJECT_STATUS_ZH[s]} {projects.get((kind.value, s.value), 0)}" for s in ProjectStatus
+            f"{s.label} {projects.get((kind.value, s.value), 0)}" for s in ProjectStatus
         ]
         total = sum(projects.get((kind.value, s.value), 0) for s in ProjectStatus)
-        lines.append(f"  {PROJECT_KIND_ZH[kind]} {total}（{'，'.join(by_status)}）")
+        lines.append(f"  {kind.label} {total}（{'，'.join(by_status)}）")
     lines.append(f"乡镇：{summary['townships']} 个")
     return "\n".join(lines)

@@ -26,17 +26,8 @@ from dataclasses import dataclass
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from campaign.model import (
-    InspectionKind,
-    InspectionRecord,
-    PermitStatus,
-    ProjectRecord,
-    RectificationState,
-    Zone,
-)
-
-# Worst first: a project is only as far along as its least advanced permit.
-PERMIT_SEVERITY = ("not_started", "rejected", "expired", "applied", "approved")
+from campaign.model import InspectionRecord, ProjectRecord
+from vocabulary import PERMIT_SEVERITY, HazardState, InspectionKind, PermitState, Zone, permit_rank
 
 
 @dataclass(frozen=True)
@@ -111,7 +102,7 @@ def load_portfolio(
     return Portfolio(tuple(projects), db_ids, tuple(skipped))
 
 
-def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, PermitStatus]]:
+def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, PermitState]]:
     """Return the worst zone and the worst permit state of each project's open conflicts."""
     rows = session.execute(
         text(
@@ -126,9 +117,9 @@ def _conflict_facts(session: Session) -> tuple[dict[int, Zone], dict[int, Permit
             zones[project_id] = Zone(zone)
         # Not required counts as done; a conflict without a permit row has nothing started.
         status = "approved" if status == "not_required" else (status or "not_started")
-        rank = PERMIT_SEVERITY.index(status)
+        rank = permit_rank(status)
         worst[project_id] = min(worst.get(project_id, rank), rank)
-    return zones, {pid: PermitStatus(PERMIT_SEVERITY[rank]) for pid, rank in worst.items()}
+    return zones, {pid: PERMIT_SEVERITY[rank] for pid, rank in worst.items()}
 
 
 def _inspection_facts(session: Session, on: dt.date | None) -> tuple[set[int], dict[int, int]]:
@@ -172,7 +163,7 @@ def load_inspection_records(
                 findings=row["description"] or "",
                 major_hazard=bool(row["major"]),
                 rectification_state=(
-                    RectificationState(row["rectification_state"]) if has_hazard else None
+                    HazardState(row["rectification_state"]) if has_hazard else None
                 ),
                 rectification_deadline=row["deadline"],
                 inspection_id=str(row["id"]),

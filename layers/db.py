@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import CursorResult, Engine
@@ -134,7 +135,8 @@ def execute_prepared(session: Session, sql: str, params: dict) -> CursorResult:
     connection = session.connection()
     known = connection.connection.info.setdefault("gisapp_prepared", set())
     if statement.name not in known:
-        with connection.connection.dbapi_connection.cursor() as cursor:
+        raw: Any = connection.connection.dbapi_connection  # psycopg2's connection
+        with raw.cursor() as cursor:
             cursor.execute(f"PREPARE {statement.name} AS {statement.sql}")  # no binds: no % parsing
         known.add(statement.name)
     binds = ", ".join(["%s"] * len(statement.params))

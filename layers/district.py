@@ -6,10 +6,13 @@ import json
 from functools import lru_cache
 from importlib import resources
 
+import numpy as np
+
 import shapely
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 
+from layers.projection import transform_xy
 from spatial_rules.crs import to_metric
 
 BOUNDARY_FILE = "chongming_boundary_cgcs2000.geojson"
@@ -26,10 +29,10 @@ def district_boundary() -> BaseGeometry:
 @lru_cache(maxsize=1)
 def district_boundary_metric() -> BaseGeometry:
     """Return the district boundary in the metric CRS (metres)."""
-    return shapely.transform(district_boundary(), _project_xy, interleaved=False)
+    return transform_xy(district_boundary(), _project_xy)
 
 
-def _project_xy(x, y):
+def _project_xy(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return to_metric().transform(x, y)
 
 
@@ -51,8 +54,6 @@ def district_extent_lonlat(margin_m: float) -> BaseGeometry:
     from spatial_rules.crs import from_metric
 
     area = district_extent_metric(margin_m)
-    lonlat = shapely.transform(
-        shapely.segmentize(area, 200.0), lambda x, y: from_metric().transform(x, y), interleaved=False
-    )
+    lonlat = transform_xy(shapely.segmentize(area, 200.0), from_metric().transform)
     shapely.prepare(lonlat)
     return lonlat

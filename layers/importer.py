@@ -17,11 +17,13 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import pandas as pd
 import psycopg2
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
 import geopandas as gpd
@@ -39,7 +41,7 @@ TABLES = {"pipelines": "gas_pipeline", "projects": "construction_project"}
 COLUMNS = {"pipelines": list(PIPELINE_FIELDS), "projects": list(PROJECT_FIELDS)}
 CHUNK_ROWS = 20_000
 # COPY sends NULL explicitly, which bypasses column defaults: fill them here.
-DEFAULTS = {
+DEFAULTS: dict[str, dict[str, object]] = {
     "pipelines": {"status": "in_service"},
     "projects": {"hazardous": False, "insured": False},
 }
@@ -197,12 +199,13 @@ def _merge_staged(
         {"uid": actor.id, "by": actor.username, "b": batch_id},
     )
     assignments = ", ".join(f"{c} = s.{c}" for c in columns if c != code)
-    replaced = session.execute(
+    update = session.execute(
         text(
             f"UPDATE {table} t SET {assignments}, updated_at = now() FROM {STAGING} s "
             f"WHERE t.{code} = s.{code} AND t.deleted_at IS NULL"
         )
-    ).rowcount
+    )
+    replaced = cast(CursorResult, update).rowcount  # a DML statement's result is a cursor result
     session.execute(
         text(
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join('s.' + c for c in columns)} "

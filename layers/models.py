@@ -37,6 +37,7 @@ from geoalchemy2 import Geometry
 from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.crs import METRIC_SRID, STORAGE_EPSG
 from spatial_rules.pressure import PressureClass
+from vocabulary import ASSIGNABLE_ROLES, ZONE_ORDER, HazardState, InspectionKind, PermitState
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -251,7 +252,7 @@ class PipelineConflict(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("zone IN ('protection', 'control')", name="zone"),
+        CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("distance_m >= 0", name="distance_m"),
         Index(
             "uq_pipeline_conflict_open_pair",
@@ -282,7 +283,7 @@ class AppUser(Base):
     )
 
     __table_args__ = (
-        CheckConstraint("role IN ('gas_office', 'builder', 'inspector', 'admin')", name="role"),
+        CheckConstraint(_in_list("role", ASSIGNABLE_ROLES), name="role"),
     )
 
 
@@ -337,8 +338,7 @@ class Permit(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "status IN ('not_started', 'applied', 'approved', 'rejected', 'expired', "
-            "'not_required')",
+            _in_list("status", PermitState),
             name="status",
         ),
         CheckConstraint("status <> 'approved' OR approved_until IS NOT NULL", name="approved_until"),
@@ -392,7 +392,7 @@ class Alert(Base):
 
     __table_args__ = (
         CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
-        CheckConstraint("zone IN ('protection', 'control')", name="zone"),
+        CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("kind IN ('new', 'changed')", name="kind"),
         Index("uq_alert_new_conflict_id", "conflict_id", unique=True,
               postgresql_where=text("kind = 'new'")),
@@ -468,7 +468,7 @@ class Inspection(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
-        CheckConstraint("kind IN ('self', 'third_party', 'spot')", name="kind"),
+        CheckConstraint(_in_list("kind", InspectionKind), name="kind"),
         CheckConstraint(
             "(kind = 'self' AND round_or_stage IN (1, 2)) OR (kind = 'spot' AND round_or_stage "
             "IN (1, 2, 3)) OR (kind = 'third_party' AND round_or_stage IS NULL)",
@@ -495,7 +495,7 @@ class Hazard(Base):
 
     __table_args__ = (
         CheckConstraint(
-            "rectification_state IN ('open', 'rectified', 'verified')", name="rectification_state"
+            _in_list("rectification_state", HazardState), name="rectification_state"
         ),
         Index("ix_hazard_inspection_id", "inspection_id"),
     )

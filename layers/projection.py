@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 
 import shapely
 
 from spatial_rules.crs import from_metric, to_metric
+
+Geoms = TypeVar("Geoms")
+XyFunction = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+def transform_xy(geoms: Geoms, fn: XyFunction) -> Geoms:
+    """Return ``geoms`` (one geometry or an array) with ``fn(x, y) -> (x, y)`` applied to every vertex.
+
+    ``shapely.transform(..., interleaved=False)`` (shapely >= 2.1): x and y come as separate
+    arrays, the calling convention of pyproj's ``Transformer.transform``.
+    """
+    # types-shapely declares only the interleaved (n x 2 array) form of the callback.
+    return shapely.transform(geoms, fn, interleaved=False)  # type: ignore[call-overload]
 
 
 def _apply(transformer, geoms: np.ndarray) -> np.ndarray:
@@ -20,11 +36,6 @@ def _apply(transformer, geoms: np.ndarray) -> np.ndarray:
 def lonlat_to_metric(geoms) -> np.ndarray:
     """Project CGCS2000 lon/lat geometries (EPSG:4490) to the metric CRS (metres)."""
     return _apply(to_metric(), geoms)
-
-
-def metric_to_lonlat(geoms) -> np.ndarray:
-    """Project metric-CRS geometries (metres) back to CGCS2000 lon/lat."""
-    return _apply(from_metric(), geoms)
 
 
 def metric_points_to_lonlat(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

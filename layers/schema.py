@@ -7,53 +7,12 @@ layer's external code.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-
-class PipelineStatus(StrEnum):
-    """Operating status of a gas pipeline."""
-
-    IN_SERVICE = "in_service"
-    PLANNED = "planned"
-    ABANDONED = "abandoned"
-
-
-class ProjectKind(StrEnum):
-    """Kind of construction project."""
-
-    HOUSING = "housing"
-    MUNICIPAL = "municipal"
-    GAS_ENGINEERING = "gas_engineering"
-
-
-class ProjectStatus(StrEnum):
-    """Life-cycle status of a construction project."""
-
-    PLANNED = "planned"
-    UNDER_CONSTRUCTION = "under_construction"
-    SUSPENDED = "suspended"
-    COMPLETED = "completed"
-
+from vocabulary import PipelineStatus as PipelineStatus  # the one enums (shared vocabulary),
+from vocabulary import ProjectKind as ProjectKind  # re-exported for the layers
+from vocabulary import ProjectStatus as ProjectStatus
 
 # Abandoned pipelines have no protection ranges: both screening engines skip them.
 UNSCREENED_PIPELINE_STATUSES = (PipelineStatus.ABANDONED.value,)
-
-PIPELINE_STATUS_ZH = {
-    PipelineStatus.IN_SERVICE: "在役",
-    PipelineStatus.PLANNED: "规划",
-    PipelineStatus.ABANDONED: "废弃",
-}
-PROJECT_KIND_ZH = {
-    ProjectKind.HOUSING: "房屋建筑",
-    ProjectKind.MUNICIPAL: "市政工程",
-    ProjectKind.GAS_ENGINEERING: "燃气工程",
-}
-PROJECT_STATUS_ZH = {
-    ProjectStatus.PLANNED: "计划",
-    ProjectStatus.UNDER_CONSTRUCTION: "在建",
-    ProjectStatus.SUSPENDED: "停工",
-    ProjectStatus.COMPLETED: "竣工",
-}
 
 # Field -> (python type name, required). The external code comes from ``id`` in files.
 PIPELINE_FIELDS: dict[str, tuple[str, bool]] = {

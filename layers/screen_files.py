@@ -17,6 +17,7 @@ import pandas as pd
 
 import geopandas as gpd
 
+from campaign.export import to_spreadsheet_csv
 from layers.io.errors import file_error
 from layers.io.reader import read_layer_fields
 from layers.projection import lonlat_to_metric, metric_points_to_lonlat
@@ -104,10 +105,10 @@ def activity_masks(frame: pd.DataFrame) -> np.ndarray | None:
     """Return each site's declared-activity mask (every activity when none), or None without the column."""
     if "activities" not in frame.columns:
         return None
-    masks = {None: ALL_ACTIVITIES_MASK}
+    masks: dict[str | None, int] = {None: ALL_ACTIVITIES_MASK}
     texts = [v if isinstance(v, str) and v else None for v in frame["activities"].tolist()]
     for text in set(texts):
-        if text not in masks:
+        if text is not None and text not in masks:
             masks[text] = activities_mask(Activity(code) for code in text.split(","))
     return np.fromiter((masks[t] for t in texts), dtype=np.int32, count=len(texts))
 
@@ -148,7 +149,7 @@ def write_conflicts(frame: gpd.GeoDataFrame, out: str | Path) -> Path:
     if path.exists():
         path.unlink()
     if path.suffix.lower() == ".csv":
-        pd.DataFrame(frame.drop(columns="geometry")).to_csv(path, index=False, encoding="utf-8-sig")
+        to_spreadsheet_csv(pd.DataFrame(frame.drop(columns="geometry")), path)
     elif path.suffix.lower() == ".gpkg":
         frame.to_file(path, driver="GPKG", layer="conflicts", engine="pyogrio")
     else:

@@ -305,8 +305,9 @@ def screen_db(
     pids = None if project_ids is None else sorted({int(i) for i in project_ids})
     gids = None if pipeline_ids is None else sorted({int(i) for i in pipeline_ids})
     full = pids is None and gids is None
+    search_m = search_distance_m(rule_set)
     params = {
-        "search_m": search_distance_m(rule_set),
+        "search_m": search_m,
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
         "project_ids": pids or [],
         "pipeline_ids": gids or [],
@@ -315,7 +316,6 @@ def screen_db(
     # Concurrent writers must not screen past each other (layers.screening_locks): a full
     # screen takes the district-wide lock; an incremental one locks the cells around the
     # features' current geometry (callers that move a feature lock its old cells first).
-    search_m = params["search_m"]
     if full:
         lock_district(session)
     elif not area_locked:

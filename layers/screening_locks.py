@@ -48,7 +48,7 @@ def cells_around(geometries_lonlat: Sequence, search_m: float) -> set[tuple[int,
     """Return the grid cells within ``search_m`` (metres) of EPSG:4490 lon/lat geometries."""
     metric = lonlat_to_metric(geometries_lonlat)
     reach = search_m + PYTHON_MARGIN_M
-    cells = set()
+    cells: set[tuple[int, int]] = set()
     for xmin, ymin, xmax, ymax in shapely.bounds(metric).tolist():
         xs = range(math.floor((xmin - reach) / CELL_M), math.floor((xmax + reach) / CELL_M) + 1)
         ys = range(math.floor((ymin - reach) / CELL_M), math.floor((ymax + reach) / CELL_M) + 1)
@@ -61,7 +61,7 @@ def _take(session: Session, cells: set[tuple[int, int]]) -> None:
     if len(cells) > MAX_CELLS:
         lock_district(session)
         return
-    params = {"k": _DISTRICT_KEY}
+    params: dict[str, object] = {"k": _DISTRICT_KEY}
     calls = ["pg_advisory_xact_lock_shared(hashtext(:k))"]
     # One target list is evaluated left to right, so the ascending order holds and no
     # two cell lockers can deadlock.

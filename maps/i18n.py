@@ -1,8 +1,13 @@
-"""The one catalogue of user-facing Chinese strings of the map pages (legends, pop-ups, panels)."""
+"""The one catalogue of user-facing Chinese strings of the map pages (legends, pop-ups, panels).
+
+The words of the field's concepts (permit states, zones, pressure classes, project kinds
+and statuses, inspection kinds) come from the shared ``vocabulary``; the strings here are
+the pages' own (titles, controls, pop-up field names).
+"""
 
 from __future__ import annotations
 
-from spatial_rules.pressure import LABELS_ZH, PressureClass
+from vocabulary import InspectionKind, PermitState, PressureClass, Zone, project_permit_labels
 
 # Page titles and navigation.
 TITLE = {
@@ -13,15 +18,14 @@ TITLE = {
 }
 DISTRICT = "崇明区"
 NAV_BACK = "返回概览"
-OPEN_MAP = "打开地图"
 
 # Layer names (layer control).
 LAYER = {
     "district": "区界",
     "townships": "乡镇界",
     "pipelines": "燃气管道（按压力级制）",
-    "protection": "安全保护范围",
-    "control": "安全控制范围",
+    "protection": Zone.PROTECTION.label,
+    "control": Zone.CONTROL.label,
     "projects_permits": "施工项目（按保护手续状态）",
     "projects_supervision": "在建燃气工程（按监管状态）",
     "projects_inspections": "在建项目（按检查状态）",
@@ -38,26 +42,11 @@ LEGEND_TITLE = {
     "choropleth": "乡镇监管覆盖率",
     "inspections": "项目检查状态",
 }
-PRESSURE_ZH: dict[str, str] = {c.value: LABELS_ZH[c] for c in PressureClass}
-RANGE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
-ZONE_ZH = {"protection": "保护范围", "control": "控制范围"}
-PERMIT_STATE_ZH = {
-    "no_conflict": "无冲突",
-    "not_started": "有冲突、未办理手续",
-    "applied": "已申请",
-    "approved": "已批准",
-    "rejected": "未通过",
-    "expired": "已过期",
-    "not_required": "无需办理",
-}
-PERMIT_STATUS_ZH = {
-    "not_started": "未办理",
-    "applied": "已申请",
-    "approved": "已批准",
-    "rejected": "未通过",
-    "expired": "已过期",
-    "not_required": "无需办理",
-}
+PRESSURE_ZH: dict[str, str] = PressureClass.labels()
+ZONE_ZH: dict[str, str] = Zone.labels()
+# A project on the permits map: the worst permit state of its open conflicts, or none.
+PERMIT_STATE_ZH: dict[str, str] = project_permit_labels()
+PERMIT_STATUS_ZH: dict[str, str] = PermitState.labels()
 NEW_ALERT = "有新告警（加粗红色虚线框）"
 SUPERVISION_STATE_ZH = {
     "supervised": "已纳入监管",
@@ -75,7 +64,7 @@ INSPECTION_STATE_ZH = {
     "self_1": "已完成第一轮自查",
     "not_covered": "尚未覆盖",
 }
-INSPECTION_KIND_ZH = {"self": "自查", "third_party": "第三方检查", "spot": "区级抽查"}
+INSPECTION_KIND_ZH: dict[str, str] = InspectionKind.labels()
 
 # Controls.
 TOWNSHIP_FILTER = "乡镇"

@@ -22,6 +22,7 @@ from layers.services.campaign_status import stage_coverage
 from layers.services.errors import InvalidRequestError
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
+from vocabulary import NO_CONFLICT, PERMIT_SEVERITY, ZONE_ORDER, today_in_shanghai
 
 # Below this zoom only sub-high, high and ultra-high pipelines are sent.
 PIPELINE_ALL_CLASSES_ZOOM = 14
@@ -177,19 +178,29 @@ def _empty(**extra) -> str:
     return json.dumps({"type": "FeatureCollection", "truncated": False, **extra, "features": []})
 
 
+# The one permit severity order as SQL: the rank of a conflict's permit state (1 = worst;
+# no permit row = not started), and the state of a rank.
+_PERMIT_RANK_SQL = (
+    "CASE coalesce(pm.status, 'not_started') "
+    + " ".join(f"WHEN '{s.value}' THEN {i}" for i, s in enumerate(PERMIT_SEVERITY, 1))
+    + f" ELSE {len(PERMIT_SEVERITY) + 1} END"
+)
+_PERMIT_STATE_SQL = (
+    "CASE k.rank "
+    + " ".join(f"WHEN {i} THEN '{s.value}'" for i, s in enumerate(PERMIT_SEVERITY, 1))
+    + f" ELSE '{NO_CONFLICT}' END"
+)
+
 # Per view: extra WHERE, joins, the state expression and the truncation order.
 _VIEW_SQL = {
     "permits": (
         "",
-        """LEFT JOIN (
-  SELECT c.project_id, min(CASE coalesce(pm.status, 'not_started') WHEN 'not_started' THEN 1
-    WHEN 'rejected' THEN 2 WHEN 'expired' THEN 3 WHEN 'applied' THEN 4 WHEN 'approved' THEN 5
-    ELSE 6 END) AS rank
+        f"""LEFT JOIN (
+  SELECT c.project_id, min({_PERMIT_RANK_SQL}) AS rank
   FROM pipeline_conflict c LEFT JOIN permit pm ON pm.conflict_id = c.id
   WHERE c.closed_at IS NULL GROUP BY c.project_id) k ON k.project_id = p.id
 LEFT JOIN (SELECT DISTINCT project_id FROM alert WHERE status = 'new') na ON na.project_id = p.id""",
-        """CASE k.rank WHEN 1 THEN 'not_started' WHEN 2 THEN 'rejected' WHEN 3 THEN 'expired'
-  WHEN 4 THEN 'applied' WHEN 5 THEN 'approved' WHEN 6 THEN 'not_required' ELSE 'no_conflict' END""",
+        _PERMIT_STATE_SQL,
         "(na.project_id IS NOT NULL)",
         "(na.project_id IS NULL), coalesce(k.rank, 9)",
     ),
@@ -262,14 +273,12 @@ LIMIT :limit_plus"""
 
 def this_year() -> int:
     """Return the current year in Shanghai (the campaign year by default)."""
-    return local_today().year
+    return today_in_shanghai().year
 
 
 def local_today() -> dt.date:
     """Return today's date in Shanghai."""
-    from layers.services.permits import local_today as today
-
-    return today()
+    return today_in_shanghai()
 
 
 def search_projects(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[dict]:
@@ -355,7 +364,8 @@ ORDER BY array_position(CAST(:order AS text[]), CAST(pressure_class AS text))"""
         "GROUP BY status ORDER BY status")).mappings().all()
     conflicts = session.execute(text(
         "SELECT zone, count(*) AS n, count(DISTINCT project_id) AS projects FROM pipeline_conflict "
-        "WHERE closed_at IS NULL GROUP BY zone ORDER BY zone DESC")).mappings().all()
+        "WHERE closed_at IS NULL GROUP BY zone ORDER BY array_position(CAST(:zones AS text[]), "
+        "CAST(zone AS text))"), {"zones": [z.value for z in ZONE_ORDER]}).mappings().all()
     permits = session.execute(text(
         "SELECT coalesce(pm.status, 'not_started') AS status, count(*) AS n FROM pipeline_conflict c "
         "LEFT JOIN permit pm ON pm.conflict_id = c.id WHERE c.closed_at IS NULL "

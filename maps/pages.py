@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
+from typing import cast
 
-from branca.element import Element, MacroElement
+from branca.element import Element, Figure, MacroElement
 from jinja2 import Template
 
 import folium
@@ -115,7 +116,7 @@ def legend_html(view: str) -> str:
             *(_swatch(PERMIT_STATE_COLORS[k], "fill", v) for k, v in i18n.PERMIT_STATE_ZH.items()),
             _swatch(ALERT_COLOR, "alert", i18n.NEW_ALERT)]))
         blocks.append(_legend_block(i18n.LEGEND_TITLE["ranges"], [
-            _swatch(RANGE_COLORS[k], "fill", v) for k, v in i18n.RANGE_ZH.items()]))
+            _swatch(RANGE_COLORS[k], "fill", v) for k, v in i18n.ZONE_ZH.items()]))
     elif view == "supervision":
         blocks.append(_legend_block(i18n.LEGEND_TITLE["supervision"], [
             _swatch(SUPERVISION_COLORS[k], "fill", v) for k, v in i18n.SUPERVISION_STATE_ZH.items()]))
@@ -153,7 +154,7 @@ def _layer_specs(view: str, data_url: str) -> list[dict]:
     if view == "permits":
         bands = [{"key": zone, "url": f"{data_url}/ranges?zone={zone}", "colorBy": "zone",
                   "colors": RANGE_COLORS, "weight": 0, "fillOpacity": opacity,
-                  "minZoom": RANGE_MIN_ZOOM, "note": i18n.RANGE_ZH[zone]}
+                  "minZoom": RANGE_MIN_ZOOM, "note": i18n.ZONE_ZH[zone]}
                  for zone, opacity in (("control", 0.15), ("protection", 0.4))]
         return [*bands, pipelines, projects]
     if view == "supervision":
@@ -192,7 +193,7 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
                       control_scale=False, prefer_canvas=True, min_zoom=8, max_zoom=19)
     fmap.add_child(MetricScale())
     localize(fmap, options.static_url)
-    root = fmap.get_root()
+    root = cast(Figure, fmap.get_root())  # a folium Map's root is always its Figure
     root.title = f"{i18n.TITLE[view]} - {i18n.DISTRICT}"
     # An empty icon keeps the browser from asking the server for /favicon.ico.
     root.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")

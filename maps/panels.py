@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from html import escape
 
-from layers.schema import PROJECT_KIND_ZH, PROJECT_STATUS_ZH
 from maps import i18n
+from vocabulary import ProjectKind, ProjectStatus
 from vocabulary.activities import Activity
 
 # Choropleth classes of the supervision rate: (upper bound exclusive, colour); 100 % apart.
@@ -40,8 +40,8 @@ def _fields(detail: dict, names: tuple[str, ...]) -> str:
 def project_popup(detail: dict, view: str) -> str:
     """Return the pop-up HTML of one project (``layers_data.project_detail``) for a map view."""
     p = i18n.POPUP
-    shown = {**detail, "kind": PROJECT_KIND_ZH.get(detail["kind"], detail["kind"]),
-             "status": PROJECT_STATUS_ZH.get(detail["status"], detail["status"])}
+    shown = {**detail, "kind": ProjectKind.label_of(detail["kind"]),
+             "status": ProjectStatus.label_of(detail["status"])}
     parts = [f'<div class="gis-popup"><h4>{_e(detail["code"])} {_e(detail["name"])}</h4>',
              _fields(shown, ("builder", "organisation", "contractor", "township", "kind", "status"))]
     if view == "permits":
@@ -154,7 +154,7 @@ def dashboard_html(figures: dict) -> str:
               f"{r['km']:.1f}") for r in figures["pipelines"]]
     pipes.append((s["total"], sum(r["segments"] for r in figures["pipelines"]),
                   f"{sum(r['km'] for r in figures['pipelines']):.1f}"))
-    projects = [(PROJECT_STATUS_ZH.get(r["status"], r["status"]), r["n"]) for r in figures["projects"]]
+    projects = [(ProjectStatus.label_of(r["status"]), r["n"]) for r in figures["projects"]]
     projects.append((s["total"], sum(r["n"] for r in figures["projects"])))
     conflicts = [(i18n.ZONE_ZH.get(r["zone"], r["zone"]), r["n"], r["projects"])
                  for r in figures["conflicts"]]

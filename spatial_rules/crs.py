@@ -18,7 +18,6 @@ from pyproj import CRS, Transformer
 
 STORAGE_EPSG = 4490
 METRIC_SRID = 990001
-METRIC_NAME = "CGCS2000 / Chongming TM 121.7E"
 METRIC_PROJ4 = (
     "+proj=tmerc +lat_0=0 +lon_0=121.7 +k=1 +x_0=500000 +y_0=0 "
     "+ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs"

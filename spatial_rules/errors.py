@@ -6,9 +6,7 @@ the CLI prints it and the API maps the class to an HTTP status (one table each).
 
 from __future__ import annotations
 
-
-class DomainError(Exception):
-    """A problem the user can fix; ``str(err)`` is the message to show them."""
+from vocabulary import DomainError as DomainError  # the one base (shared vocabulary), re-exported
 
 
 class RuleSetError(DomainError):

@@ -9,6 +9,7 @@ to 1.3 m on Chongming, more than a 0.7 m protection range, so it is not used.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 
 _A = 6378245.0  # Krasovsky 1940 semi-major axis used by the GCJ-02 offset
 _EE = 0.00669342162296594323  # its first eccentricity squared
@@ -45,7 +46,7 @@ def _offset_deg(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return dlon, dlat
 
 
-def wgs84_to_gcj02(lon, lat):
+def wgs84_to_gcj02(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert WGS84/CGCS2000 lon/lat (degrees, scalars or arrays) to GCJ-02."""
     lon = np.asarray(lon, dtype=float)
     lat = np.asarray(lat, dtype=float)
@@ -53,7 +54,7 @@ def wgs84_to_gcj02(lon, lat):
     return lon + dlon, lat + dlat
 
 
-def gcj02_to_wgs84(lon, lat):
+def gcj02_to_wgs84(lon: npt.ArrayLike, lat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     """Convert GCJ-02 lon/lat (degrees) to WGS84/CGCS2000, iterated to < 0.01 mm."""
     g_lon = np.asarray(lon, dtype=float)
     g_lat = np.asarray(lat, dtype=float)

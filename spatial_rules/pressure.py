@@ -7,39 +7,9 @@ from __future__ import annotations
 
 import math
 import re
-from enum import StrEnum
 
 from spatial_rules.errors import PressureError
-
-
-class PressureClass(StrEnum):
-    """The eight pressure classes, lowest first."""
-
-    LOW = "low"
-    MEDIUM_B = "medium_b"
-    MEDIUM_A = "medium_a"
-    SUBHIGH_B = "subhigh_b"
-    SUBHIGH_A = "subhigh_a"
-    HIGH_B = "high_b"
-    HIGH_A = "high_a"
-    ULTRA_HIGH = "ultra_high"
-
-    @property
-    def label_zh(self) -> str:
-        """Return the Chinese name shown to users, e.g. 次高压A."""
-        return LABELS_ZH[self]
-
-
-LABELS_ZH: dict[PressureClass, str] = {
-    PressureClass.LOW: "低压",
-    PressureClass.MEDIUM_B: "中压B",
-    PressureClass.MEDIUM_A: "中压A",
-    PressureClass.SUBHIGH_B: "次高压B",
-    PressureClass.SUBHIGH_A: "次高压A",
-    PressureClass.HIGH_B: "高压B",
-    PressureClass.HIGH_A: "高压A",
-    PressureClass.ULTRA_HIGH: "超高压",
-}
+from vocabulary import PressureClass as PressureClass  # the one enum (shared vocabulary), re-exported
 
 # Upper bound (inclusive) of each class in MPa; ultra-high has none.
 UPPER_BOUND_MPA: dict[PressureClass, float] = {
@@ -55,8 +25,8 @@ UPPER_BOUND_MPA: dict[PressureClass, float] = {
 _ALIASES: dict[str, PressureClass] = {}
 for _cls in PressureClass:
     _ALIASES[_cls.value] = _cls
-    _ALIASES[LABELS_ZH[_cls].lower()] = _cls
-    _ALIASES[LABELS_ZH[_cls].lower() + "级"] = _cls
+    _ALIASES[_cls.label.lower()] = _cls
+    _ALIASES[_cls.label.lower() + "级"] = _cls
 _ALIASES.update(
     {
         "lp": PressureClass.LOW,

@@ -63,7 +63,6 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import yaml
 
@@ -78,12 +77,12 @@ from vocabulary.activities import (
     mask_codes,
     parse_activities,
 )
+from vocabulary.clock import today_in_shanghai
 
 DEFAULT_RULE_SET = "shanghai"
 BUILTIN_FAMILIES: tuple[str, ...] = ("shanghai", "gb55009")
 # Kept for callers that listed the built-in names before families had versions.
 BUILTIN_RULE_SETS = BUILTIN_FAMILIES
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 _CLASS_ORDER: tuple[PressureClass, ...] = tuple(PressureClass)
 _ZONE_ORDER: tuple[Zone, ...] = (Zone.PROTECTION, Zone.CONTROL)
@@ -107,11 +106,6 @@ PLAN_SUFFIX = "：开工前须与管道企业协商一致，制定燃气管道�
 NOTHING_APPLIES = ("所申报作业在此范围内既无禁止事项，也无须商定保护方案；"
                    "开工前仍须查明地下燃气管道并告知管道企业。")
 LABEL_SEPARATOR = "，"
-
-
-def today_in_shanghai() -> date:
-    """Return today's date in Asia/Shanghai (the date rules take effect on)."""
-    return datetime.now(LOCAL_TZ).date()
 
 
 @dataclass(frozen=True, slots=True)

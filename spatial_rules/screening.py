@@ -46,7 +46,7 @@ The result is columnar (``ScreeningResult``, numpy arrays, one row per conflict)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -331,7 +331,7 @@ class ScreeningResult:
         """Return the zones as an object array of "protection" / "control"."""
         return zone_names(self.zone_codes)
 
-    def _by_distinct(self, keys: np.ndarray, make) -> np.ndarray:
+    def _by_distinct(self, keys: np.ndarray, make: Callable[[int], object]) -> np.ndarray:
         """Apply ``make`` once per distinct key (a handful) and spread the results to rows."""
         out = np.empty(len(keys), dtype=object)
         if len(keys) == 0:
@@ -460,7 +460,8 @@ def _in_parallel(func: Any, arrays: Sequence[np.ndarray], workers: int) -> np.nd
     """Apply a vectorized shapely ``func`` to aligned arrays in contiguous chunks."""
     n = len(arrays[0])
     if workers <= 1 or n < _PARALLEL_MIN_PAIRS:
-        return func(*arrays)
+        whole: np.ndarray = func(*arrays)
+        return whole
     edges = np.linspace(0, n, workers + 1).astype(np.int64)
     chunks = [[a[lo:hi] for a in arrays] for lo, hi in zip(edges[:-1], edges[1:], strict=True)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
@@ -546,6 +547,7 @@ def screen_sites(
     prohibited_cells = np.array(rule_set.prohibited_masks, dtype=np.int32)
     plan_cells = np.array(rule_set.plan_masks, dtype=np.int32)
     cell = codes[rows].astype(np.int64) * len(_CLASS_ORDER) + class_index[rows]
+    assert sites.activity_masks is not None  # filled in by SiteSet.__post_init__
     declared = sites.activity_masks[site_pos]
 
     if nearest_points:
@@ -598,7 +600,7 @@ def summarize(conflicts: ScreeningResult | Iterable[Conflict]) -> ConflictSummar
     ``sites_by_worst_zone`` counts each site once, in the innermost zone it reaches.
     """
     if isinstance(conflicts, ScreeningResult):
-        label = conflicts.rule_set.label
+        label: str | None = conflicts.rule_set.label
         site_ids = conflicts.site_ids.tolist()
         pipeline_ids = conflicts.pipeline_ids.tolist()
         zones = conflicts.zones.tolist()

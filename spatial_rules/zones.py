@@ -21,42 +21,24 @@ Exact semantics, shared by every screening engine (in-memory and PostGIS):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from vocabulary import ZONE_ORDER, zone_rank
+from vocabulary import Zone as Zone  # the one Zone enum (shared vocabulary), re-exported
 
 if TYPE_CHECKING:
     from spatial_rules.rulesets import RuleSet
 
 
-class Zone(StrEnum):
-    """A range around a gas pipeline; equal to its plain string code."""
-
-    PROTECTION = "protection"
-    CONTROL = "control"
-
-    @property
-    def label_zh(self) -> str:
-        """Return the Chinese name shown to users, e.g. 安全保护范围."""
-        return ZONE_LABELS_ZH[self]
-
-    @property
-    def code(self) -> int:
-        """Return the integer code used in numpy arrays (see ``ZONE_CODES``)."""
-        return ZONE_CODES[self]
-
-
-ZONE_LABELS_ZH: dict[Zone, str] = {
-    Zone.PROTECTION: "安全保护范围",
-    Zone.CONTROL: "安全控制范围",
-}
-
-# Integer codes of the vectorized functions; NO_ZONE marks a distance outside both ranges.
-PROTECTION_CODE = 0
-CONTROL_CODE = 1
+# Integer codes of the vectorized functions: a zone's rank in the one zone order (innermost
+# first), so the smallest code of a site is its worst zone. NO_ZONE marks a distance
+# outside both ranges.
+PROTECTION_CODE = zone_rank(Zone.PROTECTION)
+CONTROL_CODE = zone_rank(Zone.CONTROL)
 NO_ZONE = -1
-ZONE_CODES: dict[Zone, int] = {Zone.PROTECTION: PROTECTION_CODE, Zone.CONTROL: CONTROL_CODE}
+ZONE_CODES: dict[Zone, int] = {zone: zone_rank(zone) for zone in ZONE_ORDER}
 ZONE_BY_CODE: dict[int, Zone] = {code: zone for zone, code in ZONE_CODES.items()}
 
 

@@ -14,57 +14,37 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from enum import StrEnum
+
+from vocabulary.labelled import LabelledEnum
 
 
-class Activity(StrEnum):
+class Activity(LabelledEnum):
     """A kind of work a project may plan within reach of a gas pipeline."""
 
-    STRUCTURE = "structure"
-    BLASTING = "blasting"
-    OPEN_FLAME = "open_flame"
-    EARTH_BORROWING = "earth_borrowing"
-    CORROSIVE_DISCHARGE = "corrosive_discharge"
-    DANGEROUS_GOODS = "dangerous_goods"
-    DEEP_ROOTED_PLANTING = "deep_rooted_planting"
-    ANCHORING = "anchoring"
-    DREDGING = "dredging"
-    STACKING = "stacking"
-    PILING = "piling"
-    JACKING = "jacking"
-    EXCAVATION = "excavation"
-    DRILLING = "drilling"
-    PIPE_LAYING = "pipe_laying"
-
-    @property
-    def label(self) -> str:
-        """Return the Chinese name shown to users, e.g. 爆破."""
-        return _LABELS[self]
+    STRUCTURE = "structure", "建设占压管道的建筑物、构筑物"
+    BLASTING = "blasting", "爆破"
+    OPEN_FLAME = "open_flame", "动用明火"
+    EARTH_BORROWING = "earth_borrowing", "取土"
+    CORROSIVE_DISCHARGE = "corrosive_discharge", "倾倒、排放腐蚀性物质"
+    DANGEROUS_GOODS = "dangerous_goods", "放置易燃易爆危险物品"
+    DEEP_ROOTED_PLANTING = "deep_rooted_planting", "种植深根植物"
+    ANCHORING = "anchoring", "抛锚、拖锚"
+    DREDGING = "dredging", "掏沙、挖泥"
+    STACKING = "stacking", "堆放物品"
+    PILING = "piling", "打桩"
+    JACKING = "jacking", "顶进"
+    EXCAVATION = "excavation", "挖掘"
+    DRILLING = "drilling", "钻探"
+    PIPE_LAYING = "pipe_laying", "敷设管道"
 
     @property
     def bit(self) -> int:
         """Return this activity's bit in an activity mask (enum order)."""
-        return 1 << _ORDER.index(self)
+        return _BITS[self]
 
 
-_LABELS: dict[Activity, str] = {
-    Activity.STRUCTURE: "建设占压管道的建筑物、构筑物",
-    Activity.BLASTING: "爆破",
-    Activity.OPEN_FLAME: "动用明火",
-    Activity.EARTH_BORROWING: "取土",
-    Activity.CORROSIVE_DISCHARGE: "倾倒、排放腐蚀性物质",
-    Activity.DANGEROUS_GOODS: "放置易燃易爆危险物品",
-    Activity.DEEP_ROOTED_PLANTING: "种植深根植物",
-    Activity.ANCHORING: "抛锚、拖锚",
-    Activity.DREDGING: "掏沙、挖泥",
-    Activity.STACKING: "堆放物品",
-    Activity.PILING: "打桩",
-    Activity.JACKING: "顶进",
-    Activity.EXCAVATION: "挖掘",
-    Activity.DRILLING: "钻探",
-    Activity.PIPE_LAYING: "敷设管道",
-}
 _ORDER: tuple[Activity, ...] = tuple(Activity)
+_BITS: dict[Activity, int] = {a: 1 << i for i, a in enumerate(_ORDER)}
 # Every activity: what a site that declares none is judged for.
 ALL_ACTIVITIES_MASK = (1 << len(_ORDER)) - 1
 # Codes in sorted (C collation) order, the order of every list we output.

@@ -18,7 +18,8 @@ IMPACT_FORMATS = (".csv", ".xlsx")
 @app.command("list")
 def list_versions() -> None:
     """列出内置规则集的各版本、施行期与依据条文。"""
-    from spatial_rules.rulesets import builtin_families, today_in_shanghai
+    from spatial_rules.rulesets import builtin_families
+    from vocabulary.clock import today_in_shanghai
 
     today = today_in_shanghai()
     for family, versions in builtin_families().items():
@@ -78,11 +79,11 @@ def impact(
 def write_impact(report, out: Path) -> Path:
     """Write the impact table as CSV (the detail) or XLSX (detail and the two count sheets)."""
     from campaign.export import write_csv, write_tables_xlsx
-    from layers.services.rules import safe_cells
 
+    # Both writers neutralise cells a spreadsheet would run as formulas.
     if out.suffix.lower() == ".csv":
-        return write_csv(safe_cells(report.table), out)
-    return write_tables_xlsx({k: safe_cells(v) for k, v in report.sheets().items()}, out)
+        return write_csv(report.table, out)
+    return write_tables_xlsx(report.sheets(), out)
 
 
 def register(cli: typer.Typer) -> None:

@@ -13,8 +13,8 @@ from rich.table import Table
 
 from layers.sample import SampleDataset, generate_sample
 from layers.sample.dataset import DEFAULT_SEED, STEPS
-from layers.schema import PIPELINE_STATUS_ZH, PROJECT_KIND_ZH, PROJECT_STATUS_ZH
 from spatial_rules.pressure import PressureClass
+from vocabulary import PipelineStatus, ProjectKind, ProjectStatus
 
 
 class Scale(StrEnum):
@@ -92,17 +92,17 @@ def _print_summary(console: Console, dataset: SampleDataset, paths: dict, fmt: s
     console.print(
         _count_table(
             "管段：按压力级制",
-            {c.label_zh: int(by_class[c.value]) for c in PressureClass if c.value in by_class},
+            {c.label: int(by_class[c.value]) for c in PressureClass if c.value in by_class},
         )
     )
     for title, column, labels in (
-        ("管段：按状态", pipes["status"], PIPELINE_STATUS_ZH),
-        ("项目：按类型", projects["kind"], PROJECT_KIND_ZH),
-        ("项目：按状态", projects["status"], PROJECT_STATUS_ZH),
+        ("管段：按状态", pipes["status"], PipelineStatus),
+        ("项目：按类型", projects["kind"], ProjectKind),
+        ("项目：按状态", projects["status"], ProjectStatus),
     ):
         counts = column.value_counts()
         console.print(
-            _count_table(title, {zh: int(counts.get(k.value, 0)) for k, zh in labels.items()})
+            _count_table(title, {k.label: int(counts.get(k.value, 0)) for k in labels})
         )
     generate_s = dataset.timings_s.get("generate", 0.0)
     write_s = dataset.timings_s.get(f"write_{fmt}", 0.0)

@@ -12,14 +12,14 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from campaign.export import to_spreadsheet_csv
 from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
 from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
 from gisapp.settings import Settings
 from spatial_rules.pressure import PressureClass
-
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
+from vocabulary import ZONE_ORDER
 
 
 @contextmanager
@@ -46,11 +46,11 @@ def _summary_lines(rows: list[tuple[str, str, str]], rule_label: str) -> list[st
     """rows: (site_id, zone, pressure_class) per conflict."""
     lines = [f"规则集 {rule_label}：冲突 {len(rows)} 处，涉及项目 {len({r[0] for r in rows})} 个"]
     counts = Counter((zone, cls) for _site, zone, cls in rows)
-    for zone in ("protection", "control"):
+    for zone in ZONE_ORDER:
         in_zone = sum(n for (z, _cls), n in counts.items() if z == zone)
         by_class = {cls: counts[(zone, cls.value)] for cls in PressureClass}
-        detail = "，".join(f"{cls.label_zh} {n}" for cls, n in by_class.items() if n)
-        lines.append(f"  {ZONE_ZH[zone]}：{in_zone} 处" + (f"（{detail}）" if detail else ""))
+        detail = "，".join(f"{cls.label} {n}" for cls, n in by_class.items() if n)
+        lines.append(f"  {zone.label}：{in_zone} 处" + (f"（{detail}）" if detail else ""))
     return lines
 
 
@@ -164,7 +164,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
         table = pd.DataFrame(conflicts)
         table["distance_m"] = table["distance_m"].round(2) if len(table) else table.get("distance_m")
         if out.suffix.lower() == ".csv":
-            table.to_csv(out, index=False, encoding="utf-8-sig")
+            to_spreadsheet_csv(table, out)
             typer.echo(f"结果已写入 {out}")
         else:
             raise CliUsageError("--db 模式的 --out 目前只支持 .csv")

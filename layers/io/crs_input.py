@@ -71,17 +71,17 @@ def is_gcj02(crs: CRS | str) -> bool:
 
 def describe_crs(crs: CRS | str) -> str:
     """Return a short label for a CRS, e.g. ``EPSG:4326`` or ``GCJ-02``."""
-    if is_gcj02(crs):
+    if isinstance(crs, str):  # the only string a parsed CRS can be is the GCJ-02 marker
         return GCJ02_LABEL
     epsg = crs.to_epsg()
-    return f"EPSG:{epsg}" if epsg else crs.name
+    return f"EPSG:{epsg}" if epsg else str(crs.name)
 
 
 def is_lonlat_storage_equivalent(crs: CRS | str) -> bool:
     """Return True when lon/lat in ``crs`` need no transform to CGCS2000 (EPSG:4326/4490)."""
-    return not is_gcj02(crs) and crs.to_epsg() in LONLAT_EPSG
+    return not isinstance(crs, str) and crs.to_epsg() in LONLAT_EPSG
 
 
 def is_geographic(crs: CRS | str) -> bool:
     """Return True for lon/lat input (GCJ-02 included)."""
-    return is_gcj02(crs) or crs.is_geographic
+    return isinstance(crs, str) or bool(crs.is_geographic)

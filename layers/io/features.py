@@ -47,8 +47,8 @@ def validate_features(
     Raises ``InputFileError`` naming the source, the feature and the field.
     """
     problems: list[FeatureProblem] = []
-    rows = []
-    geoms = []
+    rows: list[dict[str, object]] = []
+    geoms: list[object] = []
     unparsed: set[int] = set()
     for row, feature in enumerate(features, start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":

@@ -14,7 +14,7 @@ from layers.io.errors import FeatureProblem
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
-from spatial_rules.pressure import LABELS_ZH, PressureClass, classify_pressure
+from spatial_rules.pressure import PressureClass, classify_pressure
 
 KINDS = ("pipelines", "projects", "sites")
 SCHEMAS = {"pipelines": PIPELINE_FIELDS, "projects": PROJECT_FIELDS, "sites": PROJECT_FIELDS}
@@ -143,11 +143,11 @@ def map_columns(
     for column in columns:
         if column in mapping or column in (field_map or {}):
             continue
-        target = aliases.get(column_key(column))
-        if target is None:
+        alias = aliases.get(column_key(column))
+        if alias is None:
             ignored.append(column)
             continue
-        target = id_field if target == "@id" else target
+        target = id_field if alias == "@id" else alias
         if target in user_targets:
             ignored.append(column)  # the user's own mapping wins over a built-in alias
             continue
@@ -203,7 +203,7 @@ def normalize_attributes(
         else:
             values, bad, reason = parse_column(attributes[column], type_name, canonical)
         unparsed[canonical] = set(bad.index)
-        for row, text in bad.items():
+        for row, text in zip(bad.index.tolist(), bad.tolist(), strict=True):
             problems.append(
                 FeatureProblem(int(row), fid(row), _label(canonical, column), f"值“{text}”{reason}")
             )
@@ -257,11 +257,12 @@ def _repeated_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     if repeated.empty:
         return []
     first_row = repeated.groupby(repeated, sort=False).head(1)
-    first_of = {value: int(row) for row, value in first_row.items()}
-    field = _label(ids.name, column)
+    first_of = {value: int(row) for row, value in zip(first_row.index.tolist(), first_row.tolist(),
+                                                       strict=True)}
+    field = _label(str(ids.name), column)
     return [
         FeatureProblem(int(row), value, field, f"编号重复：与第 {first_of[value]} 个要素的编号相同")
-        for row, value in repeated.items()
+        for row, value in zip(repeated.index.tolist(), repeated.tolist(), strict=True)
         if int(row) != first_of[value]
     ]
 
@@ -273,9 +274,8 @@ def _pipeline_rules(
     problems: list[FeatureProblem] = []
     diameter = out["outer_diameter_mm"]
     label = _label("outer_diameter_mm", source_of.get("outer_diameter_mm"))
-    for row, value in diameter[
-        (diameter <= MIN_DIAMETER_MM) | (diameter >= MAX_DIAMETER_MM)
-    ].items():
+    out_of_range = diameter[(diameter <= MIN_DIAMETER_MM) | (diameter >= MAX_DIAMETER_MM)]
+    for row, value in zip(out_of_range.index.tolist(), out_of_range.tolist(), strict=True):
         problems.append(
             FeatureProblem(
                 int(row), fid(row), label, f"管径 {value:g} mm 超出范围（应大于 0 且小于 3000 mm）"
@@ -308,7 +308,7 @@ def _pipeline_rules(
     mpa_label = _label("design_pressure_mpa", source_of.get("design_pressure_mpa"))
     rows = out.index
     invalid = np.array([e is not None for e in errors], dtype=bool)[mpa_slots]
-    for i in np.flatnonzero(invalid):
+    for i in np.flatnonzero(invalid).tolist():
         problems.append(FeatureProblem(int(rows[i]), fid(rows[i]), mpa_label, str(error_text[i])))
     given = out["pressure_class"].to_numpy(dtype=object)
     given_blank = pd.isna(given)
@@ -321,19 +321,19 @@ def _pipeline_rules(
     both = np.flatnonzero(~given_blank & valid)
     disagree = both[given[both] != derived[both]]
     class_label = _label("pressure_class", source_of.get("pressure_class"))
-    for i in disagree:
+    for i in disagree.tolist():
         problems.append(
             FeatureProblem(
                 int(rows[i]),
                 fid(rows[i]),
                 class_label,
-                f"压力级制 {LABELS_ZH[PressureClass(given[i])]} 与设计压力 {mpa.iloc[i]:g} MPa"
-                f"（属于 {PressureClass(derived[i]).label_zh}）不一致",
+                f"压力级制 {PressureClass(given[i]).label} 与设计压力 {mpa.iloc[i]:g} MPa"
+                f"（属于 {PressureClass(derived[i]).label}）不一致",
             )
         )
     missing = given_blank & (mpa_slots < 0)
     reported = unparsed.get("pressure_class", set()) | unparsed.get("design_pressure_mpa", set())
-    for row in rows[missing]:
+    for row in rows[missing].tolist():
         if row in reported:
             continue
         problems.append(

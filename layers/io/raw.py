@@ -19,6 +19,7 @@ import shapely
 from pyproj import CRS
 from pyproj.exceptions import CRSError
 
+from campaign.export import unquote_spreadsheet_text
 from layers.io.errors import FeatureProblem, InputFileError, file_error
 from layers.io.formats import extract_zip_safely, pick_shapefile, shapefile_sidecars
 from layers.io.textenc import codec_name, decode_text, is_utf8_file, sniff_dbf_encoding
@@ -129,7 +130,10 @@ def _read_shapefile(shp: Path, source: Path, encoding: str | None) -> RawTable:
         cpg = sidecars[".cpg"].read_text(encoding="ascii", errors="replace").strip()
         codec = codec_name(cpg, source) if cpg else "utf-8"
     else:
-        codec = sniff_dbf_encoding(sidecars[".dbf"])
+        dbf = sidecars[".dbf"]
+        if dbf is None:  # pick_shapefile has already refused a .shp without its .dbf
+            raise file_error(source, "Shapefile 缺少 .dbf 属性文件")
+        codec = sniff_dbf_encoding(dbf)
         notes.append(f"Shapefile 没有 .cpg 编码文件，按 {codec.upper()} 读取属性")
     if sidecars[".prj"] is None:
         notes.append("Shapefile 没有 .prj 坐标系文件，按 EPSG:4326 经纬度读取")
@@ -262,6 +266,8 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
         raise file_error(file, f"CSV 格式错误：{detail}（含逗号的值请加引号）") from exc
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1)
+    # Our CSV files quote formula-like text (``'=x``, see campaign.export): read it back as written.
+    frame = frame.apply(unquote_spreadsheet_text)
     notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
     columns = list(frame.columns)
     wkt_col = _find_column(columns, WKT_COLUMNS)
@@ -275,9 +281,9 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
     given = (wkt != "").to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        geometry = shapely.from_wkt(
-            np.where(given, wkt.to_numpy(dtype=object), None), on_invalid="ignore"
-        )
+        texts = wkt.to_numpy(dtype=object).copy()
+        texts[~given] = None
+        geometry = shapely.from_wkt(texts, on_invalid="ignore")
         geometry = shapely.force_2d(geometry)
     problems = [
         FeatureProblem(int(i) + 1, None, wkt_col, f"WKT 无法解析：“{_clip(wkt.iloc[i])}”")

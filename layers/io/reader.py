@@ -28,7 +28,7 @@ class LayerReadResult:
     frame: gpd.GeoDataFrame
     notes: list[str]
     source_crs: str
-    path: Path
+    path: Path | str | None  # the file, or the name of a request's features (None: unnamed)
 
 
 def read_layer(
@@ -153,8 +153,8 @@ def _read_layer(
     if ignored:
         notes.append(f"未使用的列：{'、'.join(ignored)}")
     notes.extend(checked.notes)
-    columns = [c for c in SCHEMAS[kind] if c in attributes.columns and c not in dropped]
-    frame = gpd.GeoDataFrame(attributes[columns], geometry=checked.geometry, crs=STORAGE_EPSG)
+    kept = [c for c in SCHEMAS[kind] if c in attributes.columns and c not in dropped]
+    frame = gpd.GeoDataFrame(attributes[kept], geometry=checked.geometry, crs=STORAGE_EPSG)
     frame.index.name = "feature"
     return LayerReadResult(frame, notes, describe_crs(source_crs), file)
 

@@ -21,6 +21,7 @@ import numpy as np
 
 import shapely
 from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
 
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
@@ -43,7 +44,7 @@ class ValidFeature:
     """One validated feature: canonical values (plain Python), EPSG:4490 geometry, notes."""
 
     values: dict
-    geometry: object
+    geometry: BaseGeometry
     notes: list[str]
 
 
@@ -65,7 +66,9 @@ def validate_feature(
 
 
 def _columnar(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFeature:
-    result = validate_features([feature], kind, margin_m=margin_m, repair=repair)
+    # validate_features checks that each item is a Feature dict and names the problem.
+    features: list = [feature]
+    result = validate_features(features, kind, margin_m=margin_m, repair=repair)
     frame = result.frame
     row = frame.iloc[0]
     values = {f: _plain(row[f]) for f in SCHEMAS[kind] if f in frame.columns}

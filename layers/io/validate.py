@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from layers.io.crs_input import (
     is_lonlat_storage_equivalent,
 )
 from layers.io.errors import FeatureProblem
+from layers.projection import transform_xy
 from spatial_rules.crs import storage_crs, to_metric
 from spatial_rules.gcj02 import gcj02_to_wgs84
 
@@ -75,12 +76,12 @@ def _to_storage_fn(crs: CRS | str) -> Callable | None:
 def to_storage(geoms: np.ndarray, crs: CRS | str) -> np.ndarray:
     """Return geometries converted from ``crs`` (GCJ-02 marker allowed) to EPSG:4490 lon/lat."""
     fn = _to_storage_fn(crs)
-    return geoms if fn is None else shapely.transform(geoms, fn, interleaved=False)
+    return geoms if fn is None else transform_xy(geoms, fn)
 
 
 def _metric(storage: np.ndarray) -> np.ndarray:
     """Return EPSG:4490 geometries in the district's metric CRS (metres)."""
-    return shapely.transform(storage, to_metric().transform, interleaved=False)
+    return transform_xy(storage, to_metric().transform)
 
 
 # The district extent is one prepared GEOS geometry shared by every thread (the API's
@@ -118,7 +119,11 @@ def _farthest_km(metric: np.ndarray) -> np.ndarray:
 
 def _swap_xy(geoms: np.ndarray) -> np.ndarray:
     """Return geometries with x and y exchanged (lat/lon written as lon/lat)."""
-    return shapely.transform(geoms, lambda x, y: (y, x), interleaved=False)
+    return transform_xy(geoms, _swapped)
+
+
+def _swapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return y, x
 
 
 def _suggest_crs(sample: object) -> str:
@@ -140,7 +145,7 @@ class _Collector:
         self.ids = ids
         self.problems: list[FeatureProblem] = []
 
-    def add(self, rows: np.ndarray, message: str | Callable[[int], str]) -> None:
+    def add(self, rows: Iterable[int | np.integer], message: str | Callable[[int], str]) -> None:
         for i in rows:
             text = message(int(i)) if callable(message) else message
             self.problems.append(FeatureProblem(int(i) + 1, self.ids[i], "geometry", text))

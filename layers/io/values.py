@@ -6,22 +6,17 @@ Python loop per row; loops run only over the distinct values of enums.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 
 import numpy as np
 import pandas as pd
 
-from layers.schema import (
-    PIPELINE_STATUS_ZH,
-    PROJECT_KIND_ZH,
-    PROJECT_STATUS_ZH,
-    PipelineStatus,
-    ProjectKind,
-    ProjectStatus,
-)
+from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import parse_pressure_class
+from vocabulary import LabelledEnum
 from vocabulary.activities import Activity, ActivityError, canonical_activities, parse_activities
 
 # bad: Series of the original text of unparseable values, indexed by row, with the reason.
@@ -33,17 +28,17 @@ _DATE_RE = re.compile(r"^(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s
 _DIAMETER_RE = re.compile(r"^(?:dn|de|d|φ|Φ|ф)?\s*([0-9.eE+\-]+)\s*(?:mm)?$", re.IGNORECASE)
 
 
-def _enum_labels(zh: dict, members) -> dict[str, str]:
+def _enum_labels(members: type[LabelledEnum]) -> dict[str, str]:
     """Return lower-cased code and Chinese label -> code."""
     labels = {m.value.lower(): m.value for m in members}
-    labels.update({label.lower(): m.value for m, label in zh.items()})
+    labels.update({m.label.lower(): m.value for m in members})
     return labels
 
 
 ENUM_LABELS: dict[str, dict[str, str]] = {
-    "pipeline_status": _enum_labels(PIPELINE_STATUS_ZH, PipelineStatus),
-    "project_kind": _enum_labels(PROJECT_KIND_ZH, ProjectKind),
-    "project_status": _enum_labels(PROJECT_STATUS_ZH, ProjectStatus),
+    "pipeline_status": _enum_labels(PipelineStatus),
+    "project_kind": _enum_labels(ProjectKind),
+    "project_status": _enum_labels(ProjectStatus),
 }
 
 
@@ -85,7 +80,6 @@ def _as_text_columnar(column: pd.Series) -> pd.Series:
 
 
 _SMALL_COLUMN = 64
-_NOT_PLAIN = object()
 
 
 def _plain_texts(values: list) -> list[str | None] | None:
@@ -95,14 +89,10 @@ def _plain_texts(values: list) -> list[str | None] | None:
     this (each str stripped, blanks and missing values None), through several pandas
     passes. Anything else (numbers, str subclasses, other missing markers) returns None.
     """
-    texts = [(v.strip() or None) if v.__class__ is str else _NOT_PLAIN for v in values]
-    if _NOT_PLAIN not in texts:
-        return texts
-    others = [i for i, t in enumerate(texts) if t is _NOT_PLAIN]
-    if not all(_plain_missing(values[i]) for i in others):
+    texts: list[str | None] = [(v.strip() or None) if v.__class__ is str else None for v in values]
+    others = [i for i, v in enumerate(values) if v.__class__ is not str]
+    if others and not all(_plain_missing(values[i]) for i in others):
         return None
-    for i in others:
-        texts[i] = None
     return texts
 
 
@@ -134,17 +124,37 @@ def parse_text(column: pd.Series) -> Parsed:
     return as_text(column), pd.Series(dtype=object), ""
 
 
+def _precise_floats(texts: pd.Series) -> pd.Series:
+    """Return ``pd.to_numeric(texts, errors="coerce")`` as float64, each value correctly rounded.
+
+    pandas before 3.1 parses some decimal strings one unit in the last place off
+    ("0.0010000000000000002" gives 0.001), so a file import and a single posted feature
+    (parsed by Python's ``float``) stored different numbers. Whatever pandas parsed is read
+    again by ``float``.
+    """
+    values = pd.to_numeric(texts, errors="coerce").astype("float64")
+    parsed = (values.notna() & texts.notna()).to_numpy(dtype=bool)
+    if parsed.any():
+        rows = np.flatnonzero(parsed)
+        exact = values.to_numpy(dtype="float64", copy=True)
+        for i, text in zip(rows.tolist(), texts.iloc[rows].tolist(), strict=True):
+            with contextlib.suppress(TypeError, ValueError):  # else keep pandas' value
+                exact[i] = float(text)
+        values = pd.Series(exact, index=texts.index, dtype="float64")
+    return values
+
+
 def parse_float(column: pd.Series, *, diameter: bool = False) -> Parsed:
     """Return float64 values (NaN for blanks) and the non-numeric entries."""
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
         values = column.astype("float64")
-        bad = ~np.isfinite(values) & values.notna()
+        bad = pd.Series(~np.isfinite(values), index=values.index) & values.notna()
         return values.where(~bad), column[bad].astype(str), "不是有限数值"
     text = as_text(column)
     cleaned = text
     if diameter:
         cleaned = text.str.extract(_DIAMETER_RE, expand=False)
-    values = pd.to_numeric(cleaned, errors="coerce").astype("float64")
+    values = _precise_floats(cleaned)
     bad = text.notna() & (values.isna() | ~np.isfinite(values.fillna(0.0)))
     return values.where(~bad), text[bad], "不是数字"
 
@@ -219,7 +229,7 @@ def activities_text(value) -> str | None:
 
 def parse_activity_lists(column: pd.Series) -> Parsed:
     """Return canonical activity declarations (sorted codes, comma-joined) and the bad rows."""
-    values = pd.Series(None, index=column.index, dtype=object)
+    parsed: dict = {}
     bad_rows: dict = {}
     unknown: list[str] = []
     cache: dict = {}
@@ -236,7 +246,8 @@ def parse_activity_lists(column: pd.Series) -> Parsed:
             bad_rows[row] = "、".join(key) if isinstance(key, tuple) else _one_text(value)
             unknown.extend(w for w in result.unknown if w not in unknown)
         else:
-            values[row] = result
+            parsed[row] = result
+    values = pd.Series([parsed.get(row) for row in column.index], index=column.index, dtype=object)
     words = "、".join(f"“{w}”" for w in unknown)
     reason = (f"含未知的作业类型 {words}（可用：{'、'.join(a.value for a in Activity)}，"
               "或其中文名称，以“,”“，”或“、”分隔）")

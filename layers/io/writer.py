@@ -12,6 +12,7 @@ import geopandas as gpd
 import pyogrio
 import shapely
 
+from campaign.export import to_spreadsheet_csv
 from layers.io.errors import file_error
 from spatial_rules.crs import STORAGE_EPSG
 
@@ -49,7 +50,7 @@ def write_layer(frame: gpd.GeoDataFrame, path: str | Path) -> Path:
     if driver == "CSV":
         table = attributes.copy()
         table["wkt"] = shapely.to_wkt(geometry, rounding_precision=-1)
-        table.to_csv(target, index=False, encoding="utf-8-sig")
+        to_spreadsheet_csv(table, target)
         return target
     # GeoJSON: CGCS2000 lon/lat equals WGS84 within centimetres, so coordinates are
     # written as they are, without a crs member (RFC 7946); GeoPackage keeps EPSG:4490.

@@ -24,7 +24,10 @@ def run_migrations_online() -> None:
     """Run migrations on the connection given by the caller, or the configured URL."""
     connection = config.attributes.get("connection")
     if connection is None:
-        engine = create_engine(config.get_main_option("sqlalchemy.url"), poolclass=pool.NullPool)
+        url = config.get_main_option("sqlalchemy.url")
+        if url is None:
+            raise RuntimeError("alembic: no connection given and no sqlalchemy.url configured")
+        engine = create_engine(url, poolclass=pool.NullPool)
         with engine.connect() as conn:
             _run(conn)
     else:

@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from layers.district import district_boundary_metric
+from layers.projection import transform_xy
 from spatial_rules.crs import from_metric, to_metric
 
 SEED_FILE = "townships_seed.json"
@@ -63,7 +64,7 @@ def lonlat_to_metric(lon, lat) -> np.ndarray:
 def geometries_to_lonlat(geoms: np.ndarray) -> np.ndarray:
     """Return geometries transformed from the metric CRS (metres) to CGCS2000 lon/lat."""
     transformer = from_metric()
-    return shapely.transform(geoms, lambda x, y: transformer.transform(x, y), interleaved=False)
+    return transform_xy(geoms, transformer.transform)
 
 
 @lru_cache(maxsize=1)
@@ -81,7 +82,7 @@ def load_townships() -> tuple[Township, ...]:
 @lru_cache(maxsize=1)
 def island_parts() -> dict[str, BaseGeometry]:
     """Return each inhabited island's district part (metric); town-less islets are left out."""
-    parts = list(district_boundary_metric().geoms)
+    parts = list(shapely.get_parts(district_boundary_metric()))
     found: dict[str, BaseGeometry] = {}
     for town in load_townships():
         point = shapely.Point(town.x, town.y)
@@ -94,7 +95,7 @@ def island_parts() -> dict[str, BaseGeometry]:
 @lru_cache(maxsize=1)
 def settled_land() -> dict[str, BaseGeometry]:
     """Return the settled land of each island (metric, prepared): the part minus its inset."""
-    land = {}
+    land: dict[str, BaseGeometry] = {}
     for island, part in island_parts().items():
         area = part.buffer(-LAND_INSET_M[island], quad_segs=4)
         shapely.prepare(area)

@@ -317,11 +317,12 @@ def _medium_grids(
         for i, t in enumerate(towns)
     ]
     villages = _village_centres(rng, spec, towns, land)
-    near = _nearest_town(villages[:, 0], villages[:, 1], towns) if len(villages) else []
+    near = (_nearest_town(villages[:, 0], villages[:, 1], towns) if len(villages)
+            else np.empty(0, dtype=np.int64))
     for (vx, vy), t in zip(villages, near, strict=True):
-        half = rng.uniform(*spec.village_half_m, size=2)
+        village_half = rng.uniform(*spec.village_half_m, size=2)
         settlements.append(
-            (vx, vy, towns[t].island, int(t), spec.village_spacing_m, tuple(half), False)
+            (vx, vy, towns[t].island, int(t), spec.village_spacing_m, tuple(village_half), False)
         )
     starts, ends, mains, town_idx, is_town = [], [], [], [], []
     for x, y, island, t, spacing, half, town_flag in settlements:
@@ -345,7 +346,7 @@ def _medium_grids(
         keep |= ok
     start, end, main, town_arr = start[keep], end[keep], main[keep], town_arr[keep]
     n = len(start)
-    geoms = shapely.linestrings(np.stack([start, end], axis=1))
+    geoms = np.asarray(shapely.linestrings(np.stack([start, end], axis=1)), dtype=object)
     cls = np.where(main, PressureClass.MEDIUM_A.value, PressureClass.MEDIUM_B.value).astype(object)
     od_main = rng.choice([400.0, 315.0, 323.9, 273.0, 250.0], size=n)
     od_side = rng.choice([160.0, 200.0, 250.0, 168.3], size=n, p=[0.45, 0.3, 0.15, 0.1])
@@ -418,7 +419,7 @@ def _services(rng: np.random.Generator, mp: _Lines, n: int, towns: tuple[Townshi
     )
     steel = rng.random(n) < 0.12
     return _Lines(
-        geoms=shapely.linestrings(lines),
+        geoms=np.asarray(shapely.linestrings(lines), dtype=object),
         town=mp.town[parent],
         kind="lp",
         pressure_class=np.full(n, PressureClass.LOW.value, dtype=object),

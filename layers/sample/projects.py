@@ -13,6 +13,7 @@ import pandas as pd
 
 import geopandas as gpd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from layers.sample.companies import company_pools
 from layers.sample.errors import SampleError
@@ -300,7 +301,7 @@ def _add_special_shapes(
                 a + (b - a) * u + (d - a) * v
                 for u, v in ((0.3, 0.3), (0.7, 0.3), (0.7, 0.7), (0.3, 0.7))
             ]
-            shape = shapely.Polygon(ring, holes=[inner])
+            shape: BaseGeometry = shapely.Polygon(ring, holes=[inner])
         else:
             gap = rng.uniform(0.15, 0.3)
             first = [a, a + (b - a) * 0.45, a + (b - a) * 0.45 + (d - a), d]
@@ -429,7 +430,7 @@ def _attributes(
             "status": status,
             "hazardous": rng.random(n) < 0.2,
             "insured": rng.random(n) < 0.7,
-            "under_supervision": pd.array(np.where(gas, supervised, pd.NA), dtype="boolean"),
+            "under_supervision": _supervision(gas, supervised),
             "supervised_since": _as_dates(np.where(supervised, since, np.datetime64("NaT"))),
             "geometry": geoms,
         }
@@ -442,6 +443,13 @@ def _choice_fix(rng: np.random.Generator, values: np.ndarray, shares: dict) -> n
     if missing and len(values) >= len(shares):
         values[rng.choice(len(values), size=len(missing), replace=False)] = missing
     return values
+
+
+def _supervision(gas: np.ndarray, supervised: np.ndarray) -> pd.arrays.BooleanArray:
+    """Return 纳入监管 for gas engineering projects, missing (NA) for the others."""
+    flags = pd.array(supervised.astype(bool), dtype="boolean")
+    flags[~gas] = pd.NA
+    return flags
 
 
 def _as_dates(values: np.ndarray) -> np.ndarray:

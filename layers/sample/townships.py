@@ -22,8 +22,8 @@ def township_polygons() -> gpd.GeoDataFrame:
     towns = load_townships()
     cells: dict[str, list] = {t.code: [] for t in towns}
     # The two boundary versions list the same parts in the same order.
-    parts_metric = list(district_boundary_metric().geoms)
-    parts_lonlat = list(district_boundary().geoms)
+    parts_metric = list(shapely.get_parts(district_boundary_metric()))
+    parts_lonlat = list(shapely.get_parts(district_boundary()))
     for part_m, part_ll in zip(parts_metric, parts_lonlat, strict=True):
         members = [t for t in towns if part_m.contains(shapely.Point(t.x, t.y))]
         if not members:

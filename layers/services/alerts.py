@@ -18,15 +18,14 @@ from sqlalchemy.sql import bindparam
 from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, NotFoundError
+from vocabulary import Zone
 from vocabulary.activities import Activity
-
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
 
 _NEW_ALERTS = text(
     "INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message) "
     "SELECT c.id, c.project_id, c.pipeline_id, c.zone, "
     "'项目 ' || p.registration_code || '（' || p.name || '）进入管道 ' || g.external_code || "
-    "' 的' || CASE c.zone WHEN 'protection' THEN '安全保护范围' ELSE '安全控制范围' END || "
+    "' 的' || CASE c.zone WHEN 'protection' THEN :protection_zh ELSE :control_zh END || "
     "'，距管壁 ' || to_char(c.distance_m, 'FM999990.00') || ' 米' "
     "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
     "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) "
@@ -38,7 +37,10 @@ def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Se
     """Create the alerts (and outbox rows) of new conflicts; return the new alert ids."""
     if not conflict_ids:
         return []
-    alert_ids = session.execute(_NEW_ALERTS, {"ids": list(conflict_ids)}).scalars().all()
+    alert_ids = session.execute(
+        _NEW_ALERTS,
+        {"ids": list(conflict_ids), "protection_zh": Zone.PROTECTION.label, "control_zh": Zone.CONTROL.label},
+    ).scalars().all()
     _queue_webhooks(session, alert_ids, webhook_urls)
     return list(alert_ids)
 
@@ -51,7 +53,7 @@ def change_message(before: dict, after: dict) -> str:
     """Return the Chinese text of what a rule change did to a standing conflict."""
     parts = []
     if before["zone"] != after["zone"]:
-        parts.append(f"范围由{ZONE_ZH[before['zone']]}变为{ZONE_ZH[after['zone']]}")
+        parts.append(f"范围由{Zone(before['zone']).label}变为{Zone(after['zone']).label}")
     if list(before["prohibited"]) != list(after["prohibited"]):
         parts.append(f"禁止的作业由“{_codes_zh(before['prohibited'])}”变为“{_codes_zh(after['prohibited'])}”")
     if list(before["plan"]) != list(after["plan"]):

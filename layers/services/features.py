@@ -356,9 +356,9 @@ def get_feature(
     row = execute_prepared(session, sql, {"id": feature_id, **scope_params}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"{'管道' if kind == 'pipelines' else '项目'} {feature_id} 不存在")
-    row = dict(row)
-    found = row.pop("conflicts_json")
-    feature = _to_feature(row, spec)
+    record = dict(row)
+    found = record.pop("conflicts_json")
+    feature = _to_feature(record, spec)
     feature["properties"]["conflicts"] = found
     return feature
 

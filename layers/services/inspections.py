@@ -14,23 +14,19 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import bindparam, text
 from sqlalchemy.orm import Session
 
-from campaign.model import InspectionKind
 from layers.services import audit
 from layers.services.actors import Actor
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, authorize, scope_condition
+from vocabulary import HazardState, InspectionKind, today_in_shanghai
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")  # inspection dates are Shanghai dates
 KINDS = tuple(k.value for k in InspectionKind)
 ROUND_LIMITS = {"self": 2, "spot": 3}  # the inspection table's round_or_stage check constraint
 HAZARD_TRANSITIONS = {"open": ("rectified",), "rectified": ("verified",), "verified": ()}
-HAZARD_STATE_ZH = {"open": "未整改", "rectified": "已整改待复核", "verified": "已复核销项"}
-KIND_ZH = {"self": "自查", "third_party": "第三方检查", "spot": "区级抽查"}
 
 
 @dataclass(frozen=True)
@@ -55,8 +51,8 @@ class NewInspection:
 
 
 def local_today() -> dt.date:
-    """Return today's date in Shanghai."""
-    return dt.datetime.now(LOCAL_TZ).date()
+    """Return today's date in Shanghai (inspection dates are Shanghai dates)."""
+    return today_in_shanghai()
 
 
 def parse_day(value: object, field_name: str) -> dt.date:
@@ -168,7 +164,8 @@ def _check_round(kind: str, round_or_stage: int | None) -> None:
     limit = ROUND_LIMITS[kind]
     what = "自查轮次" if kind == "self" else "区级抽查阶段"
     if round_or_stage is None:
-        raise InvalidRequestError(f"字段 round_or_stage：{KIND_ZH[kind]}必须填写{what}（1–{limit}）")
+        label = InspectionKind(kind).label
+        raise InvalidRequestError(f"字段 round_or_stage：{label}必须填写{what}（1–{limit}）")
     if not 1 <= round_or_stage <= limit:
         raise InvalidRequestError(
             f"字段 round_or_stage：{what}只能是 1–{limit}，而不是 {round_or_stage}"
@@ -244,7 +241,7 @@ def _with_details(session: Session, inspections: list[dict[str, Any]]) -> list[d
     by_inspection: dict[int, list] = defaultdict(list)
     for hazard in hazards:
         item = dict(hazard)
-        item["rectification_state_zh"] = HAZARD_STATE_ZH[item["rectification_state"]]
+        item["rectification_state_zh"] = HazardState(item["rectification_state"]).label
         item["allowed_next"] = list(HAZARD_TRANSITIONS[item["rectification_state"]])
         by_inspection[item.pop("inspection_id")].append(item)
     files: dict[int, list] = defaultdict(list)
@@ -252,7 +249,7 @@ def _with_details(session: Session, inspections: list[dict[str, Any]]) -> list[d
         item = dict(row)
         files[item.pop("owner")].append(item)
     for inspection in inspections:
-        inspection["kind_zh"] = KIND_ZH[inspection["kind"]]
+        inspection["kind_zh"] = InspectionKind(inspection["kind"]).label
         inspection["hazards"] = by_inspection.get(inspection["id"], [])
         inspection["evidence"] = files.get(inspection["id"], [])
     return inspections
@@ -284,7 +281,7 @@ def rectify_hazard(
         allowed = "、".join(HAZARD_TRANSITIONS[current]) or "无（已闭环）"
         raise ConflictStateError(
             f"隐患 {hazard_id}（项目 {row['registration_code']}）当前状态为"
-            f"“{HAZARD_STATE_ZH[current]}”（{current}），不能改为“{HAZARD_STATE_ZH[state]}”"
+            f"“{HazardState(current).label}”（{current}），不能改为“{HazardState(state).label}”"
             f"（{state}）；允许的下一状态：{allowed}"
         )
     if state == "rectified":

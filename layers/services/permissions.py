@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+import vocabulary as words
 from layers.services.actors import CLI_ROLE, JOB_ROLE, Actor
 from layers.services.errors import PermissionDeniedError
 
@@ -60,18 +61,11 @@ ACTIONS: dict[str, str] = {
     "alert.change": "确认或办结告警",
     "alert.deliver": "推送告警",
     "permit.read": "查看保护手续",
-    "permit.to.not_started": "将保护手续改为“未办理”（not_started）",
-    "permit.to.applied": "将保护手续改为“已申请”（applied）",
-    "permit.to.approved": "将保护手续改为“已批准”（approved）",
-    "permit.to.rejected": "将保护手续改为“未通过”（rejected）",
-    "permit.to.expired": "将保护手续改为“已过期”（expired）",
-    "permit.to.not_required": "将保护手续改为“无需办理”（not_required）",
+    **{f"permit.to.{s.value}": f"将保护手续改为“{s.label}”（{s.value}）" for s in words.PermitState},
     "inspection.read": "查看检查记录",
-    "inspection.record.self": "记录自查（self）",
-    "inspection.record.third_party": "记录第三方检查（third_party）",
-    "inspection.record.spot": "记录区级抽查（spot）",
-    "hazard.rectify": "将隐患标为已整改（rectified）",
-    "hazard.verify": "复核销项：将隐患标为已复核（verified）",
+    **{f"inspection.record.{k.value}": f"记录{k.label}（{k.value}）" for k in words.InspectionKind},
+    "hazard.rectify": f"将隐患标为{words.HazardState.RECTIFIED.label}（rectified）",
+    "hazard.verify": f"复核销项：将隐患标为{words.HazardState.VERIFIED.label}（verified）",
     "evidence.upload": "上传检查证据",
     "evidence.read": "下载检查证据",
     "campaign.status": "查看治理行动进度",
@@ -93,6 +87,11 @@ class Role:
     login: bool = True
 
 
+def _role(role: words.Role, grants: Mapping[str, Scope]) -> Role:
+    """A role of the shared vocabulary (its code and its one Chinese label) with its grants."""
+    return Role(role.value, role.label, grants)
+
+
 def _grants(scope: Scope, *actions: str) -> dict[str, Scope]:
     return dict.fromkeys(actions, scope)
 
@@ -110,19 +109,19 @@ ROLES: dict[str, Role] = {
     role.name: role
     for role in (
         # The district gas office sees and manages the whole network; not user accounts.
-        Role("gas_office", "燃气管理所", _grants(
+        _role(words.Role.GAS_OFFICE, _grants(
             Scope.ALL, "account.read", *_READ_NETWORK, "project.write", "project.import",
             "pipeline.write", "pipeline.import", "alert.read", "alert.change", *_PERMIT_MOVES,
             *_INSPECT, "campaign.plan", "report.read", "rules.read")),
         # Builders: their own organisation's sites, and the pipelines that can reach them.
-        Role("builder", "建设单位", {
+        _role(words.Role.BUILDER, {
             "account.read": Scope.ALL, **_grants(Scope.OWN_PROJECTS, *_OWN_SITE_WORK),
             "pipeline.read": Scope.NEAR_OWN_SITES}),
         # Inspectors read the network and carry out the campaign's inspections.
-        Role("inspector", "检查人员", _grants(Scope.ALL, "account.read", *_READ_NETWORK,
-                                             *_INSPECT)),
+        _role(words.Role.INSPECTOR, _grants(Scope.ALL, "account.read", *_READ_NETWORK,
+                                            *_INSPECT)),
         # The administrator manages accounts only: the network is need-to-know.
-        Role("admin", "管理员", _grants(Scope.ALL, "account.read", "user.manage")),
+        _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "user.manage")),
         # The operator at the server's shell holds the database credentials anyway.
         Role(CLI_ROLE, "命令行", _grants(Scope.ALL, *ACTIONS), login=False),
         # Background jobs of the server: expire lapsed approvals, deliver alerts, and move

@@ -39,7 +39,6 @@ caller's transaction: the history is complete or the change did not happen.
 from __future__ import annotations
 
 import datetime as dt
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
 from sqlalchemy.orm import Session
@@ -48,16 +47,10 @@ from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, authorize, scope_condition
+from vocabulary import PermitState, Zone, shanghai_date, today_in_shanghai
 
-STATUSES = ("not_started", "applied", "approved", "rejected", "expired", "not_required")
-STATUS_ZH = {
-    "not_started": "未办理",
-    "applied": "已申请",
-    "approved": "已批准",
-    "rejected": "未通过",
-    "expired": "已过期",
-    "not_required": "无需办理",
-}
+STATUSES = tuple(state.value for state in PermitState)
+STATUS_ZH = PermitState.labels()
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     "not_started": ("applied", "not_required"),
     "applied": ("approved", "rejected", "not_required"),
@@ -66,8 +59,6 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "expired": ("applied",),
     "not_required": ("not_started",),
 }
-# Dates are Shanghai dates: an approval "valid until 5 June" ends at Shanghai midnight.
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 MAX_REFERENCE = 64
 MAX_TEXT = 2000
 
@@ -76,8 +67,8 @@ EXPIRY_JOB = Actor.job("permit-expiry")  # the actor of automatic expiry
 
 
 def local_today() -> dt.date:
-    """Return today's date in Shanghai."""
-    return dt.datetime.now(LOCAL_TZ).date()
+    """Return today's date in Shanghai: an approval "valid until 5 June" ends at Shanghai midnight."""
+    return today_in_shanghai()
 
 
 def _zh(status: str | None) -> str:
@@ -100,6 +91,7 @@ _PERMIT_SELECT = (
 def _shape(row) -> dict:
     out = dict(row)
     out["status_zh"] = STATUS_ZH[out["status"]]
+    out["zone_zh"] = Zone(out["zone"]).label
     out["allowed_next"] = list(TRANSITIONS[out["status"]]) if out["conflict_open"] else []
     return out
 
@@ -180,7 +172,7 @@ def _clean(value: str | None, field: str, max_len: int) -> str | None:
 
 
 def _closed_error(row, to_status: str) -> ConflictStateError:
-    closed_on = row["conflict_closed_at"].astimezone(LOCAL_TZ).date().isoformat()
+    closed_on = shanghai_date(row["conflict_closed_at"]).isoformat()
     return ConflictStateError(
         f"保护手续 {row['id']}（项目 {row['project_code']}，管道 {row['pipeline_code']}）"
         f"不能改为{_zh(to_status)}：项目或管道已变更，冲突已于 {closed_on} 关闭，"

@@ -185,7 +185,7 @@ class ImpactReport:
         for name, counts in s["by_township"].items():
             lines.append(f"  {name}：" + "，".join(f"{CHANGE_ZH[k]} {n}" for k, n in counts.items() if n))
         for cls, counts in s["by_pressure_class"].items():
-            label = PressureClass(cls).label_zh
+            label = PressureClass(cls).label
             lines.append(f"  {label}：" + "，".join(f"{CHANGE_ZH[k]} {n}" for k, n in counts.items() if n))
         return lines
 
@@ -230,9 +230,9 @@ def _load_pipelines(session: Session) -> pd.DataFrame:
 def _masks(activities: list) -> np.ndarray:
     """Return the declared-activity mask of each stored declaration (None/NaN: every activity)."""
     texts = [v if isinstance(v, str) and v else None for v in activities]
-    cache: dict = {None: ALL_ACTIVITIES_MASK}
+    cache: dict[str | None, int] = {None: ALL_ACTIVITIES_MASK}
     for value in texts:
-        if value not in cache:
+        if value is not None and value not in cache:
             cache[value] = activities_mask(Activity(c) for c in value.split(","))
     return np.fromiter((cache[v] for v in texts), dtype=np.int32, count=len(texts))
 
@@ -282,7 +282,9 @@ def rule_impact(session: Session, from_rule_set: RuleSet, to_rule_set: RuleSet,
             continue
         site = sites_frame.iloc[key[0]]
         pipe = pipes_frame.iloc[key[1]]
-        distance = (new or old)[1]
+        judged = new if new is not None else old
+        assert judged is not None  # the pair is in one of the two answers
+        distance = judged[1]
         records.append({
             "project_code": site["registration_code"],
             "project_name": site["name"],
@@ -325,13 +327,3 @@ def _counts(table: pd.DataFrame, key: str) -> pd.DataFrame:
         order = [c.value for c in PressureClass if c.value in counts.index]
         counts = counts.reindex(order)
     return counts.reset_index().rename_axis(None, axis=1)
-
-
-def safe_cells(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a copy whose text cells cannot start a spreadsheet formula (OWASP CSV injection)."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object:
-            out[column] = out[column].map(
-                lambda v: "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v)
-    return out

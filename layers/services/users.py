@@ -6,10 +6,12 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from typing import cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import text
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -157,7 +159,8 @@ def get_user(session: Session, user_id: int) -> dict:
 
 def revoke_tokens(session: Session, user_id: int) -> int:
     """Delete every bearer token of a user (they stop working at once); return how many."""
-    return session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id}).rowcount
+    deleted = session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id})
+    return cast(CursorResult, deleted).rowcount  # a DML statement's result is a cursor result
 
 
 def add_user(session: Session, actor: Actor, username: str, password: str, role: str,

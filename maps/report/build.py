@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -77,7 +78,7 @@ def build_report(
     heading = f"{period.label_zh}（统计截至 {period.last_day}）｜{township or '全区'}"
     notes = [SYNTHETIC_NOTE] if data.synthetic_townships else []
     notes.append("地图为示意图：管道几何已简化；全区图仅绘高压、次高压管道，乡镇图绘全部管道。")
-    common = {"heading": heading, "notes": notes, "tables": tables, "overview": overview,
+    common: dict[str, Any] = {"heading": heading, "notes": notes, "tables": tables, "overview": overview,
                   "conflict_scenes": scenes, "omitted_conflicts": omitted, "scope": township}
     result = ReportResult(out, open_conflicts=len(data.conflicts),
                           new_conflicts=len(data.new_conflicts))

@@ -25,6 +25,7 @@ from maps.report.errors import ReportInputError
 from maps.report.labels import PIPE_GROUP_OF, PIPE_GROUPS
 from maps.report.period import ReportPeriod
 from spatial_rules.crs import METRIC_SRID
+from vocabulary import NO_CONFLICT, worst_permit_state, worst_zone
 
 # Simplification tolerances in metres: invisible at the scale each map is drawn.
 DISTRICT_TOLERANCE_M = 25.0
@@ -205,14 +206,14 @@ def _projects(session: Session, params: dict) -> pd.DataFrame:
         ),
         params,
     ).mappings().all()
-    from maps.report.labels import PERMIT_SEVERITY
-
     records = []
     for row, geom in zip(rows, _geoms([r["wkb"] for r in rows]), strict=True):
         permits = set(row["permits"] or [])
         zones = set(row["zones"] or [])
-        state = next((s for s in PERMIT_SEVERITY if s in permits), "no_conflict")
-        zone = "protection" if "protection" in zones else ("control" if zones else None)
+        worst_state = worst_permit_state(permits)
+        state = worst_state.value if worst_state else NO_CONFLICT
+        worst = worst_zone(zones)
+        zone = worst.value if worst else None
         records.append({"id": row["id"], "code": row["code"], "name": row["name"],
                         "township": row["township"], "state": state, "zone": zone,
                         "geom": geom})
@@ -249,10 +250,12 @@ def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
         "plan_required_activities", "site_wkb", "pipe_wkb", "line_wkb",
     ])
     for column, name in (("site_wkb", "site"), ("pipe_wkb", "pipe")):
-        frame[name] = _geoms(frame[column].tolist()) if len(frame) else []
-    frame["line"] = [
-        shapely.from_wkb(bytes(v)) if v is not None else None for v in frame["line_wkb"]
-    ]
+        frame[name] = pd.Series(_geoms(frame[column].tolist()) if len(frame) else [],
+                                index=frame.index, dtype=object)
+    frame["line"] = pd.Series(
+        [shapely.from_wkb(bytes(v)) if v is not None else None for v in frame["line_wkb"]],
+        index=frame.index, dtype=object,
+    )
     return frame.drop(columns=["site_wkb", "pipe_wkb", "line_wkb"])
 
 

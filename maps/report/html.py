@@ -27,6 +27,7 @@ font-size:12px;margin:6px 0}.legend span{display:inline-flex;align-items:center;
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;border:1px solid #333}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(320px,1fr));gap:12px}
 figure{margin:0}figcaption{font-size:12px}
+td,th,figcaption,h2,.sub{overflow-wrap:anywhere}
 svg .layer path:hover,svg circle:hover{stroke:#000;stroke-width:2}
 """
 

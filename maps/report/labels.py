@@ -1,35 +1,19 @@
-"""The report's Chinese strings and colours in one place (legends, headings, table columns)."""
+"""The report's Chinese strings and colours in one place (legends, headings, table columns).
+
+The words of the field's concepts come from the shared ``vocabulary``, as on the map pages.
+"""
 
 from __future__ import annotations
 
-from spatial_rules.pressure import LABELS_ZH, PressureClass
+from vocabulary import PermitState, PressureClass, Zone, project_permit_labels
 
 TITLE = "崇明区燃气管道保护月度地图报告"
 SYNTHETIC_NOTE = "乡镇边界为合成示意数据，非官方行政区划。"
 
-ZONE_ZH = {"protection": "安全保护范围", "control": "安全控制范围"}
-
-PERMIT_STATUS_ZH = {
-    "not_started": "未办理",
-    "applied": "办理中",
-    "approved": "已办理",
-    "rejected": "被驳回",
-    "expired": "已过期",
-    "not_required": "无需办理",
-}
-# Worst first: a project with several conflicts shows its least advanced procedure.
-PERMIT_SEVERITY = ("not_started", "rejected", "expired", "applied", "not_required", "approved")
-
-# Project states on the maps, with their fill colours.
-PROJECT_STATE_ZH = {
-    "not_started": "有冲突（未办理保护手续）",
-    "rejected": "有冲突（被驳回）",
-    "expired": "有冲突（已过期）",
-    "applied": "有冲突（办理中）",
-    "not_required": "有冲突（无需办理）",
-    "approved": "有冲突（已办理）",
-    "no_conflict": "无冲突（在建/计划）",
-}
+ZONE_ZH: dict[str, str] = Zone.labels()
+PERMIT_STATUS_ZH: dict[str, str] = PermitState.labels()
+# Project states on the maps (worst first, no conflict last), with their fill colours.
+PROJECT_STATE_ZH: dict[str, str] = project_permit_labels()
 PROJECT_STATE_COLOUR = {
     "not_started": "#d62728",
     "rejected": "#9b1fa8",
@@ -57,7 +41,7 @@ PIPE_GROUP_STYLE = {  # colour, line width in points (static maps) / pixels (SVG
     "low": ("#7f8c8d", 0.5),
 }
 PIPE_GROUP_OF = {cls.value: group for group, classes in PIPE_GROUPS.items() for cls in classes}
-PRESSURE_ZH = {cls.value: LABELS_ZH[cls] for cls in PressureClass}
+PRESSURE_ZH: dict[str, str] = PressureClass.labels()
 
 BAND_COLOUR = {"protection": "#d62728", "control": "#ffcc00"}
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
 
 import pandas as pd
 from reportlab.lib import colors
@@ -30,18 +33,46 @@ PAGE_WIDTH, PAGE_HEIGHT = A4
 MARGIN = 15 * mm
 BODY_WIDTH = PAGE_WIDTH - 2 * MARGIN
 MAPS_PER_ROW = 3
+# Longest text kept in a table cell, caption or heading: a row taller than a page cannot be
+# laid out, so longer text (a 1,500-character project name) is cut with a mark; the CSV and
+# XLSX tables keep it whole.
+MAX_CELL_CHARS = 200
+MAX_LINE_CHARS = 120
+CUT_MARK = "…"
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain(value: object, limit: int = MAX_CELL_CHARS) -> str:
+    """Return ``value`` as one plain line of at most ``limit`` characters, cut with a mark."""
+    text = _CONTROL.sub(" ", "" if value is None else str(value))
+    return text if len(text) <= limit else text[: limit - 1] + CUT_MARK
+
+
+def markup(value: object, limit: int = MAX_CELL_CHARS) -> str:
+    """Return ``value`` as reportlab paragraph text: cut to ``limit``, then escaped.
+
+    reportlab reads a Paragraph's text as XML-like markup, so a name such as
+    ``<img src=x>`` or ``<para>`` would be taken for a tag and fail the whole report.
+    """
+    return escape(plain(value, limit))
+
+
+def _para(value: object, style: ParagraphStyle, limit: int = MAX_CELL_CHARS) -> Paragraph:
+    """Return a Paragraph of user or fixed text, never read as markup."""
+    return Paragraph(markup(value, limit), style)
 
 
 def _styles(font: str) -> dict[str, ParagraphStyle]:
     base = ParagraphStyle("body", fontName=font, fontSize=9, leading=13, wordWrap="CJK")
     return {
         "title": ParagraphStyle("title", parent=base, fontSize=17, leading=24, spaceAfter=4),
-        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10, textColor="#555555"),
+        "subtitle": ParagraphStyle("subtitle", parent=base, fontSize=10,
+                                   textColor=colors.HexColor("#555555")),
         "h1": ParagraphStyle("h1", parent=base, fontSize=13, leading=18, spaceBefore=10, keepWithNext=1,
                              spaceAfter=5),
         "body": base,
         "note": ParagraphStyle("note", parent=base, fontSize=7.5, leading=10,
-                               textColor="#555555"),
+                               textColor=colors.HexColor("#555555")),
         "cell": ParagraphStyle("cell", parent=base, fontSize=7.5, leading=9.5),
         "caption": ParagraphStyle("caption", parent=base, fontSize=6.5, leading=8.5),
     }
@@ -53,7 +84,7 @@ def _widths(frame: pd.DataFrame, style: ParagraphStyle) -> list[float]:
 
     padding = 13.0  # the table's cell padding is 6 pt each side
     def width(value) -> float:
-        return stringWidth(str(value), style.fontName, style.fontSize)
+        return stringWidth(plain(value), style.fontName, style.fontSize)
 
     # Headers may wrap onto two lines; data cells should not.
     natural = [
@@ -74,8 +105,8 @@ def _widths(frame: pd.DataFrame, style: ParagraphStyle) -> list[float]:
 def _table(frame: pd.DataFrame, styles, widths=None) -> Table:
     cell = styles["cell"]
     widths = widths or _widths(frame, cell)
-    rows = [[Paragraph(str(c), cell) for c in frame.columns]]
-    rows += [[Paragraph(str(v), cell) for v in record] for record in frame.itertuples(index=False)]
+    rows = [[_para(c, cell) for c in frame.columns]]
+    rows += [[_para(v, cell) for v in record] for record in frame.itertuples(index=False)]
     table = Table(rows, colWidths=widths, repeatRows=1, hAlign="LEFT")
     table.setStyle(TableStyle([
         ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#dfe6ee")),
@@ -104,17 +135,17 @@ def write_pdf(
 ) -> Path:
     """Write the PDF report to ``path`` and return it."""
     font = register_pdf_font()
-    map_heading = f"{scope}地图" if scope else MAP_HEADING
+    map_heading = f"{plain(scope, MAX_LINE_CHARS)}地图" if scope else MAP_HEADING
     styles = _styles(font)
     story: list = [
-        Paragraph(TITLE, styles["title"]),
-        Paragraph(heading, styles["subtitle"]),
+        _para(TITLE, styles["title"]),
+        _para(heading, styles["subtitle"], MAX_LINE_CHARS),
         Spacer(1, 4 * mm),
     ]
     number = iter("一二三四五六七八九十")
 
     def section(title: str) -> Paragraph:
-        return Paragraph(f"{next(number)}、{title}", styles["h1"])
+        return _para(f"{next(number)}、{title}", styles["h1"], MAX_LINE_CHARS)
 
     story += [section(TABLE_TITLES["summary"]),
               _table(tables["summary"], styles, [60 * mm, 70 * mm])]
@@ -123,7 +154,7 @@ def write_pdf(
         section(map_heading),
         _image(render_png(overview, (BODY_WIDTH / 72, map_height / 72), dpi=200, legend=True),
                BODY_WIDTH, map_height),
-        *[Paragraph(n, styles["note"]) for n in notes],
+        *[_para(n, styles["note"]) for n in notes],
     ]
     for stem in ("conflicts_by_township", "permit_status", "supervision_coverage",
                  "inspection_progress", "spot_check_stages"):
@@ -133,28 +164,28 @@ def write_pdf(
     conflicts = tables["conflict_list"].drop(
         columns=["保护范围（米）", "控制范围（米）", "须商定保护方案的作业"])
     story.append(_table(conflicts, styles) if len(conflicts)
-                 else Paragraph("本月末无未关闭的冲突。", styles["body"]))
+                 else _para("本月末无未关闭的冲突。", styles["body"]))
     story.append(section(CONFLICT_MAPS_HEADING))
     story += _conflict_grid(conflict_scenes, styles)
     if omitted_conflicts:
-        story.append(Paragraph(
+        story.append(_para(
             f"另有 {omitted_conflicts} 处冲突未单独绘图，详见冲突清单。", styles["note"]
         ))
     if not conflict_scenes:
-        story.append(Paragraph("本月末无未关闭的冲突。", styles["body"]))
+        story.append(_para("本月末无未关闭的冲突。", styles["body"]))
 
     def footer(canvas, doc) -> None:
         canvas.saveState()
         canvas.setFont(font, 7)
         canvas.setFillColor(colors.HexColor("#666666"))
-        canvas.drawString(MARGIN, 8 * mm, f"{TITLE}　{heading}")
+        canvas.drawString(MARGIN, 8 * mm, plain(f"{TITLE}　{heading}", 80))
         canvas.drawRightString(PAGE_WIDTH - MARGIN, 8 * mm, f"第 {doc.page} 页")
         canvas.restoreState()
 
     document = SimpleDocTemplate(
         str(path), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-        bottomMargin=MARGIN + 3 * mm, title=f"{TITLE} {heading}", author="gisapp",
-        subject=heading, lang="zh-CN",
+        bottomMargin=MARGIN + 3 * mm, title=plain(f"{TITLE} {heading}", MAX_LINE_CHARS),
+        author="gisapp", subject=plain(heading, MAX_LINE_CHARS), lang="zh-CN",
     )
     document.build(story, onFirstPage=footer, onLaterPages=footer)
     return path
@@ -163,11 +194,11 @@ def write_pdf(
 def _conflict_grid(scenes: list[Scene], styles) -> list:
     cell_width = BODY_WIDTH / MAPS_PER_ROW - 2 * mm
     cell_height = cell_width * 0.8
-    cells = [
+    cells: list[Any] = [
         [
             _image(render_png(scene, (cell_width / 72, cell_height / 72), dpi=170),
                    cell_width, cell_height),
-            Paragraph(scene.caption, styles["caption"]),
+            _para(scene.caption, styles["caption"]),
         ]
         for scene in scenes
     ]

@@ -8,9 +8,8 @@ import re
 from dataclasses import dataclass
 
 from maps.report.errors import ReportInputError
+from vocabulary import SHANGHAI
 
-# China has kept UTC+8 without daylight saving since 1991, so a fixed offset is exact.
-BEIJING = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 MIN_YEAR, MAX_YEAR = 2000, 2100
 _MONTH = re.compile(r"^\s*(\d{4})-(\d{1,2})\s*$")
 
@@ -45,12 +44,12 @@ class ReportPeriod:
     @property
     def start(self) -> dt.datetime:
         """Return the month's first instant (00:00 Beijing time on the first day)."""
-        return dt.datetime.combine(self.first_day, dt.time(), BEIJING)
+        return dt.datetime.combine(self.first_day, dt.time(), SHANGHAI)
 
     @property
     def cutoff(self) -> dt.datetime:
         """Return the instant just after the month (00:00 Beijing time on the next month's first day)."""
-        return dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), BEIJING)
+        return dt.datetime.combine(self.last_day + dt.timedelta(days=1), dt.time(), SHANGHAI)
 
 
 def parse_month(text: object) -> ReportPeriod:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+from typing import Literal
 
+from matplotlib.artist import Artist
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.collections import LineCollection
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 
+import shapely
 from shapely.geometry.base import BaseGeometry
 from shapely.plotting import patch_from_polygon
 
@@ -48,11 +51,11 @@ def render_png(
     FigureCanvasAgg(figure)
     ax = figure.add_axes((0, 0, 1, 1))
     ax.set_facecolor("#eaf2f8")
-    handles = []
+    handles: list[Artist] = []
     for layer in scene.layers:
         if not layer.geometries:
             continue
-        style = "--" if layer.dashed else "-"
+        style: Literal["--", "-"] = "--" if layer.dashed else "-"
         if layer.kind == "area":
             for geom in layer.geometries:
                 for polygon in _polygons(geom):
@@ -70,15 +73,16 @@ def render_png(
             handles.append(Line2D([], [], color=layer.stroke, linewidth=layer.width,
                                   linestyle=style, label=layer.label))
         elif layer.kind == "marker":
-            ax.scatter([p.x for p in layer.geometries], [p.y for p in layer.geometries],
+            ax.scatter(shapely.get_x(layer.geometries), shapely.get_y(layer.geometries),
                        s=(layer.radius * 1.6) ** 2, c=layer.fill,
                        edgecolors=layer.strokes or layer.stroke, linewidths=layer.width, zorder=3)
             handles.append(Line2D([], [], marker="o", linestyle="", markerfacecolor=layer.fill,
                                   markeredgecolor="#333333", markersize=layer.radius * 1.6,
                                   label=layer.label))
     for x, y, text in scene.labels:
+        # parse_math=False: a name with two "$" is a name, not a formula (bad TeX would raise).
         ax.text(x, y, text, fontproperties=font, fontsize=6, ha="center", va="center",
-                color="#555555", zorder=4)
+                color="#555555", zorder=4, parse_math=False)
     bounds = _fit(scene.bounds, size_in[0] / size_in[1])
     ax.set_xlim(bounds[0], bounds[2])
     ax.set_ylim(bounds[1], bounds[3])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from html import escape
 
+import shapely
+from shapely.geometry import GeometryCollection, LineString, MultiLineString, MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
 from maps.report.scene import Scene
@@ -33,17 +35,21 @@ def _ring(coords, proj: _Projector, close: bool) -> str:
     return "M" + " L".join(points) + (" Z" if close else "")
 
 
+def _point_xy(point: BaseGeometry) -> tuple[float, float]:
+    """Return the x, y of a point (markers are points: the site's representative point)."""
+    return shapely.get_x(point), shapely.get_y(point)
+
+
 def path_data(geom: BaseGeometry, proj: _Projector) -> str:
     """Return the SVG path data of a (multi)polygon or (multi)line in metres."""
     if geom is None or geom.is_empty:
         return ""
-    kind = geom.geom_type
-    if kind in ("MultiPolygon", "MultiLineString", "GeometryCollection"):
+    if isinstance(geom, MultiPolygon | MultiLineString | GeometryCollection):
         return " ".join(path_data(part, proj) for part in geom.geoms)
-    if kind == "Polygon":
+    if isinstance(geom, Polygon):
         rings = [geom.exterior, *geom.interiors]
         return " ".join(_ring(r.coords, proj, True) for r in rings)
-    if kind in ("LineString", "LinearRing"):
+    if isinstance(geom, LineString):  # LinearRing included
         return _ring(geom.coords, proj, False)
     return ""
 
@@ -83,9 +89,9 @@ def scene_svg(scene: Scene, width: float = 900.0, scale_bar: bool = True) -> str
             strokes = layer.strokes or [layer.stroke] * len(layer.geometries)
             titles = layer.titles or [layer.label] * len(layer.geometries)
             for point, stroke, text in zip(layer.geometries, strokes, titles, strict=True):
-                x, y = proj.xy(point.x, point.y).split()
+                cx, cy = proj.xy(*_point_xy(point)).split()
                 parts.append(
-                    f'<circle cx="{x}" cy="{y}" r="{layer.radius}" fill="{layer.fill}" '
+                    f'<circle cx="{cx}" cy="{cy}" r="{layer.radius}" fill="{layer.fill}" '
                     f'stroke="{stroke}" stroke-width="{layer.width}"><title>{escape(text)}'
                     "</title></circle>"
                 )

@@ -8,9 +8,8 @@ from campaign.compliance import DutyStatus, assess_compliance, stage_progress
 from campaign.settings import CampaignSettings
 from maps.report.data import ReportData
 from maps.report.labels import PERMIT_STATUS_ZH, PRESSURE_ZH, TOTAL, ZONE_ZH
+from vocabulary import InspectionKind, PermitState, shanghai_date
 from vocabulary.activities import Activity
-
-ZONES = ("protection", "control")
 
 
 def _rate(part: int, whole: int) -> str:
@@ -99,8 +98,8 @@ def inspection_progress(data: ReportData, settings: CampaignSettings) -> pd.Data
     on = data.period.last_day
     assessed = assess_compliance(data.campaign_projects, data.inspections, settings, on)
     names = [f"第{n}轮自查" for n in range(1, len(settings.self_inspection_deadlines) + 1)]
-    names += ["第三方检查", "区级抽查"]
-    labels = {"区级抽查": "区级抽查全覆盖"}
+    names += [InspectionKind.THIRD_PARTY.label, InspectionKind.SPOT.label]
+    labels = {InspectionKind.SPOT.label: f"{InspectionKind.SPOT.label}全覆盖"}
     deadlines = [*settings.self_inspection_deadlines, settings.third_party_deadline,
                  settings.coverage_deadline]
     rows = []
@@ -163,7 +162,7 @@ def conflict_list(data: ReportData) -> pd.DataFrame:
         "保护范围（米）": [float(v) for v in c["protection_range_m"]],
         "控制范围（米）": [float(v) for v in c["control_range_m"]],
         "保护手续": [PERMIT_STATUS_ZH.get(s, s) for s in c["permit_status"]],
-        "首次发现": [t.astimezone(_beijing()).strftime("%Y-%m-%d") for t in c["first_detected_at"]],
+        "首次发现": [shanghai_date(t).isoformat() for t in c["first_detected_at"]],
         "规则集版本": list(c["rule_set"]),
         "禁止的作业": [_labels(v) for v in c["prohibited_activities"]],
         "须商定保护方案的作业": [_labels(v) for v in c["plan_required_activities"]],
@@ -173,12 +172,6 @@ def conflict_list(data: ReportData) -> pd.DataFrame:
 def _labels(codes) -> str:
     """Return activity codes as Chinese names (vocabulary.activities), or a dash."""
     return "、".join(Activity(code).label for code in codes) if codes else "—"
-
-
-def _beijing():
-    from maps.report.period import BEIJING
-
-    return BEIJING
 
 
 def summary(data: ReportData, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -196,7 +189,7 @@ def summary(data: ReportData, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         ("涉及项目数", int(c["project_code"].nunique())),
         ("本月新增冲突", len(data.new_conflicts)),
         ("本月关闭冲突（月前发现）", data.closed_in_month),
-        ("未办理保护手续的冲突", not_started),
+        (f"{PermitState.NOT_STARTED.label}保护手续的冲突", not_started),
         ("本月新增告警", data.alerts_in_month),
         ("月末待处理告警", data.alerts_unhandled),
         ("在建燃气工程纳入监管率", sup["覆盖率"]),

@@ -18,11 +18,11 @@ from campaign.compliance import (
 )
 from campaign.export import write_tables_csv, write_tables_xlsx
 from campaign.model import (
+    HazardState,
     InspectionKind,
     InspectionRecord,
-    PermitStatus,
+    PermitState,
     ProjectRecord,
-    RectificationState,
     Zone,
 )
 from campaign.settings import CampaignSettings
@@ -117,7 +117,7 @@ def test_spot_check_coverage_due_30_november():
     assert row.spot_check.status is DutyStatus.DONE and row.spot_checked_stages == (2,)
 
 
-def _hazard(deadline, state=RectificationState.OPEN, major=False):
+def _hazard(deadline, state=HazardState.OPEN, major=False):
     return InspectionRecord(
         "P1", InspectionKind.SPOT, date(2026, 6, 10), 1, "临边防护缺失", major, state, deadline
     )
@@ -129,7 +129,7 @@ def test_hazard_overdue_only_after_its_deadline():
     row = _one(BUILDING, open_major, date(2026, 6, 21))
     assert (row.overdue_hazards, row.overdue_major_hazards) == (1, 1)
     assert any("重大隐患 1 项" in issue for issue in row.issues)
-    for state in (RectificationState.RECTIFIED, RectificationState.VERIFIED):
+    for state in (HazardState.RECTIFIED, HazardState.VERIFIED):
         assert (
             _one(BUILDING, [_hazard(date(2026, 6, 20), state)], date(2026, 7, 1)).open_hazards == 0
         )
@@ -148,12 +148,12 @@ def test_supervision_and_permits():
         date(2026, 3, 1),
         date(2026, 8, 31),
         zone=Zone.PROTECTION,
-        permit_status=PermitStatus.APPLIED,
+        permit_status=PermitState.APPLIED,
     )
     assert _one(conflict, [], date(2026, 8, 31)).unpermitted_conflict
     assert not _one(conflict, [], date(2026, 9, 1)).unpermitted_conflict
     approved = ProjectRecord(
-        "Z2", date(2026, 3, 1), zone=Zone.CONTROL, permit_status=PermitStatus.APPROVED
+        "Z2", date(2026, 3, 1), zone=Zone.CONTROL, permit_status=PermitState.APPROVED
     )
     assert not _one(approved, [], date(2026, 6, 1)).unpermitted_conflict
     unknown = ProjectRecord("Z3", date(2026, 3, 1), zone=Zone.CONTROL)
@@ -225,7 +225,7 @@ def test_inspection_facts_feed_the_planner():
     other = ProjectRecord("P2", date(2026, 1, 1), open_hazards=4)
     records = [
         _hazard(date(2026, 6, 20)),
-        _hazard(date(2026, 6, 20), RectificationState.VERIFIED),
+        _hazard(date(2026, 6, 20), HazardState.VERIFIED),
         InspectionRecord("P2", InspectionKind.SELF, date(2026, 7, 2)),
     ]
     p1, p2 = with_inspection_facts([BUILDING, other], records, date(2026, 7, 1))

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from campaign.errors import CampaignError
-from campaign.model import PermitStatus, ProjectRecord, Zone
+from campaign.model import PermitState, ProjectRecord, Zone
 from campaign.sampling import (
     FORCED_REASON,
     RANDOM_REASON,
@@ -41,7 +41,7 @@ def portfolios(draw):
                 end_date=end,
                 hazardous=draw(st.booleans()),
                 zone=draw(st.sampled_from([None, Zone.PROTECTION, Zone.CONTROL])),
-                permit_status=draw(st.sampled_from([None, *PermitStatus])),
+                permit_status=draw(st.sampled_from([None, *PermitState])),
                 open_hazards=draw(st.integers(0, 5)),
                 inspected=draw(st.booleans()),
             )
@@ -139,7 +139,7 @@ def test_high_risk_project_is_drawn_more_often():
         start_date=date(2026, 1, 1),
         hazardous=True,
         zone=Zone.PROTECTION,
-        permit_status=PermitStatus.APPLIED,
+        permit_status=PermitState.APPLIED,
     )
     campaign = CampaignSettings.for_year(2026, {"spot_check_quota": 0.1})
     counts: dict[str, int] = {}

@@ -11,7 +11,7 @@ import typer
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from campaign.model import PermitStatus, Zone
+from campaign.model import PermitState, Zone
 from gisapp.cli.campaign_cmds import register
 from layers.campaign_loaders import load_inspection_records, load_portfolio
 from layers.db import session_factory
@@ -136,9 +136,9 @@ def test_portfolio_adapter_reads_zones_permits_hazards_and_skips_unusable(stored
     assert set(by_code) == {code for code, *_ in PORTFOLIO} - {"P06"}
     assert [s.split("：")[0] for s in portfolio.skipped] == ["P06"]
     p07 = by_code["P07"]
-    assert (p07.zone, p07.permit_status) == (Zone.PROTECTION, PermitStatus.APPLIED)
+    assert (p07.zone, p07.permit_status) == (Zone.PROTECTION, PermitState.APPLIED)
     assert p07.open_hazards == 2 and p07.inspected and p07.hazardous and p07.gas_engineering
-    assert (by_code["P08"].zone, by_code["P08"].permit_status) == (Zone.CONTROL, PermitStatus.APPROVED)
+    assert (by_code["P08"].zone, by_code["P08"].permit_status) == (Zone.CONTROL, PermitState.APPROVED)
     assert not by_code["P09"].unpermitted_conflict
     assert by_code["P03"].end_date.isoformat() == "2026-07-15" and by_code["P01"].end_date is None
     assert not by_code["P01"].inspected and by_code["P01"].zone is None

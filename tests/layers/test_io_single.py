@@ -51,7 +51,7 @@ BY_TYPE = {
                          "2026-11-24T10:00:00", "1899-12-31", "2200-12-31"]),
     ),
     "pressure_class": st.sampled_from(
-        [c.value for c in PressureClass] + [c.label_zh for c in PressureClass] + ["中压 B", "高压"]
+        [c.value for c in PressureClass] + [c.label for c in PressureClass] + ["中压 B", "高压"]
     ),
     "pipeline_status": _enum_values("pipeline_status"),
     "project_kind": _enum_values("project_kind"),

@@ -181,7 +181,7 @@ def test_permits_page(page, server, tmp_path):
     _settled(page, 2)
     assert _feature_count(page, "projects") > 0 and _feature_count(page, "pipelines") > 0
     legend = page.inner_text(".gis-legend")
-    for text_ in ("项目保护手续状态", "有冲突、未办理手续", "燃气管道压力级制", "高压B", "安全保护范围"):
+    for text_ in ("项目保护手续状态", "有冲突（未办理）", "燃气管道压力级制", "高压B", "安全保护范围"):
         assert text_ in legend
     layers = page.inner_text(".leaflet-control-layers")
     assert "燃气管道（按压力级制）" in layers and "区界" in layers and "乡镇界" in layers

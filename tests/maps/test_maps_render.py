@@ -82,7 +82,7 @@ def test_page_has_title_legend_layers_and_controls(pages, townships, view):
 def test_permits_page_legend_and_range_layers(pages):
     html = pages["permits"]
     assert js(i18n.LEGEND_TITLE["permits"]) in html and js(i18n.LEGEND_TITLE["ranges"]) in html
-    for label in [*i18n.PERMIT_STATE_ZH.values(), i18n.NEW_ALERT, *i18n.RANGE_ZH.values()]:
+    for label in [*i18n.PERMIT_STATE_ZH.values(), i18n.NEW_ALERT, *i18n.ZONE_ZH.values()]:
         assert js(label) in html
     assert js(i18n.LAYER["protection"]) in html and js(i18n.LAYER["control"]) in html
     assert "/maps/data/ranges?zone=protection" in html

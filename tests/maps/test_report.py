@@ -21,6 +21,7 @@ from layers.services.features import WriteContext, screen_and_alert
 from maps.report import ReportInputError, build_report
 from maps.report.labels import SHEET_TITLES, TABLE_TITLES
 from spatial_rules.rulesets import load_rule_set
+from vocabulary import PermitState
 
 pytestmark = pytest.mark.postgis
 
@@ -192,7 +193,8 @@ def test_xlsx_and_csv_hold_the_same_figures(district_report, loaded):
     approved_open = _count(
         loaded, "SELECT count(*) FROM permit pm JOIN pipeline_conflict c ON c.id = pm.conflict_id "
         "WHERE pm.status = 'approved' AND c.closed_at IS NULL")
-    assert permits["已办理"] == approved_open and permits["合计"] == _open_at_april_end(loaded)
+    assert permits[PermitState.APPROVED.label] == approved_open
+    assert permits["合计"] == _open_at_april_end(loaded)
     progress = {r[0]: r for r in book[SHEET_TITLES["inspection_progress"]].iter_rows(
         min_row=2, values_only=True)}
     assert progress["第1轮自查"][1] == "2026-05-31" and progress["第1轮自查"][4] == 3

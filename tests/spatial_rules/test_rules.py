@@ -22,6 +22,7 @@ from spatial_rules.zones import (
     CONTROL_CODE,
     NO_ZONE,
     PROTECTION_CODE,
+    ZONE_CODES,
     Zone,
     ZoneRange,
     classify_zone,
@@ -192,7 +193,7 @@ def test_user_yaml_file_loads(tmp_path):
 def test_user_json_file_with_chinese_class_names_loads(tmp_path):
     data = _user_rules(version=3)
     data["ranges"] = {
-        cls.label_zh: {"protection_range_m": 2, "control_range_m": 20} for cls in PressureClass
+        cls.label: {"protection_range_m": 2, "control_range_m": 20} for cls in PressureClass
     }
     data["notes"] = "用中文压力级制名称"
     path = tmp_path / "rules.json"
@@ -372,8 +373,8 @@ def test_classify_zone_thresholds_are_strict(name):
 
 def test_zone_equals_its_string_code_and_has_chinese_label():
     assert classify_zone(0.1, ZoneRange(0.7, 6)) == "protection"
-    assert Zone.CONTROL.label_zh == "安全控制范围"
-    assert Zone.PROTECTION.code == PROTECTION_CODE
+    assert Zone.CONTROL.label == "安全控制范围"
+    assert ZONE_CODES[Zone.PROTECTION] == PROTECTION_CODE
 
 
 def test_vectorized_classification_matches_scalar():
@@ -388,7 +389,7 @@ def test_vectorized_classification_matches_scalar():
     expected = []
     for d, p, c in zip(distance, protection, control, strict=True):
         zone = classify_zone(float(d), ZoneRange(float(p), float(c)))
-        expected.append(NO_ZONE if zone is None else zone.code)
+        expected.append(NO_ZONE if zone is None else ZONE_CODES[zone])
     np.testing.assert_array_equal(codes, expected)
     assert set(codes[:5]) == {CONTROL_CODE} and set(codes[5:10]) == {NO_ZONE}
     names = zone_names(codes)

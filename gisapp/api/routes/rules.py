@@ -9,10 +9,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from campaign.export import spreadsheet_safe, write_tables_xlsx
 from gisapp.api.deps import SessionDep, allow
 from layers.services.errors import InvalidRequestError
 from layers.services.permissions import EVERYTHING, Access
-from layers.services.rules import rule_impact, rules_overview, safe_cells
+from layers.services.rules import rule_impact, rules_overview
 from spatial_rules.errors import RuleSetError
 from spatial_rules.rulesets import resolve_builtin
 
@@ -49,15 +50,12 @@ def impact(
     report = rule_impact(session, before, after, include_completed=include_completed)
     name = f"impact_{before.label}_{after.label}".replace("@", "-")
     if format == "csv":
-        body = safe_cells(report.table).to_csv(index=False).encode("utf-8-sig")
+        body = spreadsheet_safe(report.table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
         return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     if format == "xlsx":
-        from campaign.export import write_tables_xlsx
-
         with tempfile.TemporaryDirectory() as tmp:
-            path = write_tables_xlsx({k: safe_cells(v) for k, v in report.sheets().items()},
-                                     FsPath(tmp) / "impact.xlsx")
+            path = write_tables_xlsx(report.sheets(), FsPath(tmp) / "impact.xlsx")
             body = path.read_bytes()
         return Response(body, media_type=_XLSX,
                         headers={"Content-Disposition": f'attachment; filename="{name}.xlsx"'})

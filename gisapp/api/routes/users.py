@@ -48,9 +48,10 @@ class UserPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    role: RoleName = None
+    # Absent = unchanged; an explicit null is refused (the field's type is not optional).
+    role: RoleName = None  # type: ignore[assignment]
     organisation: Organisation | None = None
-    active: bool = Field(None, description="false 停用账号（其令牌立即失效）")
+    active: bool = Field(None, description="false 停用账号（其令牌立即失效）")  # type: ignore[assignment]
 
 
 class PasswordIn(BaseModel):
