@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from campaign.export import spreadsheet_safe, write_tables_xlsx
+from campaign.export import write_csv, write_tables_xlsx
 from gisapp.api.deps import SessionDep, allow
 from layers.services.errors import InvalidRequestError
 from layers.services.permissions import EVERYTHING, Access
@@ -50,7 +50,9 @@ def impact(
     report = rule_impact(session, before, after, include_completed=include_completed)
     name = f"impact_{before.label}_{after.label}".replace("@", "-")
     if format == "csv":
-        body = spreadsheet_safe(report.table).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
+        # Through campaign.export's writer: cells a spreadsheet would run are neutralised.
+        with tempfile.TemporaryDirectory() as tmp:
+            body = write_csv(report.table, FsPath(tmp) / "impact.csv").read_bytes()
         return Response(body, media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
     if format == "xlsx":
