@@ -5,11 +5,22 @@
 refuses to run as root, so when gisapp runs as root the server runs as an
 unprivileged OS user (``postgres`` by default). A random password is generated per
 cluster and kept in ``<data_dir>/cluster.json`` (mode 0600).
+
+When gisapp runs as root from a folder the server's OS user cannot reach (a clone in
+``/root``, mode 0700), the server's own files (``pgdata`` and ``postgres.log``) go to
+``/var/lib/gisapp/clusters/<name>-<hash of the data dir>`` instead, owned by that user;
+``cluster.json`` records where, and everything else stays in the data dir. So the
+README's commands work from any folder without opening root's home to anyone.
+
+The server's log is private (0600, in a 0700 directory) and records no statement and
+no detail line of a failed command: those carry the values users sent.
 """
 
 from __future__ import annotations
 
 import glob
+import grp
+import hashlib
 import json
 import os
 import pwd
@@ -23,6 +34,10 @@ from pathlib import Path
 
 from spatial_rules.errors import DomainError
 
+SERVER_FILES_ROOT = Path("/var/lib/gisapp/clusters")
+# A failed statement's text and its DETAIL line carry the values users sent (codes,
+# names, coordinates): the log keeps the error message only.
+PRIVATE_LOG_OPTIONS = "-c log_min_error_statement=panic -c log_error_verbosity=terse"
 DB_NAME = "gisapp"
 DB_USER = "gisapp"
 INSTALL_HINT = "apt-get update && apt-get install -y postgresql-15 postgresql-15-postgis-3"
@@ -39,6 +54,7 @@ class ClusterState:
     port: int
     password: str
     bindir: str
+    pgdata: str | None = None  # set when the server's files live outside the data dir
 
     def url(self) -> str:
         """Return the SQLAlchemy URL of the cluster's database."""
@@ -119,11 +135,33 @@ class LocalCluster:
     def __init__(self, data_dir: Path, port: int = 54329, os_user: str = "postgres") -> None:
         """Describe the cluster; nothing is touched until ``up``."""
         self.data_dir = Path(data_dir).absolute()
-        self.pgdata = self.data_dir / "pgdata"
         self.state_file = self.data_dir / "cluster.json"
-        self.log_file = self.data_dir / "postgres.log"
         self.preferred_port = port
         self.os_user = os_user
+
+    # -- where the server's files are --------------------------------------------
+    def _recorded_pgdata(self) -> str | None:
+        try:
+            return json.loads(self.state_file.read_text(encoding="utf-8")).get("pgdata")
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    @property
+    def pgdata(self) -> Path:
+        """The cluster's directory: recorded in cluster.json when outside the data dir."""
+        recorded = self._recorded_pgdata()
+        return Path(recorded) if recorded else self.data_dir / "pgdata"
+
+    @property
+    def log_file(self) -> Path:
+        """The server's log, next to its pgdata."""
+        return self.pgdata.parent / "postgres.log"
+
+    def _outside_home(self) -> Path:
+        """Where the server's files go when the data dir is out of the server user's reach."""
+        digest = hashlib.sha256(str(self.data_dir).encode("utf-8")).hexdigest()[:12]
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", self.data_dir.parent.name or "root")[:40]
+        return SERVER_FILES_ROOT / f"{name}-{digest}"
 
     # -- state ---------------------------------------------------------------
     def state(self) -> ClusterState | None:
@@ -131,7 +169,8 @@ class LocalCluster:
         if not self.state_file.is_file() or not (self.pgdata / "PG_VERSION").is_file():
             return None
         data = json.loads(self.state_file.read_text(encoding="utf-8"))
-        return ClusterState(port=int(data["port"]), password=data["password"], bindir=data["bindir"])
+        return ClusterState(port=int(data["port"]), password=data["password"], bindir=data["bindir"],
+                            pgdata=data.get("pgdata"))
 
     def _write_state(self, state: ClusterState) -> None:
         self.state_file.write_text(json.dumps(state.__dict__), encoding="utf-8")
@@ -159,18 +198,29 @@ class LocalCluster:
                 ) from exc
         return self.os_user
 
-    def _check_reachable(self, user: str) -> None:
-        """Every parent of the data dir must be traversable by the server's OS user."""
+    def _reachable(self, user: str, path: Path) -> bool:
+        """Whether every parent of ``path`` is traversable by OS user ``user``."""
         entry = pwd.getpwnam(user)
-        for parent in self.data_dir.parents:
+        groups = {g.gr_gid for g in grp.getgrall() if user in g.gr_mem} | {entry.pw_gid}
+        for parent in path.parents:
             st = parent.stat()
             if st.st_uid == entry.pw_uid:
-                continue
-            if not st.st_mode & 0o001:
-                raise LocalDbError(
-                    f"数据目录 {self.data_dir} 的上级目录 {parent} 对用户“{user}”不可进入，"
-                    "PostgreSQL 无法在此运行。请用 GISAPP_DATA_DIR 指定其他目录（例如 /var/lib/gisapp）。"
-                )
+                if not st.st_mode & 0o100:
+                    return False
+            elif st.st_gid in groups:
+                if not st.st_mode & 0o010:
+                    return False
+            elif not st.st_mode & 0o001:
+                return False
+        return True
+
+    def _private_dir(self, path: Path, user: str | None) -> None:
+        """Create ``path`` (mode 0700), owned by the server's OS user when there is one."""
+        path.mkdir(parents=True, exist_ok=True)
+        if user:
+            entry = pwd.getpwnam(user)
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+        os.chmod(path, 0o700)
 
     def _run(self, args: list[str], *, check: bool = True) -> subprocess.CompletedProcess:
         user = self._run_as()
@@ -191,26 +241,37 @@ class LocalCluster:
         check_postgis(bindir)
         user = self._run_as()
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        if user:
-            self._check_reachable(user)
-            entry = pwd.getpwnam(user)
-            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+        os.chmod(self.data_dir, 0o700)
+        pgdata = None
+        if user and not self._reachable(user, self.data_dir):
+            # Root's home (or another private folder): the server's files go where its
+            # user can reach them; the data dir keeps the rest and says where.
+            SERVER_FILES_ROOT.mkdir(parents=True, exist_ok=True)
+            SERVER_FILES_ROOT.parent.chmod(0o755)
+            SERVER_FILES_ROOT.chmod(0o755)
+            home = self._outside_home()
+            shutil.rmtree(home, ignore_errors=True)  # a leftover of a deleted data dir
+            self._private_dir(home, user)
+            pgdata = str(home / "pgdata")
+        elif user:
+            self._private_dir(self.data_dir, user)
+        server_dir = Path(pgdata).parent if pgdata else self.data_dir
         password = secrets.token_urlsafe(18)
-        pwfile = self.data_dir / ".pwfile"
+        pwfile = server_dir / ".pwfile"
         pwfile.write_text(password + "\n", encoding="utf-8")
         os.chmod(pwfile, 0o600)
         if user:
             os.chown(pwfile, pwd.getpwnam(user).pw_uid, -1)
         try:
             self._run([
-                str(bindir / "initdb"), "-D", str(self.pgdata), "-U", DB_USER,
+                str(bindir / "initdb"), "-D", pgdata or str(self.data_dir / "pgdata"), "-U", DB_USER,
                 "--auth=scram-sha-256", f"--pwfile={pwfile}", "--encoding=UTF8",
                 "--locale=C.UTF-8",
             ])
         finally:
             pwfile.unlink(missing_ok=True)
         port = self.preferred_port if _port_free(self.preferred_port) else free_port()
-        state = ClusterState(port=port, password=password, bindir=str(bindir))
+        state = ClusterState(port=port, password=password, bindir=str(bindir), pgdata=pgdata)
         self._write_state(state)
         return state
 
@@ -229,16 +290,21 @@ class LocalCluster:
         if self.is_running():
             return state
         if not _port_free(state.port):
-            state = ClusterState(port=free_port(), password=state.password, bindir=state.bindir)
+            state = ClusterState(port=free_port(), password=state.password, bindir=state.bindir,
+                                 pgdata=state.pgdata)
             self._write_state(state)
         user = self._run_as()
+        # The log is private whoever created it (older versions left it world-readable).
+        fd = os.open(self.log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        os.close(fd)
+        os.chmod(self.log_file, 0o600)
         if user:
-            self.log_file.touch()
             os.chown(self.log_file, pwd.getpwnam(user).pw_uid, -1)
         self._run([
             str(Path(state.bindir) / "pg_ctl"), "-D", str(self.pgdata), "-l", str(self.log_file),
             "-w", "-t", "60",
-            "-o", f"-p {state.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''",
+            "-o", f"-p {state.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories='' "
+                  f"{PRIVATE_LOG_OPTIONS}",
             "start",
         ])
         if not (self.pgdata / "standby.signal").exists():  # a standby is read-only
@@ -286,9 +352,11 @@ class LocalCluster:
         user = self._run_as()
         replica.data_dir.mkdir(parents=True, exist_ok=True)
         if user:
-            replica._check_reachable(user)
-            entry = pwd.getpwnam(user)
-            os.chown(replica.data_dir, entry.pw_uid, entry.pw_gid)
+            if not replica._reachable(user, replica.data_dir):
+                raise LocalDbError(
+                    f"副本数据目录 {replica.data_dir} 的上级目录对用户“{user}”不可进入，"
+                    "PostgreSQL 无法在此运行。请指定其他目录（例如 /var/lib/gisapp）。")
+            replica._private_dir(replica.data_dir, user)
         passfile = replica.data_dir / ".pgpass"
         passfile.write_text(f"127.0.0.1:{state.port}:*:{DB_USER}:{state.password}\n", encoding="utf-8")
         os.chmod(passfile, 0o600)
@@ -315,6 +383,9 @@ class LocalCluster:
         return replica
 
     def destroy(self) -> None:
-        """Stop the server and delete the whole data directory."""
+        """Stop the server and delete the whole data directory (and the server's files)."""
         self.stop()
+        outside = self._recorded_pgdata()
+        if outside:
+            shutil.rmtree(Path(outside).parent, ignore_errors=True)
         shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -4,13 +4,16 @@
 receiver in the transaction that created the conflict, so a delivery exists exactly
 when its alert does and survives a crash. ``deliver_due`` sends the due rows:
 
-- Claiming: ``SELECT ... FOR UPDATE SKIP LOCKED`` in a short transaction that also
-  counts the attempt and leases the row (``next_attempt_at`` moved past the send), so
-  two dispatchers never send the same row at once and no transaction stays open
-  during HTTP. A dispatcher that dies mid-send leaves the lease to expire; the row is
-  then sent again, which is why receivers get ``X-Gisapp-Delivery: <row id>`` to drop
-  duplicates (delivery is at-least-once on the wire, exactly-once per receiver that
-  de-duplicates).
+- Claiming: one row at a time, ``SELECT ... FOR UPDATE SKIP LOCKED``, in a transaction
+  that stays open for that one send (at most ``timeout_s``) and records its outcome.
+  The row lock is the claim: two dispatchers never send the same row at once, and a
+  dispatcher killed mid-send (kill -9, power cut of the worker) loses its connection,
+  so PostgreSQL rolls the claim back at once and the row is due again the moment any
+  dispatcher looks: seconds after the server comes back, not after a lease (a 280 s
+  lease per batch delayed deliveries by 4.5 minutes after a crash). A row whose send
+  reached the receiver but whose outcome was never committed is sent again, which is
+  why receivers get ``X-Gisapp-Delivery: <row id>`` to drop duplicates (delivery is
+  at-least-once on the wire, exactly-once per receiver that de-duplicates).
 - Success is any 2xx answer: ``delivered_at`` is set. Anything else (other status,
   connection error, timeout) stores ``last_error`` and schedules the next try after
   5 s * 2^(attempts-1), capped at 1 h, plus up to 10 % jitter.
@@ -105,26 +108,25 @@ def _send(client: httpx.Client, row) -> tuple[str | None, bool]:
 
 def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 50,
                 timeout_s: float = 5, stop: threading.Event | None = None) -> DeliveryReport:
-    """Send up to ``batch`` due outbox messages once each; record success or the retry time."""
+    """Send up to ``batch`` due outbox messages once each; record success or the retry time.
+
+    Each message is claimed, sent and settled in its own transaction on one connection
+    (the row lock is the claim; see the module's docstring).
+    """
     authorize(OUTBOX_JOB, "alert.deliver")
     report = DeliveryReport()
-    # The lease must outlast the whole batch, or a slow pass would let another take its rows.
-    lease_s = batch * timeout_s + 30
-    with engine.begin() as conn:
-        rows = store.claim_due(conn, now=now, batch=batch, lease_s=lease_s)
-    report.claimed = len(rows)
-    if not rows:
-        return report
-    rows = sorted(rows, key=lambda r: r.id)
-    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client:
-        for index, row in enumerate(rows):
+    with httpx.Client(timeout=timeout_s, follow_redirects=False) as client, engine.connect() as conn:
+        for _ in range(batch):
             if stop is not None and stop.is_set():
-                _release(engine, [r.id for r in rows[index:]], now)
                 break
-            error, permanent = _send(client, row)
-            with engine.begin() as conn:
+            with conn.begin():
+                row = store.claim_one(conn, now=now)
+                if row is None:
+                    break
+                report.claimed += 1
+                error, permanent = _send(client, row)
                 if error is None:
-                    store.mark_delivered(conn, row.id, now=now)
+                    store.mark_delivered(conn, row.id, now=now, attempts=row.attempts)
                     report.delivered.append(row.id)
                     continue
                 attempts = MAX_ATTEMPTS if permanent else row.attempts
@@ -139,12 +141,6 @@ def deliver_due(engine: Engine, *, now: dt.datetime | None = None, batch: int = 
                 store.mark_failed(conn, row.id, now=now, error=error, attempts=attempts,
                                   delay_s=backoff_s(attempts))
     return report
-
-
-def _release(engine: Engine, ids: list[int], now: dt.datetime | None) -> None:
-    """Hand claimed but unsent rows back at once (shutdown), without counting the attempt."""
-    with engine.begin() as conn:
-        store.release(conn, ids, now=now)
 
 
 class Dispatcher(BackgroundLoop):
@@ -164,7 +160,7 @@ class Dispatcher(BackgroundLoop):
 
     def stop(self, wait_s: float | None = None) -> None:
         """Ask the loop to end and wait for the pass in progress to finish."""
-        # At most the message being sent is waited for; the rest of the batch is released.
+        # At most the message being sent is waited for; the rest stay due for the next start.
         super().stop(wait_s if wait_s is not None else self.timeout_s * 4 + 5)
 
     def run_once(self) -> bool:

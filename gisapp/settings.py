@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     tile_url: str = ""
     # Shown on the map when tile_url is set (the tile provider's required credit).
     tile_attribution: str = ""
+    # A raster MBTiles or PMTiles file served as the base map (intranet, no internet);
+    # it takes the place of tile_url.
+    basemap_file: Path | None = None
     # A family (follows the calendar: the server switches on the day a version takes
     # effect), a version such as shanghai@2018.1 (pinned), or a YAML/JSON file.
     rule_set: str = "shanghai"
@@ -66,6 +69,43 @@ class Settings(BaseSettings):
     write_concurrency: int = Field(default=4, ge=1, le=64)
     max_body_bytes: int = Field(default=2_000_000, ge=10_000)
     max_upload_bytes: int = Field(default=200_000_000, ge=10_000)
+    # --- Hardening (issue 12) -------------------------------------------------------------
+    # Uploads by builders (imports) are smaller; refused before the body is read.
+    builder_max_upload_bytes: int = Field(default=20_000_000, ge=10_000)
+    # Vertices of one feature, and of all features of one import, per role.
+    builder_max_feature_vertices: int = Field(default=5_000, ge=4)
+    max_feature_vertices: int = Field(default=200_000, ge=4)
+    builder_max_import_vertices: int = Field(default=200_000, ge=4)
+    max_import_vertices: int = Field(default=5_000_000, ge=4)
+    # Construction sites: beyond the hard limits a site is refused; beyond the review
+    # thresholds a builder's site is stored but held for the gas office's review.
+    site_max_area_m2: float = Field(default=5_000_000.0, gt=0)
+    site_max_extent_m: float = Field(default=15_000.0, gt=0)
+    site_review_area_m2: float = Field(default=200_000.0, gt=0)
+    site_review_extent_m: float = Field(default=2_000.0, gt=0)
+    # A builder sees at most this many pipeline segments, whatever its sites.
+    builder_max_visible_pipelines: int = Field(default=500, ge=1)
+    # More new alerts than this from one request or import go to webhooks as one summary.
+    alert_burst_threshold: int = Field(default=20, ge=1)
+    # Requests one worker serves at once; more wait up to queue_wait_s in a queue of at
+    # most max_queued_requests, the rest get 503 with Retry-After at once.
+    max_active_requests: int = Field(default=24, ge=1, le=500)
+    max_queued_requests: int = Field(default=100, ge=0)
+    queue_wait_s: float = Field(default=2.0, gt=0, le=60)
+    # Live alert streams (SSE) per worker, and per user.
+    sse_max_streams: int = Field(default=100, ge=1)
+    sse_max_streams_per_user: int = Field(default=5, ge=1)
+    # Login: failed attempts per account / per client address within the window, and
+    # Argon2 verifications (64 MiB each) one worker runs at once.
+    login_max_failures_per_account: int = Field(default=5, ge=1)
+    login_max_failures_per_address: int = Field(default=20, ge=1)
+    login_window_s: float = Field(default=900.0, gt=0)
+    login_hash_concurrency: int = Field(default=2, ge=1, le=64)
+    # HTTP connections (gisapp.http_protocol): a request's headers must arrive within this
+    # time and size (slowloris); an idle keep-alive connection closes after keep_alive_s.
+    header_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

@@ -34,7 +34,7 @@ from layers.io.errors import file_error
 from layers.io.validate import promote_multi
 from layers.schema import ID_FIELD, PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.services.actors import Actor
-from layers.townships import fill_townships
+from layers.townships import check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 
 TABLES = {"pipelines": "gas_pipeline", "projects": "construction_project"}
@@ -121,6 +121,11 @@ def import_layer(
         raise ValueError("import_layer expects a frame in EPSG:4490 from layers.io.read_layer")
     code_col = ID_FIELD[kind]
     codes = [str(c) for c in frame[code_col].tolist()]
+    if kind == "projects" and "township" in frame.columns:
+        check_project_townships(session, [
+            (int(r), str(c), None if t is None or t != t else str(t))  # t != t: NaN
+            for r, c, t in zip(frame.index, codes, frame["township"].tolist(), strict=True)
+        ], source_name)
     existing = _existing_codes(session, kind, codes)
     if existing and mode == "insert":
         rows = frame.index[frame[code_col].astype(str).isin(existing)]
@@ -193,7 +198,7 @@ def _merge_staged(
             f"SELECT CAST(:uid AS integer), :by, '{entity}.replace', '{table}', t.id::text, "
             "jsonb_build_object("
             "'before', to_jsonb(t) - 'geom' - 'geom_m', "
-            "'geometry_before', ST_AsGeoJSON(t.geom, 9)::jsonb, 'import_batch_id', :b) "
+            "'geometry_before', ST_AsGeoJSON(t.geom, 9, 0)::jsonb, 'import_batch_id', :b) "
             f"FROM {table} t JOIN {STAGING} s ON s.{code} = t.{code} WHERE t.deleted_at IS NULL"
         ),
         {"uid": actor.id, "by": actor.username, "b": batch_id},

@@ -590,3 +590,122 @@ class RuleSetSwitch(Base):
         CheckConstraint("trigger IN ('auto', 'command')", name="trigger"),
         Index("ix_rule_set_switch_switched_at", "switched_at"),
     )
+
+
+# --- Hardening (issue 12): login throttling, held sites, two-admin confirmation -----------
+
+
+class LoginFailure(Base):
+    """A failed login, counted per account and per client address for throttling."""
+
+    __tablename__ = "login_failure"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    username: Mapped[str] = mapped_column(String(64))
+    address: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        Index("ix_login_failure_username_at", "username", "at"),
+        Index("ix_login_failure_address_at", "address", "at"),
+    )
+
+
+class ProjectReview(Base):
+    """A site larger than the review thresholds, held for the gas office: not screened.
+
+    ``pending`` and ``rejected`` sites take no part in screening and give their builder
+    no sight of the network; ``released`` ones are screened like any other.
+    """
+
+    __tablename__ = "project_review"
+
+    project_id: Mapped[int] = mapped_column(ForeignKey("construction_project.id"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    area_m2: Mapped[float] = mapped_column(Float)
+    extent_m: Mapped[float] = mapped_column(Float)
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    note: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'released', 'rejected')", name="state"),
+    )
+
+
+class UserChangeRequest(Base):
+    """A change to a privileged account, proposed by one admin, applied when another confirms."""
+
+    __tablename__ = "user_change_request"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    action: Mapped[str] = mapped_column(String(32))
+    target_user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    payload = mapped_column(JSONB, nullable=False)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    state: Mapped[str] = mapped_column(String(16), server_default="pending")
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'applied', 'cancelled')", name="state"),
+        CheckConstraint("action IN ('create', 'update', 'password')", name="action"),
+        Index("ix_user_change_request_target_user_id", "target_user_id"),
+        Index("ix_user_change_request_requested_by_id", "requested_by_id"),
+        Index("ix_user_change_request_decided_by_id", "decided_by_id"),
+    )
+
+
+class PersonalAccessToken(Base):
+    """A long-lived token a user creates for a desktop GIS (QGIS, GDAL) and revokes.
+
+    Only its SHA-256 is stored, like ``api_token``; a revoked token keeps its row
+    (``revoked_at``) so the user's list shows what existed and when it stopped.
+    """
+
+    __tablename__ = "personal_access_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    name: Mapped[str] = mapped_column(String(64))
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (Index("ix_personal_access_token_user_id", "user_id"),)
+
+
+class LocalGrid(Base):
+    """A local (city) grid tied to CGCS2000 by control points, fitted and saved by name.
+
+    ``parameters`` maps local x/y (metres) to easting/northing of ``fitted_epsg`` (kept in
+    the same JSON; null: the district's metric CRS): a four-parameter similarity or a
+    six-parameter affine transformation.
+    """
+
+    __tablename__ = "local_grid"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    method: Mapped[str] = mapped_column(String(16))
+    parameters = mapped_column(JSONB, nullable=False)
+    control_points = mapped_column(JSONB, nullable=False)
+    rms_m: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    created_by: Mapped[str | None] = mapped_column(String(64))
+
+    __table_args__ = (CheckConstraint("method IN ('similarity', 'affine')", name="method"),)

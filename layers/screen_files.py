@@ -66,17 +66,21 @@ def screen_files(
     site_fields: dict[str, str] | None = None,
     margin_m: float = 2000.0,
     step: Callable[[str], None] | None = None,
+    cad: object = None,
 ) -> FileScreening:
-    """Read both files (any supported format), screen them in memory and return the result."""
+    """Read both files (any supported format), screen them in memory and return the result.
+
+    ``cad``: how to read whichever file is a DXF drawing (``layers.io.dxf.DxfOptions``).
+    """
     step = step or (lambda _msg: None)
     step("读取管道与项目文件")
     # The sites file is read in a second thread: GDAL releases the GIL while it reads,
     # so the two files overlap. A problem in the pipelines file is still reported first.
     with ThreadPoolExecutor(max_workers=1) as pool:
         sites_read = pool.submit(read_layer_fields, sites_path, "sites", SITE_FIELDS,
-                                 crs=sites_crs, field_map=site_fields, margin_m=margin_m)
+                                 crs=sites_crs, field_map=site_fields, margin_m=margin_m, cad=cad)
         pipes = read_layer_fields(pipelines_path, "pipelines", PIPELINE_FIELDS, crs=pipelines_crs,
-                                  field_map=pipeline_fields, margin_m=margin_m)
+                                  field_map=pipeline_fields, margin_m=margin_m, cad=cad)
         sites = sites_read.result()
     pipe_frame = pipes.frame
     skipped = 0

@@ -40,6 +40,11 @@ from vocabulary.activities import Activity
 # Outer diameters are below 3000 mm (table constraint), so half is at most 1.5 m.
 MAX_HALF_DIAMETER_M = 1.5
 
+# Sites held for the gas office's review (project_review pending or rejected) are not
+# screened: no conflicts, alerts or permits until released (layers.services.site_limits).
+NOT_HELD = ("NOT EXISTS (SELECT 1 FROM project_review h WHERE h.project_id = p.id "
+            "AND h.state <> 'released')")
+
 # Each pressure class's ranges, from the rule set.
 _RANGES = """unnest(CAST(:cls AS text[]), CAST(:prot AS float8[]), CAST(:ctrl AS float8[]))
   AS r(pressure_class, protection_m, control_m)"""
@@ -58,7 +63,7 @@ JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
 JOIN """ + _RANGES + """ ON r.pressure_class = g.pressure_class
 CROSS JOIN LATERAL (SELECT ST_Distance(p.geom_m, g.geom_m) AS centreline_m) d
 WHERE p.deleted_at IS NULL AND g.deleted_at IS NULL
-  AND g.status <> ALL(:unscreened) {scope}
+  AND g.status <> ALL(:unscreened) AND """ + NOT_HELD + """ {scope}
 """
 
 # The full screen drives the pipelines' index from each site (10,000 probes), where the
@@ -78,7 +83,7 @@ CROSS JOIN LATERAL (
     AND g.deleted_at IS NULL AND g.status <> ALL(:unscreened)
   OFFSET 0
 ) q
-WHERE p.deleted_at IS NULL {projects}
+WHERE p.deleted_at IS NULL AND """ + NOT_HELD + """ {projects}
 """
 
 # The activity rules of the version: one row per (zone, class), codes sorted and

@@ -73,3 +73,42 @@ def fill_townships(session, *, project_ids=None, batch_id: int | None = None) ->
         ),
         {"ids": list(project_ids or []), "b": batch_id},
     )
+
+
+def _seed_names() -> frozenset[str]:
+    """The towns of Chongming district (layers/data/townships_seed.json)."""
+    import json
+    from importlib import resources
+
+    seed = json.loads(resources.files("layers").joinpath("data/townships_seed.json").read_text("utf-8"))
+    return frozenset(t["name"] for t in seed["townships"])
+
+
+def known_township_names(session) -> frozenset[str]:
+    """Return the township names a project may name: the stored areas, else the district's towns."""
+    stored = frozenset(session.execute(text("SELECT name FROM township")).scalars())
+    return stored or _seed_names()
+
+
+def unknown_township(name: str, known: frozenset[str]) -> str:
+    """Return the Chinese explanation of why ``name`` is refused as a township."""
+    shown = name if len(name) <= 40 else name[:40] + "…"
+    listed = "、".join(sorted(known)[:30])
+    return (f"“{shown}”不是崇明区已知的乡镇（可填：{listed}；"
+            "也可留空，由系统按项目位置确定）")
+
+
+def check_project_townships(session, rows: list[tuple[int | None, str | None, str | None]],
+                            source: str | None = None) -> None:
+    """Refuse townships that are not known: ``rows`` are (row, feature id, township) triples.
+
+    Raises ``InputFileError`` with one problem per offending row (field ``township``).
+    """
+    given = [(r, fid, t) for r, fid, t in rows if t is not None]
+    if not given:
+        return
+    known = known_township_names(session)
+    problems = [FeatureProblem(r, fid, "township", unknown_township(t, known))
+                for r, fid, t in given if t not in known]
+    if problems:
+        raise InputFileError(source, problems[:200])

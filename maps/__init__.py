@@ -1,1 +1,1 @@
-"""Map builders and map report export (folium). Reads layers, never writes; no FastAPI."""
+"""Map page builders and map report export. Reads layers, never writes; no FastAPI."""

@@ -8,8 +8,8 @@ from pathlib import Path
 STATIC_URL = "/static"
 LEAFLET_VERSION = "1.9.4"
 
-# name -> path under maps/static. Leaflet is the only third-party library the pages use:
-# folium's defaults (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped.
+# name -> path under maps/static. Leaflet is the only third-party library the map pages
+# use; /docs uses the vendored swagger-ui-dist.
 JS = (("leaflet", "leaflet/leaflet.js"), ("gisapp_maps", "gisapp/maps.js"))
 CSS = (("leaflet_css", "leaflet/leaflet.css"), ("gisapp_css", "gisapp/maps.css"))
 
@@ -20,14 +20,9 @@ def static_dir() -> Path:
 
 
 def asset_urls(static_url: str = STATIC_URL) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """Return (js, css) lists of (name, local URL) for folium's ``default_js``/``default_css``."""
+    """Return (js, css) lists of (name, local URL) of the pages' scripts and styles."""
     base = static_url.rstrip("/")
     return ([(n, f"{base}/{p}") for n, p in JS], [(n, f"{base}/{p}") for n, p in CSS])
-
-
-def localize(element, static_url: str = STATIC_URL) -> None:
-    """Make a folium Map emit only the local asset URLs instead of its CDN defaults."""
-    element.default_js, element.default_css = asset_urls(static_url)
 
 
 def static_file(relative: str) -> Path | None:

@@ -113,7 +113,7 @@ def pipelines_geojson(session: Session, bbox: BBox, zoom: int, limit: int = PIPE
     all_classes = zoom >= PIPELINE_ALL_CLASSES_ZOOM
     sql = f"""
 SELECT json_build_object('type', 'Feature', 'id', g.id,
-  'geometry', ST_AsGeoJSON(ST_Simplify(g.geom, :tol, true), :digits)::json,
+  'geometry', ST_AsGeoJSON(ST_Simplify(g.geom, :tol, true), :digits, 0)::json,
   'properties', json_build_object('code', g.external_code, 'pressure_class', g.pressure_class,
                                   'dn', g.outer_diameter_mm, 'status', g.status))::text
 FROM gas_pipeline g
@@ -160,7 +160,7 @@ g AS (
   LIMIT :limit_plus)
 SELECT json_build_object('type', 'Feature', 'id', g.id,
   'geometry', ST_AsGeoJSON(ST_Transform(ST_SimplifyPreserveTopology({band}, :tol_m), 4490),
-                           :digits)::json,
+                           :digits, 0)::json,
   'properties', json_build_object('code', g.external_code, 'pressure_class', g.pressure_class,
     'zone', CAST(:zone AS text), 'protection_m', g.protection_m, 'control_m', g.control_m))::text
 FROM g"""
@@ -255,7 +255,7 @@ def projects_geojson(
             else "ST_SimplifyPreserveTopology(p.geom, :tol)")
     sql = f"""
 SELECT json_build_object('type', 'Feature', 'id', p.id,
-  'geometry', ST_AsGeoJSON({geom}, :digits)::json,
+  'geometry', ST_AsGeoJSON({geom}, :digits, 0)::json,
   'properties', json_build_object('code', p.registration_code, 'name', p.name,
     'township', p.township, 'state', {state}, 'alert', {alert}))::text
 FROM construction_project p {joins}
@@ -300,7 +300,7 @@ ORDER BY (p.registration_code ILIKE :exact) DESC, p.registration_code LIMIT :lim
 def townships_geojson(session: Session, tolerance_deg: float = 0.0003) -> dict:
     """Return the township areas, simplified (degrees), as a GeoJSON dict with name and bounds."""
     rows = session.execute(text("""
-SELECT t.code, t.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, :tol), 5) AS geometry,
+SELECT t.code, t.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, :tol), 5, 0) AS geometry,
   ST_XMin(t.geom) AS west, ST_YMin(t.geom) AS south, ST_XMax(t.geom) AS east, ST_YMax(t.geom) AS north
 FROM township t ORDER BY t.code"""), {"tol": tolerance_deg}).mappings().all()
     return {"type": "FeatureCollection", "features": [
@@ -315,7 +315,7 @@ def supervision_by_township(session: Session) -> list[dict]:
     rows = session.execute(text("""
 SELECT t.code, t.name, count(p.id) AS total,
   count(p.id) FILTER (WHERE p.under_supervision) AS supervised,
-  ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, 0.0003), 5) AS geometry
+  ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, 0.0003), 5, 0) AS geometry
 FROM township t LEFT JOIN construction_project p ON p.township = t.name AND p.deleted_at IS NULL
   AND p.kind = 'gas_engineering' AND p.status = 'under_construction'
 GROUP BY t.id ORDER BY t.code""")).mappings().all()

@@ -1,9 +1,15 @@
-"""folium builders of the map pages (Simplified Chinese), served by the app and fully offline.
+"""Builders of the map pages (Simplified Chinese), served by the app and fully offline.
 
 A page embeds only what is small and public: the district boundary, the township areas
-and the legend. Pipelines, ranges and projects are empty feature groups that the page
-script (``static/gisapp/maps.js``) fills from the bbox GeoJSON endpoints on every move,
-with the bearer token of the login it shows; nothing is loaded from another host.
+and the legend, as JSON in a ``data-config`` attribute. The page script
+(``static/gisapp/maps.js``) draws the map with Leaflet and fills pipelines, ranges and
+projects from the bbox GeoJSON endpoints on every move, with the bearer token of the
+login it shows; nothing is loaded from another host.
+
+No inline script and no inline style: the Content-Security-Policy of every response
+(``gisapp.api.security_headers``) refuses both. folium wrote the whole map as an inline
+script, so the pages are built here and drawn by the static script instead; every
+user-supplied string reaches the page as JSON and is inserted as text.
 """
 
 from __future__ import annotations
@@ -11,17 +17,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from html import escape
-from typing import cast
 
-from branca.element import Element, Figure, MacroElement
-from jinja2 import Template
-
-import folium
 import shapely
 
 from layers.district import district_boundary
 from maps import i18n
-from maps.assets import STATIC_URL, asset_urls, localize
+from maps.assets import STATIC_URL, asset_urls
 from maps.layers_data import PIPELINE_ALL_CLASSES_ZOOM, PROJECT_POLYGON_ZOOM, RANGE_MIN_ZOOM
 from maps.panels import CHOROPLETH_COLORS
 
@@ -50,6 +51,7 @@ class PageOptions:
 
     tile_url: str = ""
     tile_attribution: str = ""
+    tile_max_native_zoom: int | None = None  # deepest zoom of a tile file; scaled beyond
     static_url: str = STATIC_URL
     data_url: str = "/maps/data"
     login_url: str = "/api/auth/token"
@@ -57,78 +59,35 @@ class PageOptions:
     year: int | None = None
 
 
-class _Control(MacroElement):
-    """A block of ready HTML placed on the map as a Leaflet control (legend, panel)."""
-
-    _template = Template("""
-{% macro script(this, kwargs) %}
-(function () {
-  var control = L.control({position: {{ this.position|tojson }}});
-  control.onAdd = function () {
-    var div = L.DomUtil.create("div", {{ this.css_class|tojson }});
-    div.innerHTML = {{ this.html|tojson }};
-    L.DomEvent.disableClickPropagation(div);
-    L.DomEvent.disableScrollPropagation(div);
-    return div;
-  };
-  control.addTo({{ this._parent.get_name() }});
-})();
-{% endmacro %}""")
-
-    def __init__(self, html: str, position: str, css_class: str):
-        super().__init__()
-        self._name = "GisControl"
-        self.html, self.position, self.css_class = html, position, css_class
+def _row(color: str, kind: str, label: str) -> dict:
+    return {"color": color, "kind": kind, "label": label}
 
 
-class _Start(MacroElement):
-    """Hands the map, its empty feature groups and the page config to ``GisMaps.start``."""
+def legend_blocks(view: str) -> list[dict]:
+    """Return the legend of a map page as data: the state colours of its projects and its layers.
 
-    _template = Template("""
-{% macro script(this, kwargs) %}
-GisMaps.start({{ this._parent.get_name() }}, {{ this.config|tojson }}, {
-{%- for key, group in this.groups.items() %}
-  {{ key|tojson }}: {{ group.get_name() }},
-{%- endfor %}
-});
-{% endmacro %}""")
-
-    def __init__(self, config: dict, groups: dict):
-        super().__init__()
-        self._name = "GisStart"
-        self.config, self.groups = config, groups
-
-
-def _swatch(color: str, kind: str, label: str, extra: str = "") -> str:
-    return (f'<div class="gis-legend-row"><i class="gis-swatch gis-{kind}" '
-            f'style="--c:{color};{extra}"></i>{escape(label)}</div>')
-
-
-def _legend_block(title: str, rows: list[str]) -> str:
-    return f'<div class="gis-legend-block"><h4>{escape(title)}</h4>{"".join(rows)}</div>'
-
-
-def legend_html(view: str) -> str:
-    """Return the legend of a map page: the state colours of its projects and its other layers."""
+    The page script builds the legend's elements from it (text nodes, colours set
+    through the DOM), so no HTML and no inline style travels with the page.
+    """
     blocks = []
     if view == "permits":
-        blocks.append(_legend_block(i18n.LEGEND_TITLE["permits"], [
-            *(_swatch(PERMIT_STATE_COLORS[k], "fill", v) for k, v in i18n.PERMIT_STATE_ZH.items()),
-            _swatch(ALERT_COLOR, "alert", i18n.NEW_ALERT)]))
-        blocks.append(_legend_block(i18n.LEGEND_TITLE["ranges"], [
-            _swatch(RANGE_COLORS[k], "fill", v) for k, v in i18n.ZONE_ZH.items()]))
+        blocks.append({"title": i18n.LEGEND_TITLE["permits"], "rows": [
+            *(_row(PERMIT_STATE_COLORS[k], "fill", v) for k, v in i18n.PERMIT_STATE_ZH.items()),
+            _row(ALERT_COLOR, "alert", i18n.NEW_ALERT)]})
+        blocks.append({"title": i18n.LEGEND_TITLE["ranges"], "rows": [
+            _row(RANGE_COLORS[k], "fill", v) for k, v in i18n.ZONE_ZH.items()]})
     elif view == "supervision":
-        blocks.append(_legend_block(i18n.LEGEND_TITLE["supervision"], [
-            _swatch(SUPERVISION_COLORS[k], "fill", v) for k, v in i18n.SUPERVISION_STATE_ZH.items()]))
-        blocks.append(_legend_block(i18n.LEGEND_TITLE["choropleth"], [
-            _swatch(c, "fill", label) for c, label in zip(CHOROPLETH_COLORS, i18n.CHOROPLETH_CLASS_ZH,
-                                                          strict=True)]))
+        blocks.append({"title": i18n.LEGEND_TITLE["supervision"], "rows": [
+            _row(SUPERVISION_COLORS[k], "fill", v) for k, v in i18n.SUPERVISION_STATE_ZH.items()]})
+        blocks.append({"title": i18n.LEGEND_TITLE["choropleth"], "rows": [
+            _row(c, "fill", label) for c, label in zip(CHOROPLETH_COLORS, i18n.CHOROPLETH_CLASS_ZH,
+                                                       strict=True)]})
     else:
-        blocks.append(_legend_block(i18n.LEGEND_TITLE["inspections"], [
-            _swatch(INSPECTION_COLORS[k], "fill", v) for k, v in i18n.INSPECTION_STATE_ZH.items()]))
-    blocks.append(_legend_block(i18n.LEGEND_TITLE["pipelines"], [
-        _swatch(PIPELINE_COLORS[k], "line", v) for k, v in reversed(i18n.PRESSURE_ZH.items())]))
-    return "".join(blocks)
+        blocks.append({"title": i18n.LEGEND_TITLE["inspections"], "rows": [
+            _row(INSPECTION_COLORS[k], "fill", v) for k, v in i18n.INSPECTION_STATE_ZH.items()]})
+    blocks.append({"title": i18n.LEGEND_TITLE["pipelines"], "rows": [
+        _row(PIPELINE_COLORS[k], "line", v) for k, v in reversed(i18n.PRESSURE_ZH.items())]})
+    return blocks
 
 
 def _strings(options: PageOptions) -> dict:
@@ -164,91 +123,81 @@ def _layer_specs(view: str, data_url: str) -> list[dict]:
     return [pipelines, projects]
 
 
-def _geojson_of(geom) -> dict:
-    return {"type": "Feature", "properties": {}, "geometry": shapely.geometry.mapping(geom)}
+def _page(title: str, body_class: str, config_id: str, config: dict, options: PageOptions,
+          css: tuple[str, ...], js: tuple[str, ...], body: str = "") -> str:
+    """Return a page whose only scripts are local files; its data rides in a data- attribute.
 
-
-class MetricScale(MacroElement):
-    """A scale bar in metres only (folium's own also shows feet and miles)."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "L.control.scale({imperial: false}).addTo({{ this._parent.get_name() }});"
-        "{% endmacro %}"
-    )
+    The Content-Security-Policy refuses inline script, so the page script reads its
+    configuration from ``data-config`` (escaped JSON) and builds everything itself.
+    """
+    scripts, styles = asset_urls(options.static_url)
+    head = "".join(f'<link rel="stylesheet" href="{escape(url)}">' for name, url in styles if name in css)
+    tail = "".join(f'<script src="{escape(url)}"></script>' for name, url in scripts if name in js)
+    data = escape(json.dumps(config, ensure_ascii=False, separators=(",", ":")), quote=True)
+    return f"""<!DOCTYPE html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)}</title>
+<link rel="icon" href="data:,">{head}</head>
+<body class="{body_class}">
+{body}<div id="{config_id}" data-config="{data}"></div>
+{tail}
+</body></html>
+"""
 
 
 def build_map_page(view: str, townships: dict, options: PageOptions | None = None) -> str:
     """Return the HTML of map page ``view`` (permits, supervision, inspections).
 
     ``townships`` is ``layers_data.townships_geojson`` (CGCS2000 lon/lat, with name and
-    bounds); it may be empty, the district boundary is always drawn.
+    bounds); it may be empty, the district boundary is always drawn. The page carries
+    the district boundary, the township areas, the legend and the layer list as data;
+    ``static/gisapp/maps.js`` draws them with Leaflet and fills the data layers.
     """
     if view not in PAGES:
         raise ValueError(f"unknown map page {view!r}")
     options = options or PageOptions()
     boundary = shapely.simplify(district_boundary(), 0.0003, preserve_topology=True)
     west, south, east, north = boundary.bounds
-    fmap = folium.Map(location=[(south + north) / 2, (west + east) / 2], zoom_start=10, tiles=None,
-                      control_scale=False, prefer_canvas=True, min_zoom=8, max_zoom=19)
-    fmap.add_child(MetricScale())
-    localize(fmap, options.static_url)
-    root = cast(Figure, fmap.get_root())  # a folium Map's root is always its Figure
-    root.title = f"{i18n.TITLE[view]} - {i18n.DISTRICT}"
-    # An empty icon keeps the browser from asking the server for /favicon.ico.
-    root.header.add_child(Element('<link rel="icon" href="data:,">'), name="favicon")
-    if options.tile_url:
-        folium.TileLayer(tiles=options.tile_url, attr=options.tile_attribution or GENERIC_ATTRIBUTION,
-                         name=i18n.LAYER["base"], max_zoom=19, overlay=False).add_to(fmap)
-    folium.GeoJson(_geojson_of(boundary), name=i18n.LAYER["district"], interactive=False,
-                   style_function=lambda _f: {"color": "#37474f", "weight": 2.5, "fill": False}
-                   ).add_to(fmap)
-    if townships.get("features"):
-        folium.GeoJson(townships, name=i18n.LAYER["townships"],
-                       style_function=lambda _f: {"color": "#78909c", "weight": 1, "dashArray": "4 3",
-                                                  "fillColor": "#eceff1", "fillOpacity": 0.25},
-                       tooltip=folium.GeoJsonTooltip(fields=["name"], labels=False)).add_to(fmap)
     specs = _layer_specs(view, options.data_url)
     names = {"pipelines": i18n.LAYER["pipelines"], "protection": i18n.LAYER["protection"],
              "control": i18n.LAYER["control"], "choropleth": i18n.LAYER["choropleth"],
              "projects": i18n.LAYER[f"projects_{view}"]}
-    groups = {s["key"]: folium.FeatureGroup(name=names[s["key"]]).add_to(fmap) for s in specs}
-    fmap.fit_bounds([[south, west], [north, east]])
-    _Control(legend_html(view), "bottomright", "gis-legend").add_to(fmap)
-    folium.LayerControl(collapsed=False, position="topright").add_to(fmap)
+    for spec in specs:
+        spec["name"] = names[spec["key"]]
+    tiles = None
+    if options.tile_url:
+        # Leaflet inserts the attribution as HTML: the setting is shown as text.
+        tiles = {"url": options.tile_url, "name": i18n.LAYER["base"], "maxZoom": 19,
+                 "maxNativeZoom": options.tile_max_native_zoom,
+                 "attribution": escape(options.tile_attribution or GENERIC_ATTRIBUTION)}
+    features = townships.get("features", [])
     config = {
         "view": view, "title": i18n.TITLE[view], "homeUrl": options.home_url,
         "dataUrl": options.data_url, "year": options.year, "layers": specs,
+        "bounds": [[south, west], [north, east]], "minZoom": 8, "maxZoom": 19, "tiles": tiles,
+        "district": {"name": i18n.LAYER["district"], "geometry": shapely.geometry.mapping(boundary)},
+        "townshipAreas": ({"name": i18n.LAYER["townships"], "features": [
+            {"type": "Feature", "geometry": f["geometry"], "properties": {"name": f["properties"]["name"]}}
+            for f in features]} if features else None),
+        "legend": legend_blocks(view),
         "panelUrl": f"{options.data_url}/inspection-coverage" if view == "inspections" else None,
         "townships": [{"name": f["properties"]["name"], "bounds": f["properties"]["bounds"]}
-                      for f in townships.get("features", [])],
+                      for f in features],
         "strings": _strings(options),
     }
-    _Start(config, groups).add_to(fmap)
-    return root.render()
+    return _page(f"{i18n.TITLE[view]} - {i18n.DISTRICT}", "gis-map-page", "gis-map", config, options,
+                 css=("leaflet_css", "gisapp_css"), js=("leaflet", "gisapp_maps"))
 
 
 def build_dashboard_page(options: PageOptions | None = None) -> str:
     """Return the HTML of the dashboard: links to the maps; figures load after login."""
     options = options or PageOptions()
-    js, css = asset_urls(options.static_url)
     links = "".join(f'<li><a href="{escape(options.home_url)}{view}">{escape(i18n.TITLE[view])}</a></li>'
                     for view in PAGES)
     config = {"summaryUrl": f"{options.data_url}/summary", "strings": _strings(options)}
-    head = "".join(f'<link rel="stylesheet" href="{escape(url)}">' for name, url in css
-                   if name == "gisapp_css")
-    script = "".join(f'<script src="{escape(url)}"></script>' for name, url in js if name == "gisapp_maps")
-    # json.dumps escapes nothing HTML-special here except "</", which is split below.
-    config_js = json.dumps(config, ensure_ascii=False).replace("</", "<\\/")
-    return f"""<!DOCTYPE html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(i18n.TITLE['dashboard'])} - {escape(i18n.DISTRICT)}</title>
-<link rel="icon" href="data:,">{head}{script}</head>
-<body class="gis-dashboard">
-<header><h1>{escape(i18n.DISTRICT)}{escape(i18n.TITLE['dashboard'])}</h1></header>
-<nav><h2>{escape(i18n.SUMMARY['maps'])}</h2><ul>{links}</ul></nav>
-<main id="gis-figures"></main>
-<script>GisMaps.dashboard({config_js});</script>
-</body></html>
-"""
+    body = (f"<header><h1>{escape(i18n.DISTRICT)}{escape(i18n.TITLE['dashboard'])}</h1></header>\n"
+            f"<nav><h2>{escape(i18n.SUMMARY['maps'])}</h2><ul>{links}</ul></nav>\n"
+            '<main id="gis-figures"></main>\n')
+    return _page(f"{i18n.TITLE['dashboard']} - {i18n.DISTRICT}", "gis-dashboard", "gis-dashboard",
+                 config, options, css=("gisapp_css",), js=("gisapp_maps",), body=body)

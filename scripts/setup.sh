@@ -23,6 +23,10 @@ fi
 if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v chromium >/dev/null; then
   need_apt+=(chromium)
 fi
+# GDAL's command-line tools, the real OGC API Features client of the OGC tests.
+if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v ogrinfo >/dev/null; then
+  need_apt+=(gdal-bin)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then
@@ -41,9 +45,11 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.gisapp-installed
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> 安装 Python 依赖"
-  .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-  .venv/bin/python -m pip install -q -e '.[test]'
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -nt "$stamp" ]; then
+  echo "==> 安装 Python 依赖（requirements.lock，逐个核对哈希）"
+  # Exactly the locked versions, each file checked against its recorded hash; then
+  # gisapp itself (editable) without resolving anything again.
+  .venv/bin/python -m pip install -q --require-hashes --only-binary :all: -r requirements.lock
+  .venv/bin/python -m pip install -q --no-deps -e .
   touch "$stamp"
 fi

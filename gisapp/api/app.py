@@ -11,9 +11,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from gisapp import outbox
 from gisapp.api import errors
+from gisapp.api.admission import Admission, pool_size_for
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
+from gisapp.api.security_headers import SecurityHeaders
+from gisapp.api.streams import StreamSlots
 from gisapp.api.transaction import write_limiter
+from gisapp.api.uploads import upload_limit
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.rule_watch import RULE_SWITCH_JOB, RuleWatch, watches
 from gisapp.settings import Settings
@@ -22,6 +26,7 @@ from layers.district import district_extent_lonlat
 from layers.replica import ReadRouter
 from layers.services.features import WriteContext
 from layers.services.permissions import authorize
+from maps.basemap import Basemap
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
 
@@ -46,16 +51,24 @@ def create_app(
         url = database_url or str(settings.database_url)
         # LIFO: a quiet moment lets surplus connections idle while the busy ones stay warm
         # (prepared statements, PROJ, catalog caches).
-        engine = make_engine(url, pool_size=10, max_overflow=20, pool_use_lifo=True,
+        # The pool is larger than the admitted requests can use (gisapp.api.admission):
+        # a request never waits for a connection held by one that waits for a thread.
+        pool_total = pool_size_for(settings.max_active_requests)
+        engine = make_engine(url, pool_size=min(10, pool_total), max_overflow=max(0, pool_total - 10),
+                             pool_use_lifo=True, pool_timeout=10, connect_args={"connect_timeout": 5},
                              warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        read_engine = (make_engine(str(settings.read_database_url), pool_size=5, max_overflow=10,
+        read_engine = (make_engine(str(settings.read_database_url), pool_size=5,
+                                   max_overflow=max(10, pool_total - 5), pool_timeout=10,
                                    pool_use_lifo=True, ping_after_idle_s=PING_AFTER_IDLE_S)
                        if settings.read_database_url else None)
         app.state.reads = ReadRouter(app.state.sessions, read_engine,
                                      max_lag_s=settings.read_max_lag_s)
         app.state.write_limiter = write_limiter(settings.write_concurrency)
+        app.state.stream_slots = StreamSlots(settings.sse_max_streams, settings.sse_max_streams_per_user)
+        app.state.stream_polls = None  # made by the first stream, in the event loop
+        app.state.hash_limiter = None  # made by the first login, in the event loop
         # Build the cached district extent and transformers now, not in the threads of
         # the first requests, which would each build their own copy at once.
         district_extent_lonlat(float(settings.district_margin_m))
@@ -83,7 +96,8 @@ def create_app(
             def ctx_for(rule_set):
                 return WriteContext.of(authorize(RULE_SWITCH_JOB, "data.screen"), rule_set,
                                        webhook_urls=settings.webhook_urls,
-                                       margin_m=settings.district_margin_m)
+                                       margin_m=settings.district_margin_m,
+                                       alert_burst=settings.alert_burst_threshold)
 
             watch = RuleWatch(engine, app.state, settings.rule_set.strip().lower(), ctx_for,
                               interval_s=settings.rule_check_interval_s).start()
@@ -104,13 +118,25 @@ def create_app(
         description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
         version="0.1.0",
         lifespan=lifespan,
+        # FastAPI's pages load Swagger UI and ReDoc from a CDN: /docs is served from
+        # vendored files instead (gisapp.api.routes.docs).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.rule_set = load_rule_set(settings.rule_set)
+    # Opened now: a missing or vector-tile file is refused at start, not on the first map.
+    app.state.basemap = Basemap(settings.basemap_file) if settings.basemap_file else None
     app.state.logger = logging.getLogger("gisapp.api")
     app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
-                       upload_max_bytes=settings.max_upload_bytes)
+                       upload_max_bytes=settings.max_upload_bytes, upload_limit_for=upload_limit(app))
+    # Outermost: a refused request costs no thread, no connection and no body read.
+    app.add_middleware(Admission, max_active=settings.max_active_requests,
+                       max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
+                       streaming_paths=("/api/alerts/stream",))
+    # Outermost of all, so every answer (refusals of admission and size too) carries them.
+    app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
     from gisapp.api.routes import register_routes
 

@@ -16,6 +16,7 @@ from layers.services.actors import Actor
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
 from layers.services.permissions import Access, Scope, authorize, check_action, denial
+from layers.services.site_limits import limits_for
 from layers.services.users import user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
@@ -75,8 +76,11 @@ CurrentUser = Annotated[Actor, Depends(get_current_user)]
 def write_ctx(request: Request, access: Access) -> WriteContext:
     """Return what a write granted by ``access`` needs: rules, alert receivers, district margin."""
     settings = request.app.state.settings
+    # Vertex and site limits of the writer's role; builders' large sites are held.
     return WriteContext.of(access, request.app.state.rule_set,
-                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m)
+                           webhook_urls=settings.webhook_urls, margin_m=settings.district_margin_m,
+                           limits=limits_for(settings, access.actor.role),
+                           alert_burst=settings.alert_burst_threshold)
 
 
 def allow(action: str, *, scopes: Collection[Scope] | None = None):

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from layers.io.errors import InputFileError
@@ -15,14 +16,20 @@ from layers.services.errors import (
     InvalidRequestError,
     NotFoundError,
     PermissionDeniedError,
+    QueryParameterError,
+    ServiceBusyError,
+    TooManyRequestsError,
 )
 from spatial_rules.errors import DomainError
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (AuthenticationError, 401),
+    (TooManyRequestsError, 429),
+    (ServiceBusyError, 503),
     (PermissionDeniedError, 403),
     (NotFoundError, 404),
     (ConflictStateError, 409),
+    (QueryParameterError, 400),
     (InputFileError, 422),
     (InvalidRequestError, 422),
     (DomainError, 422),
@@ -34,6 +41,16 @@ def _status_for(err: DomainError) -> int:
         if isinstance(err, cls):
             return status
     return 422
+
+
+UNSTORABLE_TEXT = "请求中含有无法保存的字符（NUL 字符或不成对的 UTF-16 代理字符），请删除后重试"
+
+
+def _data_error_message(err: DataError) -> str:
+    text = str(getattr(err, "orig", err))
+    if "too long" in text:
+        return "某个字段的值过长，超出了允许的长度，请缩短后重试"
+    return "某个字段的值不符合要求（格式或范围），请检查后重试"
 
 
 def error_body(message: str, problems: list[dict] | None = None) -> dict:
@@ -51,6 +68,8 @@ def install(app: FastAPI) -> None:
             for p in getattr(err, "problems", [])
         ]
         headers = {"WWW-Authenticate": "Bearer"} if isinstance(err, AuthenticationError) else None
+        if isinstance(err, TooManyRequestsError | ServiceBusyError):
+            headers = {"Retry-After": str(err.retry_after_s)}
         return JSONResponse(error_body(str(err), problems), status_code=_status_for(err),
                             headers=headers)
 
@@ -76,7 +95,32 @@ def install(app: FastAPI) -> None:
             app.state.logger.warning("database connection lost: %s", err.orig)
             return JSONResponse(error_body("数据库连接中断，请稍后重试"), status_code=503,
                                 headers={"Retry-After": "1"})
+        if isinstance(err, OperationalError):  # no connection at all: the database is down
+            app.state.logger.warning("database unavailable: %s", err.orig)
+            return JSONResponse(error_body("数据库暂时不可用，请稍后重试"), status_code=503,
+                                headers={"Retry-After": "5"})
+        if isinstance(err, DataError):  # a value the column cannot hold (length, range)
+            app.state.logger.info("value refused by the database: %s", err.orig)
+            return JSONResponse(error_body(_data_error_message(err)), status_code=422)
         app.state.logger.exception("database error")
+        return JSONResponse(error_body(f"服务器内部错误（{type(err).__name__}），已记录日志"),
+                            status_code=500)
+
+    @app.exception_handler(PoolTimeoutError)
+    async def _pool_timeout(_request: Request, _err: PoolTimeoutError):
+        app.state.logger.warning("no pooled database connection free in time")
+        return JSONResponse(error_body("服务器繁忙（数据库连接已用尽），请稍后重试"), status_code=503,
+                            headers={"Retry-After": "2"})
+
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_request: Request, _err: UnicodeEncodeError):  # lone surrogates
+        return JSONResponse(error_body(UNSTORABLE_TEXT), status_code=422)
+
+    @app.exception_handler(ValueError)
+    async def _value(_request: Request, err: ValueError):
+        if "NUL" in str(err):  # psycopg2 refuses NUL characters in any text value
+            return JSONResponse(error_body(UNSTORABLE_TEXT), status_code=422)
+        app.state.logger.exception("unhandled error")
         return JSONResponse(error_body(f"服务器内部错误（{type(err).__name__}），已记录日志"),
                             status_code=500)
 

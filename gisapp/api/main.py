@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from gisapp import http_protocol
 from gisapp.api.app import create_app
 from gisapp.settings import Settings
 
@@ -15,4 +16,5 @@ from gisapp.settings import Settings
 def app_from_env() -> FastAPI:
     """Build the app from ``GISAPP_*`` / ``DATABASE_URL`` settings."""
     settings = Settings()
+    http_protocol.configure(settings.header_timeout_s, settings.max_header_bytes)
     return create_app(settings, database_url=str(settings.database_url), server=True)

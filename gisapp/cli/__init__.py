@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "permits": "service_cmds",
     "report": "report_cmds",
     "rules": "rules_cmds",
+    "crs": "crs_cmds",
 }
 
 

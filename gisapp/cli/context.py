@@ -23,4 +23,5 @@ def cli_write_ctx(settings: Settings, access: Access, rule_set=None):
 
     rules = rule_set if rule_set is not None else load_rule_set(settings.rule_set)
     return WriteContext.of(access, rules, webhook_urls=settings.webhook_urls,
-                           margin_m=settings.district_margin_m)
+                           margin_m=settings.district_margin_m,
+                           alert_burst=settings.alert_burst_threshold)

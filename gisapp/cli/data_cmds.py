@@ -37,7 +37,8 @@ CrsOpt = Annotated[
     str | None,
     typer.Option(
         "--crs",
-        help="输入坐标系：EPSG 代码（如 4326、4490、4549）或 gcj02（高德/腾讯坐标）。默认取文件自带坐标系。",
+        help="输入坐标系：EPSG 代码（如 4326、4490、4549、4528）、gcj02（高德/腾讯）、bd09（百度）"
+        "或 local:名称（gisapp crs fit 保存的本地坐标系）。默认取文件自带坐标系。",
     ),
 ]
 FieldOpt = Annotated[
@@ -46,21 +47,33 @@ FieldOpt = Annotated[
 EncodingOpt = Annotated[
     str | None, typer.Option("--encoding", help="文本编码（如 GBK），默认按 .cpg 或自动识别。")
 ]
-LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 中的图层名。")]
+LayerOpt = Annotated[str | None, typer.Option("--layer", help="GeoPackage 的图层名或 Excel 的工作表名。")]
 ReplaceOpt = Annotated[
     bool, typer.Option("--replace", help="编号已存在时覆盖（旧记录软删除保留历史）；默认报错且不导入。")
 ]
 NoRepairOpt = Annotated[bool, typer.Option("--no-repair", help="无效多边形直接拒绝，而不是自动修复。")]
+CadLayerOpt = Annotated[
+    list[str] | None, typer.Option("--cad-layer", help="DXF：只读这些 CAD 图层（可重复）。")
+]
+CodeFromOpt = Annotated[
+    str | None,
+    typer.Option("--code-from", help="DXF：编号来源 layer（CAD 图层名）、text 或 text:图层名（范围内文字）、"
+                 "attrib:属性标记（图块属性）。"),
+]
 
 
-def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair) -> None:
+def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repair,
+            cad_layer=None, code_from=None) -> None:
     from layers.db import session_factory
     from layers.importer import file_sha256
     from layers.io import read_layer
+    from layers.io.dxf import DxfOptions
     from layers.services.imports import ENTITY, import_and_screen
 
     access = cli_access(f"{ENTITY[kind]}.import")
     settings = Settings()
+    if crs is not None and crs.strip().lower().startswith("local:"):
+        crs = _local_grid(settings, crs)
     result = read_layer(
         file,
         kind,
@@ -70,6 +83,7 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
         layer=layer,
         margin_m=settings.district_margin_m,
         repair=not no_repair,
+        cad=DxfOptions(tuple(cad_layer or ()), code_from),
     )
     engine = ready_engine(settings)
     total = len(result.frame)
@@ -108,8 +122,22 @@ def _import(kind: str, file: Path, crs, field, encoding, layer, replace, no_repa
     )
 
 
+def _local_grid(settings: Settings, crs: str):
+    """Return the saved local grid ``local:NAME`` (``gisapp crs fit``)."""
+    from layers.db import session_factory
+    from layers.services.local_grids import load_grid
+
+    engine = ready_engine(settings)
+    try:
+        with session_factory(engine).begin() as session:
+            return load_grid(session, crs)
+    finally:
+        engine.dispose()
+
+
 LayerFile = Annotated[
-    Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV 文件。")
+    Path, typer.Argument(help="GeoJSON、GeoPackage、Shapefile 压缩包（.zip）、CSV、KML/KMZ、DXF "
+                         "或 Excel（.xlsx/.xls：WKT 列或拐点坐标表）。")
 ]
 IMPORT_HELP = {
     "pipelines": "导入燃气管道（线要素，需压力与外径）。",
@@ -128,8 +156,10 @@ def _import_command(kind: str):
         layer: LayerOpt = None,
         replace: ReplaceOpt = False,
         no_repair: NoRepairOpt = False,
+        cad_layer: CadLayerOpt = None,
+        code_from: CodeFromOpt = None,
     ) -> None:
-        _import(kind, file, crs, field, encoding, layer, replace, no_repair)
+        _import(kind, file, crs, field, encoding, layer, replace, no_repair, cad_layer, code_from)
 
     command.__doc__ = IMPORT_HELP[kind]
     return command
@@ -159,9 +189,15 @@ def import_townships(
 
 def export(
     layer: Annotated[str, typer.Argument(help="图层：pipelines、projects 或 townships。")],
-    file: Annotated[Path, typer.Argument(help="输出文件：.geojson、.gpkg 或 .csv。")],
+    file: Annotated[Path, typer.Argument(
+        help="输出文件：.geojson、.gpkg、.csv、.kml 或 .zip（Shapefile）。")],
+    crs: Annotated[str | None, typer.Option(
+        "--crs", help="KML：wgs84、gcj02 或 bd09；Shapefile：EPSG 代码（如 4549）。"
+        "默认 CGCS2000 经纬度。")] = None,
+    encoding: Annotated[str | None, typer.Option(
+        "--encoding", help="Shapefile 文字编码：gbk（默认）或 utf-8，写入 .cpg。")] = None,
 ) -> None:
-    """导出数据库中的图层为 GeoJSON、GeoPackage 或 CSV。"""
+    """导出数据库中的图层为 GeoJSON、GeoPackage、CSV、KML 或 Shapefile（.zip）。"""
     from layers.exporter import EXPORT_QUERIES, stored_layer
     from layers.io import write_layer
 
@@ -171,7 +207,7 @@ def export(
     engine = ready_engine(Settings())
     frame = stored_layer(engine, layer)
     engine.dispose()
-    write_layer(frame, file)
+    write_layer(frame, file, crs=crs, encoding=encoding)
     typer.echo(f"已导出{LAYER_NAMES_ZH[layer]} {len(frame)} 条到 {file}。")
 
 

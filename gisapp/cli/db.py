@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from gisapp.database import database_url, local_cluster, prepare_database
@@ -17,13 +19,28 @@ def _mask(url: str) -> str:
 
 
 @app.command("up")
-def up() -> None:
+def up(
+    readonly_role: Annotated[str | None, typer.Option(
+        help="同时创建（或重置）供 QGIS 等桌面 GIS 使用的只读数据库角色，只能读取图层表")] = None,
+    readonly_password: Annotated[str | None, typer.Option(
+        help="只读角色的密码（不填则随机生成并打印）")] = None,
+) -> None:
     """启动本地 PostGIS（首次运行时创建集群和数据库），并迁移到最新结构。"""
     settings = Settings()
     url = database_url(settings, start=True)
     revision = prepare_database(url)
     where = "外部数据库" if settings.database_url else f"本地 PostGIS（{settings.data_dir}）"
     typer.echo(f"数据库已就绪：{where}，结构版本 {revision}，连接 {_mask(url)}")
+    if readonly_role is not None:
+        from layers.db import make_engine
+        from layers.readonly_role import create_readonly_role
+
+        engine = make_engine(url)
+        try:
+            reader = create_readonly_role(engine, readonly_role, readonly_password)
+        finally:
+            engine.dispose()
+        typer.echo(f"只读角色 {readonly_role} 已就绪（QGIS、psql、ogr2ogr 连接）：{reader}")
 
 
 @app.command("down")
@@ -57,6 +74,18 @@ def status() -> None:
 
 
 @app.command("url")
-def url() -> None:
-    """打印数据库连接 URL（含密码，供其他工具使用）。"""
-    typer.echo(database_url(Settings()))
+def url(
+    sqlalchemy: Annotated[bool, typer.Option(
+        "--sqlalchemy", help="打印 SQLAlchemy 形式（postgresql+psycopg2://…）")] = False,
+) -> None:
+    """打印数据库连接 URL（含密码）：默认 libpq 形式，psql、QGIS、ogr2ogr 可直接使用。"""
+    from layers.readonly_role import libpq_url
+
+    found = database_url(Settings())
+    if sqlalchemy:
+        from sqlalchemy.engine import make_url
+
+        found = make_url(found).set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+        typer.echo(found)
+        return
+    typer.echo(libpq_url(found))

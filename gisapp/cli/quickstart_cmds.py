@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from gisapp import initial_user
 from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.database import ready_engine
 from gisapp.settings import Settings
@@ -13,6 +14,8 @@ from gisapp.summary import format_summary
 from layers.services.summary import database_summary
 
 SAMPLE_SEED = 20261124
+CHANGE_HOW = ("修改方法：POST /api/auth/password（字段 current_password、new_password，"
+              "API 文档 /docs），或 gisapp user password --username 用户名；修改后该文件自动删除。")
 
 
 def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) -> bool:
@@ -36,11 +39,22 @@ def quickstart(
     seed: Annotated[int, typer.Option(help="示例数据随机种子。")] = SAMPLE_SEED,
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="完成后启动 Web 服务。")] = True,
     port: Annotated[int | None, typer.Option(help="服务端口（默认 8000）。")] = None,
+    sample: Annotated[bool | None, typer.Option(
+        "--sample/--no-sample",
+        help="数据库为空时载入合成示例数据。默认仅本地内置 PostGIS 载入；"
+             "设置了 DATABASE_URL（外部/生产库）时须显式 --sample。",
+    )] = None,
 ) -> None:
     """启动本地 PostGIS，数据库为空时载入崇明示例数据（合成），筛查并打印概况，然后启动服务。"""
     settings = Settings()
     engine = ready_engine(settings)
-    if load_sample_if_empty(engine, settings, seed=seed):
+    # Synthetic data must never land in a production database by default: only the
+    # embedded cluster (no DATABASE_URL) gets it without asking.
+    if sample is None:
+        sample = settings.database_url is None
+    if not sample:
+        typer.echo("未载入示例数据（外部数据库默认不载入；如需载入合成示例数据，请加 --sample）。")
+    elif load_sample_if_empty(engine, settings, seed=seed):
         typer.echo(f"已载入崇明区合成示例数据（种子 {seed}，非真实管网）。")
     else:
         typer.echo("数据库已有数据，未重新载入示例数据。")
@@ -64,13 +78,14 @@ def _first_user(engine, settings: Settings) -> None:
     with session_factory(engine).begin() as session:
         password = create_first_user(session)
     if password is None:
+        pending = initial_user.pending_username(settings.data_dir)
+        if pending:  # every start says it again until the password is changed
+            typer.echo(f"警告：账号 {pending} 仍在使用初始密码（保存在 "
+                       f"{initial_user.credentials_path(settings.data_dir)}）。{CHANGE_HOW}", err=True)
         return
-    where = settings.data_dir / "initial-user.txt"
-    where.parent.mkdir(parents=True, exist_ok=True)
-    with where.open("w", encoding="utf-8") as out:
-        out.write(f"username: office\npassword: {password}\n")
-    where.chmod(0o600)
-    typer.echo(f"已创建燃气管理所账号 office，初始密码 {password}（另存于 {where}，请登录后修改）。")
+    where = initial_user.write(settings.data_dir, "office", password)
+    typer.echo(f"已创建燃气管理所账号 office，初始密码 {password}（另存于 {where}，仅本人可读）。")
+    typer.echo(f"请登录后立即修改密码。{CHANGE_HOW}")
 
 
 def _screen_and_report(engine, settings: Settings) -> None:

@@ -56,7 +56,8 @@ def _summary_lines(rows: list[tuple[str, str, str]], rule_label: str) -> list[st
 
 def screen(
     pipelines: Annotated[
-        Path | None, typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV）。")
+        Path | None,
+        typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV、KML/KMZ、DXF、Excel）。"),
     ] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="项目红线/施工范围文件。")] = None,
     rules: Annotated[str, typer.Option("--rules", help=RULES_HELP)] = "shanghai",
@@ -65,7 +66,7 @@ def screen(
         str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")
     ] = None,
     sites_crs: Annotated[
-        str | None, typer.Option("--sites-crs", help="项目文件坐标系：EPSG 代码或 gcj02。")
+        str | None, typer.Option("--sites-crs", help="项目文件坐标系：EPSG 代码、gcj02 或 bd09。")
     ] = None,
     pipeline_field: Annotated[
         list[str] | None, typer.Option("--pipeline-field", help="管道字段映射 文件字段=标准字段，可重复。")
@@ -77,6 +78,13 @@ def screen(
         Path | None, typer.Option("--out", help="输出：.csv、.geojson 或 .gpkg（每个冲突一行）。")
     ] = None,
     db: Annotated[bool, typer.Option("--db", help="筛查数据库中的数据并更新冲突表。")] = False,
+    cad_layer: Annotated[
+        list[str] | None, typer.Option("--cad-layer", help="DXF 输入：只读这些 CAD 图层（可重复）。")
+    ] = None,
+    code_from: Annotated[
+        str | None,
+        typer.Option("--code-from", help="DXF 输入：编号来源 layer、text[:图层] 或 attrib:属性标记。"),
+    ] = None,
 ) -> None:
     """缓冲区分析：找出进入燃气管道安全保护范围或安全控制范围的施工项目。"""
     rule_set = rules_from_options(rules, on)
@@ -87,6 +95,7 @@ def screen(
         return
     if pipelines is None or sites is None or out is None:
         raise CliUsageError("文件模式需要 --pipelines、--sites 和 --out（或使用 --db 筛查数据库）")
+    from layers.io.dxf import DxfOptions
     from layers.screen_files import (
         check_output_path,
         conflicts_frame,
@@ -110,6 +119,7 @@ def screen(
             site_fields=parse_field_map(site_field),
             margin_m=settings.district_margin_m,
             step=lambda msg: bar.update(task, description=msg),
+            cad=DxfOptions(tuple(cad_layer or ()), code_from),
         )
         bar.update(task, description="写出结果")
         frame = conflicts_frame(screening)

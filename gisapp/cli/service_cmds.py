@@ -1,4 +1,4 @@
-"""``gisapp serve`` and ``gisapp user create``."""
+"""``gisapp serve``, ``gisapp user create`` and ``gisapp user password``."""
 
 from __future__ import annotations
 
@@ -16,24 +16,59 @@ user_app = typer.Typer(help="管理服务用户。", no_args_is_help=True)
 @user_app.command("create")
 def create(
     username: Annotated[str, typer.Option("--username", help="用户名。")],
-    password: Annotated[str, typer.Option("--password", help="密码（至少 10 个字符）。")],
     role: Annotated[str, typer.Option("--role", help="角色：gas_office、builder、inspector、admin。")],
     organisation: Annotated[
         str | None, typer.Option("--organisation", help="所属单位（建设单位必填）。")
     ] = None,
+    password: Annotated[str | None, typer.Option(
+        "--password", help="密码（10–256 个字符；会出现在进程列表中，宜改用提示或 --password-stdin）。"
+    )] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="从标准输入读取一行作为密码。")] = False,
 ) -> None:
-    """创建用户（密码以 Argon2id 哈希保存）。"""
+    """创建用户（密码以 Argon2id 哈希保存；不给 --password 时在终端提示输入）。"""
     from gisapp.cli.context import cli_access
+    from gisapp.cli.passwords import read_password
     from layers.db import session_factory
     from layers.services.permissions import ROLE_ZH
     from layers.services.users import add_user
 
     access = cli_access("user.manage")
+    password = read_password(password, password_stdin)
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
         user = add_user(session, access.actor, username, password, role, organisation, via="cli")
     engine.dispose()
     typer.echo(f"已创建用户 {user['username']}（{ROLE_ZH[user['role']]}）。")
+
+
+@user_app.command("password")
+def password_cmd(
+    username: Annotated[str, typer.Option("--username", help="用户名。")],
+    password: Annotated[str | None, typer.Option(
+        "--password", help="新密码（会出现在进程列表中，建议改用提示输入或 --password-stdin）。")] = None,
+    password_stdin: Annotated[bool, typer.Option(
+        "--password-stdin", help="从标准输入读取一行作为新密码。")] = False,
+) -> None:
+    """在服务器上为用户设置新密码（该用户的全部令牌随即失效；初始密码文件随之删除）。"""
+    from gisapp import initial_user
+    from gisapp.cli.context import cli_access
+    from gisapp.cli.passwords import read_password
+    from layers.db import session_factory
+    from layers.services.users import set_password_of
+
+    access = cli_access("user.manage")
+    new = read_password(password, password_stdin, prompt="新密码")
+    settings = Settings()
+    engine = ready_engine(settings)
+    try:
+        with session_factory(engine).begin() as session:
+            revoked = set_password_of(session, access.actor, username, new)["tokens_revoked"]
+    finally:
+        engine.dispose()
+    removed = initial_user.forget(settings.data_dir, username)
+    typer.echo(f"已为用户 {username} 设置新密码，{revoked} 个令牌已失效"
+               + ("；初始密码文件已删除。" if removed else "。"))
 
 
 def serve(
@@ -63,19 +98,26 @@ def run_server(settings: Settings, url: str, *, host: str | None = None, port: i
     """Serve the app on ``url`` until interrupted."""
     import uvicorn
 
+    from gisapp import http_protocol
     from gisapp.api.app import create_app
 
     host = host or settings.host
     port = port or settings.port
     typer.echo(f"服务地址 http://{host}:{port}/maps/ ，API 文档 http://{host}:{port}/docs （Ctrl+C 停止）")
+    # Request headers within a deadline and a size (slowloris), keep-alive bounded.
+    protocol, keep_alive, max_header = (http_protocol.protocol_name(), settings.keep_alive_s,
+                                        settings.max_header_bytes)
     if workers > 1:
-        # Worker processes build their own app from the environment.
+        # Worker processes build their own app (and set the header limits) from the environment.
         os.environ["DATABASE_URL"] = url
         uvicorn.run("gisapp.api.main:app_from_env", factory=True, host=host, port=port,
-                    workers=workers, log_level="warning")
+                    workers=workers, log_level="warning", http=protocol, timeout_keep_alive=keep_alive,
+                    h11_max_incomplete_event_size=max_header)
         return
+    http_protocol.configure(settings.header_timeout_s, settings.max_header_bytes)
     app = create_app(settings, database_url=url, server=True)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", http=protocol,
+                timeout_keep_alive=keep_alive, h11_max_incomplete_event_size=max_header)
 
 
 permits_app = typer.Typer(help="燃气管道保护手续。", no_args_is_help=True)

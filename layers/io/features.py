@@ -26,7 +26,8 @@ def _geometry(feature: dict, row: int, problems: list[FeatureProblem]):
     if geom is None:
         return None
     try:
-        return shape(geom)
+        # Altitudes (RFC 7946 allows a third number) are dropped: storage is 2D, as for files.
+        return shapely.force_2d(shape(geom))
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
         problems.append(FeatureProblem(row, None, "geometry", f"无法解析的 GeoJSON 几何：{exc}"))
         return None

@@ -22,6 +22,11 @@ FORMATS: dict[str, str] = {
     ".zip": "shapefile_zip",
     ".shp": "shapefile",
     ".csv": "csv",
+    ".kml": "kml",
+    ".kmz": "kmz",
+    ".dxf": "dxf",
+    ".xlsx": "xlsx",
+    ".xls": "xls",
 }
 MAX_ARCHIVE_MEMBERS = 1000
 MAX_COMPRESSION_RATIO = 100
@@ -82,14 +87,26 @@ def _check_magic(file: Path, fmt: str) -> None:
         ok = head.startswith(b"SQLite format 3\x00")
     elif fmt == "shapefile":
         ok = head[:4] == b"\x00\x00\x27\x0a"
-    elif fmt == "shapefile_zip":
+    elif fmt in ("shapefile_zip", "kmz", "xlsx"):
         ok = head.startswith(b"PK")
+    elif fmt == "kml":
+        ok = head.removeprefix(b"\xef\xbb\xbf").lstrip().startswith(b"<")
+    elif fmt == "xls":
+        ok = head.startswith(b"\xd0\xcf\x11\xe0")
+    elif fmt == "dxf":
+        stripped = head.lstrip()
+        ok = head.startswith(b"AutoCAD Binary DXF") or stripped.startswith((b"0", b"999"))
     if not ok:
         names = {
             "geojson": "GeoJSON（应以 { 开头）",
             "gpkg": "GeoPackage",
             "shapefile": "Shapefile",
             "shapefile_zip": "zip 压缩包",
+            "kml": "KML（XML 文本）",
+            "kmz": "KMZ（zip 压缩的 KML）",
+            "xlsx": "Excel 工作簿（.xlsx）",
+            "xls": "Excel 97-2003 工作簿（.xls）",
+            "dxf": "DXF 图形交换文件",
         }
         raise file_error(file, f"文件内容不是 {names[fmt]}，与扩展名不符")
 
@@ -126,8 +143,8 @@ def _unsafe_name(name: str) -> str | None:
     return None
 
 
-def extract_zip_safely(archive: Path, dest: Path, max_bytes: int) -> None:
-    """Extract a zipped Shapefile into ``dest`` after checking every member; raise on hostility."""
+def extract_zip_safely(archive: Path, dest: Path, max_bytes: int, *, needs: str = ".shp") -> None:
+    """Extract a zipped Shapefile (or KMZ: ``needs=".kml"``) into ``dest`` after checking every member."""
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -176,8 +193,9 @@ def extract_zip_safely(archive: Path, dest: Path, max_bytes: int) -> None:
             )
         if problems:
             raise InputFileError(archive, problems)
-        if not any(i.filename.lower().endswith(".shp") for i in members):
-            raise file_error(archive, "压缩包中没有 .shp 文件（只支持压缩的 Shapefile）")
+        if not any(i.filename.lower().endswith(needs) for i in members):
+            what = "只支持压缩的 Shapefile" if needs == ".shp" else "KMZ 应包含 doc.kml"
+            raise file_error(archive, f"压缩包中没有 {needs} 文件（{what}）")
         _copy_members(zf, members, archive, dest, max_bytes)
 
 

@@ -6,11 +6,13 @@ import functools
 import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import cast
 
 import numpy as np
 import pandas as pd
 
 from layers.io.errors import FeatureProblem
+from layers.io.invisible import forbidden_in_code
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
@@ -99,6 +101,11 @@ def column_key(name: str) -> str:
     """Return a column name lower-cased, without spaces or a trailing unit in brackets."""
     key = re.sub(r"\s+", "", str(name)).lower()
     return re.sub(r"[（(][^）)]*[）)]$", "", key) or key
+
+
+def alias_table(kind: str) -> Mapping[str, str]:
+    """Return normalised column name -> canonical field ('@id' for the layer's code)."""
+    return _alias_table(kind)
 
 
 @functools.cache
@@ -210,10 +217,24 @@ def normalize_attributes(
         # parse_column gives None (never NaN) for a missing value in an object column.
         out[canonical] = values
     problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
+    problems.extend(_invisible_in_codes(out[id_field], _label(id_field, source_of.get(id_field, id_field))))
     problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
+    problems.extend(_long_ids(out[id_field], source_of.get(id_field)))
     if kind == "pipelines":
         problems.extend(_pipeline_rules(out, source_of, fid, unparsed))
     return out, problems
+
+
+def _invisible_in_codes(codes: pd.Series, field: str) -> list[FeatureProblem]:
+    """One problem per code holding an invisible or text-reordering character."""
+    problems = []
+    for row, code in codes.items():
+        if isinstance(code, str):
+            why = forbidden_in_code(code)
+            if why:
+                problems.append(FeatureProblem(int(str(row)), code.encode("unicode_escape").decode("ascii"),
+                                               field, why))
+    return problems
 
 
 def _required_problems(
@@ -239,6 +260,20 @@ def _required_problems(
                 )
             )
     return problems
+
+
+MAX_ID_CHARS = 64  # the code columns are varchar(64)
+
+
+def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
+    """Return a problem for every id longer than the stored code column allows."""
+    too_long = [(cast(int, row), value) for row, value in ids.items()
+                if isinstance(value, str) and len(value) > MAX_ID_CHARS]
+    return [
+        FeatureProblem(int(row), value[:20] + "…", _label(str(ids.name), column),
+                       f"编号过长（{len(value)} 个字符，最多 {MAX_ID_CHARS} 个）")
+        for row, value in too_long
+    ]
 
 
 def _duplicate_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:

@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,6 +63,8 @@ def read_raw(
     layer: str | None,
     max_bytes: int,
     pick: ColumnPicker | None = None,
+    kind: str = "projects",
+    options: Any = None,
 ) -> RawTable:
     """Return the raw table of a local file already checked by ``check_input_path``.
 
@@ -78,6 +81,18 @@ def read_raw(
         return _read_ogr(file, file, layer=gpkg_layer, encoding=None, columns=columns)
     if fmt == "shapefile":
         return _read_shapefile(file, file, encoding)
+    if fmt in ("kml", "kmz"):
+        from layers.io.kml import read_kml_file, read_kmz_file
+
+        return read_kml_file(file, kind) if fmt == "kml" else read_kmz_file(file, kind, max_bytes)
+    if fmt in ("xlsx", "xls"):
+        from layers.io.tables import read_workbook
+
+        return read_workbook(file, fmt, kind, sheet=layer)
+    if fmt == "dxf":
+        from layers.io.dxf import read_dxf
+
+        return read_dxf(file, kind, options)
     with tempfile.TemporaryDirectory(prefix="gisapp-zip-") as tmp:
         extract_zip_safely(file, Path(tmp), max_bytes)
         shp = pick_shapefile(Path(tmp), file, layer)
@@ -163,7 +178,35 @@ def _read_geojson(file: Path, encoding: str | None) -> RawTable:
         raise
     if codec != "utf-8":
         table.notes.insert(0, f"GeoJSON 不是 UTF-8 编码，已按 {codec.upper()} 读取")
+    _top_level_ids(table, source)
     return table
+
+
+def _top_level_ids(table: RawTable, source: Path | bytes) -> None:
+    """Give features whose id is only the top-level GeoJSON ``id`` an ``id`` column.
+
+    GDAL turns an integer top-level id into the feature's FID, not a field, so files
+    keyed that way lost their codes. Read only when no column is called id.
+    """
+    if any(str(c).strip().lower() == "id" for c in table.columns):
+        return
+    data = source.read_bytes() if isinstance(source, Path) else source
+    try:
+        parsed = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError):
+        return
+    features = parsed.get("features") if isinstance(parsed, dict) else None
+    if parsed.get("type") == "Feature" if isinstance(parsed, dict) else False:
+        features = [parsed]
+    if not isinstance(features, list) or len(features) != len(table.attributes):
+        return
+    ids = [f.get("id") if isinstance(f, dict) else None for f in features]
+    if all(i is None for i in ids):
+        return
+    table.attributes.insert(0, "id", pd.Series(
+        [None if i is None else str(i) for i in ids], index=table.attributes.index, dtype=object))
+    table.columns = [str(c) for c in table.attributes.columns]
+    table.notes.append("要素编号取自 GeoJSON 要素的顶层 id")
 
 
 def _raise_json_syntax(file: Path, source: Path | bytes) -> None:
@@ -264,11 +307,16 @@ def _read_csv(file: Path, encoding: str | None) -> RawTable:
             else str(exc)
         )
         raise file_error(file, f"CSV 格式错误：{detail}（含逗号的值请加引号）") from exc
+    notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
+    return table_from_frame(frame, notes)
+
+
+def table_from_frame(frame: pd.DataFrame, notes: list[str]) -> RawTable:
+    """Return the RawTable of a text table (CSV, a worksheet) whose geometry is a WKT column."""
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = pd.RangeIndex(1, len(frame) + 1)
     # Our CSV files quote formula-like text (``'=x``, see campaign.export): read it back as written.
     frame = frame.apply(unquote_spreadsheet_text)
-    notes = [] if codec == "utf-8" else [f"CSV 不是 UTF-8 编码，已按 {codec.upper()} 读取"]
     columns = list(frame.columns)
     wkt_col = _find_column(columns, WKT_COLUMNS)
     if wkt_col is None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import geopandas as gpd
 from pyproj import CRS
 
-from layers.io.crs_input import describe_crs, resolve_crs
+from layers.io.crs_input import LocalGridCrs, describe_crs, resolve_crs
 from layers.io.errors import FeatureProblem, InputFileError, file_error
 from layers.io.formats import check_input_path
 from layers.io.normalize import ID_FIELDS, KINDS, SCHEMAS, map_columns, normalize_attributes
@@ -35,18 +35,22 @@ def read_layer(
     path: str | Path,
     kind: str,
     *,
-    crs: str | None = None,
+    crs: str | LocalGridCrs | None = None,
     field_map: dict[str, str] | None = None,
     encoding: str | None = None,
     layer: str | None = None,
     margin_m: float = 2000.0,
     repair: bool = True,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    cad: object = None,
 ) -> LayerReadResult:
-    """Read and validate a pipelines/projects/sites file; raise InputFileError with all problems."""
+    """Read and validate a pipelines/projects/sites file; raise InputFileError with all problems.
+
+    ``cad``: how to read a DXF (``layers.io.dxf.DxfOptions``: CAD layers, where codes are).
+    """
     return _read_layer(
         path, kind, crs=crs, field_map=field_map, encoding=encoding, layer=layer,
-        margin_m=margin_m, repair=repair, max_bytes=max_bytes, fields=None,
+        margin_m=margin_m, repair=repair, max_bytes=max_bytes, fields=None, cad=cad,
     )
 
 
@@ -55,9 +59,10 @@ def read_layer_fields(
     kind: str,
     fields: Collection[str],
     *,
-    crs: str | None = None,
+    crs: str | LocalGridCrs | None = None,
     field_map: dict[str, str] | None = None,
     margin_m: float = 2000.0,
+    cad: object = None,
 ) -> LayerReadResult:
     """Read and validate like ``read_layer``, keeping only ``fields`` of the optional text ones.
 
@@ -68,6 +73,7 @@ def read_layer_fields(
     return _read_layer(
         path, kind, crs=crs, field_map=field_map, encoding=None, layer=None,
         margin_m=margin_m, repair=True, max_bytes=DEFAULT_MAX_BYTES, fields=frozenset(fields),
+        cad=cad,
     )
 
 
@@ -87,7 +93,7 @@ def _read_layer(
     path: str | Path,
     kind: str,
     *,
-    crs: str | None,
+    crs: str | LocalGridCrs | None,
     field_map: dict[str, str] | None,
     encoding: str | None,
     layer: str | None,
@@ -95,12 +101,15 @@ def _read_layer(
     repair: bool,
     max_bytes: int,
     fields: frozenset[str] | None,
+    cad: object = None,
 ) -> LayerReadResult:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
     dropped = frozenset() if fields is None else droppable_fields(kind, fields)
-    override = None
-    if crs is not None:
+    override: CRS | str | LocalGridCrs | None = None
+    if crs is not None and not isinstance(crs, str):
+        override = crs  # already resolved (a local grid read from the database)
+    elif crs is not None:
         try:
             override = resolve_crs(crs)
         except InputFileError as exc:
@@ -111,9 +120,11 @@ def _read_layer(
         mapping = map_columns(columns, kind, field_map)[0]
         return [c for c in columns if c in mapping and mapping[c] not in dropped]
 
+    if fmt == "dxf" and override is None:
+        raise file_error(file, "DXF 图纸不带坐标系：请用 --crs 指定（如 EPSG:4549、EPSG:4528 或 local:名称）")
     raw = read_raw(
         file, fmt, encoding=encoding, layer=layer, max_bytes=max_bytes,
-        pick=pick if dropped else None,
+        pick=pick if dropped else None, kind=kind, options=cad,
     )
     n = len(raw.attributes)
     if n == 0:
@@ -156,7 +167,7 @@ def _read_layer(
     kept = [c for c in SCHEMAS[kind] if c in attributes.columns and c not in dropped]
     frame = gpd.GeoDataFrame(attributes[kept], geometry=checked.geometry, crs=STORAGE_EPSG)
     frame.index.name = "feature"
-    return LayerReadResult(frame, notes, describe_crs(source_crs), file)
+    return LayerReadResult(frame, notes, describe_crs(checked.crs or source_crs), file)
 
 
 def _source_crs(override, declared: CRS | None, notes: list[str]) -> tuple[CRS | str, bool]:

@@ -25,7 +25,15 @@ from shapely.geometry.base import BaseGeometry
 
 from layers.io.crs_input import resolve_crs
 from layers.io.features import validate_features
-from layers.io.normalize import ID_FIELDS, MAX_DIAMETER_MM, MIN_DIAMETER_MM, SCHEMAS, map_columns
+from layers.io.invisible import forbidden_in_code
+from layers.io.normalize import (
+    ID_FIELDS,
+    MAX_DIAMETER_MM,
+    MAX_ID_CHARS,
+    MIN_DIAMETER_MM,
+    SCHEMAS,
+    map_columns,
+)
 from layers.io.validate import check_geometry, points_inside
 from layers.io.values import ENUM_LABELS, activities_text
 from spatial_rules.errors import PressureError
@@ -103,8 +111,12 @@ def _fast(feature: object, kind: str, margin_m: float, repair: bool) -> ValidFea
         if value is None and required:
             raise _Unsure
         values[canonical] = value
+    if len(str(values[ID_FIELDS[kind]])) > MAX_ID_CHARS:
+        raise _Unsure  # the columnar validator names the field and the limit
     if kind == "pipelines":
         _pipeline_rules(values, source_of)
+    if forbidden_in_code(values[ID_FIELDS[kind]] or ""):
+        raise _Unsure  # the columnar validator names the field and the character
     geometry, notes = _geometry(feature.get("geometry"), kind, values[ID_FIELDS[kind]], margin_m, repair)
     return ValidFeature(values, geometry, notes)
 
@@ -195,7 +207,7 @@ def _geometry(geojson, kind: str, feature_id, margin_m: float, repair: bool):
     if not isinstance(geojson, dict):
         raise _Unsure
     try:
-        geom = shape(geojson)
+        geom = shapely.force_2d(shape(geojson))  # altitudes dropped: storage is 2D
     except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
         raise _Unsure from exc
     plain = _plain_geometry(geom, kind, margin_m)

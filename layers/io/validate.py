@@ -18,14 +18,18 @@ from pyproj import CRS, Transformer
 
 from layers.district import district_boundary_metric, district_extent_lonlat
 from layers.io.crs_input import (
+    LocalGridCrs,
     describe_crs,
+    is_bd09,
     is_gcj02,
     is_geographic,
     is_lonlat_storage_equivalent,
 )
 from layers.io.errors import FeatureProblem
 from layers.projection import transform_xy
+from spatial_rules.bd09 import bd09_to_wgs84
 from spatial_rules.crs import storage_crs, to_metric
+from spatial_rules.gauss_kruger import by_epsg, zone_of_easting
 from spatial_rules.gcj02 import gcj02_to_wgs84
 
 # shapely type ids
@@ -56,17 +60,25 @@ _SUGGESTED_EPSG = (4549, 4528, 4550, 32651, 3857)
 
 @dataclass
 class GeometryCheck:
-    """Geometries in EPSG:4490 (None where rejected), problems and repair notes."""
+    """Geometries in EPSG:4490 (None where rejected), problems and repair notes.
+
+    ``crs``: what the coordinates were read in.
+    """
 
     geometry: np.ndarray
     problems: list[FeatureProblem]
     notes: list[str]
+    crs: CRS | str | LocalGridCrs | None = None
 
 
 def _to_storage_fn(crs: CRS | str) -> Callable | None:
     """Return f(x, y) -> (lon, lat) in EPSG:4490 for ``crs``, None when no change is needed."""
     if is_gcj02(crs):
         return gcj02_to_wgs84
+    if is_bd09(crs):
+        return bd09_to_wgs84
+    if isinstance(crs, LocalGridCrs):
+        return crs.to_storage
     if is_lonlat_storage_equivalent(crs):
         return None
     transformer = Transformer.from_crs(crs, storage_crs(), always_xy=True)
@@ -128,6 +140,12 @@ def _swapped(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _suggest_crs(sample: object) -> str:
     """Return a --crs suggestion for a projected-looking geometry, by trying common CRSs."""
+    from layers.io.crs_detect import detect
+
+    found = detect(np.array([sample], dtype=object))
+    if found is not None:
+        swap = "，并把东坐标（Y）放在前面" if found.swapped else ""
+        return f"EPSG:{found.crs.epsg}{swap}（{found.explain()}）"
     for epsg in _SUGGESTED_EPSG:
         try:
             storage = to_storage(np.array([sample], dtype=object), CRS.from_epsg(epsg))
@@ -203,7 +221,7 @@ def check_geometry(
                 np.flatnonzero(projected),
                 lambda i: (
                     f"坐标值（{xmin[i]:.1f}, {ymin[i]:.1f}）超出经纬度范围，"
-                    f"疑似投影坐标（{declared}），请用 --crs 指定坐标系，例如 --crs {hint}"
+                    f"疑似投影坐标（{declared}），请用 --crs 指定坐标系：--crs {hint}"
                 ),
             )
             ok &= ~projected
@@ -218,7 +236,7 @@ def check_geometry(
     _check_extent(geoms, storage, ok, crs, margin_m, out)
     result = np.full(len(geoms), None, dtype=object)
     result[ok] = promote_multi(storage[ok], kind)
-    return GeometryCheck(result, out.problems, notes)
+    return GeometryCheck(result, out.problems, notes, crs)
 
 
 def _repair_polygons(
@@ -277,6 +295,7 @@ def _check_extent(
     if is_geographic(crs):
         swapped_storage = to_storage(_swap_xy(source[outside]), crs)
         swapped = _all_inside(swapped_storage, margin_m)
+    hint = "" if is_geographic(crs) else _projected_hint(source[outside], crs, margin_m)
     for k, i in enumerate(outside):
         if swapped[k]:
             message = (
@@ -284,12 +303,40 @@ def _check_extent(
                 "请改为 经度, 纬度 顺序"
             )
         else:
+            where = "" if hint else f"{distance_text(far_km[k])}；"
             message = (
                 f"坐标超出崇明区范围（边界外扩 {margin_m / 1000:g} km），"
-                f"最远处距区界约 {far_km[k]:,.1f} km；请检查坐标系（--crs）"
+                f"{where}{hint or '请检查坐标系（--crs）'}"
             )
         out.add([i], message)
         ok[i] = False
+
+
+def distance_text(km: float) -> str:
+    """Return how far outside the district a feature lies, never an absurd figure."""
+    if not np.isfinite(km) or km > 500:
+        return "远在崇明区之外（按此坐标系换算不到合理位置）"
+    return f"最远处距区界约 {km:,.1f} km"
+
+
+def _projected_hint(source: np.ndarray, crs, margin_m: float) -> str:
+    """Return what the coordinates of features read in a projected ``crs`` really look like."""
+    from layers.io.crs_detect import detect
+
+    given = describe_crs(crs)
+    coords = shapely.get_coordinates(source)
+    found = detect(source, margin_m)
+    if found is not None and found.swapped:
+        return (f"疑似 {found.explain()}；请把东坐标（Y）放在前面再导入"
+                + ("" if found.crs.epsg == getattr(crs, "to_epsg", lambda: None)()
+                   else f"，并使用 --crs EPSG:{found.crs.epsg}"))
+    if found is not None:
+        return f"按 {given} 读取不对：{found.explain()}；请使用 --crs EPSG:{found.crs.epsg}"
+    zone = zone_of_easting(float(np.nanmedian(coords[:, 0]))) if len(coords) else None
+    declared = by_epsg(crs.to_epsg() or 0) if hasattr(crs, "to_epsg") else None
+    if zone is not None and (declared is None or declared.epsg != zone.epsg):
+        return f"东坐标带有带号 {zone.zone}，应按 {zone.label} 读取（--crs EPSG:{zone.epsg}）"
+    return ""
 
 
 def promote_multi(geoms: np.ndarray, kind: str) -> np.ndarray:

@@ -23,3 +23,25 @@ class AuthenticationError(DomainError):
 
 class InvalidRequestError(DomainError):
     """A field of the request is malformed."""
+
+
+class QueryParameterError(InvalidRequestError):
+    """A query parameter of a standard interface (OGC API) is malformed or unknown: 400."""
+
+
+class TooManyRequestsError(DomainError):
+    """Too many attempts (login throttling): answered 429 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        """Keep how long the client should wait."""
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class ServiceBusyError(DomainError):
+    """The service is saturated for this kind of request: 503 with ``Retry-After``."""
+
+    def __init__(self, message: str, retry_after_s: int = 2) -> None:
+        """Keep how long the client should wait."""
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

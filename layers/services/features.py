@@ -21,7 +21,7 @@ import shapely
 from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
-from layers.screening_db import DbScreenReport, screen_db, search_distance_m
+from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
 from layers.screening_locks import lock_area, lock_district
 from layers.services.actors import Actor
 from layers.services.alerts import raise_alerts, raise_change_alerts
@@ -33,7 +33,8 @@ from layers.services.errors import (
     PermissionDeniedError,
 )
 from layers.services.permissions import Access, Scope, denial
-from layers.townships import TOWNSHIP_OF_SITE, fill_townships
+from layers.services.site_limits import SiteLimits, check_site, check_vertices, clear_hold, hold_projects
+from layers.townships import TOWNSHIP_OF_SITE, check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 
@@ -68,10 +69,13 @@ class WriteContext:
     webhook_urls: Sequence[str] = ()
     margin_m: float = 2000.0
     organisation: str | None = None  # forced owner organisation (builders)
+    limits: SiteLimits | None = None  # vertex/site limits of the writer's role (API writes)
+    alert_burst: int | None = None  # more new alerts than this: one summary webhook message
 
     @classmethod
     def of(cls, access: Access, rule_set: RuleSet, *, webhook_urls: Sequence[str] = (),
-           margin_m: float = 2000.0) -> WriteContext:
+           margin_m: float = 2000.0, limits: SiteLimits | None = None,
+           alert_burst: int | None = None) -> WriteContext:
         """Return the context of a write granted by ``access``.
 
         Projects written under an own-organisation grant always belong to that organisation;
@@ -81,7 +85,8 @@ class WriteContext:
         if access.scope is not Scope.ALL and not own_projects:
             raise PermissionDeniedError(denial(access.actor, access.action))
         return cls(actor=access.actor, rule_set=rule_set, webhook_urls=webhook_urls,
-                   margin_m=margin_m, organisation=access.project_organisation)
+                   margin_m=margin_m, organisation=access.project_organisation, limits=limits,
+                   alert_burst=alert_burst)
 
 
 def _stored_values(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> dict:
@@ -113,7 +118,7 @@ def _screen(
     scope = {} if spec is None else {spec.screen_key: ids}
     report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
     if report.changed:
-        raise_change_alerts(session, report.changed, ctx.webhook_urls)
+        raise_change_alerts(session, report.changed, ctx.webhook_urls, burst=ctx.alert_burst)
     new_ids = report.new_conflict_ids
     if new_ids:
         session.execute(
@@ -123,7 +128,7 @@ def _screen(
             ),
             {"ids": new_ids},
         )
-        raise_alerts(session, new_ids, ctx.webhook_urls)
+        raise_alerts(session, new_ids, ctx.webhook_urls, burst=ctx.alert_burst)
     return report
 
 
@@ -155,7 +160,10 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     """Validate and store one GeoJSON Feature, screen it; return it with its conflicts."""
     spec = SPECS[kind]
     valid = validate_feature(feature, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, values[spec.code], values.get("township"))])
     if spec is PIPELINES and values.get("status") is None:
         values["status"] = "in_service"
     if spec is PROJECTS:
@@ -169,8 +177,30 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too); no audit row was written.
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
+    if hold is not None:  # stored, not screened: the gas office reviews it first
+        hold_projects(session, [(new_id, *hold)], ctx.actor)
+        return _held(get_feature(session, kind, new_id), hold[2])
     _screen(session, spec, [new_id], ctx, area_locked=True)
     return get_feature(session, kind, new_id)
+
+
+def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tuple | None:
+    """Refuse an implausible feature; return (area, extent, reason) when a site is to be held."""
+    if ctx.limits is None:
+        return None
+    check_vertices(valid.geometry, ctx.limits, "施工范围" if spec is PROJECTS else "管道")
+    if spec is not PROJECTS:
+        return None
+    area, extent, reason = check_site(valid.geometry, ctx.limits)
+    return None if reason is None else (area, extent, reason)
+
+
+def _held(feature: dict, reason: str) -> dict:
+    feature["properties"]["review"] = {
+        "state": "pending", "reason": reason,
+        "detail": f"{reason}，已提交燃气管理所审核；审核通过前不做筛查，也不显示附近管道",
+    }
+    return feature
 
 
 @functools.cache
@@ -229,7 +259,10 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         else before["geometry"],
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
+    if spec is PROJECTS:
+        check_project_townships(session, [(None, code, values.get("township"))])
     sets = ", ".join(f"{c} = :{c}" for c in spec.fields if c != spec.code and c in values)
     values["id"] = feature_id
     # Old and new surroundings at once, before the move (layers.screening_locks).
@@ -247,6 +280,11 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
+    if spec is PROJECTS and ctx.limits is not None and ctx.limits.hold_large_sites:
+        if hold is not None:
+            hold_projects(session, [(feature_id, *hold)], ctx.actor)
+        else:
+            clear_hold(session, feature_id)
     _after_write(
         session,
         spec,
@@ -255,7 +293,8 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         "update",
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
     )
-    return get_feature(session, kind, feature_id)
+    updated = get_feature(session, kind, feature_id)
+    return updated if hold is None else _held(updated, hold[2])
 
 
 def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteContext) -> dict:
@@ -279,7 +318,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
 def _select(spec: LayerSpec, *, from_table: bool = True) -> str:
     return (
         f"SELECT id, {', '.join(spec.fields)}, created_at, updated_at, "
-        f"ST_AsGeoJSON(geom, 9) AS geojson" + (f" FROM {spec.table}" if from_table else "")
+        f"ST_AsGeoJSON(geom, 9, 0) AS geojson" + (f" FROM {spec.table}" if from_table else "")
     )
 
 
@@ -308,43 +347,59 @@ _CONFLICT_ORDER = "ORDER BY distance_m, conflict_id"
 _COLUMN = {"projects": "project_id", "pipelines": "pipeline_id"}
 
 
-def _scope(spec: LayerSpec, access: Access | None, near_m: float | None) -> tuple[str, dict]:
+def _scope(spec: LayerSpec, access: Access | None, near_m: float | None,
+           near_cap: int | None = None, alias: str | None = None) -> tuple[str, dict]:
     """Return the condition (on ``spec.table``) and binds keeping the rows ``access`` reaches.
 
+    ``alias``: the name of the layer's table in the caller's query (default: the table).
     A scope this layer cannot honour is refused, never widened.
     """
     if access is None or access.scope is Scope.ALL:
         return "", {}
+    t = alias or spec.table
     org = {"scope_org": access.actor.organisation}
     if spec is PROJECTS and access.scope is Scope.OWN_PROJECTS:
-        return " AND organisation = :scope_org", org
+        return f" AND {t}.organisation = :scope_org", org
     if spec is PROJECTS and access.scope is Scope.OWN_PIPELINES:
         # A pipeline owner sees the projects that reach its pipelines.
         return (" AND EXISTS (SELECT 1 FROM pipeline_conflict c JOIN gas_pipeline g "
-                "ON g.id = c.pipeline_id WHERE c.project_id = construction_project.id "
+                f"ON g.id = c.pipeline_id WHERE c.project_id = {t}.id "
                 "AND g.owner = :scope_org)"), org
     if spec is PIPELINES and access.scope is Scope.OWN_PIPELINES:
-        return " AND owner = :scope_org", org
+        return f" AND {t}.owner = :scope_org", org
     if spec is PIPELINES and access.scope is Scope.NEAR_OWN_SITES and near_m is not None:
         # Pipelines whose ranges can reach the organisation's sites (the rule set's
-        # search distance, ``near_m``).
-        return (" AND EXISTS (SELECT 1 FROM construction_project p WHERE "
-                "p.organisation = :scope_org AND p.deleted_at IS NULL "
-                "AND ST_DWithin(p.geom_m, gas_pipeline.geom_m, :scope_near_m))"), {
-                    **org, "scope_near_m": float(near_m)}
+        # search distance, ``near_m``), and at most ``near_cap`` of them whatever the
+        # sites (the lowest ids: the same set on every page). Sites held for the gas
+        # office's review give no sight of the network.
+        return (f" AND {t}.id IN (SELECT DISTINCT g.id FROM construction_project p "
+                "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :scope_near_m) "
+                "WHERE p.organisation = :scope_org AND p.deleted_at IS NULL "
+                f"AND g.deleted_at IS NULL AND {NOT_HELD} ORDER BY g.id LIMIT :scope_near_cap)"), {
+                    **org, "scope_near_m": float(near_m),
+                    "scope_near_cap": near_cap if near_cap is not None else 2**31 - 1}
     raise PermissionDeniedError(denial(access.actor, access.action))
+
+
+def scope_sql(kind: str, access: Access | None, near_m: float | None, alias: str,
+              near_cap: int | None = None) -> tuple[str, dict]:
+    """Return the SQL condition (no leading AND; ``TRUE`` when unlimited) and binds keeping the
+    live ``kind`` rows (table aliased ``alias``) that ``access`` reaches: the API's visibility."""
+    clause, params = _scope(SPECS[kind], access, near_m, near_cap, alias)
+    return (clause.removeprefix(" AND ") or "TRUE"), params
 
 
 def get_feature(
     session: Session, kind: str, feature_id: int, *, lock: bool = False,
-    access: Access | None = None, near_m: float | None = None,
+    access: Access | None = None, near_m: float | None = None, near_cap: int | None = None,
 ) -> dict:
     """Return a live feature (if ``access`` reaches it) as GeoJSON with its open conflicts.
 
-    ``near_m``: the rule set's search distance, for scopes near the actor's own sites.
+    ``near_m``: the rule set's search distance, for scopes near the actor's own sites;
+    ``near_cap``: how many pipelines such a scope reaches at most.
     """
     spec = SPECS[kind]
-    scope, scope_params = _scope(spec, access, near_m)
+    scope, scope_params = _scope(spec, access, near_m, near_cap)
     conflicts = _CONFLICTS.format(column=_COLUMN[kind], feature_id=f"{spec.table}.id")
     # The feature and its conflicts in one round trip (json_agg keeps the conflict order).
     sql = (
@@ -373,13 +428,14 @@ def list_features(
     q: str | None = None,
     access: Access | None = None,
     near_m: float | None = None,
+    near_cap: int | None = None,
     ids: Sequence[int] | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> tuple[list[dict], int]:
     """Return one page of the live features ``access`` reaches (GeoJSON) and the total."""
     spec = SPECS[kind]
-    scope, scope_params = _scope(spec, access, near_m)
+    scope, scope_params = _scope(spec, access, near_m, near_cap)
     where = ["deleted_at IS NULL" + scope]
     params: dict = {"limit": limit, "offset": offset, **scope_params}
     if ids is not None:

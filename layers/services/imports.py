@@ -21,6 +21,7 @@ from layers.schema import ID_FIELD
 from layers.services.audit import record
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext, screen_and_alert
+from layers.services.site_limits import check_import, hold_projects
 
 ENTITY = {"pipelines": "pipeline", "projects": "project"}
 
@@ -50,15 +51,25 @@ def import_and_screen(
         frame["organisation"] = ctx.organisation
         if replace:
             _check_replace_scope(session, codes, ctx.organisation)
+    # Vertex and site limits of the writer's role; builders' large sites are held.
+    holds = check_import(frame, kind, ID_FIELD[kind], ctx.limits, source_name)
     old_ids = _live_ids(session, kind, codes) if replace else []
     report = import_layer(
         session, kind, frame, mode="replace" if replace else "insert", source_name=source_name,
         source_sha256=source_sha256, source_crs=source_crs, notes=notes, actor=ctx.actor,
         progress=progress,
     )
-    new_ids = session.execute(
-        text(f"SELECT id FROM {TABLES[kind]} WHERE import_batch_id = :b"), {"b": report.batch_id}
-    ).scalars().all()
+    rows = session.execute(
+        text(f"SELECT id, {ID_FIELD[kind]} AS code FROM {TABLES[kind]} WHERE import_batch_id = :b"),
+        {"b": report.batch_id},
+    ).all()
+    if holds:
+        id_of = {r.code: r.id for r in rows}
+        hold_projects(session, [(id_of[code], *rest) for code, *rest in holds], ctx.actor)
+        listed = "、".join(code for code, *_ in holds[:10]) + ("等" if len(holds) > 10 else "")
+        report.notes.append(f"{len(holds)} 个项目施工范围较大（{listed}），已提交燃气管理所审核，"
+                            "审核通过前不做筛查")
+    new_ids = [r.id for r in rows]
     conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
     new_alerts = session.execute(
         text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
@@ -79,7 +90,9 @@ def _check_replace_scope(session: Session, codes: list[str], organisation: str) 
     ).scalars().all()
     if foreign:
         raise PermissionDeniedError(
-            f"字段 registration_code：编号 {'、'.join(foreign)} 属于其他单位，不能覆盖"
+            # Says no more than a single creation's 409 would: taken, not whose.
+            f"字段 registration_code：编号 {'、'.join(foreign)} 已被占用，不能由本单位导入或覆盖"
+            "（请核对编号，或联系燃气管理所）"
         )
 
 

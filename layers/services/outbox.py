@@ -1,13 +1,14 @@
-"""The webhook outbox table: claim due messages, record each send's outcome, release.
+"""The webhook outbox table: claim a due message, record its send's outcome.
 
-``gisapp.outbox`` sends; this module owns the SQL. Every function takes a connection in
-a short transaction of the caller's (no transaction stays open during HTTP).
+``gisapp.outbox`` sends; this module owns the SQL. The claim is a row lock taken in a
+transaction of the caller's that stays open for that one send and records its outcome:
+a dispatcher that dies mid-send loses its connection, PostgreSQL rolls the claim back,
+and the row is due again at once (no lease to wait out after a crash).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
 
 from sqlalchemy import text
 from sqlalchemy.engine import Connection, Row
@@ -18,39 +19,33 @@ MAX_ATTEMPTS = 20
 _NOW = "COALESCE(CAST(:now AS timestamptz), now())"
 
 _CLAIM = text(
-    "WITH due AS (SELECT id FROM outbox_message WHERE delivered_at IS NULL "
-    f"AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
-    "ORDER BY next_attempt_at, id LIMIT :batch FOR UPDATE SKIP LOCKED) "
-    "UPDATE outbox_message m SET attempts = m.attempts + 1, "
-    f"next_attempt_at = {_NOW} + make_interval(secs => :lease_s) "
-    "FROM due WHERE m.id = due.id RETURNING m.id, m.target_url, m.payload, m.attempts"
+    "SELECT id, target_url, payload, attempts + 1 AS attempts FROM outbox_message "
+    f"WHERE delivered_at IS NULL AND attempts < :max_attempts AND next_attempt_at <= {_NOW} "
+    "ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED"
 )
 _DELIVERED = text(
-    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL WHERE id = :id"
+    f"UPDATE outbox_message SET delivered_at = {_NOW}, last_error = NULL, attempts = :attempts "
+    "WHERE id = :id"
 )
 _FAILED = text(
     "UPDATE outbox_message SET last_error = :error, attempts = :attempts, "
     f"next_attempt_at = {_NOW} + make_interval(secs => :delay_s) WHERE id = :id"
 )
-_RELEASE = text(
-    f"UPDATE outbox_message SET attempts = attempts - 1, next_attempt_at = {_NOW} "
-    "WHERE id = ANY(:ids) AND delivered_at IS NULL"
-)
 
 
-def claim_due(conn: Connection, *, now: dt.datetime | None, batch: int,
-              lease_s: float) -> list[Row]:
-    """Claim up to ``batch`` due messages: count the attempt, lease them for ``lease_s``.
+def claim_one(conn: Connection, *, now: dt.datetime | None) -> Row | None:
+    """Lock the next due message for the caller's open transaction, or return None.
 
     ``FOR UPDATE SKIP LOCKED``: two dispatchers never claim the same row at once.
+    ``attempts`` in the row is the attempt about to be made.
     """
-    return list(conn.execute(_CLAIM, {"now": now, "batch": batch, "lease_s": lease_s,
-                                      "max_attempts": MAX_ATTEMPTS}).all())
+    return conn.execute(_CLAIM, {"now": now, "max_attempts": MAX_ATTEMPTS}).first()
 
 
-def mark_delivered(conn: Connection, message_id: int, *, now: dt.datetime | None) -> None:
-    """Record a successful send."""
-    conn.execute(_DELIVERED, {"now": now, "id": message_id})
+def mark_delivered(conn: Connection, message_id: int, *, now: dt.datetime | None,
+                   attempts: int) -> None:
+    """Record a successful send (the ``attempts``-th)."""
+    conn.execute(_DELIVERED, {"now": now, "id": message_id, "attempts": attempts})
 
 
 def mark_failed(conn: Connection, message_id: int, *, now: dt.datetime | None, error: str,
@@ -58,8 +53,3 @@ def mark_failed(conn: Connection, message_id: int, *, now: dt.datetime | None, e
     """Record a failed send and when to try again (``attempts`` >= MAX_ATTEMPTS: never)."""
     conn.execute(_FAILED, {"now": now, "id": message_id, "error": error,
                            "attempts": attempts, "delay_s": delay_s})
-
-
-def release(conn: Connection, ids: Sequence[int], *, now: dt.datetime | None) -> None:
-    """Hand claimed but unsent messages back at once, without counting the attempt."""
-    conn.execute(_RELEASE, {"ids": list(ids), "now": now})

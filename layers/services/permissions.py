@@ -47,13 +47,18 @@ EVERYTHING = (Scope.ALL,)  # for callers that cannot narrow what they answer
 # a third part picks one of several moves (permit.to.<state>, inspection.record.<kind>).
 ACTIONS: dict[str, str] = {
     "account.read": "查看本人账号",
+    "account.password": "修改本人密码",
+    "account.token": "管理本人的个人访问令牌",
     "project.read": "查看施工项目",
     "project.write": "新建、修改或删除施工项目",
     "project.import": "导入施工项目",
+    "project.review": "审核大面积施工范围（放行或退回）",
     "pipeline.read": "查看燃气管道",
     "pipeline.write": "新建、修改或删除燃气管道",
     "pipeline.import": "导入燃气管道",
     "township.import": "导入乡镇范围",
+    "township.read": "查看乡镇范围",
+    "local_grid.write": "保存本地坐标系（控制点拟合）",
     "data.export": "导出数据",
     "data.screen": "对全区数据进行缓冲区筛查",
     "conflict.read": "查看冲突",
@@ -110,18 +115,22 @@ ROLES: dict[str, Role] = {
     for role in (
         # The district gas office sees and manages the whole network; not user accounts.
         _role(words.Role.GAS_OFFICE, _grants(
-            Scope.ALL, "account.read", *_READ_NETWORK, "project.write", "project.import",
+            Scope.ALL, "account.read", "account.password", "account.token", "township.read", *_READ_NETWORK,
+            "project.write", "project.import", "project.review",
             "pipeline.write", "pipeline.import", "alert.read", "alert.change", *_PERMIT_MOVES,
             *_INSPECT, "campaign.plan", "report.read", "rules.read")),
         # Builders: their own organisation's sites, and the pipelines that can reach them.
         _role(words.Role.BUILDER, {
-            "account.read": Scope.ALL, **_grants(Scope.OWN_PROJECTS, *_OWN_SITE_WORK),
+            "account.read": Scope.ALL, "account.password": Scope.ALL, "account.token": Scope.ALL,
+            "township.read": Scope.ALL,
+            **_grants(Scope.OWN_PROJECTS, *_OWN_SITE_WORK),
             "pipeline.read": Scope.NEAR_OWN_SITES}),
         # Inspectors read the network and carry out the campaign's inspections.
-        _role(words.Role.INSPECTOR, _grants(Scope.ALL, "account.read", *_READ_NETWORK,
-                                            *_INSPECT)),
+        _role(words.Role.INSPECTOR, _grants(Scope.ALL, "account.read", "account.password",
+                                            "account.token", "township.read", *_READ_NETWORK, *_INSPECT)),
         # The administrator manages accounts only: the network is need-to-know.
-        _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "user.manage")),
+        _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "account.password",
+                                        "account.token", "user.manage")),
         # The operator at the server's shell holds the database credentials anyway.
         Role(CLI_ROLE, "命令行", _grants(Scope.ALL, *ACTIONS), login=False),
         # Background jobs of the server: expire lapsed approvals, deliver alerts, and move
@@ -223,7 +232,9 @@ def scope_condition(access: Access | None, *, project: str = "p",
         return "TRUE", {}
     org = {"scope_org": access.actor.organisation}
     if access.scope is Scope.OWN_PROJECTS:
-        return f"{project}.organisation = :scope_org", org
+        # Nothing of a deleted project (its closed conflicts, their permits) stays
+        # visible to its organisation; the gas office keeps the history.
+        return f"({project}.organisation = :scope_org AND {project}.deleted_at IS NULL)", org
     if access.scope is Scope.OWN_PIPELINES and pipeline is not None:
         return f"{pipeline}.owner = :scope_org", org
     if access.scope is Scope.OWN_PIPELINES:

@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
+from layers.services import user_requests
 from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import (
@@ -31,6 +32,8 @@ from layers.services.permissions import (
     account_managers,
     needs_organisation,
 )
+from layers.services.personal_tokens import PREFIX as PERSONAL_PREFIX
+from layers.services.personal_tokens import USER_OF_PERSONAL_TOKEN
 
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
 _HASHER = PasswordHasher()  # Argon2id with the library's current recommended parameters
@@ -54,9 +57,8 @@ def _check_organisation(role: str, organisation: str | None) -> None:
             f"字段 organisation：{ROLE_ZH[role]}用户必须指定所属单位（其权限以本单位为范围）")
 
 
-def create_user(session: Session, username: str, password: str, role: str,
-                organisation: str | None = None) -> Actor:
-    """Create a user; builders must name their organisation."""
+def _check_new_user(session: Session, username: str, password: str, role: str,
+                    organisation: str | None) -> None:
     if not _USERNAME.match(username or ""):
         raise InvalidRequestError("字段 username：用户名须为 2–64 位字母、数字、汉字或 _ . - @")
     _check_role(role)
@@ -65,12 +67,23 @@ def create_user(session: Session, username: str, password: str, role: str,
     exists = session.execute(text("SELECT 1 FROM app_user WHERE username = :u"), {"u": username}).first()
     if exists:
         raise ConflictStateError(f"用户名 {username} 已存在")
+
+
+def _insert_user(session: Session, username: str, password_hash: str, role: str,
+                 organisation: str | None) -> Actor:
     user_id = session.execute(
         text("INSERT INTO app_user (username, password_hash, role, organisation) "
              "VALUES (:u, :h, :r, :o) RETURNING id"),
-        {"u": username, "h": _HASHER.hash(password), "r": role, "o": organisation},
+        {"u": username, "h": password_hash, "r": role, "o": organisation},
     ).scalar_one()
     return Actor(user_id, username, role, organisation)
+
+
+def create_user(session: Session, username: str, password: str, role: str,
+                organisation: str | None = None) -> Actor:
+    """Create a user; builders must name their organisation."""
+    _check_new_user(session, username, password, role, organisation)
+    return _insert_user(session, username, _HASHER.hash(password), role, organisation)
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor:
@@ -88,8 +101,12 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
     return Actor(row.id, row.username, row.role, row.organisation)
 
 
-def _digest(token: str) -> str:
+def token_digest(token: str) -> str:
+    """Return the stored form of a token (its SHA-256, hex)."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_digest = token_digest
 
 
 def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, dt.datetime]:
@@ -114,10 +131,27 @@ def user_for_token(session: Session, token: str) -> Actor:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
-    row = execute_prepared(session, _USER_OF_TOKEN, {"t": _digest(token)}).one_or_none()
+    sql = USER_OF_PERSONAL_TOKEN if token.startswith(PERSONAL_PREFIX) else _USER_OF_TOKEN
+    row = execute_prepared(session, sql, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
     return Actor(row.id, row.username, row.role, row.organisation)
+
+
+def token_actor(conn, token: str) -> Actor | None:
+    """The user of a still valid token, or None (long-lived streams re-check theirs)."""
+    if not token or len(token) > 512:
+        return None
+    row = conn.execute(text(_USER_OF_TOKEN), {"t": _digest(token)}).one_or_none()
+    return None if row is None else Actor(row.id, row.username, row.role, row.organisation)
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Delete one bearer token (logout); return whether it existed."""
+    if not token or len(token) > 512:
+        return False
+    deleted = session.execute(text("DELETE FROM api_token WHERE token_sha256 = :t"), {"t": _digest(token)})
+    return bool(cast(CursorResult, deleted).rowcount)
 
 
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
@@ -158,14 +192,31 @@ def get_user(session: Session, user_id: int) -> dict:
 
 
 def revoke_tokens(session: Session, user_id: int) -> int:
-    """Delete every bearer token of a user (they stop working at once); return how many."""
+    """Delete every bearer token of a user and revoke their personal access tokens.
+
+    They stop working at once; return how many.
+    """
+    personal = session.execute(
+        text("UPDATE personal_access_token SET revoked_at = now() "
+             "WHERE user_id = :u AND revoked_at IS NULL"), {"u": user_id})
     deleted = session.execute(text("DELETE FROM api_token WHERE user_id = :u"), {"u": user_id})
-    return cast(CursorResult, deleted).rowcount  # a DML statement's result is a cursor result
+    # A DML statement's result is a cursor result.
+    return cast(CursorResult, personal).rowcount + cast(CursorResult, deleted).rowcount
 
 
 def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
              organisation: str | None = None, *, via: str = "api") -> dict:
-    """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it."""
+    """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it.
+
+    A privileged account (``user_requests.privileged_roles``) created by a signed-in
+    admin is only proposed: a second admin confirms it; the answer then holds
+    ``pending_request``.
+    """
+    if user_requests.needs_second_admin("create", actor, None, {"role": role}):
+        _check_new_user(session, username, password, role, organisation)
+        return _pending(user_requests.propose(session, actor, "create", None, {
+            "username": username, "role": role, "organisation": organisation,
+            "password_hash": _HASHER.hash(password)}))
     try:
         with session.begin_nested():  # a concurrent twin passes the check, then hits the key
             user = create_user(session, username, password, role, organisation)
@@ -200,7 +251,8 @@ def _locked_user(session: Session, user_id: int):
     return row
 
 
-def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> dict:
+def update_user(session: Session, actor: Actor, user_id: int, changes: dict, *,
+                confirmed: bool = False) -> dict:
     """Change a user's ``role``, ``organisation`` and/or ``active``; revoke their tokens.
 
     Tokens are revoked when the role or organisation changes or the user is deactivated.
@@ -225,6 +277,9 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
     diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if not diff:
         return get_user(session, user_id) | {"tokens_revoked": 0}
+    if not confirmed and user_requests.needs_second_admin("update", actor, dict(row), changes):
+        return _pending(user_requests.propose(session, actor, "update", user_id,
+                                              {k: after[k] for k in diff}))
     session.execute(
         text("UPDATE app_user SET role = :r, organisation = :o, active = :a WHERE id = :id"),
         {"r": role, "o": organisation, "a": active, "id": user_id},
@@ -236,12 +291,95 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict) -> 
 
 
 def set_password(session: Session, actor: Actor, user_id: int, password: str) -> dict:
-    """Set a new password for a user and revoke all their tokens (the audit row omits it)."""
+    """Set a new password for a user and revoke all their tokens (the audit row omits it).
+
+    Another privileged account's password is only proposed (a second admin confirms it).
+    """
     _check_password(password)
     row = _locked_user(session, user_id)
+    if user_requests.needs_second_admin("password", actor, dict(row), {}):
+        return _pending(user_requests.propose(session, actor, "password", user_id,
+                                              {"password_hash": _HASHER.hash(password)}))
+    return _set_hash(session, actor, row, _HASHER.hash(password))
+
+
+def _set_hash(session: Session, actor, row, password_hash: str) -> dict:
+    user_id = row["id"]
     session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
-                    {"h": _HASHER.hash(password), "id": user_id})
+                    {"h": password_hash, "id": user_id})
     revoked = revoke_tokens(session, user_id)
     record(session, actor, "user.password", "app_user", user_id,
            {"username": row["username"], "tokens_revoked": revoked})
     return get_user(session, user_id) | {"tokens_revoked": revoked}
+
+
+def set_password_of(session: Session, actor: Actor, username: str, password: str) -> dict:
+    """``set_password`` for a user named by username (the command line's way to name one)."""
+    user_id = session.execute(text("SELECT id FROM app_user WHERE username = :u"),
+                              {"u": username}).scalar_one_or_none()
+    if user_id is None:
+        raise NotFoundError(f"字段 username：用户 {username} 不存在")
+    return set_password(session, actor, user_id, password)
+
+
+def change_own_password(session: Session, user: Actor, current: str, new: str,
+                        keep_token: str | None = None) -> int:
+    """Change ``user``'s own password after checking the current one; return tokens revoked.
+
+    Every other token of the user is deleted (other sessions end at once); the token of
+    this request (``keep_token``) stays valid. The audit row omits both passwords.
+    """
+    row = session.execute(text("SELECT password_hash FROM app_user WHERE id = :id AND active FOR UPDATE"),
+                          {"id": user.id}).one_or_none()
+    if row is None:
+        raise AuthenticationError("账号已停用或不存在，请重新登录")
+    try:
+        _HASHER.verify(row.password_hash, current)
+    except (VerifyMismatchError, VerificationError, InvalidHashError) as exc:
+        raise InvalidRequestError("字段 current_password：当前密码不正确，密码未修改") from exc
+    if not 10 <= len(new) <= 256:
+        raise InvalidRequestError("字段 new_password：新密码长度须为 10–256 个字符")
+    if new == current:
+        raise InvalidRequestError("字段 new_password：新密码不能与当前密码相同")
+    session.execute(text("UPDATE app_user SET password_hash = :h WHERE id = :id"),
+                    {"h": _HASHER.hash(new), "id": user.id})
+    revoked = cast(CursorResult, session.execute(
+        text("DELETE FROM api_token WHERE user_id = :u AND token_sha256 <> :keep"),
+        {"u": user.id, "keep": _digest(keep_token) if keep_token else ""},
+    )).rowcount
+    record(session, user, "user.password.own", "app_user", user.id,
+           {"username": user.username, "tokens_revoked": revoked})
+    return revoked
+def _pending(request: dict) -> dict:
+    return {"pending_request": request, "detail": request.pop("detail")}
+
+
+def confirm_request(session: Session, actor, request_id: int) -> dict:
+    """Apply a privileged change proposed by another admin (``layers.services.user_requests``)."""
+    _lock_active_admins(session, actor)
+
+    def apply(req) -> dict:
+        payload = req["payload"]
+        if req["action"] == "create":
+            try:
+                with session.begin_nested():
+                    _check_role(payload["role"])
+                    exists = session.execute(text("SELECT 1 FROM app_user WHERE username = :u"),
+                                             {"u": payload["username"]}).first()
+                    if exists:
+                        raise ConflictStateError(f"用户名 {payload['username']} 已存在")
+                    user = _insert_user(session, payload["username"], payload["password_hash"],
+                                        payload["role"], payload.get("organisation"))
+            except IntegrityError as exc:
+                raise ConflictStateError(f"用户名 {payload['username']} 已存在") from exc
+            record(session, actor, "user.create", "app_user", user.id,
+                   {"username": user.username, "role": user.role, "organisation": user.organisation,
+                    "via": "api", "request_id": req["id"]})
+            assert user.id is not None  # just inserted
+            return get_user(session, user.id)
+        if req["action"] == "password":
+            return _set_hash(session, actor, _locked_user(session, req["target_user_id"]),
+                             payload["password_hash"])
+        return update_user(session, actor, req["target_user_id"], dict(payload), confirmed=True)
+
+    return user_requests.confirm(session, actor, request_id, apply)

@@ -173,7 +173,9 @@ def test_builder_cannot_replace_another_organisations_projects_nor_import_pipeli
     assert _upload(api, "projects", paths["projects"], owner).status_code == 201
     r = _upload(api, "projects", paths["projects"], other, replace=True)
     assert r.status_code == 403, r.text
-    assert "registration_code" in r.json()["detail"] and "其他单位" in r.json()["detail"]
+    # Taken, never whose: the answer names no other organisation.
+    assert "registration_code" in r.json()["detail"] and "已被占用" in r.json()["detail"]
+    assert "其他单位" not in r.json()["detail"]
     assert _count(db_engine, "SELECT count(*) FROM construction_project") == n_projects
     assert _count(db_engine, "SELECT count(DISTINCT organisation) FROM construction_project") == 1
     r = _upload(api, "pipelines", paths["pipelines"], owner)

@@ -41,7 +41,9 @@ def test_quickstart_starts_local_postgis_loads_sample_and_screens():
         credentials = base / "data" / "initial-user.txt"
         assert password in credentials.read_text(encoding="utf-8")
         assert credentials.stat().st_mode & 0o077 == 0
+        assert "请登录后立即修改密码" in first.stdout and "/api/auth/password" in first.stdout
         second = run("quickstart", "--no-serve")
+        assert "仍在使用初始密码" in second.stderr  # said again until it is changed
         assert second.returncode == 0, second.stderr
         assert "未重新载入" in second.stdout
         assert f"燃气管道：{pipes} 段" in second.stdout
@@ -73,3 +75,17 @@ def test_quickstart_starts_local_postgis_loads_sample_and_screens():
     finally:
         run("db", "down")
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_quickstart_on_an_external_database_loads_no_sample_unless_asked(database_url, clean_db, tmp_path):
+    from sqlalchemy import text
+
+    env = dict(os.environ, DATABASE_URL=database_url, GISAPP_DATA_DIR=str(tmp_path / "data"))
+    r = subprocess.run([GISAPP, "quickstart", "--no-serve"], env=env, capture_output=True, text=True,
+                       timeout=300, cwd=tmp_path, stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert "未载入示例数据" in r.stdout and "--sample" in r.stdout
+    with clean_db.connect() as conn:
+        stored = conn.execute(text("SELECT (SELECT count(*) FROM gas_pipeline) + "
+                                   "(SELECT count(*) FROM construction_project)")).scalar_one()
+    assert stored == 0

@@ -32,11 +32,13 @@ class Receiver:
         self.requests: list[dict] = []
         self.statuses = list(statuses)  # answered in turn, then 200
         self.lock = threading.Lock()
+        self.in_flight = 0  # POSTs received so far, counted before the (slow) answer
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802 - http.server's naming
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                receiver.in_flight += 1
                 time.sleep(delay_s)
                 with receiver.lock:
                     receiver.requests.append({"headers": dict(self.headers), "body": json.loads(body)})
@@ -169,14 +171,16 @@ def test_messages_survive_a_crash_before_any_dispatch(database_url, stored_netwo
     assert [r["body"]["project_code"] for r in receiver.requests] == ["CM-OB-3"]
 
 
-def test_a_send_cut_short_by_a_crash_is_resent_after_its_lease(stored_network):
+def test_a_claim_dies_with_its_connection_and_the_row_is_due_at_once(stored_network):
     with Receiver() as receiver:
         (mid,) = _add_message(stored_network, receiver.url)
-        with stored_network.begin() as conn:  # claimed by a dispatcher that then died
-            outbox_store.claim_due(conn, now=None, batch=50, lease_s=300)
-        assert outbox.deliver_due(stored_network).claimed == 0  # leased, not taken twice
-        (row,) = _outbox(stored_network)
-        report = outbox.deliver_due(stored_network, now=row["db_now"] + dt.timedelta(seconds=301))
+        conn = stored_network.connect()  # a dispatcher mid-send: its claim is a row lock
+        trans = conn.begin()
+        assert outbox_store.claim_one(conn, now=None) is not None
+        assert outbox.deliver_due(stored_network).claimed == 0  # claimed, not taken twice
+        trans.rollback()  # what PostgreSQL does when the dispatcher's process dies
+        conn.close()
+        report = outbox.deliver_due(stored_network)  # no lease to wait out
     assert report.delivered == [mid] and receiver.deliveries() == [str(mid)]
 
 

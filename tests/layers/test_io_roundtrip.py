@@ -124,7 +124,7 @@ def test_sites_keep_only_present_fields(tmp_path):
     assert list(result.frame.columns) == ["registration_code", "name", "geometry"]
 
 
-@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".csv"])
+@pytest.mark.parametrize("suffix", [".geojson", ".gpkg", ".csv", ".kml", ".zip"])
 @pytest.mark.parametrize("kind", ["pipelines", "projects"])
 def test_write_then_read_gives_identical_features(tmp_path, suffix, kind):
     source = pipelines_frame() if kind == "pipelines" else projects_frame()
@@ -151,8 +151,34 @@ def test_csv_output_has_wkt_column(tmp_path):
 
 def test_write_unknown_extension(tmp_path):
     first = read_layer(write_geojson(pipelines_frame(), tmp_path / "in.geojson"), "pipelines").frame
-    with pytest.raises(InputFileError, match="out.kml"):
-        write_layer(first, tmp_path / "out.kml")
+    with pytest.raises(InputFileError, match="out.dwg"):
+        write_layer(first, tmp_path / "out.dwg")
+
+
+@pytest.mark.parametrize("encoding, cpg, codec", [(None, "GBK", "gbk"), ("utf-8", "UTF-8", "utf-8")])
+def test_shapefile_out_encoding_and_cpg(tmp_path, encoding, cpg, codec):
+    first = read_layer(write_geojson(projects_frame(), tmp_path / "in.geojson"), "projects").frame
+    target = write_layer(first, tmp_path / "out.zip", encoding=encoding)
+    with zipfile.ZipFile(target) as archive:
+        assert archive.read("out.cpg").decode("ascii") == cpg
+        dbf = archive.read("out.dbf")
+    name = first["name"].iloc[0]
+    assert name.encode(codec) in dbf
+    assert_same_features(first, read_layer(target, "projects").frame)
+
+
+@pytest.mark.parametrize("chinese_crs", ["gcj02", "bd09"])
+def test_kml_out_in_chinese_map_coordinates_reads_back(tmp_path, chinese_crs):
+    first = read_layer(write_geojson(projects_frame(), tmp_path / "in.geojson"), "projects").frame
+    target = write_layer(first, tmp_path / "out.kml", crs=chinese_crs)
+    assert "<Placemark><name>" in target.read_text(encoding="utf-8")
+    shifted = read_layer(target, "projects").frame  # read as WGS 84: hundreds of metres off
+    assert shifted.geometry.iloc[0].hausdorff_distance(first.geometry.iloc[0]) > 0.003
+    back = read_layer(target, "projects", crs=chinese_crs).frame
+    for a, b in zip(first.geometry, back.geometry, strict=True):
+        assert a.hausdorff_distance(b) < 1e-8
+    with pytest.raises(InputFileError, match="--crs"):
+        write_layer(first, tmp_path / "bad.kml", crs="4549")
 
 
 @pytest.mark.parametrize("cpg", ["GBK", "936", None])

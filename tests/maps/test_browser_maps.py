@@ -140,7 +140,8 @@ def _login(pg) -> None:
 
 def _settled(pg, loads: int) -> None:
     pg.wait_for_function(
-        f"window.GisMaps && GisMaps.status.loads >= {loads} && GisMaps.status.pending === 0",
+        # A function, not an expression: Playwright evals expressions, which the CSP refuses.
+        f"() => window.GisMaps && GisMaps.status.loads >= {loads} && GisMaps.status.pending === 0",
         timeout=20_000)
 
 
@@ -165,14 +166,14 @@ def _shot(pg, tmp_path: Path, name: str) -> Path:
 
 def _states(pg) -> dict[str, int]:
     """Count the drawn project features by state, from the Leaflet layers of the page."""
-    return pg.evaluate("""() => { var out = {}; Object.values(window).forEach(function (v) {
-        if (v instanceof L.FeatureGroup) v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
+    return pg.evaluate("""() => { var out = {}; Object.values(GisMaps.groups).forEach(function (v) {
+        v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
           function (l) { var s = l.feature && l.feature.properties.state;
             if (s) out[s] = (out[s] || 0) + 1; }); }); }); return out; }""")
 
 
 def _feature_count(pg, key: str) -> int:
-    return pg.evaluate(f"GisMaps.status.counts[{key!r}] || 0")
+    return pg.evaluate(f"() => GisMaps.status.counts[{key!r}] || 0")
 
 
 def test_permits_page(page, server, tmp_path):
@@ -190,8 +191,8 @@ def test_permits_page(page, server, tmp_path):
     states = _states(page)
     assert states.get("not_started", 0) > 0 and states.get("no_conflict", 0) > 0, states
     # Search by code, then the pop-up with the conflicting pipeline and the permit state.
-    code = page.evaluate("""() => { var c = null; Object.values(window).forEach(function (v) {
-        if (v instanceof L.FeatureGroup) v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
+    code = page.evaluate("""() => { var c = null; Object.values(GisMaps.groups).forEach(function (v) {
+        v.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(
           function (l) { var p = l.feature && l.feature.properties;
             if (p && p.state === "not_started") c = p.code; }); }); }); return c; }""")
     page.fill(".gis-search input", code)
@@ -215,7 +216,7 @@ def test_supervision_and_inspection_pages(page, server, tmp_path):
     assert "乡镇监管覆盖率" in page.inner_text(".gis-legend")
     # The township filter limits the projects to one township.
     before = _feature_count(page, "projects")
-    name = page.evaluate("document.querySelector('.gis-township select').options[1].value")
+    name = page.evaluate("() => document.querySelector('.gis-township select').options[1].value")
     page.select_option(".gis-township select", name)
     _settled(page, 5)
     assert _feature_count(page, "projects") <= before

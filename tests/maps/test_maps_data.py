@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 from shapely.geometry import Point, shape
 
 from maps import layers_data
+from maps.panels import blocks_text
 from tests.factories import site_feature
 
 pytestmark = pytest.mark.postgis
@@ -113,7 +114,8 @@ def test_project_states_popup_search_and_figures(api, login, stored_network):
               _get(api, office, "/maps/data/projects", **params)["features"]}
     assert states["MAP-IN"] == "applied"
 
-    popup = _get(api, office, f"/maps/data/projects/{inside.json()['id']}/popup", view="permits")["html"]
+    popup = blocks_text(_get(api, office, f"/maps/data/projects/{inside.json()['id']}/popup",
+                             view="permits")["blocks"])
     for text in ("MAP-IN", "HP-T1", "高压B", "保护范围", "已申请", "未办理 → 已申请"):
         assert text in popup
     assert api.get("/maps/data/projects/999999/popup", params={"view": "permits"},
@@ -135,11 +137,11 @@ def test_project_states_popup_search_and_figures(api, login, stored_network):
     km = {r["pressure_class"]: r["km"] for r in figures["pipelines"]}
     assert 3.5 < km["high_b"] < 4.3  # 0.04 degrees of longitude at 31.63 N is about 3.8 km
     assert {r["status"]: r["n"] for r in figures["permits"]} == {"applied": 1}
-    assert "待处理新告警" in figures["html"]
+    assert "待处理新告警" in blocks_text(figures["blocks"])
 
     coverage = _get(api, office, "/maps/data/inspection-coverage", year=2026)
     assert [s["stage"] for s in coverage["stages"]] == [1, 2, 3]
-    assert coverage["projects"] == 2 and "30%" in coverage["html"]
+    assert coverage["projects"] == 2 and "30%" in blocks_text(coverage["blocks"])
 
 
 def test_configured_tiles_and_their_credit_are_on_the_served_pages(database_url, clean_db):
@@ -153,4 +155,4 @@ def test_configured_tiles_and_their_credit_are_on_the_served_pages(database_url,
     with TestClient(create_app(settings, database_url=database_url)) as client:
         html = client.get("/maps/permits").text
     assert "https://tiles.example.org/{z}/{x}/{y}.png" in html
-    assert json.dumps("示例底图 © 测绘院") in html  # folium writes it as an escaped JSON string
+    assert "示例底图 © 测绘院" in html  # in the page's data-config (escaped JSON)

@@ -2,29 +2,39 @@
 
 from __future__ import annotations
 
+import json
 import re
-from html import escape
+from html import unescape
 
 import pytest
-from jinja2.utils import htmlsafe_json_dumps
 
 from layers.sample.townships import township_polygons
 from maps import i18n
 from maps.assets import static_dir, static_file
 from maps.pages import PAGES, PageOptions, build_dashboard_page, build_map_page
-from maps.panels import choropleth_color, coverage_panel, project_popup, supervision_choropleth
+from maps.panels import blocks_text, choropleth_color, coverage_panel, project_popup, supervision_choropleth
 
 URL = re.compile(r"""(?:https?:)?//[^\s"'<>\\)]+""")
 
 
+def config_of(html: str) -> dict:
+    """The page's configuration: the JSON of its data-config attribute."""
+    found = re.findall(r'data-config="([^"]*)"', html)
+    assert len(found) == 1
+    return json.loads(unescape(found[0]))
+
+
+def strings_of(html: str) -> str:
+    """Every string of the page's configuration, as the page script would read them."""
+    return json.dumps(config_of(html), ensure_ascii=False)
+
+
 def js(text: str) -> str:
-    """How a string appears inside the page script (jinja's tojson escapes non-ASCII and <>&')."""
-    return str(htmlsafe_json_dumps(text))[1:-1]
+    """How a string appears inside the configuration's JSON."""
+    return json.dumps(text, ensure_ascii=False)[1:-1]
 
 
-def legend(text: str) -> str:
-    """How a legend label appears: HTML-escaped, then inside the page script."""
-    return js(escape(text))
+legend = js
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +55,17 @@ def pages(townships) -> dict[str, str]:
 
 
 def external_urls(html: str) -> set[str]:
-    return {u for u in URL.findall(html) if not u.startswith("//-->")}
+    return {u for u in URL.findall(unescape(html)) if not u.startswith("//-->")}
 
 
 @pytest.mark.parametrize("view", PAGES)
 def test_page_is_offline_and_uses_local_assets(pages, view):
     html = pages[view]
     assert external_urls(html) == set()
-    assert "L.tileLayer" not in html  # default: no base map at all
+    assert config_of(html)["tiles"] is None  # default: no base map at all
+    # No inline script and no inline style: the Content-Security-Policy refuses both.
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
+    assert "style=" not in html and "<style" not in html
     for lib in ("jquery", "bootstrap", "font-awesome", "fontawesome", "awesome-markers", "cdn"):
         assert lib not in html.lower()
     local = re.findall(r'(?:src|href)="/static/([^"]+)"', html)
@@ -63,24 +76,22 @@ def test_page_is_offline_and_uses_local_assets(pages, view):
 
 @pytest.mark.parametrize("view", PAGES)
 def test_page_has_title_legend_layers_and_controls(pages, townships, view):
-    html = pages[view]
-    assert f"<title>{i18n.TITLE[view]} - 崇明区</title>" in html
+    assert f"<title>{i18n.TITLE[view]} - 崇明区</title>" in pages[view]
+    html = strings_of(pages[view])
     assert js(i18n.LEGEND_TITLE["pipelines"]) in html
     for label in i18n.PRESSURE_ZH.values():
         assert js(label) in html
     for name in (i18n.LAYER["district"], i18n.LAYER["townships"], i18n.LAYER["pipelines"],
                  i18n.LAYER[f"projects_{view}"]):
         assert js(name) in html  # a layer control entry
-    assert "L.control.layers" in html and "L.control.scale({imperial: false})" in html
     assert f"/maps/data/projects?view={view}" in html
     for feature in townships["features"]:  # the township filter's options
         assert js(feature["properties"]["name"]) in html
     assert js(i18n.SEARCH_PLACEHOLDER) in html and js(i18n.LOGIN_TITLE) in html
-    assert "GisMaps.start(" in html
 
 
 def test_permits_page_legend_and_range_layers(pages):
-    html = pages["permits"]
+    html = strings_of(pages["permits"])
     assert js(i18n.LEGEND_TITLE["permits"]) in html and js(i18n.LEGEND_TITLE["ranges"]) in html
     for label in [*i18n.PERMIT_STATE_ZH.values(), i18n.NEW_ALERT, *i18n.ZONE_ZH.values()]:
         assert js(label) in html
@@ -89,6 +100,7 @@ def test_permits_page_legend_and_range_layers(pages):
 
 
 def test_supervision_and_inspection_legends(pages):
+    pages = {view: strings_of(html) for view, html in pages.items()}
     assert js(i18n.LEGEND_TITLE["choropleth"]) in pages["supervision"]
     for label in [*i18n.SUPERVISION_STATE_ZH.values(), *i18n.CHOROPLETH_CLASS_ZH]:
         assert legend(label) in pages["supervision"]
@@ -101,23 +113,26 @@ def test_supervision_and_inspection_legends(pages):
 
 def test_configured_tile_url_is_the_only_external_url(townships):
     tile = "https://tiles.example.org/{z}/{x}/{y}.png"
-    html = build_map_page("permits", townships, PageOptions(tile_url=tile, tile_attribution="示例底图"))
-    assert "L.tileLayer" in html
+    html = build_map_page("permits", townships, PageOptions(tile_url=tile, tile_attribution="示例底图<b>"))
+    assert config_of(html)["tiles"]["url"] == tile
     assert external_urls(html) == {tile}
-    assert js("示例底图") in html or "示例底图" in html
+    # Leaflet shows the attribution as HTML: the setting arrives escaped, shown as text.
+    assert config_of(html)["tiles"]["attribution"] == "示例底图&lt;b&gt;"
 
 
 def test_page_without_townships_still_draws_the_district():
     html = build_map_page("supervision", {"type": "FeatureCollection", "features": []})
-    assert js(i18n.LAYER["district"]) in html and js(i18n.LAYER["townships"]) not in html
     assert external_urls(html) == set()
+    html = strings_of(html)
+    assert js(i18n.LAYER["district"]) in html and js(i18n.LAYER["townships"]) not in html
 
 
 def test_dashboard_links_the_maps_offline():
     html = build_dashboard_page()
     for view in PAGES:
         assert f'href="/maps/{view}"' in html and i18n.TITLE[view] in html
-    assert i18n.TITLE["dashboard"] in html and "/maps/data/summary" in html
+    assert i18n.TITLE["dashboard"] in html and "/maps/data/summary" in strings_of(html)
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", html) == []
     assert external_urls(html) == set()
     assert 'src="/static/gisapp/maps.js"' in html and 'href="/static/gisapp/maps.css"' in html
 
@@ -149,15 +164,18 @@ def _detail(**over) -> dict:
     return {**base, **over}
 
 
-def test_popup_shows_conflicts_and_history_escaped():
-    html = project_popup(_detail(), "permits")
-    assert "<script>" not in html and "&lt;script&gt;" in html
+def test_popup_shows_conflicts_and_history_as_text():
+    blocks = project_popup(_detail(), "permits")
+    # The name goes to the page unchanged, as data: the page script inserts it as text.
+    assert blocks[0] == {"type": "heading", "level": 4, "text": "XM-1 <script>alert(1)</script>道路工程"}
+    html = blocks_text(blocks)
     for text in ("HP-1", "高压B", "保护范围", "1.23", "已申请", "未办理 → 已申请", "已提交保护方案",
                  "崇明建设公司", i18n.POPUP["new_alerts"]):
         assert text in html
-    assert i18n.POPUP["no_conflict"] in project_popup(_detail(conflicts=[], permit_events=[]), "permits")
-    assert i18n.POPUP["no_inspections"] in project_popup(_detail(), "inspections")
-    assert i18n.POPUP["unknown"] in project_popup(_detail(), "supervision")
+    assert i18n.POPUP["no_conflict"] in blocks_text(project_popup(_detail(conflicts=[], permit_events=[]),
+                                                                  "permits"))
+    assert i18n.POPUP["no_inspections"] in blocks_text(project_popup(_detail(), "inspections"))
+    assert i18n.POPUP["unknown"] in blocks_text(project_popup(_detail(), "supervision"))
 
 
 def test_choropleth_classes_and_labels():
@@ -174,8 +192,8 @@ def test_choropleth_classes_and_labels():
 def test_coverage_panel_against_quota():
     stage = {"stage": 1, "label": "第1阶段（2026-06-01 至 2026-07-31）", "candidates": 10, "picked": 3,
              "checked": 2, "quota_needed": 3, "rate": 0.2, "met": False}
-    html = coverage_panel({"year": 2026, "quota": 0.3, "stages": [stage], "projects": 10,
+    html = blocks_text(coverage_panel({"year": 2026, "quota": 0.3, "stages": [stage], "projects": 10,
                            "self_round_1": 5, "self_round_2": 1, "insured": 4, "third_party_done": 2,
-                           "spot_covered": 2})
+                           "spot_covered": 2}))
     for text in ("2026 年区级抽查覆盖率（每阶段不少于 30%）", "第1阶段", "20%", "未达标", "2 / 10"):
         assert text in html

@@ -8,7 +8,8 @@ from fastapi import FastAPI
 
 ROUTERS = (
     "auth", "features", "conflicts", "alerts", "permits", "imports",
-    "events", "inspections", "reports", "maps", "users", "rules",
+    "events", "inspections", "reports", "maps", "users", "reviews", "ogc", "docs", "account",
+    "rules",
 )
 
 

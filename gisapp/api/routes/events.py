@@ -23,8 +23,10 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 from sqlalchemy.engine import Engine
 
+from gisapp.api.admission import SSE_POLL_CONNECTIONS
 from gisapp.api.deps import allow
-from layers.services.alerts import alerts_after, newest_alert_id
+from gisapp.api.transaction import BearerToken
+from layers.services.alerts import alerts_for_stream, newest_alert_id
 from layers.services.errors import InvalidRequestError
 from layers.services.permissions import EVERYTHING, Access
 
@@ -36,6 +38,7 @@ GAP_WINDOW_S = 300.0
 MAX_GAPS = 1000
 BATCH = 200
 RETRY_MS = 3000
+STREAM_CLOSED = "登录已失效（已注销、账号已停用或令牌已过期），实时告警推送已关闭，请重新登录"
 
 
 class AlertCursor:
@@ -87,22 +90,46 @@ def start_after(
     return since_id
 
 
+async def stream_slot(request: Request, access: Reader) -> AsyncIterator[None]:
+    """Hold one of the worker's stream slots for the stream's life (gisapp.api.streams)."""
+    state = request.app.state
+    with state.stream_slots.slot(access.actor.id):
+        yield
+
+
+def _poll_limiter(state) -> anyio.CapacityLimiter:
+    """The streams' polls share a few threads and connections (gisapp.api.admission)."""
+    if getattr(state, "stream_polls", None) is None:
+        state.stream_polls = anyio.CapacityLimiter(SSE_POLL_CONNECTIONS)
+    return state.stream_polls
+
+
 @router.get("/stream", response_class=EventSourceResponse)
 async def stream_alerts(
-    request: Request, access: Reader, after: Annotated[int | None, Depends(start_after)],
+    request: Request, access: Reader, token: BearerToken,
+    after: Annotated[int | None, Depends(start_after)],
+    _slot: Annotated[None, Depends(stream_slot)],
 ) -> AsyncIterator[ServerSentEvent]:
-    """实时推送新告警（Server-Sent Events：id 为告警编号，event 为 alert，data 为告警 JSON）。"""
+    """实时推送新告警（Server-Sent Events：id 为告警编号，event 为 alert，data 为告警 JSON）。
+
+    每次轮询都重新核验令牌：注销、停用账号、改密或令牌过期后，连接在约 1 秒内关闭。
+    """
     engine: Engine = request.app.state.engine
     state = request.app.state
+    limiter = _poll_limiter(state)
     state.alert_streams = getattr(state, "alert_streams", 0) + 1
     try:
         if after is None:
-            after = await anyio.to_thread.run_sync(newest_alert_id, engine)
+            after = await anyio.to_thread.run_sync(newest_alert_id, engine, limiter=limiter)
         cursor = AlertCursor(after)
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         while True:
-            rows = await anyio.to_thread.run_sync(alerts_after, engine, cursor.last_id,
-                                                  cursor.pending_gaps(), BATCH)
+            rows = await anyio.to_thread.run_sync(alerts_for_stream, engine, token or "",
+                                                  cursor.last_id, cursor.pending_gaps(), BATCH,
+                                                  limiter=limiter)
+            if rows is None:  # logged out, deactivated, password changed or expired
+                yield ServerSentEvent(event="logout", data={"detail": STREAM_CLOSED})
+                return
             for row in rows:
                 yield ServerSentEvent(id=str(row["id"]), event="alert", data=row)
             cursor.accept([row["id"] for row in rows])

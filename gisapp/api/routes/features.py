@@ -59,7 +59,8 @@ def _granted(route, kind: str, verb: str):
 
 def _visible(request: Request, session, access: Access, kind: str, feature_id: int) -> dict:
     """Return the feature if ``access`` reaches it (else "not found", as if it did not exist)."""
-    return get_feature(session, kind, feature_id, access=access, near_m=_reach(request))
+    return get_feature(session, kind, feature_id, access=access, near_m=_reach(request),
+                       near_cap=request.app.state.settings.builder_max_visible_pipelines)
 
 
 def _create(kind: str):
@@ -84,9 +85,10 @@ def _create(kind: str):
             created = create_feature(session, kind, feature, write_ctx(request, access))
             body = dict(created)
             body["conflicts"] = created["properties"]["conflicts"]
+            status = 202 if "review" in created["properties"] else 201  # held for review
             if idempotency_key is not None:
-                idempotency.remember(session, user.id, idempotency_key, path, digest, 201, body)
-            return _json(body, 201)
+                idempotency.remember(session, user.id, idempotency_key, path, digest, status, body)
+            return _json(body, status)
 
         return await in_transaction(request, token, work)
 
@@ -165,6 +167,7 @@ def _list(kind: str):
             q=q,
             access=access,
             near_m=_reach(request),
+            near_cap=request.app.state.settings.builder_max_visible_pipelines,
             limit=limit,
             offset=offset,
         )

@@ -18,21 +18,29 @@ from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import JSONResponse
 
 from gisapp.api.deps import SessionDep, allow, write_ctx
+from gisapp.api.limits import NUL_TEXT, storable_text
+from gisapp.api.uploads import VertexCounter, vertex_limit_message
 from layers.importer import file_sha256
 from layers.io import FeatureProblem, InputFileError, read_layer
+from layers.io.crs_input import LocalGridCrs
+from layers.io.dxf import DxfOptions
 from layers.services.errors import InvalidRequestError
 from layers.services.imports import ENTITY, import_and_screen
+from layers.services.local_grids import load_grid
 from layers.services.permissions import Access
+from layers.services.site_limits import limits_for
 
 router = APIRouter(prefix="/api", tags=["imports"])
 
-ALLOWED_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".csv")
+ALLOWED_SUFFIXES = (".geojson", ".json", ".gpkg", ".zip", ".csv", ".kml", ".kmz", ".dxf", ".xlsx", ".xls")
 LAYER_ZH = {"pipelines": "燃气管道", "projects": "施工项目"}
 CHUNK_BYTES = 1 << 20
 MAX_FIELD_MAP_ENTRIES = 200
 _UNSAFE_NAME_CHARS = re.compile(r"[\x00-\x1f\x7f/\\]")
-FILE_HELP = "GeoJSON、GeoPackage、Shapefile 压缩包（.zip）或 CSV"
-CRS_HELP = "输入坐标系，如 4326、4549、gcj02；默认取文件自带坐标系"
+FILE_HELP = "GeoJSON、GeoPackage、Shapefile 压缩包（.zip）、CSV、KML/KMZ、DXF 或 Excel（.xlsx/.xls）"
+CRS_HELP = "输入坐标系，如 4326、4549、4528、gcj02、bd09、local:名称；默认取文件自带坐标系（DXF 必填）"
+CAD_LAYER_HELP = "DXF：只读这些 CAD 图层（逗号分隔）"
+CODE_FROM_HELP = "DXF：编号来源 layer、text、text:图层名 或 attrib:属性标记"
 LAYER_HELP = "GeoPackage 或压缩包中的图层名"
 REPLACE_HELP = "编号已存在时覆盖（旧记录软删除）"
 FIELD_MAP_HELP = 'JSON 对象，如 {"管径": "outer_diameter_mm"}'
@@ -77,22 +85,41 @@ def _parse_field_map(raw: str | None) -> dict[str, str] | None:
     return mapping
 
 
-def _save_upload(upload: UploadFile, target: Path, limit: int) -> None:
-    """Copy the upload to ``target`` in chunks; 413 as soon as it passes ``limit`` bytes."""
+def _save_upload(upload: UploadFile, target: Path, limit: int, max_vertices: int | None = None,
+                 role: str = "") -> None:
+    """Copy the upload to ``target`` in chunks; 413 as soon as it passes ``limit`` bytes.
+
+    A GeoJSON upload is also refused (413) as soon as it has more vertices than
+    ``max_vertices`` (``gisapp.api.uploads.VertexCounter``), before it is parsed.
+    """
     written = 0
+    counter = VertexCounter() if max_vertices is not None and target.suffix in (".geojson", ".json") else None
     with target.open("wb") as out:
         while chunk := upload.file.read(CHUNK_BYTES):
             written += len(chunk)
             if written > limit:
                 raise HTTPException(413, f"上传文件过大（超过上限 {limit:,} 字节）")
+            if counter is not None and max_vertices is not None and counter.feed(chunk) > max_vertices:
+                raise HTTPException(413, vertex_limit_message(counter.count, max_vertices, role))
             out.write(chunk)
+
+
+# The readers speak the command line's options; the API's form fields are named without "--".
+_CLI_TO_FORM = (("--replace", "replace=true"), ("--crs ", "crs="), ("--crs", "crs"),
+                ("--code-from", "code_from"), ("--cad-layer", "cad_layer"))
+
+
+def _api_words(message: str) -> str:
+    for cli, form in _CLI_TO_FORM:
+        message = message.replace(cli, form)
+    return message
 
 
 def _renamed(exc: InputFileError, name: str, tmp: str) -> InputFileError:
     """Return the error naming the client's file instead of our temporary copy."""
     problems = [
         FeatureProblem(p.row, p.feature_id, p.field,
-                       p.message.replace(tmp, "").replace("--replace", "replace=true"))
+                       _api_words(p.message.replace(tmp, "")))
         for p in exc.problems
     ]
     return InputFileError(name, problems)
@@ -109,19 +136,32 @@ def _import(kind: str):
         layer: Annotated[str | None, Form(max_length=128, description=LAYER_HELP)] = None,
         replace: Annotated[bool, Form(description=REPLACE_HELP)] = False,
         field_map: Annotated[str | None, Form(max_length=20000, description=FIELD_MAP_HELP)] = None,
+        cad_layer: Annotated[str | None, Form(max_length=2000, description=CAD_LAYER_HELP)] = None,
+        code_from: Annotated[str | None, Form(max_length=200, description=CODE_FROM_HELP)] = None,
     ):
         settings = request.app.state.settings
+        for field, value in (("crs", crs), ("encoding", encoding), ("layer", layer),
+                             ("field_map", field_map)):
+            if value is not None and not storable_text(value):
+                raise InvalidRequestError(f"字段 {field} {NUL_TEXT}")
         name = _display_name(file.filename)
         suffix = _safe_suffix(file.filename)
         mapping = _parse_field_map(field_map)
         with tempfile.TemporaryDirectory(prefix="gisapp-import-") as tmp:  # mode 0700
             target = Path(tmp) / f"upload{suffix}"
-            _save_upload(file, target, settings.max_upload_bytes)
+            role = access.actor.role
+            _save_upload(file, target, settings.max_upload_bytes,
+                         limits_for(settings, role).max_import_vertices, role)
             try:
+                source_crs: str | LocalGridCrs | None = crs or None
+                if crs and crs.strip().lower().startswith("local:"):
+                    source_crs = load_grid(session, crs)
+                cad = DxfOptions(tuple(x.strip() for x in (cad_layer or "").split(",") if x.strip()),
+                                 code_from or None)
                 result = read_layer(
-                    target, kind, crs=crs or None, field_map=mapping, encoding=encoding or None,
+                    target, kind, crs=source_crs, field_map=mapping, encoding=encoding or None,
                     layer=layer or None, margin_m=settings.district_margin_m,
-                    max_bytes=settings.max_upload_bytes,
+                    max_bytes=settings.max_upload_bytes, cad=cad,
                 )
             except InputFileError as exc:
                 raise _renamed(exc, name, tmp) from None

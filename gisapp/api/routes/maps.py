@@ -7,6 +7,7 @@ bearer token of the gas office or an inspector. Queries live in ``maps.layers_da
 from __future__ import annotations
 
 import datetime as dt
+import html
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +19,7 @@ from layers.services.errors import NotFoundError
 from layers.services.permissions import EVERYTHING, Access
 from maps import layers_data, panels
 from maps.assets import static_file
+from maps.basemap import TILE_PATH
 from maps.pages import PageOptions, build_dashboard_page, build_map_page
 
 router = APIRouter(tags=["maps"])
@@ -31,6 +33,13 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def _options(request: Request, year: int | None = None) -> PageOptions:
     settings = request.app.state.settings
+    basemap = request.app.state.basemap
+    if basemap is not None:  # the office's own tile file, served below
+        # The file's own credit is text from the file: escaped (Leaflet shows attribution as HTML).
+        credit = settings.tile_attribution or html.escape(
+            basemap.info.attribution or f"底图：{basemap.info.name}")
+        return PageOptions(tile_url=TILE_PATH, tile_attribution=credit,
+                           tile_max_native_zoom=basemap.info.max_zoom, year=year)
     return PageOptions(tile_url=settings.tile_url,
                        tile_attribution=settings.tile_attribution, year=year)
 
@@ -46,6 +55,17 @@ def static(path: str) -> FileResponse:
     if found is None:
         raise NotFoundError(f"静态文件 {path[:200]} 不存在")
     return FileResponse(found, headers={"Cache-Control": "public, max-age=3600"})
+
+
+@router.get("/maps/basemap/{z}/{x}/{y}", include_in_schema=False)
+def basemap_tile(request: Request, z: int, x: int, y: int) -> Response:
+    """One tile of the base map file (GISAPP_BASEMAP_FILE); public like any tile server."""
+    basemap = request.app.state.basemap
+    tile = None if basemap is None else basemap.tile(z, x, y)
+    if tile is None:
+        raise NotFoundError(f"底图瓦片 {z}/{x}/{y} 不存在")
+    return Response(tile, media_type=basemap.info.media_type,
+                    headers={"Cache-Control": "public, max-age=86400"})
 
 
 @router.get("/maps/", response_class=HTMLResponse, include_in_schema=False)
@@ -106,11 +126,11 @@ def projects_data(
 @router.get("/maps/data/projects/{project_id}/popup")
 def project_popup(session: ReadSessionDep, access: Viewer, project_id: int, view: ViewQ,
                   year: YearQ = None) -> dict:
-    """项目弹窗内容（HTML 片段）。"""
+    """项目弹窗内容（内容块，页面以纯文本插入）。"""
     detail = layers_data.project_detail(session, project_id, year)
     if detail is None:
         raise NotFoundError(f"项目 id={project_id} 不存在")
-    return {"id": project_id, "html": panels.project_popup(detail, view)}
+    return {"id": project_id, "blocks": panels.project_popup(detail, view)}
 
 
 @router.get("/maps/data/search")
@@ -135,11 +155,11 @@ def inspection_coverage(request: Request, session: ReadSessionDep, access: Viewe
     campaign = judging_settings(session, year, request.app.state.settings.campaign_settings)
     on = min(today, dt.date(year, 12, 31))
     coverage = layers_data.inspection_coverage(session, campaign, on)
-    return {**coverage, "html": panels.coverage_panel(coverage)}
+    return {**coverage, "blocks": panels.coverage_panel(coverage)}
 
 
 @router.get("/maps/data/summary")
 def summary(session: ReadSessionDep, access: Viewer) -> dict:
     """概览页主要数字：管道长度、项目、冲突、保护手续、新告警。"""
     figures = layers_data.dashboard_figures(session)
-    return {**figures, "html": panels.dashboard_html(figures)}
+    return {**figures, "blocks": panels.dashboard_blocks(figures)}

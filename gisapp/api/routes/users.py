@@ -5,13 +5,17 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gisapp.api.deps import SessionDep, allow
 from gisapp.api.pagination import next_links
 from layers.services.permissions import EVERYTHING, USER_ROLES, Access
+from layers.services.user_requests import cancel, list_requests
 from layers.services.users import (
     add_user,
+    confirm_request,
     get_user,
     list_users,
     set_password,
@@ -62,11 +66,39 @@ class PasswordIn(BaseModel):
     password: Password
 
 
+def _answer(result: dict, status: int = 200):
+    """A privileged change waiting for a second admin is answered 202 (user_requests)."""
+    if "pending_request" in result:
+        return JSONResponse(jsonable_encoder(result), status_code=202)
+    return JSONResponse(jsonable_encoder(result), status_code=status)
+
+
 @router.post("", status_code=201)
-def create(session: SessionDep, admin: Admin, body: UserIn) -> dict:
-    """新建用户（规则同命令行 gisapp user create；用户名重复时 409）。"""
-    return add_user(session, admin.actor, body.username, body.password.get_secret_value(), body.role,
-                    body.organisation)
+def create(session: SessionDep, admin: Admin, body: UserIn):
+    """新建用户（规则同命令行 gisapp user create；用户名重复时 409）。
+
+    新建燃气管理所或管理员账号须由另一名管理员确认（返回 202 与待确认请求）。
+    """
+    return _answer(add_user(session, admin.actor, body.username, body.password.get_secret_value(),
+                            body.role, body.organisation), 201)
+
+
+@router.get("/requests")
+def requests_(session: SessionDep, admin: Admin, pending_only: bool = True) -> dict:
+    """涉及特权账号（燃气管理所、管理员）的待确认变更请求。"""
+    return {"requests": list_requests(session, pending_only)}
+
+
+@router.post("/requests/{request_id}/confirm")
+def confirm(session: SessionDep, admin: Admin, request_id: UserId):
+    """由另一名管理员确认并执行特权账号变更（发起人不能自行确认）。"""
+    return _answer(confirm_request(session, admin.actor, request_id))
+
+
+@router.post("/requests/{request_id}/cancel")
+def cancel_(session: SessionDep, admin: Admin, request_id: UserId) -> dict:
+    """取消一个待确认的特权账号变更请求。"""
+    return cancel(session, admin.actor, request_id)
 
 
 @router.get("")
@@ -90,13 +122,19 @@ def read(session: SessionDep, admin: Admin, user_id: UserId) -> dict:
 
 
 @router.patch("/{user_id}")
-def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch) -> dict:
-    """变更角色、所属单位或停用/启用；角色、单位变更或停用时其现有令牌立即失效。"""
+def change(session: SessionDep, admin: Admin, user_id: UserId, body: UserPatch):
+    """变更角色、所属单位或停用/启用；角色、单位变更或停用时其现有令牌立即失效。
+
+    提升为燃气管理所或管理员、重新启用此类账号，须由另一名管理员确认（202）。
+    """
     # An empty change is refused by update_user, with the fields it accepts.
-    return update_user(session, admin.actor, user_id, body.model_dump(include=body.model_fields_set))
+    return _answer(update_user(session, admin.actor, user_id, body.model_dump(include=body.model_fields_set)))
 
 
 @router.post("/{user_id}/password")
-def password(session: SessionDep, admin: Admin, user_id: UserId, body: PasswordIn) -> dict:
-    """设置新密码；该用户现有令牌立即失效（含管理员本人）。"""
-    return set_password(session, admin.actor, user_id, body.password.get_secret_value())
+def password(session: SessionDep, admin: Admin, user_id: UserId, body: PasswordIn):
+    """设置新密码；该用户现有令牌立即失效（含管理员本人）。
+
+    为其他燃气管理所或管理员账号设置密码须由另一名管理员确认（202）。
+    """
+    return _answer(set_password(session, admin.actor, user_id, body.password.get_secret_value()))

@@ -1,9 +1,13 @@
-/* gisapp map pages: login, viewport loading of bbox GeoJSON, township filter, search.
+/* gisapp map pages: the map, login, viewport loading of bbox GeoJSON, township filter, search.
  *
- * Loaded after Leaflet. The folium page calls GisMaps.start(map, config, groups) with
- * empty feature groups; this script fills them from /maps/data/... on every move,
- * sending the token kept in sessionStorage. All text comes from config.strings
- * (maps/i18n.py); pop-ups and panels arrive as ready, escaped HTML from the server.
+ * Loaded after Leaflet, at the end of the page. The page carries its configuration as
+ * JSON in the data-config attribute of #gis-map (a map page) or #gis-dashboard; the
+ * Content-Security-Policy allows no inline script. This script draws the map, fills its
+ * layers from /maps/data/... on every move, sending the token kept in sessionStorage.
+ * All labels come from config.strings (maps/i18n.py). Every string that a user may have
+ * written (codes, names, builders, townships, notes...) is put in as TEXT: tooltips get
+ * a text node, pop-ups and panels arrive as content blocks (maps/panels.py) built here
+ * with textContent. Nothing from the server is ever assigned to innerHTML.
  */
 (function () {
   "use strict";
@@ -18,8 +22,36 @@
   function el(tag, cls, text) {
     var node = document.createElement(tag);
     if (cls) node.className = cls;
-    if (text) node.textContent = text;
+    if (text !== undefined && text !== null && text !== "") node.textContent = String(text);
     return node;
+  }
+
+  // Content blocks of maps/panels.py into elements; every string goes in as text.
+  function render(blocks, parent) {
+    blocks.forEach(function (b) {
+      if (b.type === "heading") parent.appendChild(el("h" + Math.min(6, Math.max(1, b.level)), "", b.text));
+      else if (b.type === "text") {
+        var para = parent.appendChild(el("p", b["class"] || "", b.text));
+        if (b.strong !== undefined) para.appendChild(el("b", "", b.strong));
+      } else if (b.type === "fields") {
+        var fields = el("table", "gis-fields");
+        b.rows.forEach(function (r) {
+          var tr = fields.appendChild(el("tr"));
+          tr.appendChild(el("th", "", r[0])); tr.appendChild(el("td", "", r[1]));
+        });
+        parent.appendChild(fields);
+      } else if (b.type === "table") {
+        var table = el("table", "gis-table"), head = table.appendChild(el("thead")).appendChild(el("tr"));
+        var body = table.appendChild(el("tbody"));
+        b.head.forEach(function (h) { head.appendChild(el("th", "", h)); });
+        b.rows.forEach(function (r) {
+          var tr = body.appendChild(el("tr"));
+          r.forEach(function (c) { tr.appendChild(el("td", "", c)); });
+        });
+        parent.appendChild(table);
+      } else if (b.type === "section") parent.appendChild(render(b.blocks, el("section")));
+    });
+    return parent;
   }
 
   function showMessage(text) {
@@ -107,9 +139,10 @@
 
     function bind(feature, layer) {
       var p = feature.properties;
-      if (spec.labels) layer.bindTooltip(p.label, { permanent: true, direction: "center", className: "gis-label" });
+      // Leaflet inserts a string tooltip as HTML: an element with text content stays text.
+      if (spec.labels) layer.bindTooltip(el("span", "", p.label), { permanent: true, direction: "center", className: "gis-label" });
       if (spec.popup) {
-        layer.bindTooltip(p.code + " " + p.name);
+        layer.bindTooltip(el("span", "", p.code + " " + p.name));
         layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
       }
     }
@@ -151,7 +184,10 @@
 
   function openPopup(map, cfg, id, latlng) {
     getJSON(cfg.dataUrl + "/projects/" + id + "/popup?view=" + cfg.view + (cfg.year ? "&year=" + cfg.year : ""))
-      .then(function (d) { L.popup({ maxWidth: 460 }).setLatLng(latlng).setContent(d.html).openOn(map); })
+      .then(function (d) {
+        var box = render(d.blocks, el("div", "gis-popup"));
+        L.popup({ maxWidth: 460 }).setLatLng(latlng).setContent(box).openOn(map);
+      })
       .catch(function () {});
   }
 
@@ -180,7 +216,7 @@
     input.addEventListener("input", function () {
       clearTimeout(timer);
       timer = setTimeout(function () {
-        list.innerHTML = "";
+        list.textContent = "";
         if (!input.value.trim()) return;
         getJSON(cfg.dataUrl + "/search?q=" + encodeURIComponent(input.value.trim())).then(function (d) {
           if (!d.results.length) list.appendChild(el("li", "gis-none", S.searchNone));
@@ -227,7 +263,7 @@
       reload();
       if (cfg.panelUrl) {
         getJSON(cfg.panelUrl + (cfg.year ? "?year=" + cfg.year : "")).then(function (d) {
-          var panel = el("div", "gis-control gis-panel"); panel.innerHTML = d.html;
+          var panel = render(d.blocks, el("div", "gis-control gis-panel"));
           control(map, "bottomleft", panel);
           status.loads += 1;
         }).catch(function () { status.failures += 1; });
@@ -240,13 +276,68 @@
     S = cfg.strings;
     whenLoggedIn(function () {
       getJSON(cfg.summaryUrl).then(function (d) {
-        var main = document.getElementById("gis-figures");
-        main.innerHTML = d.html;
+        render(d.blocks, document.getElementById("gis-figures"));
         document.querySelector("header").appendChild(logoutLink());
         status.loads += 1;
       }).catch(function () { status.failures += 1; });
     });
   }
 
-  window.GisMaps = { start: start, dashboard: dashboard, status: status };
+  // The legend from data: swatch colours set through the DOM (no inline style attribute).
+  function legend(map, blocks) {
+    var box = el("div", "gis-legend");
+    blocks.forEach(function (b) {
+      var block = box.appendChild(el("div", "gis-legend-block"));
+      block.appendChild(el("h4", "", b.title));
+      b.rows.forEach(function (r) {
+        var row = block.appendChild(el("div", "gis-legend-row")), swatch = el("i", "gis-swatch gis-" + r.kind);
+        swatch.style.setProperty("--c", r.color);
+        row.appendChild(swatch); row.appendChild(document.createTextNode(r.label));
+      });
+    });
+    control(map, "bottomright", box);
+  }
+
+  // A map page: base layers, district and township areas, empty data layers, legend, controls.
+  function page(node, cfg) {
+    var map = L.map(node, { preferCanvas: true, minZoom: cfg.minZoom, maxZoom: cfg.maxZoom,
+                            zoomControl: true });
+    map.fitBounds(cfg.bounds);
+    L.control.scale({ imperial: false }).addTo(map);
+    var bases = {}, overlays = {};
+    if (cfg.tiles) {
+      var tileOptions = { attribution: cfg.tiles.attribution, maxZoom: cfg.tiles.maxZoom };
+      // A tile file holds zooms up to its own depth; deeper views scale its tiles up.
+      if (cfg.tiles.maxNativeZoom) { tileOptions.maxNativeZoom = cfg.tiles.maxNativeZoom; }
+      bases[cfg.tiles.name] = L.tileLayer(cfg.tiles.url, tileOptions).addTo(map);
+    }
+    overlays[cfg.district.name] = L.geoJSON(cfg.district.geometry, {
+      interactive: false, style: function () { return { color: "#37474f", weight: 2.5, fill: false }; }
+    }).addTo(map);
+    if (cfg.townshipAreas) {
+      overlays[cfg.townshipAreas.name] = L.geoJSON({ type: "FeatureCollection", features: cfg.townshipAreas.features }, {
+        style: function () {
+          return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
+        },
+        onEachFeature: function (f, layer) { layer.bindTooltip(el("span", "", f.properties.name), { sticky: true }); }
+      }).addTo(map);
+    }
+    cfg.layers.forEach(function (spec) { groups[spec.key] = L.featureGroup().addTo(map); overlays[spec.name] = groups[spec.key]; });
+    legend(map, cfg.legend);
+    L.control.layers(bases, overlays, { collapsed: false, position: "topright" }).addTo(map);
+    start(map, cfg, groups);
+    return map;
+  }
+
+  var groups = {};            // the data layers of the map page, by key (read by the browser test)
+
+  function boot() {
+    var mapNode = document.getElementById("gis-map"), dash = document.getElementById("gis-dashboard");
+    if (mapNode) window.GisMaps.map = page(mapNode, JSON.parse(mapNode.getAttribute("data-config")));
+    else if (dash) dashboard(JSON.parse(dash.getAttribute("data-config")));
+  }
+
+  window.GisMaps = { start: start, dashboard: dashboard, status: status, groups: groups, render: render };
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", boot);
+  else boot();
 })();

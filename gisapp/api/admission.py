@@ -1,0 +1,110 @@
+"""Admission control: a worker serves a bounded number of requests at once (issue 12, item 3).
+
+Why: FastAPI runs each sync dependency and the endpoint in the thread pool, one trip
+after the other, and a request keeps its pooled connection between trips. With more
+requests in flight than pooled connections, requests holding a connection waited for a
+thread while every thread waited for a connection: the whole worker stalled until the
+pool's 30 s timeout and answered 500. Admitting at most ``max_active`` requests, with
+the pool sized above that (``pool_size_for``), means every admitted request can always
+get its connection: no deadlock whatever the concurrency.
+
+Beyond ``max_active`` a request waits in arrival order, at most ``wait_s`` seconds and
+in a queue of at most ``max_queued``; otherwise it is answered at once with 503 and
+``Retry-After`` (a Chinese message), which costs nothing of the pool.
+
+Streaming responses (the SSE alert stream) hold their slot only until the response
+starts: the stream's later polls have their own limiter and caps (routes.events).
+"""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+BUSY = "服务器繁忙（同时处理的请求已达上限），请 {retry} 秒后重试"
+# Connections the pool keeps beyond the admitted requests: the alert streams' polls,
+# the outbox dispatcher, the permit expiry job and one spare.
+SSE_POLL_CONNECTIONS = 3
+SPARE_CONNECTIONS = 3
+
+
+def pool_size_for(max_active: int) -> int:
+    """Return the pool's total size (size + overflow) that no admitted load can exhaust."""
+    return max_active + SSE_POLL_CONNECTIONS + SPARE_CONNECTIONS
+
+
+class Admission:
+    """ASGI middleware: at most ``max_active`` requests at once, a bounded wait, else 503."""
+
+    def __init__(self, app: ASGIApp, *, max_active: int, max_queued: int, wait_s: float,
+                 streaming_paths: tuple[str, ...] = (), retry_after_s: int = 1) -> None:
+        """Wrap ``app``."""
+        self.app = app
+        self.max_active = max_active
+        self.max_queued = max_queued
+        self.wait_s = wait_s
+        self.streaming_paths = streaming_paths
+        self.retry_after_s = retry_after_s
+        self._slots: anyio.Semaphore | None = None  # made in the event loop
+        self.waiting = 0
+        self.refused = 0
+
+    @property
+    def active(self) -> int:
+        """Requests being served now."""
+        return 0 if self._slots is None else self.max_active - self._slots.value
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Admit, queue or refuse the request."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self.max_active, fast_acquire=True)
+        slots = self._slots
+        if slots.value == 0 or self.waiting:
+            if self.waiting >= self.max_queued:
+                await self._refuse(send)
+                return
+            self.waiting += 1
+            try:
+                with anyio.move_on_after(self.wait_s) as waited:
+                    await slots.acquire()
+            finally:
+                self.waiting -= 1
+            if waited.cancelled_caught:
+                await self._refuse(send)
+                return
+        else:
+            await slots.acquire()
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                slots.release()
+
+        streaming = scope.get("path", "") in self.streaming_paths
+
+        async def send_and_release(message: Message) -> None:
+            if streaming and message["type"] == "http.response.start":
+                release()  # a live stream keeps the socket, not a slot
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_release if streaming else send)
+        finally:
+            release()
+
+    async def _refuse(self, send: Send) -> None:
+        self.refused += 1
+        body = json.dumps({"detail": BUSY.format(retry=self.retry_after_s), "problems": []},
+                          ensure_ascii=False).encode("utf-8")
+        await send({"type": "http.response.start", "status": 503, "headers": [
+            (b"content-type", b"application/json; charset=utf-8"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(self.retry_after_s).encode())]})
+        await send({"type": "http.response.body", "body": body})

@@ -1,0 +1,1 @@
+"""Shapes of the OGC API – Features interface that are not data: the OpenAPI definition."""
