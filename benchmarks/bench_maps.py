@@ -4,7 +4,7 @@
 
 A throwaway PostGIS gets the city sample (300,000 segments, 10,000 sites, screened);
 ``gisapp serve`` runs on loopback; Chromium (Debian's, driven by Playwright) opens each
-page with a token already in sessionStorage and waits until the viewport data has
+page with a session cookie already set and waits until the viewport data has
 loaded. Reports per page: time to first data render (navigation start to all
 viewport requests settled), HTML size, bytes transferred; the same with the district
 sample as the baseline from the same run. Also the size of the exported report files.
@@ -59,12 +59,13 @@ def _body_size(response) -> int:
 
 def measure(base: str, browser) -> list[tuple[str, float, int, int]]:
     """Return (page, seconds to settled data, HTML bytes, bytes transferred) per page."""
-    token = httpx.post(f"{base}/api/auth/token",
-                       data={"username": "bench", "password": "bench-password-1"}).json()["access_token"]
+    with httpx.Client(base_url=base) as client:  # the one login at /: a session cookie
+        client.post("/login", data={"username": "bench", "password": "bench-password-1"})
+        cookies = [{"name": n, "value": v, "url": base} for n, v in client.cookies.items()]
     rows = []
     for path in PAGES:
         context = browser.new_context(viewport={"width": 1280, "height": 860})
-        context.add_init_script(f"sessionStorage.setItem('gisapp.token', {token!r});")
+        context.add_cookies(cookies)
         page = context.new_page()
         sizes = []
         page.on("response", lambda r, acc=sizes: acc.append(_body_size(r)))

@@ -709,3 +709,15 @@ class LocalGrid(Base):
     created_by: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (CheckConstraint("method IN ('similarity', 'affine')", name="method"),)
+
+
+class InspectionKeyItem(Base):
+    """One of the district's five key items of an inspection, found compliant or not."""
+
+    __tablename__ = "inspection_key_item"
+
+    inspection_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("inspection.id"), primary_key=True
+    )
+    item: Mapped[str] = mapped_column(String(40), primary_key=True)
+    compliant: Mapped[bool] = mapped_column(Boolean)

@@ -141,4 +141,7 @@ def create_app(
     from gisapp.api.routes import register_routes
 
     register_routes(app)
+    from gisapp.web import register_web
+
+    register_web(app)
     return app

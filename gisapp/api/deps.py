@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.orm import Session
 
+from gisapp.web.session import request_token
 from layers.services.actors import Actor
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
@@ -20,6 +21,18 @@ from layers.services.site_limits import limits_for
 from layers.services.users import user_for_token
 
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def api_token(request: Request, _bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> str | None:
+    """Return the request's token: a bearer header, else the browser's session cookie.
+
+    ``oauth2_scheme`` stays a dependency so the API docs still offer the bearer login;
+    the cookie path checks CSRF on unsafe methods (``gisapp.web.session``).
+    """
+    return request_token(request)
+
+
+Token = Annotated[str | None, Depends(api_token)]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -61,7 +74,7 @@ def get_read_session(request: Request) -> Iterator[Session]:
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
-def get_current_user(session: SessionDep, token: Annotated[str | None, Depends(oauth2_scheme)]) -> Actor:
+def get_current_user(session: SessionDep, token: Token) -> Actor:
     """Return the user of the bearer token, looked up in the request's own transaction.
 
     One connection and one transaction per request: a 401 rolls back like any error,

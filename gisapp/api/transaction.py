@@ -24,12 +24,12 @@ from fastapi import Depends, Request
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from gisapp.api.deps import oauth2_scheme
+from gisapp.api.deps import api_token
 from layers.services.actors import Actor
 from layers.services.users import user_for_token
 
 T = TypeVar("T")
-BearerToken = Annotated[str | None, Depends(oauth2_scheme)]
+BearerToken = Annotated[str | None, Depends(api_token)]
 
 
 def write_limiter(concurrency: int) -> anyio.CapacityLimiter:

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from starlette.types import Scope
 
 from gisapp.api.limits import Refusal, UploadLimit
+from gisapp.web.session import SESSION_COOKIE
 from layers.services.errors import AuthenticationError
 from layers.services.users import user_for_token
 
@@ -21,12 +22,21 @@ UNAUTHENTICATED = "上传文件前请先登录（缺少或无效的访问令牌�
 
 
 def bearer_token(scope: Scope) -> str:
-    """Return the bearer token of the request's Authorization header, or ''."""
+    """Return the bearer token of the Authorization header, else the browser's session cookie.
+
+    The cookie's CSRF token is checked later, by the route's own dependency.
+    """
+    cookie = ""
     for name, value in scope.get("headers") or []:
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             return token.strip() if scheme.lower() == "bearer" else ""
-    return ""
+        if name == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                key, _, val = part.strip().partition("=")
+                if key == SESSION_COOKIE:
+                    cookie = val
+    return cookie
 
 
 def _role_of(sessions, token: str) -> str | None:

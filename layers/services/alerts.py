@@ -208,7 +208,8 @@ def get_alert(session: Session, alert_id: int) -> dict:
 
 ALERT_SELECT = (
     "SELECT a.id, a.conflict_id, a.kind, a.zone, a.message, a.status, a.created_at, a.acknowledged_at, "
-    "a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, p.registration_code AS project_code, "
+    "a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.project_id, "
+    "p.registration_code AS project_code, "
     "g.external_code AS pipeline_code FROM alert a "
     "JOIN construction_project p ON p.id = a.project_id JOIN gas_pipeline g ON g.id = a.pipeline_id"
 )

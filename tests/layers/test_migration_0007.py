@@ -1,4 +1,4 @@
-"""Migration 0007 (rules in force) goes down to 0010 and up again; legacy duplicates close."""
+"""Migration 0007 (rules in force) goes down to 0011 and up again; legacy duplicates close."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from layers.migrate import alembic_config, current_revision
 pytestmark = pytest.mark.postgis
 
 
-def test_downgrade_to_0010_and_upgrade_again(db_engine):
+def test_downgrade_to_0011_and_upgrade_again(db_engine):
     with db_engine.connect() as conn, conn.begin() as trans:
-        command.downgrade(alembic_config(connection=conn), "0010")
-        assert current_revision(conn) == "0010"
+        command.downgrade(alembic_config(connection=conn), "0011")
+        assert current_revision(conn) == "0011"
         # Before 0007 a pair could be open under two rule sets at once.
         conn.execute(text(
             "INSERT INTO construction_project (registration_code, name, kind, status, geom) VALUES "

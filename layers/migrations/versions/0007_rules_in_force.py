@@ -8,7 +8,7 @@ conflict (the unique constraint becomes a partial unique index), and any number 
 records every switch of the stored data between versions.
 
 Revision ID: 0007
-Revises: 0010 (main's head when merged)
+Revises: 0011 (main's head when merged)
 Create Date: 2026-12-01
 """
 import sqlalchemy as sa
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = '0007'
-down_revision = '0010'
+down_revision = '0011'
 branch_labels = None
 depends_on = None
 

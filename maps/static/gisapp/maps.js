@@ -3,7 +3,8 @@
  * Loaded after Leaflet, at the end of the page. The page carries its configuration as
  * JSON in the data-config attribute of #gis-map (a map page) or #gis-dashboard; the
  * Content-Security-Policy allows no inline script. This script draws the map, fills its
- * layers from /maps/data/... on every move, sending the token kept in sessionStorage.
+ * layers from /maps/data/... on every move, with the session cookie of the one login at /
+ * (HttpOnly: no token within any script's reach; a 401 goes back to the login page).
  * All labels come from config.strings (maps/i18n.py). Every string that a user may have
  * written (codes, names, builders, townships, notes...) is put in as TEXT: tooltips get
  * a text node, pop-ups and panels arrive as content blocks (maps/panels.py) built here
@@ -11,13 +12,9 @@
  */
 (function () {
   "use strict";
-  var TOKEN_KEY = "gisapp.token";
   var S = {};                 // Chinese strings of the page
-  var afterLogin = [];        // run each time a token is stored
   // Read by the browser test: finished loads, pending requests, features per layer.
   var status = { loads: 0, pending: 0, failures: 0, counts: {}, truncated: {} };
-
-  function token() { return sessionStorage.getItem(TOKEN_KEY); }
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -60,11 +57,21 @@
     box.textContent = text;
   }
 
-  // GET JSON with the bearer token: 401 asks for a login, 403 explains the role.
+  function cookie(name) {
+    var found = document.cookie.split("; ").filter(function (c) { return c.indexOf(name + "=") === 0; })[0];
+    return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
+  }
+
+  function toLogin() {
+    location.href = "/?next=" + encodeURIComponent(location.pathname + location.search);
+  }
+
+  // GET JSON with the session cookie (HttpOnly: this script never sees the token);
+  // 401 goes to the one login page at /, 403 explains the role.
   function getJSON(url, signal) {
-    return fetch(url, { headers: { Authorization: "Bearer " + (token() || "") }, signal: signal })
+    return fetch(url, { credentials: "same-origin", signal: signal })
       .then(function (r) {
-        if (r.status === 401) { sessionStorage.removeItem(TOKEN_KEY); showLogin(); }
+        if (r.status === 401) toLogin();
         else if (r.status === 403) showMessage(S.forbidden);
         else if (!r.ok) showMessage(S.loadFailed);
         if (!r.ok) throw new Error("HTTP " + r.status);
@@ -72,47 +79,17 @@
       });
   }
 
-  // A modal form posting to /api/auth/token (OAuth2 password form).
-  function showLogin() {
-    if (document.getElementById("gis-login")) return;
-    var overlay = el("div", "gis-overlay"), form = el("form", "gis-login-form");
-    overlay.id = "gis-login";
-    form.appendChild(el("h3", "", S.loginTitle));
-    [["username", S.user, "text"], ["password", S.password, "password"]].forEach(function (f) {
-      var label = el("label", "", f[1]), input = el("input");
-      input.name = f[0]; input.type = f[2]; input.required = true;
-      label.appendChild(input); form.appendChild(label);
-    });
-    var submit = el("button", "", S.submit), error = el("p", "gis-error");
-    submit.type = "submit";
-    form.appendChild(submit); form.appendChild(error);
-    form.addEventListener("submit", function (ev) {
-      ev.preventDefault();
-      fetch(S.loginUrl, { method: "POST", body: new URLSearchParams(new FormData(form)) })
-        .then(function (r) { if (!r.ok) throw new Error("login"); return r.json(); })
-        .then(function (t) {
-          sessionStorage.setItem(TOKEN_KEY, t.access_token);
-          overlay.remove();
-          afterLogin.forEach(function (fn) { fn(); });
-        })
-        .catch(function () { error.textContent = S.loginFailed; });
-    });
-    overlay.appendChild(form);
-    document.body.appendChild(overlay);
-  }
+  // The pages are served to anyone; their data needs the session, checked by the server.
+  function whenLoggedIn(fn) { fn(); }
 
-  function whenLoggedIn(fn) {
-    afterLogin.push(fn);
-    if (token()) fn(); else showLogin();
-  }
-
+  // 退出登录 posts the workbench's logout form with the CSRF token of the session.
   function logoutLink() {
-    var a = el("a", "gis-logout", S.logout);
-    a.href = "#";
-    a.addEventListener("click", function (ev) {
-      ev.preventDefault(); sessionStorage.removeItem(TOKEN_KEY); location.reload();
-    });
-    return a;
+    var form = el("form", "gis-logout"), csrf = el("input"), button = el("button", "", S.logout);
+    form.method = "post"; form.action = "/logout";
+    csrf.type = "hidden"; csrf.name = "csrf_token"; csrf.value = cookie("gisapp_csrf");
+    button.type = "submit";
+    form.appendChild(csrf); form.appendChild(button);
+    return form;
   }
 
   // A Leaflet control holding a DOM node; clicks and wheel stay inside it.
@@ -155,7 +132,7 @@
     }
 
     function load() {
-      if (!token() || !map.hasLayer(group) || (spec.once && loadedOnce)) return;
+      if (!map.hasLayer(group) || (spec.once && loadedOnce)) return;
       if (map.getZoom() < (spec.minZoom || 0)) {      // the server would send nothing anyway
         group.clearLayers(); status.counts[spec.key] = 0; report(); return;
       }

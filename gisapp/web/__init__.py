@@ -1,0 +1,19 @@
+"""The workbench: server-rendered pages where every role does its daily work.
+
+Routes only (``gisapp.web.pages`` for HTML, ``gisapp.web.api`` for the JSON the pages
+need beyond the public API); templates, scripts and styles live in the ``workbench``
+package, queries in ``layers.services``.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+
+def register_web(app: FastAPI) -> None:
+    """Include the workbench's routers."""
+    from gisapp.web import api, pages
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    pages.install_handlers(app)

@@ -1,0 +1,16 @@
+/* 我的项目: the organisation's projects with conflicts, permit state and deadlines. */
+(function () {
+  "use strict";
+  WB.api("GET", "/api/workbench/my-projects").then(function (data) {
+    WB.table(document.getElementById("projects"), [
+      ["项目编号", function (p) { return WB.link("/builder/projects/" + p.id, p.registration_code); }],
+      ["项目名称", "name"], ["项目类型", function (p) { return WB.KIND[p.kind] || p.kind; }],
+      ["状态", function (p) { return WB.STATUS[p.status] || p.status; }],
+      ["冲突", function (p) { return p.conflicts ? p.conflicts + "（保护范围 " + p.protection_conflicts + "）" : "无"; }],
+      ["保护手续", "permit_state"],
+      ["计划开工", function (p) { return WB.date(p.start_date); }],
+      ["计划竣工", function (p) { return WB.date(p.planned_completion_date); }],
+      ["批准最早到期", function (p) { return WB.date(p.next_expiry); }]
+    ], data.projects);
+  }).catch(function (err) { WB.say(document.getElementById("page-message"), err.detail, true); });
+})();
