@@ -56,7 +56,7 @@ def security_headers(tile_url: str = "") -> list[tuple[bytes, bytes]]:
         "content-security-policy": content_security_policy(tile_url),
         "x-frame-options": "DENY",
         "x-content-type-options": "nosniff",
-        "referrer-policy": "no-referrer",
+        "referrer-policy": "same-origin",
         "cross-origin-opener-policy": "same-origin",
         "permissions-policy": "camera=(), microphone=(), geolocation=(), payment=()",
     }

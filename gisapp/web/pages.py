@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
+from gisapp import initial_user
 from gisapp.api.deps import SessionDep
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services import login as logins
@@ -26,7 +27,6 @@ from layers.services.permits import local_today
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
     change_own_password,
-    issue_token,
     revoke_token,
     user_for_token,
 )
@@ -214,24 +214,26 @@ def change_password(
         errors["confirm_password"] = "两次输入的新密码不一致"
     elif not 10 <= len(new_password) <= 256:
         errors["new_password"] = "新密码长度须为 10–256 个字符"
+    token = request.cookies.get(SESSION_COOKIE, "")
     if not errors:
         try:
-            change_own_password(session, user, current_password, new_password)  # checks first
+            # The same change as POST /api/auth/password: this browser's token stays valid,
+            # every other token of the user is revoked.
+            change_own_password(session, user, current_password, new_password, keep_token=token)
         except AuthenticationError:
-            errors["current_password"] = "当前密码不正确"
+            errors["current_password"] = "账号已停用，请重新登录"
         except InvalidRequestError as err:
-            errors["new_password"] = str(err)
+            field, _, message = str(err).partition("：")
+            which = "current_password" if "current_password" in field else "new_password"
+            errors[which] = message or str(err)
     if errors:
         return _html(request, "password.html", user, status_code=422, title="修改密码",
                      errors=errors, done="")
-    # Every token of the user was revoked with the change: this browser gets a new one.
-    ttl = request.app.state.settings.token_ttl_minutes
-    token, _ = issue_token(session, user, ttl)
+    session.commit()  # the first account's password file goes only once the new one is stored
+    initial_user.forget(request.app.state.settings.data_dir, user.username)
     body = render_page("password.html", user=user, csrf=csrf_for(token), path=request.url.path,
                        title="修改密码", errors={}, done="密码已修改；其他设备上的登录已失效。")
-    response = HTMLResponse(body, headers=NO_STORE)
-    set_session(response, request, token, ttl * 60)
-    return response
+    return HTMLResponse(body, headers=NO_STORE)
 
 
 # --- The pages of each role: a template, its script, and the data-* it needs -------------

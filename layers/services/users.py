@@ -383,11 +383,3 @@ def confirm_request(session: Session, actor, request_id: int) -> dict:
         return update_user(session, actor, req["target_user_id"], dict(payload), confirmed=True)
 
     return user_requests.confirm(session, actor, request_id, apply)
-
-
-def change_own_password(session: Session, user: Actor, current: str, new: str) -> None:
-    """Change a user's own password after checking the current one; revokes all its tokens."""
-    account = authenticate(session, user.username, current)  # AuthenticationError when wrong
-    if account.id is None:
-        raise AuthenticationError("用户名或密码错误")
-    set_password(session, user, account.id, new)

@@ -86,7 +86,7 @@ def test_every_answer_carries_the_security_headers(api, login):
         assert "unsafe-inline" not in csp and "unsafe-eval" not in csp, name
         assert "frame-ancestors 'none'" in csp and "object-src 'none'" in csp, name
         assert h["x-frame-options"] == "DENY" and h["x-content-type-options"] == "nosniff", name
-        assert h["referrer-policy"] == "no-referrer", name
+        assert h["referrer-policy"] == "same-origin", name
     assert answers["too large"].status_code == 413
     assert answers["me"].headers["cache-control"] == "no-store"
     assert answers["static"].headers["cache-control"].startswith("public")
