@@ -86,7 +86,7 @@ def preview_site(session: Session, site, rule_set: RuleSet,
     }
     rows = execute_prepared(session, _PREVIEW, params).mappings().all()
     declared = sorted(a.value for a in activities) if activities else []
-    mask = activities_mask(Activity(c) for c in declared)
+    mask = activities_mask(activities)  # none declared: every activity
     conflicts, features = [], []
     for row in rows:
         zone = _zone(row["wall_m"], row["protection_m"], row["control_m"])

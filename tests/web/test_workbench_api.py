@@ -13,7 +13,8 @@ from tests.factories import site_feature
 
 pytestmark = pytest.mark.postgis
 
-NEAR_HP = "121.4000,31.63005\n121.4003,31.63005\n121.4003,31.6303\n121.4000,31.6303"
+# About 3 m from HP-T1's wall: inside its protection range under every version (5 or 6 m).
+NEAR_HP = "121.4000,31.63003\n121.4003,31.63003\n121.4003,31.6303\n121.4000,31.6303"
 
 
 def _count(db_engine, table: str) -> int:
@@ -30,8 +31,8 @@ def test_preview_screens_without_storing(api, login, db_engine, stored_network):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     (conflict,) = body["conflicts"]
-    assert conflict["pipeline_code"] == "HP-T1" and conflict["zone"] == "protection"  # high B: 6 m
-    assert conflict["owner"] == "上海天然气管网有限公司" and 4.5 < conflict["distance_m"] < 5.5
+    assert conflict["pipeline_code"] == "HP-T1" and conflict["zone"] == "protection"  # high B: 5 m (2026.1)
+    assert conflict["owner"] == "上海天然气管网有限公司" and 2.5 < conflict["distance_m"] < 3.5
     layers = {f["properties"]["layer"] for f in body["features"]["features"]}
     assert {"pipe", "protection_band", "control_band", "nearest_line"} <= layers
     # The same site stored through the API gets the same answer.
@@ -100,7 +101,7 @@ def test_preview_roles(api, login, stored_network):
 
 def test_lists_filter_and_export_safely(api, login, stored_network):
     builder = login("builder", "甲建设公司")
-    site = site_feature("=HYPERLINK(1)", 121.40, 31.63005, name="+恶意名称")
+    site = site_feature("=HYPERLINK(1)", 121.40, 31.63003, name="+恶意名称")
     assert api.post("/api/projects", json=site, headers=builder).status_code == 201
     office = login("gas_office")
     rows = api.get("/api/workbench/lists/conflicts", params={"status": "protection"}, headers=office).json()
@@ -164,7 +165,8 @@ def test_preview_carries_the_rules_answer_of_the_stored_project(api, login, stor
     upload = api.post("/api/projects/preview/file", headers=headers,
                       files={"file": ("site.geojson", json.dumps(
                           {"type": "FeatureCollection", "features": [
-                              {"type": "Feature", "properties": {}, "geometry": geometry}]}),
+                              {"type": "Feature", "geometry": geometry,
+                               "properties": {"id": "PV-FILE", "name": "文件", "kind": "housing"}}]}),
                           "application/geo+json")},
                       data={"crs": "auto", "activities": "挖掘,打桩"})
     assert upload.status_code == 200, upload.text
