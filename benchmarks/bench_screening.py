@@ -91,6 +91,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--repeat", type=int, default=3)
+    # The 2018 text by default, so pair counts compare with earlier runs; any version works.
+    parser.add_argument("--rules", default="shanghai@2018.1")
     args = parser.parse_args()
     rows: list[tuple[str, str]] = []
 
@@ -102,7 +104,8 @@ def main() -> None:
             f"{time.perf_counter() - t0:.1f} s, {len(ds.pipelines)} segments, {len(ds.projects)} sites",
         )
     )
-    rule_set = load_rule_set("shanghai")
+    rule_set = load_rule_set(args.rules)
+    rows.append(("rule set", rule_set.label))
     pipes = ds.pipelines[ds.pipelines["status"] != "abandoned"]
 
     # 1. In-memory engine vs naive geopandas (both from lon/lat frames in memory).
@@ -122,7 +125,7 @@ def main() -> None:
     prep_s, (pipe_set, site_set), _ = best_of(ours, 1)
     screen_sites(pipe_set, site_set, rule_set)  # warm the cached tree once
     mem_s, result, mem_all = best_of(lambda: screen_sites(pipe_set, site_set, rule_set), args.repeat)
-    naive_s, naive, _ = best_of(lambda: naive_screen(ds.pipelines, ds.projects), 1)
+    naive_s, naive, _ = best_of(lambda: naive_screen(ds.pipelines, ds.projects, args.rules), 1)
     ours_pairs = set(zip(result.site_ids.tolist(), result.pipeline_ids.tolist(), strict=True))
     naive_pairs = set(zip(naive["site_id"], naive["pipeline_id"], strict=True))
     rows += [
@@ -177,6 +180,7 @@ def main() -> None:
             "JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :d) "
             "JOIN unnest(CAST(:cls AS text[]), CAST(:ctrl AS float8[])) r(c, ctrl) ON r.c = g.pressure_class "
             "WHERE g.status <> 'abandoned' AND p.deleted_at IS NULL AND g.deleted_at IS NULL "
+            "AND p.status <> 'completed' "
             "AND GREATEST(0, ST_Distance(p.geom_m, g.geom_m) - g.outer_diameter_mm / 2000.0) < r.ctrl) q"
         )
 
@@ -201,12 +205,15 @@ def main() -> None:
             "JOIN unnest(CAST(:cls AS text[]), CAST(:ctrl AS float8[])) r(c, ctrl) ON r.c = g.pressure_class "
             "WHERE ST_DWithin(p.geom_m, g.geom_m, :d) AND g.status <> 'abandoned' "
             "AND g.deleted_at IS NULL OFFSET 0) q "
-            "WHERE p.deleted_at IS NULL AND GREATEST(0, q.d - q.od / 2000.0) < q.ctrl"
+            "WHERE p.deleted_at IS NULL AND p.status <> 'completed' "
+            "AND GREATEST(0, q.d - q.od / 2000.0) < q.ctrl"
         )
 
         def hand_sites():
             return run_count(hand_sites_sql, jit=False)
 
+        completed = set(ds.projects.loc[ds.projects["status"] == "completed", "registration_code"])
+        live_pairs = sum(1 for site in result.site_ids.tolist() if site not in completed)
         db_s, report, db_all = best_of(db_full, args.repeat)
         hand_s, hand_count, hand_all = best_of(hand_join, args.repeat)
         hand_nojit_s, _, _ = best_of(lambda: hand_join(jit=False), args.repeat)
@@ -220,7 +227,9 @@ def main() -> None:
                 "hand-written join, sites driving, JIT off",
                 f"{hand_sites_s * 1000:.0f} ms, {hand_sites_count} pairs (ratio {hand_sites_s / db_s:.2f})",
             ),
-            ("pairs PostGIS vs in-memory", f"{report.in_range} vs {len(result)}"),
+            # A full screen leaves completed projects as they are (their answers stand).
+            ("pairs PostGIS vs in-memory (projects not completed)",
+             f"{report.in_range} vs {live_pairs}"),
         ]
         # Incremental: keep the full result stored, then add one site near the trunk.
         with session_factory(engine).begin() as session:

@@ -45,7 +45,11 @@ class Settings(BaseSettings):
     # A raster MBTiles or PMTiles file served as the base map (intranet, no internet);
     # it takes the place of tile_url.
     basemap_file: Path | None = None
+    # A family (follows the calendar: the server switches on the day a version takes
+    # effect), a version such as shanghai@2018.1 (pinned), or a YAML/JSON file.
     rule_set: str = "shanghai"
+    # How often a server whose rule_set is a family checks the version in force (0: never).
+    rule_check_interval_s: float = Field(default=60.0, ge=0, le=86_400)
     # The campaign's dates, stage windows and quota (a YAML file as ``gisapp campaign
     # --settings`` takes); unset: the district work plan's defaults. Used by the CLI, the
     # API, the maps and the report alike; a stored plan keeps the settings it was drawn with.

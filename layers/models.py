@@ -29,7 +29,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from geoalchemy2 import Geometry
@@ -178,6 +178,9 @@ class ConstructionProject(StoredFeature, Base):
     # 纳入监管 applies to gas engineering projects only; NULL = not applicable / unknown.
     under_supervision: Mapped[bool | None] = mapped_column(Boolean)
     supervised_since: Mapped[dt.date | None] = mapped_column(Date)
+    # Planned activities: sorted codes joined by commas (vocabulary.activities); NULL =
+    # none declared, judged for every activity.
+    activities: Mapped[str | None] = mapped_column(Text)
     geom = mapped_column(
         Geometry("MULTIPOLYGON", srid=STORAGE_EPSG, spatial_index=True), nullable=False
     )
@@ -227,6 +230,15 @@ class PipelineConflict(Base):
     protection_range_m: Mapped[float] = mapped_column(Float)
     control_range_m: Mapped[float] = mapped_column(Float)
     required_action: Mapped[str] = mapped_column(Text)
+    # Sorted activity codes prohibited / needing a protection plan here, among those the
+    # project declared (all activities when it declared none).
+    prohibited_activities: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]"))
+    plan_required_activities: Mapped[list[str]] = mapped_column(
+        ARRAY(Text), server_default=text("'{}'::text[]"))
+    # The version the conflict was first found under; ``rule_set`` is the version that
+    # judges it now (a standing conflict carried over a rule change keeps both).
+    found_under: Mapped[str | None] = mapped_column(String(80))
     first_detected_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -246,7 +258,6 @@ class PipelineConflict(Base):
             "uq_pipeline_conflict_open_pair",
             "project_id",
             "pipeline_id",
-            "rule_set",
             unique=True,
             postgresql_where=text("closed_at IS NULL"),
         ),
@@ -364,7 +375,10 @@ class Alert(Base):
     __tablename__ = "alert"
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    conflict_id: Mapped[int] = mapped_column(ForeignKey("pipeline_conflict.id"), unique=True)
+    conflict_id: Mapped[int] = mapped_column(ForeignKey("pipeline_conflict.id"))
+    # new: the conflict appeared (exactly one per conflict); changed: a rule change moved
+    # a standing conflict to another zone or changed its activities (one per change).
+    kind: Mapped[str] = mapped_column(String(16), server_default="new")
     project_id: Mapped[int] = mapped_column(ForeignKey("construction_project.id"))
     pipeline_id: Mapped[int] = mapped_column(ForeignKey("gas_pipeline.id"))
     zone: Mapped[str] = mapped_column(String(16))
@@ -382,6 +396,10 @@ class Alert(Base):
     __table_args__ = (
         CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
         CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
+        CheckConstraint("kind IN ('new', 'changed')", name="kind"),
+        Index("uq_alert_new_conflict_id", "conflict_id", unique=True,
+              postgresql_where=text("kind = 'new'")),
+        Index("ix_alert_conflict_id", "conflict_id"),
         Index("ix_alert_status_created_at", "status", "created_at"),
         Index("ix_alert_project_id", "project_id"),
         Index("ix_alert_pipeline_id", "pipeline_id"),
@@ -558,6 +576,29 @@ class SpotCheckPick(Base):
 
     # The primary key leads with plan_id; deletes of projects need their own index.
     __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
+
+
+class RuleSetSwitch(Base):
+    """One switch of the stored data from one rule set version to another (or a first adoption)."""
+
+    __tablename__ = "rule_set_switch"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    from_rule_set: Mapped[str | None] = mapped_column(String(80))
+    to_rule_set: Mapped[str] = mapped_column(String(80))
+    # auto: the server on the day a version takes effect; command: gisapp screen --db.
+    trigger: Mapped[str] = mapped_column(String(16))
+    switched_at: Mapped[dt.datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
+    new_conflicts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    changed_conflicts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+    closed_conflicts: Mapped[int] = mapped_column(Integer, server_default=text("0"))
+
+    __table_args__ = (
+        CheckConstraint("trigger IN ('auto', 'command')", name="trigger"),
+        Index("ix_rule_set_switch_switched_at", "switched_at"),
+    )
 
 
 # --- Hardening (issue 12): login throttling, held sites, two-admin confirmation -----------

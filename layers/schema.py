@@ -42,6 +42,9 @@ PROJECT_FIELDS: dict[str, tuple[str, bool]] = {
     "insured": ("bool", False),
     "under_supervision": ("bool", False),  # 纳入监管, gas engineering only
     "supervised_since": ("date", False),
+    # Planned activities (vocabulary.activities): sorted codes joined by commas; none
+    # declared (NULL) means the project is judged for every activity.
+    "activities": ("activities", False),
 }
 
 # The layer's id field in files, and the canonical column it maps to.

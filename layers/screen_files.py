@@ -6,6 +6,7 @@ PostGIS engine does (``layers.screening_db``).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,12 +25,13 @@ from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from spatial_rules.crs import STORAGE_EPSG
 from spatial_rules.rulesets import RuleSet
 from spatial_rules.screening import PipelineSet, ScreeningResult, SiteSet, screen_sites
+from vocabulary.activities import ALL_ACTIVITIES_MASK, Activity, activities_mask
 
 OUTPUT_FORMATS = (".csv", ".geojson", ".json", ".gpkg")
 # The fields the screen uses; other optional text fields (name, owner...) are not read.
 PIPELINE_FIELDS = ("external_code", "pressure_class", "design_pressure_mpa", "outer_diameter_mm",
                    "status")
-SITE_FIELDS = ("registration_code",)
+SITE_FIELDS = ("registration_code", "activities")
 
 
 @dataclass
@@ -96,10 +98,23 @@ def screen_files(
     site_set = SiteSet(
         ids=sites.frame["registration_code"].astype(str).to_numpy(),
         geoms=lonlat_to_metric(sites.frame.geometry.to_numpy()),
+        activity_masks=activity_masks(sites.frame),
     )
     step("缓冲区分析")
     result = screen_sites(pipe_set, site_set, rule_set)
     return FileScreening(pipe_frame, sites.frame, result, pipes.notes + sites.notes, skipped)
+
+
+def activity_masks(frame: pd.DataFrame) -> np.ndarray | None:
+    """Return each site's declared-activity mask (every activity when none), or None without the column."""
+    if "activities" not in frame.columns:
+        return None
+    masks: dict[str | None, int] = {None: ALL_ACTIVITIES_MASK}
+    texts = [v if isinstance(v, str) and v else None for v in frame["activities"].tolist()]
+    for text in set(texts):
+        if text is not None and text not in masks:
+            masks[text] = activities_mask(Activity(code) for code in text.split(","))
+    return np.fromiter((masks[t] for t in texts), dtype=np.int32, count=len(texts))
 
 
 def conflicts_frame(screening: FileScreening) -> gpd.GeoDataFrame:
@@ -119,6 +134,8 @@ def conflicts_frame(screening: FileScreening) -> gpd.GeoDataFrame:
             "protection_range_m": result.protection_range_m,
             "control_range_m": result.control_range_m,
             "rule_set": result.rule_set.label,
+            "prohibited_activities": result.prohibited_activities,
+            "plan_required_activities": result.plan_required_activities,
             "required_action": result.required_actions,
             "site_nearest_lon": np.round(site_lon, 8),
             "site_nearest_lat": np.round(site_lat, 8),
@@ -145,4 +162,19 @@ def write_conflicts(frame: gpd.GeoDataFrame, out: str | Path) -> Path:
                                  geometry=frame.geometry.to_numpy(), crs=None)
         plain.to_file(path, driver="GeoJSON", engine="pyogrio", COORDINATE_PRECISION=9,
                       WRITE_NAME="NO")
+        _activity_lists(path)
     return path
+
+
+LIST_COLUMNS = ("prohibited_activities", "plan_required_activities")
+
+
+def _activity_lists(path: Path) -> None:
+    """Rewrite the activity columns of a written GeoJSON as JSON lists (CSV keeps them comma-joined)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    for feature in data.get("features", []):
+        props = feature.get("properties") or {}
+        for column in LIST_COLUMNS:
+            if column in props:
+                props[column] = props[column].split(",") if props[column] else []
+    path.write_text(json.dumps(data, ensure_ascii=False, separators=(",", ":")), encoding="utf-8")

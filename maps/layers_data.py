@@ -390,7 +390,8 @@ FROM construction_project WHERE id = :id AND deleted_at IS NULL"""), {"id": proj
         return None
     conflicts = session.execute(text("""
 SELECT c.id AS conflict_id, g.external_code AS pipeline_code, c.pressure_class, c.zone,
-  round(c.distance_m::numeric, 2)::float AS distance_m, pm.id AS permit_id,
+  round(c.distance_m::numeric, 2)::float AS distance_m, c.rule_set, c.prohibited_activities,
+  c.plan_required_activities, pm.id AS permit_id,
   coalesce(pm.status, 'not_started') AS permit_status, pm.reference, pm.approved_until
 FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id
 LEFT JOIN permit pm ON pm.conflict_id = c.id

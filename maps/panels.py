@@ -12,6 +12,7 @@ import json
 
 from maps import i18n
 from vocabulary import ProjectKind, ProjectStatus
+from vocabulary.activities import Activity
 
 # Choropleth classes of the supervision rate: (upper bound exclusive, colour); 100 % apart.
 CHOROPLETH_COLORS = ("#d9d9d9", "#d73027", "#fc8d59", "#fee08b", "#1a9850")
@@ -67,16 +68,24 @@ def project_popup(detail: dict, view: str) -> list[dict]:
     return blocks
 
 
+def _activity_labels(codes) -> str:
+    """Return activity codes as their Chinese names (vocabulary.activities), or a dash."""
+    return "、".join(Activity(c).label for c in codes) if codes else "—"
+
+
 def _conflicts(detail: dict) -> list[dict]:
     p = i18n.POPUP
     if not detail["conflicts"]:
         return [paragraph(p["no_conflict"])]
     rows = [(c["pipeline_code"], i18n.PRESSURE_ZH.get(c["pressure_class"], c["pressure_class"]),
              i18n.ZONE_ZH.get(c["zone"], c["zone"]), f"{c['distance_m']:.2f}",
-             i18n.PERMIT_STATUS_ZH.get(c["permit_status"], c["permit_status"]))
+             i18n.PERMIT_STATUS_ZH.get(c["permit_status"], c["permit_status"]),
+             c.get("rule_set") or "", _activity_labels(c.get("prohibited_activities")),
+             _activity_labels(c.get("plan_required_activities")))
             for c in detail["conflicts"]]
     out = [heading(p["conflicts"], 5),
-           table((p["pipeline"], p["pressure"], p["zone"], p["distance"], p["permit"]), rows)]
+           table((p["pipeline"], p["pressure"], p["zone"], p["distance"], p["permit"],
+                  p["rule_set"], p["prohibited"], p["plan_required"]), rows)]
     if detail["alerts_new"]:
         out.append(paragraph(f'{p["new_alerts"]}：{detail["alerts_new"]}', "gis-alert"))
     out.append(heading(p["history"], 5))

@@ -46,7 +46,7 @@ The result is columnar (``ScreeningResult``, numpy arrays, one row per conflict)
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -68,6 +68,7 @@ from spatial_rules.zones import (
     wall_distances_m,
     zone_names,
 )
+from vocabulary.activities import ALL_ACTIVITIES_MASK, mask_codes
 
 _CLASS_ORDER: tuple[PressureClass, ...] = tuple(PressureClass)
 _CLASS_CODES = np.array([cls.value for cls in _CLASS_ORDER], dtype=object)
@@ -222,6 +223,9 @@ class SiteSet:
 
     ids: np.ndarray
     geoms: np.ndarray
+    # Declared activities per site as bit masks (``vocabulary.activities``); a site that
+    # declares none is judged for every activity (``ALL_ACTIVITIES_MASK``, the default).
+    activity_masks: np.ndarray | None = None
     _rank: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -229,8 +233,15 @@ class SiteSet:
         ids = _id_array(self.ids, "项目")
         geoms = _geometry_array(self.geoms, len(ids), "项目")
         _check_geometries(geoms, ids, _POLYGON_TYPES, "项目", "面（Polygon 或 MultiPolygon）")
+        if self.activity_masks is None:
+            masks = np.full(len(ids), ALL_ACTIVITIES_MASK, dtype=np.int32)
+        else:
+            masks = np.asarray(self.activity_masks, dtype=np.int32)
+            if masks.shape != (len(ids),):
+                raise ScreeningInputError(f"项目作业类型数量（{masks.size}）与编号数量（{len(ids)}）不一致")
         object.__setattr__(self, "ids", ids)
         object.__setattr__(self, "geoms", geoms)
+        object.__setattr__(self, "activity_masks", masks)
         object.__setattr__(self, "_rank", _ranks(ids, "项目"))
 
     def __len__(self) -> int:
@@ -258,6 +269,8 @@ class Conflict:
     protection_range_m: float
     control_range_m: float
     required_action: str
+    prohibited_activities: tuple[str, ...]
+    plan_required_activities: tuple[str, ...]
     site_x: float
     site_y: float
     pipe_x: float
@@ -268,6 +281,9 @@ class Conflict:
         data = {name: getattr(self, name) for name in self.__slots__}
         data["zone"] = self.zone.value
         data["pressure_class"] = self.pressure_class.value
+        data["rule_set"] = f"{self.rule_set_name}@{self.rule_set_version}"
+        data["prohibited_activities"] = list(self.prohibited_activities)
+        data["plan_required_activities"] = list(self.plan_required_activities)
         return data
 
 
@@ -297,6 +313,10 @@ class ScreeningResult:
     site_y: np.ndarray
     pipe_x: np.ndarray
     pipe_y: np.ndarray
+    # Activity bit masks of each row: what is prohibited / needs a protection plan among
+    # what the site declared (every activity when it declared none).
+    prohibited_masks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
+    plan_masks: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int32))
 
     def __len__(self) -> int:
         """Return the number of conflicts."""
@@ -311,13 +331,37 @@ class ScreeningResult:
         """Return the zones as an object array of "protection" / "control"."""
         return zone_names(self.zone_codes)
 
+    def _by_distinct(self, keys: np.ndarray, make: Callable[[int], object]) -> np.ndarray:
+        """Apply ``make`` once per distinct key (a handful) and spread the results to rows."""
+        out = np.empty(len(keys), dtype=object)
+        if len(keys) == 0:
+            return out
+        uniques, inverse = np.unique(keys, return_inverse=True)
+        values = np.empty(len(uniques), dtype=object)
+        values[:] = [make(int(k)) for k in uniques.tolist()]
+        out[:] = values[inverse.reshape(-1)]
+        return out
+
+    @property
+    def prohibited_activities(self) -> np.ndarray:
+        """Return each row's prohibited activity codes, sorted, comma-separated ("" when none)."""
+        return self._by_distinct(self.prohibited_masks, lambda m: ",".join(mask_codes(m)))
+
+    @property
+    def plan_required_activities(self) -> np.ndarray:
+        """Return each row's activity codes that need a protection plan, comma-separated."""
+        return self._by_distinct(self.plan_masks, lambda m: ",".join(mask_codes(m)))
+
     @property
     def required_actions(self) -> np.ndarray:
-        """Return the Chinese action text of each row (object array)."""
-        texts = np.array(
-            [self.rule_set.actions.protection, self.rule_set.actions.control], dtype=object
-        )
-        return texts[self.zone_codes.astype(np.int64)]
+        """Return the Chinese action text of each row, composed from zone and activities."""
+        rs = self.rule_set
+        zones = (Zone.PROTECTION, Zone.CONTROL)
+        # One key per (zone, prohibited, plan): masks have 15 bits.
+        keys = (self.zone_codes.astype(np.int64) << 32) | (
+            self.prohibited_masks.astype(np.int64) << 16) | self.plan_masks.astype(np.int64)
+        return self._by_distinct(keys, lambda k: rs.compose_action(
+            zones[k >> 32], mask_codes((k >> 16) & 0xFFFF), mask_codes(k & 0xFFFF)))
 
     def columns(self) -> dict[str, np.ndarray]:
         """Return the rows as named columns (ready for a DataFrame or a bulk insert)."""
@@ -331,9 +375,12 @@ class ScreeningResult:
             "outer_diameter_mm": self.outer_diameter_mm,
             "rule_set_name": np.full(len(self), self.rule_set.name, dtype=object),
             "rule_set_version": np.full(len(self), self.rule_set.version, dtype=object),
+            "rule_set": np.full(len(self), self.rule_set.label, dtype=object),
             "protection_range_m": self.protection_range_m,
             "control_range_m": self.control_range_m,
             "required_action": self.required_actions,
+            "prohibited_activities": self.prohibited_activities,
+            "plan_required_activities": self.plan_required_activities,
             "site_x": self.site_x,
             "site_y": self.site_y,
             "pipe_x": self.pipe_x,
@@ -358,7 +405,9 @@ class ScreeningResult:
                 rule_set_version=rs.version,
                 protection_range_m=protection,
                 control_range_m=control,
-                required_action=rs.action_for(zone),
+                required_action=action,
+                prohibited_activities=tuple(banned.split(",")) if banned else (),
+                plan_required_activities=tuple(plan.split(",")) if plan else (),
                 site_x=sx,
                 site_y=sy,
                 pipe_x=px,
@@ -374,6 +423,9 @@ class ScreeningResult:
                 diameter,
                 protection,
                 control,
+                action,
+                banned,
+                plan,
                 sx,
                 sy,
                 px,
@@ -388,6 +440,9 @@ class ScreeningResult:
                 self.outer_diameter_mm.tolist(),
                 self.protection_range_m.tolist(),
                 self.control_range_m.tolist(),
+                self.required_actions.tolist(),
+                self.prohibited_activities.tolist(),
+                self.plan_required_activities.tolist(),
                 self.site_x.tolist(),
                 self.site_y.tolist(),
                 self.pipe_x.tolist(),
@@ -488,6 +543,13 @@ def screen_sites(
     site_pos, pipe_pos = site_pos[order], pipe_pos[order]
     rows = np.flatnonzero(hit)[order]
 
+    # Activities: the rule cell of each row (zone, class) masked by what its site declared.
+    prohibited_cells = np.array(rule_set.prohibited_masks, dtype=np.int32)
+    plan_cells = np.array(rule_set.plan_masks, dtype=np.int32)
+    cell = codes[rows].astype(np.int64) * len(_CLASS_ORDER) + class_index[rows]
+    assert sites.activity_masks is not None  # filled in by SiteSet.__post_init__
+    declared = sites.activity_masks[site_pos]
+
     if nearest_points:
         points = _in_parallel(
             _nearest_xy, (sites.geoms[site_pos], pipelines.geoms[pipe_pos]), workers
@@ -513,6 +575,8 @@ def screen_sites(
         site_y=points[:, 1],
         pipe_x=points[:, 2],
         pipe_y=points[:, 3],
+        prohibited_masks=prohibited_cells[cell] & declared,
+        plan_masks=plan_cells[cell] & declared,
     )
 
 

@@ -8,6 +8,7 @@ giving the Chinese word shown on pages, reports, tables, messages and API labels
 
 from __future__ import annotations
 
+from vocabulary.activities import Activity
 from vocabulary.clock import SHANGHAI, shanghai_date, today_in_shanghai
 from vocabulary.errors import DomainError
 from vocabulary.inspections import HazardState, InspectionKind
@@ -36,6 +37,7 @@ __all__ = [
     "PERMIT_SEVERITY",
     "SHANGHAI",
     "ZONE_ORDER",
+    "Activity",
     "DomainError",
     "HazardState",
     "InspectionKind",

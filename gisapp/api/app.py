@@ -20,11 +20,14 @@ from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
 from gisapp.channels import parse_smtp_url
 from gisapp.permit_expiry import ExpiryJob
+from gisapp.rule_watch import RULE_SWITCH_JOB, RuleWatch, watches
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
 from layers.district import district_extent_lonlat
 from layers.replica import ReadRouter
+from layers.services.features import WriteContext
 from layers.services.notify import Channels
+from layers.services.permissions import authorize
 from maps.basemap import Basemap
 from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.rulesets import load_rule_set
@@ -99,7 +102,20 @@ def create_app(
                             channels=Channels(smtp=smtp is not None,
                                               webhook_urls=tuple(webhook_urls))).start()
                   if expiry_s > 0 else None)
+        watch = None
+        if settings.rule_check_interval_s > 0 and watches(settings.rule_set):
+            def ctx_for(rule_set):
+                return WriteContext.of(authorize(RULE_SWITCH_JOB, "data.screen"), rule_set,
+                                       webhook_urls=settings.webhook_urls,
+                                       margin_m=settings.district_margin_m,
+                                       alert_burst=settings.alert_burst_threshold)
+
+            watch = RuleWatch(engine, app.state, settings.rule_set.strip().lower(), ctx_for,
+                              interval_s=settings.rule_check_interval_s).start()
+        app.state.rule_watch = watch
         yield
+        if watch is not None:
+            watch.stop()
         if expiry is not None:
             expiry.stop()
         if dispatcher is not None:

@@ -26,6 +26,7 @@ COMMAND_MODULES = {
     "report": "report_cmds",
     "calendar": "procedure_cmds",
     "org": "procedure_cmds",
+    "rules": "rules_cmds",
     "crs": "crs_cmds",
 }
 

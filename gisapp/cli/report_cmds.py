@@ -22,14 +22,15 @@ def report(
     from layers.db import make_engine, read_only_session
     from layers.services.campaign_plans import judging_settings
     from maps.report import build_report, parse_month, prepare_output_dir
-    from spatial_rules.rulesets import load_rule_set
 
     # Cheap checks first, so a typo never waits for the database.
     cli_access("report.read")
     period = parse_month(month)
     prepare_output_dir(out)
     settings = Settings()
-    rule_set = load_rule_set(settings.rule_set).label
+    # Every version: a conflict found under an earlier version stays in the report, and
+    # each row says which version judges it.
+    rule_set = None
     engine = make_engine(database_url(settings, start=True))
     try:
         with read_only_session(engine) as session:

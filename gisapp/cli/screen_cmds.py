@@ -16,9 +16,9 @@ from campaign.export import to_spreadsheet_csv
 from gisapp.cli.context import cli_access, cli_write_ctx
 from gisapp.cli.data_cmds import parse_field_map
 from gisapp.cli.errors import CliUsageError
+from gisapp.cli.rules_option import ON_HELP, RULES_HELP, rules_from_options
 from gisapp.settings import Settings
 from spatial_rules.pressure import PressureClass
-from spatial_rules.rulesets import load_rule_set
 from vocabulary import ZONE_ORDER
 
 
@@ -60,9 +60,8 @@ def screen(
         typer.Option("--pipelines", help="管道文件（GeoJSON、GPKG、SHP 压缩包、CSV、KML/KMZ、DXF、Excel）。"),
     ] = None,
     sites: Annotated[Path | None, typer.Option("--sites", help="项目红线/施工范围文件。")] = None,
-    rules: Annotated[
-        str, typer.Option("--rules", help="规则集：shanghai（默认）、gb55009，或 YAML/JSON 文件路径。")
-    ] = "shanghai",
+    rules: Annotated[str, typer.Option("--rules", help=RULES_HELP)] = "shanghai",
+    on: Annotated[str | None, typer.Option("--on", help=ON_HELP)] = None,
     pipelines_crs: Annotated[
         str | None, typer.Option("--pipelines-crs", help="管道文件坐标系：EPSG 代码或 gcj02。")
     ] = None,
@@ -88,7 +87,7 @@ def screen(
     ] = None,
 ) -> None:
     """缓冲区分析：找出进入燃气管道安全保护范围或安全控制范围的施工项目。"""
-    rule_set = load_rule_set(rules)
+    rule_set = rules_from_options(rules, on)
     if db:
         if pipelines or sites:
             raise CliUsageError("--db 与 --pipelines/--sites 不能同时使用")
@@ -157,8 +156,13 @@ def _screen_db(rule_set, out: Path | None) -> None:
         report = screen_district(session, ctx)
         conflicts = open_conflicts(session, rule_set.label)
     engine.dispose()
+    if report.switched_from is not None:
+        typer.echo(
+            f"规则集由 {report.switched_from} 切换为 {rule_set.label}：已竣工项目不重新筛查；"
+            f"范围或作业判定变化的冲突 {len(report.changed)} 处已告警。"
+        )
     typer.echo(
-        f"已筛查数据库：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
+        f"已筛查数据库（未竣工项目）：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
         f"关闭 {report.closed} 处。"
     )
     rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]

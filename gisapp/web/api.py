@@ -27,6 +27,7 @@ from layers.services.permits import local_today
 from layers.services.site_input import SiteInputError, parse_drawn, parse_file, parse_pasted
 from layers.services.site_preview import preview_site
 from maps.layers_data import townships_geojson
+from vocabulary.activities import Activity, ActivityError, parse_activities
 
 router = APIRouter(tags=["workbench"])
 # What each endpoint needs, from the permission table (layers.services.permissions).
@@ -47,8 +48,21 @@ def _problem_response(err: SiteInputError) -> JSONResponse:
     return JSONResponse(error_body(str(err), [p.as_dict() for p in err.site_problems]), status_code=422)
 
 
-def _answer(request: Request, session, site) -> dict:
-    found = preview_site(session, site, request.app.state.rule_set)
+def _declared(value: Any) -> frozenset[Activity] | None:
+    """Return the planned activities of a preview (codes or Chinese names), or None."""
+    too_long = ((isinstance(value, str) and len(value) > 2000)
+                or (isinstance(value, list) and len(value) > 100))
+    if value is not None and (not isinstance(value, str | list) or too_long):
+        raise InvalidRequestError("字段 activities：须为作业类型代码的列表，或以逗号分隔的文本")
+    try:
+        return parse_activities(value)
+    except ActivityError as exc:
+        raise InvalidRequestError(f"字段 activities：{exc}") from exc
+
+
+def _answer(request: Request, session, site, activities: frozenset[Activity] | None = None) -> dict:
+    # The same rule set and activities as the screening of the stored project.
+    found = preview_site(session, site, request.app.state.rule_set, activities)
     return {"site": site.__geo_interface__, **found}
 
 
@@ -60,9 +74,11 @@ def preview(
     """筛查一个正在绘制或编辑的场地（不保存）：返回冲突、保护/控制范围与最近距离线。
 
     请求体：``site``（GeoJSON 面，CGCS2000 经纬度，地图绘制）
-    或 ``site_text``（每行“经度,纬度”或 WKT）与 ``crs``。
+    或 ``site_text``（每行“经度,纬度”或 WKT）与 ``crs``；可选 ``activities``（计划进行的
+    施工活动代码列表，与提交项目时相同；不填则按全部活动判断）。
     """
     margin = request.app.state.settings.district_margin_m
+    activities = _declared(body.get("activities"))
     try:
         if body.get("site") is not None:
             site = parse_drawn(body["site"], margin_m=margin)
@@ -74,7 +90,7 @@ def preview(
             raise InvalidRequestError("请求体须包含 site（GeoJSON 面）或 site_text（坐标文本）")
     except SiteInputError as err:
         return _problem_response(err)
-    return _answer(request, session, site)
+    return _answer(request, session, site, activities)
 
 
 @router.post("/api/projects/preview/file")
@@ -82,8 +98,13 @@ def preview_file(
     request: Request, session: SessionDep, user: Registrar,
     file: Annotated[UploadFile, File(description="GeoJSON、GeoPackage、Shapefile（zip）或 CSV（WKT）")],
     crs: Annotated[str, Form(max_length=20)] = "auto",
+    activities: Annotated[str | None, Form(max_length=2000)] = None,
 ):
-    """读取上传的场地文件（与 gisapp import 相同格式，仅 1 个场地）并筛查（不保存）。"""
+    """读取上传的场地文件（与 gisapp import 相同格式，仅 1 个场地）并筛查（不保存）。
+
+    ``activities``：计划进行的施工活动（代码或中文名称，逗号分隔；不填则按全部活动判断）。
+    """
+    declared = _declared(activities)
     name = Path(file.filename or "site.geojson").name[-100:]
     content = file.file.read(MAX_SITE_FILE_BYTES + 1)
     if len(content) > MAX_SITE_FILE_BYTES:
@@ -95,7 +116,7 @@ def preview_file(
             site = parse_file(path, crs, margin_m=request.app.state.settings.district_margin_m)
         except SiteInputError as err:
             return _problem_response(err)
-    return _answer(request, session, site)
+    return _answer(request, session, site, declared)
 
 
 @router.get("/api/workbench/townships")

@@ -79,6 +79,10 @@ ALIASES: dict[str, dict[str, str]] = {
         "纳入监管": "under_supervision",
         "是否纳入监管": "under_supervision",
         "纳入监管日期": "supervised_since",
+        "作业类型": "activities",
+        "计划作业": "activities",
+        "施工作业": "activities",
+        "activity": "activities",
     },
 }
 ALIASES["sites"] = ALIASES["projects"]
@@ -89,6 +93,7 @@ FIELD_LABELS = {
     "kind": "项目类型",
     "status": "状态",
     "outer_diameter_mm": "管径",
+    "activities": "作业类型",
 }
 
 

@@ -35,9 +35,10 @@ from layers.io.normalize import (
     map_columns,
 )
 from layers.io.validate import check_geometry, points_inside
-from layers.io.values import ENUM_LABELS
+from layers.io.values import ENUM_LABELS, activities_text
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import classify_pressure, parse_pressure_class
+from vocabulary.activities import ActivityError
 
 _ISO_DATE = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 # Years a date column accepts without doubt (pandas' own bounds are wider or narrower
@@ -146,6 +147,11 @@ def _parse(value, type_name: str, canonical: str):
         raise _Unsure
     if type_name == "date":
         return _date(value)
+    if type_name == "activities":
+        try:
+            return activities_text(value)
+        except ActivityError:
+            raise _Unsure from None
     text = _text(value)
     if text is None:
         return None

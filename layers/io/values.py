@@ -17,6 +17,7 @@ from layers.schema import PipelineStatus, ProjectKind, ProjectStatus
 from spatial_rules.errors import PressureError
 from spatial_rules.pressure import parse_pressure_class
 from vocabulary import LabelledEnum
+from vocabulary.activities import Activity, ActivityError, canonical_activities, parse_activities
 
 # bad: Series of the original text of unparseable values, indexed by row, with the reason.
 Parsed = tuple[pd.Series, pd.Series, str]
@@ -215,6 +216,44 @@ def parse_pressure_classes(column: pd.Series) -> Parsed:
     return values, text[bad], "无法识别的压力级制（可用：low、medium_b、中压A、次高压A 等）"
 
 
+def activities_text(value) -> str | None:
+    """Return the canonical declaration of one value (text or list); raise ActivityError."""
+    if isinstance(value, list | tuple):
+        value = [str(v) for v in value if not _missing(v)]
+    elif _missing(value):
+        return None
+    else:
+        value = _one_text(value)
+    return canonical_activities(parse_activities(value))
+
+
+def parse_activity_lists(column: pd.Series) -> Parsed:
+    """Return canonical activity declarations (sorted codes, comma-joined) and the bad rows."""
+    parsed: dict = {}
+    bad_rows: dict = {}
+    unknown: list[str] = []
+    cache: dict = {}
+    for row, value in column.items():
+        key = tuple(map(str, value)) if isinstance(value, list | tuple) else value
+        result = cache.get(key, cache)
+        if result is cache:
+            try:
+                result = activities_text(value)
+            except ActivityError as exc:
+                result = exc
+            cache[key] = result
+        if isinstance(result, ActivityError):
+            bad_rows[row] = "、".join(key) if isinstance(key, tuple) else _one_text(value)
+            unknown.extend(w for w in result.unknown if w not in unknown)
+        else:
+            parsed[row] = result
+    values = pd.Series([parsed.get(row) for row in column.index], index=column.index, dtype=object)
+    words = "、".join(f"“{w}”" for w in unknown)
+    reason = (f"含未知的作业类型 {words}（可用：{'、'.join(a.value for a in Activity)}，"
+              "或其中文名称，以“,”“，”或“、”分隔）")
+    return values, pd.Series(bad_rows, dtype=object), reason
+
+
 # Columns longer than this with few distinct values are parsed once per distinct value.
 _FACTORIZE_MIN_ROWS = 1000
 # Codes and names differ row by row: factorizing them would only cost time.
@@ -264,4 +303,6 @@ def _parse_column(column: pd.Series, type_name: str, canonical: str) -> Parsed:
         return parse_date(column)
     if type_name == "pressure_class":
         return parse_pressure_classes(column)
+    if type_name == "activities":
+        return parse_activity_lists(column)
     return parse_enum(column, type_name)

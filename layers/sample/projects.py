@@ -116,7 +116,29 @@ def build_projects(
     if not shapely.is_valid(geoms).all():
         raise SampleError("生成的示例项目红线存在无效多边形")
     frame = _attributes(rng, geoms, near, townships, towns, year)
+    frame["activities"] = _planned_activities(np.random.default_rng([year, n, 13]), n)
     return gpd.GeoDataFrame(frame, geometry="geometry", crs=metric_crs())
+
+
+# Planned activities of the sample projects (vocabulary.activities codes), with weights:
+# most projects dig, pile or lay pipes; a few blast, burn or stack; 40 % declare none.
+_ACTIVITY_WEIGHTS = {
+    "excavation": 0.5, "piling": 0.35, "pipe_laying": 0.25, "structure": 0.3, "drilling": 0.15,
+    "jacking": 0.08, "stacking": 0.1, "open_flame": 0.06, "blasting": 0.04, "dredging": 0.03,
+    "anchoring": 0.02, "deep_rooted_planting": 0.03,
+}
+
+
+def _planned_activities(rng: np.random.Generator, n: int) -> list[str | None]:
+    """Return each project's declared activities (sorted codes, comma-joined) or None."""
+    codes = sorted(_ACTIVITY_WEIGHTS)
+    weights = np.array([_ACTIVITY_WEIGHTS[c] for c in codes])
+    picked = rng.random((n, len(codes))) < weights
+    declares = rng.random(n) >= 0.4
+    return [
+        ",".join(c for c, on in zip(codes, row, strict=True) if on) or None if d else None
+        for row, d in zip(picked.tolist(), declares.tolist(), strict=True)
+    ]
 
 
 def _site_sizes(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -19,6 +19,7 @@ from layers.services.actors import Actor
 from layers.services.audit import record
 from layers.services.errors import ConflictStateError, NotFoundError, PermissionDeniedError
 from vocabulary import Zone
+from vocabulary.activities import Activity
 
 _NEW_ALERTS = text(
     "INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message) "
@@ -28,7 +29,7 @@ _NEW_ALERTS = text(
     "'，距管壁 ' || to_char(c.distance_m, 'FM999990.00') || ' 米' "
     "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
     "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) "
-    "ON CONFLICT (conflict_id) DO NOTHING RETURNING id"
+    "ON CONFLICT (conflict_id) WHERE kind = 'new' DO NOTHING RETURNING id"
 )
 
 
@@ -46,12 +47,85 @@ def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Se
         _NEW_ALERTS,
         {"ids": list(conflict_ids), "protection_zh": Zone.PROTECTION.label, "control_zh": Zone.CONTROL.label},
     ).scalars().all()
+    _queue_webhooks(session, alert_ids, webhook_urls, burst=burst)
+    return list(alert_ids)
+
+
+def _codes_zh(codes: Sequence[str]) -> str:
+    return "、".join(Activity(c).label for c in codes) if codes else "无"
+
+
+def change_message(before: dict, after: dict) -> str:
+    """Return the Chinese text of what a rule change did to a standing conflict."""
+    parts = []
+    if before["zone"] != after["zone"]:
+        parts.append(f"范围由{Zone(before['zone']).label}变为{Zone(after['zone']).label}")
+    if list(before["prohibited"]) != list(after["prohibited"]):
+        parts.append(f"禁止的作业由“{_codes_zh(before['prohibited'])}”变为“{_codes_zh(after['prohibited'])}”")
+    if list(before["plan"]) != list(after["plan"]):
+        parts.append(f"须商定保护方案的作业由“{_codes_zh(before['plan'])}”变为“{_codes_zh(after['plan'])}”")
+    return "；".join(parts) or "判定未变"
+
+
+def raise_change_alerts(
+    session: Session, changed: Sequence[dict], webhook_urls: Sequence[str],
+    *, burst: int | None = None,
+) -> list[int]:
+    """Create one 'changed' alert per standing conflict a rule change judged differently.
+
+    ``changed`` holds each conflict's id and its previous ``rule_set``, ``zone``,
+    ``prohibited`` and ``plan`` (``layers.screening_db.DbScreenReport.changed``).
+    """
+    if not changed:
+        return []
+    before = {int(c["id"]): c for c in changed}
+    rows = session.execute(
+        text(
+            "SELECT c.id, c.project_id, c.pipeline_id, c.zone, c.rule_set, c.prohibited_activities, "
+            "c.plan_required_activities, p.registration_code, p.name, g.external_code "
+            "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
+            "JOIN gas_pipeline g ON g.id = c.pipeline_id WHERE c.id = ANY(:ids) ORDER BY c.id"
+        ),
+        {"ids": list(before)},
+    ).mappings().all()
+    values = []
+    for row in rows:
+        old = before[int(row["id"])]
+        what = change_message(
+            old, {"zone": row["zone"], "prohibited": row["prohibited_activities"],
+                  "plan": row["plan_required_activities"]})
+        values.append({
+            "conflict_id": row["id"], "project_id": row["project_id"], "pipeline_id": row["pipeline_id"],
+            "zone": row["zone"],
+            "message": (f"规则集由 {old['rule_set']} 改为 {row['rule_set']}：项目 {row['registration_code']}"
+                        f"（{row['name']}）与管道 {row['external_code']} 的冲突{what}"),
+        })
+    alert_ids = [
+        session.execute(
+            text("INSERT INTO alert (conflict_id, project_id, pipeline_id, zone, message, kind) "
+                 "VALUES (:conflict_id, :project_id, :pipeline_id, :zone, :message, 'changed') RETURNING id"),
+            v,
+        ).scalar_one()
+        for v in values
+    ]
+    _queue_webhooks(session, alert_ids, webhook_urls, burst=burst)
+    return alert_ids
+
+
+def _queue_webhooks(session: Session, alert_ids: Sequence[int], webhook_urls: Sequence[str],
+                    *, burst: int | None = None) -> None:
+    """Write one outbox row per alert and receiver, in the alerts' transaction.
+
+    More than ``burst`` alerts at once (a big site, or a rule switch that judges many
+    standing conflicts anew) go to each receiver as one summary message instead.
+    """
     if alert_ids and webhook_urls and burst is not None and len(alert_ids) > burst:
         _summarise(session, list(alert_ids), webhook_urls)
     elif alert_ids and webhook_urls:
         payloads = session.execute(
             text(
-                "SELECT a.id, json_build_object('event', 'conflict_alert', 'alert_id', a.id, "
+                "SELECT a.id, json_build_object('event', CASE a.kind WHEN 'new' THEN 'conflict_alert' "
+                "ELSE 'conflict_changed' END, 'alert_id', a.id, "
                 "'conflict_id', a.conflict_id, 'project_code', p.registration_code, "
                 "'pipeline_code', g.external_code, 'zone', a.zone, 'message', a.message, "
                 "'created_at', a.created_at) FROM alert a "
@@ -66,7 +140,6 @@ def raise_alerts(session: Session, conflict_ids: Sequence[int], webhook_urls: Se
         session.execute(
             insert, [{"a": aid, "u": url, "p": payload} for aid, payload in payloads for url in webhook_urls]
         )
-    return list(alert_ids)
 
 
 SUMMARY_LISTED = 100  # alert ids listed in a summary message (the count is always whole)
@@ -134,7 +207,7 @@ def get_alert(session: Session, alert_id: int) -> dict:
 
 
 ALERT_SELECT = (
-    "SELECT a.id, a.conflict_id, a.zone, a.message, a.status, a.created_at, a.acknowledged_at, "
+    "SELECT a.id, a.conflict_id, a.kind, a.zone, a.message, a.status, a.created_at, a.acknowledged_at, "
     "a.acknowledged_by, a.resolved_at, a.resolved_by, a.note, a.project_id, "
     "p.registration_code AS project_code, "
     "g.external_code AS pipeline_code FROM alert a "

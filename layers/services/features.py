@@ -22,9 +22,9 @@ from layers.db import execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
-from layers.screening_locks import lock_area
+from layers.screening_locks import lock_area, lock_district
 from layers.services.actors import Actor
-from layers.services.alerts import raise_alerts
+from layers.services.alerts import raise_alerts, raise_change_alerts
 from layers.services.answers import issue_answers
 from layers.services.audit import record, record_params, record_sql
 from layers.services.errors import (
@@ -128,14 +128,21 @@ def _json_default(value):
 
 
 def _screen(
-    session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *, area_locked: bool = False
+    session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *,
+    area_locked: bool = False,
 ) -> DbScreenReport:
-    """Screen (``spec`` None: the whole district); permit and alert each new conflict."""
+    """Screen (``spec`` None: the whole district); permit and alert each new conflict.
+
+    A standing conflict that another version had judged differently gets a 'changed'
+    alert (its permit stays as it is).
+    """
     scope = {} if spec is None else {spec.screen_key: ids}
     # A network or rule change may close or re-zone conflicts of live projects: their
     # builders and owners are told (a project's own change is its builder's doing).
     before = None if spec is PROJECTS else _open_zones(session, spec, ids)
     report = screen_db(session, ctx.rule_set, area_locked=area_locked, **scope)
+    if report.changed:
+        raise_change_alerts(session, report.changed, ctx.webhook_urls, burst=ctx.alert_burst)
     new_ids = report.new_conflict_ids
     if new_ids:
         session.execute(
@@ -176,9 +183,23 @@ def screen_and_alert(session: Session, kind: str, ids: Sequence[int], ctx: Write
     return _screen(session, SPECS[kind], [int(i) for i in ids], ctx).new_conflict_ids
 
 
-def screen_district(session: Session, ctx: WriteContext) -> DbScreenReport:
-    """Screen everything stored; permit and alert each new conflict; return what changed."""
-    return _screen(session, None, [], ctx)
+def screen_district(session: Session, ctx: WriteContext, *, trigger: str = "command") -> DbScreenReport:
+    """Screen everything stored under ``ctx.rule_set``; permit and alert each new conflict.
+
+    Only projects not yet completed are re-screened. When the stored data was judged
+    under another version this is a switch (``layers.services.rules``), recorded with
+    its ``trigger`` (command or auto).
+    """
+    from layers.services.rules import record_switch, stored_rule_set
+
+    lock_district(session)  # the stored version is read and changed by one screen at a time
+    stored = stored_rule_set(session)
+    label = ctx.rule_set.label
+    report = _screen(session, None, [], ctx)
+    if stored != label:
+        record_switch(session, stored, report, trigger)
+        report.switched_from = stored
+    return report
 
 
 def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext) -> dict:
@@ -408,6 +429,9 @@ def _to_feature(row: dict, spec: LayerSpec) -> dict:
     for key, value in props.items():
         if isinstance(value, dt.date | dt.datetime):
             props[key] = value.isoformat()
+    if spec is PROJECTS and "activities" in props:
+        # Stored as sorted codes joined by commas; the API speaks lists ([] = none declared).
+        props["activities"] = props["activities"].split(",") if props["activities"] else []
     props["feature_id"] = row["id"]
     return {"type": "Feature", "id": row["id"], "properties": props, "geometry": json.loads(row["geojson"])}
 
@@ -415,7 +439,8 @@ def _to_feature(row: dict, spec: LayerSpec) -> dict:
 _CONFLICTS = (
     "SELECT c.id AS conflict_id, g.external_code AS pipeline_id, p.registration_code AS "
     "project_id, c.zone, round(c.distance_m::numeric, 2)::float AS distance_m, "
-    "c.pressure_class, c.required_action, c.rule_set FROM pipeline_conflict c "
+    "c.pressure_class, c.required_action, c.rule_set, c.found_under, c.prohibited_activities, "
+    "c.plan_required_activities FROM pipeline_conflict c "
     "JOIN gas_pipeline g ON g.id = c.pipeline_id "
     "JOIN construction_project p ON p.id = c.project_id "
     "WHERE c.closed_at IS NULL AND c.{column} = {feature_id}"

@@ -77,6 +77,7 @@ ACTIONS: dict[str, str] = {
     "campaign.plan": "抽取区级抽查计划",
     "map.read": "查看地图数据",
     "report.read": "下载月度报告",
+    "rules.read": "查看规则集版本与规则变更影响",
     "user.manage": "管理用户",
     # The protection procedure (issue #14).
     "answer.read": "查看查询答复书",
@@ -153,7 +154,7 @@ ROLES: dict[str, Role] = {
             "project.write", "project.import", "project.review",
             "pipeline.write", "pipeline.import", "alert.read", "alert.change", *_PERMIT_MOVES,
             *_INSPECT, "campaign.plan", "report.read", *_PROCEDURE_OFFICE, *_SIGNED_IN,
-            "damage.report")),
+            "damage.report", "rules.read")),
         # Builders: their own organisation's sites, and the pipelines that can reach them.
         _role(words.Role.BUILDER, {
             "account.read": Scope.ALL, "account.password": Scope.ALL, "account.token": Scope.ALL,
@@ -177,9 +178,10 @@ ROLES: dict[str, Role] = {
                                         "account.token", "user.manage", *_SIGNED_IN)),
         # The operator at the server's shell holds the database credentials anyway.
         Role(CLI_ROLE, "命令行", _grants(Scope.ALL, *ACTIONS), login=False),
-        # Background jobs of the server: expire lapsed approvals, deliver alerts.
-        Role(JOB_ROLE, "后台任务", _grants(Scope.ALL, "permit.to.expired", "alert.deliver"),
-             login=False),
+        # Background jobs of the server: expire lapsed approvals, deliver alerts, and move
+        # the stored data to the rule set version that takes effect (gisapp.rule_watch).
+        Role(JOB_ROLE, "后台任务", _grants(Scope.ALL, "permit.to.expired", "alert.deliver",
+                                           "data.screen"), login=False),
     )
 }
 # The roles a user account may hold (``gisapp user create``, ``/api/users``).

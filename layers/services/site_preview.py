@@ -6,6 +6,11 @@ for one geometry that is not in the database: one statement on the GiST index of
 reach, their protection and control bands (clipped to the site's surroundings) and the
 shortest line from the site to each pipe.
 
+What applies (prohibited activities, those needing a protection plan, the required
+action) is worked out per pressure class and declared activities exactly as the stored
+screening does (``RuleSet.prohibited`` / ``plan_required`` / ``compose_action``), so the
+preview and the answer after submitting agree.
+
 Only pipelines within the rule set's search distance of the site are returned: the
 same need-to-know rule as the stored answer (a builder sees the pipelines whose ranges
 can reach its sites, nothing further).
@@ -14,6 +19,7 @@ can reach its sites, nothing further).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
@@ -25,6 +31,7 @@ from layers.screening_db import search_distance_m
 from spatial_rules.crs import METRIC_SRID, STORAGE_EPSG
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
+from vocabulary.activities import Activity, activities_mask
 
 _PREVIEW = f"""
 WITH s AS (SELECT ST_Transform(ST_GeomFromEWKB(decode(:site, 'hex')), {METRIC_SRID}) AS site_m),
@@ -60,11 +67,14 @@ def _zone(wall_m: float, protection_m: float, control_m: float) -> str | None:
     return None
 
 
-def preview_site(session: Session, site, rule_set: RuleSet) -> dict:
+def preview_site(session: Session, site, rule_set: RuleSet,
+                 activities: Iterable[Activity] | None = None) -> dict:
     """Return the conflicts a site (EPSG:4490 polygon) would have, and what the map shows.
 
-    Reads only. ``conflicts`` are ordered by distance; ``features`` is a GeoJSON
-    FeatureCollection of pipes, bands and nearest lines (property ``layer``).
+    ``activities``: the planned activities the site declares (None or empty: every
+    activity, as for a stored project that declares none). Reads only. ``conflicts``
+    are ordered by distance; ``features`` is a GeoJSON FeatureCollection of pipes,
+    bands and nearest lines (property ``layer``).
     """
     params = {
         "site": shapely.to_wkb(shapely.set_srid(site, STORAGE_EPSG), hex=True, include_srid=True),
@@ -75,6 +85,8 @@ def preview_site(session: Session, site, rule_set: RuleSet) -> dict:
         "ctrl": list(rule_set.control_array()),
     }
     rows = execute_prepared(session, _PREVIEW, params).mappings().all()
+    declared = sorted(a.value for a in activities) if activities else []
+    mask = activities_mask(activities)  # none declared: every activity
     conflicts, features = [], []
     for row in rows:
         zone = _zone(row["wall_m"], row["protection_m"], row["control_m"])
@@ -86,6 +98,8 @@ def preview_site(session: Session, site, rule_set: RuleSet) -> dict:
                                  "properties": {**base, "layer": layer}})
         if zone is None:
             continue
+        prohibited = rule_set.prohibited(zone, row["pressure_class"], mask)
+        plan = rule_set.plan_required(zone, row["pressure_class"], mask)
         conflicts.append({
             "pipeline_feature_id": row["id"],
             "pipeline_code": row["external_code"],
@@ -97,10 +111,12 @@ def preview_site(session: Session, site, rule_set: RuleSet) -> dict:
             "distance_m": round(float(row["wall_m"]), 2),
             "protection_range_m": row["protection_m"],
             "control_range_m": row["control_m"],
-            "required_action": rule_set.action_for(zone),
+            "required_action": rule_set.compose_action(zone, prohibited, plan),
             "rule_set": rule_set.label,
+            "prohibited_activities": list(prohibited),
+            "plan_required_activities": list(plan),
         })
         features.append({"type": "Feature", "geometry": json.loads(row["nearest_line"]),
                          "properties": {**base, "layer": "nearest_line", "zone": zone}})
-    return {"rule_set": rule_set.label, "conflicts": conflicts,
+    return {"rule_set": rule_set.label, "activities": declared, "conflicts": conflicts,
             "features": {"type": "FeatureCollection", "features": features}}

@@ -228,7 +228,8 @@ def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
             "SELECT c.id, p.registration_code AS project_code, p.name AS project_name, "
             "p.township, g.external_code AS pipeline_code, c.pressure_class, c.zone, "
             "c.distance_m, c.protection_range_m, c.control_range_m, c.outer_diameter_mm, "
-            "coalesce(pm.status, 'not_started') AS permit_status, c.first_detected_at, "
+            "coalesce(pm.status, 'not_started') AS permit_status, c.first_detected_at, c.rule_set, "
+            "c.prohibited_activities, c.plan_required_activities, "
             "ST_AsBinary(p.geom_m) AS site_wkb, "
             "ST_AsBinary(ST_Intersection(g.geom_m, ST_Expand(p.geom_m, "
             "c.control_range_m + c.outer_diameter_mm / 2000.0 + :margin))) AS pipe_wkb, "
@@ -245,7 +246,8 @@ def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
     frame = pd.DataFrame.from_records([dict(r) for r in rows], columns=[
         "id", "project_code", "project_name", "township", "pipeline_code", "pressure_class",
         "zone", "distance_m", "protection_range_m", "control_range_m", "outer_diameter_mm",
-        "permit_status", "first_detected_at", "site_wkb", "pipe_wkb", "line_wkb",
+        "permit_status", "first_detected_at", "rule_set", "prohibited_activities",
+        "plan_required_activities", "site_wkb", "pipe_wkb", "line_wkb",
     ])
     for column, name in (("site_wkb", "site"), ("pipe_wkb", "pipe")):
         frame[name] = pd.Series(_geoms(frame[column].tolist()) if len(frame) else [],

@@ -160,8 +160,9 @@ def write_pdf(
                  "inspection_progress", "spot_check_stages"):
         story += [section(TABLE_TITLES[stem]), _table(tables[stem], styles)]
     story += [PageBreak(), section(TABLE_TITLES["conflict_list"])]
-    # The PDF leaves out the range columns (in the CSV/XLSX) so that codes fit on one line.
-    conflicts = tables["conflict_list"].drop(columns=["保护范围（米）", "控制范围（米）"])
+    # The PDF leaves out the range and plan columns (in the CSV/XLSX) so codes fit on one line.
+    conflicts = tables["conflict_list"].drop(
+        columns=["保护范围（米）", "控制范围（米）", "须商定保护方案的作业"])
     story.append(_table(conflicts, styles) if len(conflicts)
                  else _para("本月末无未关闭的冲突。", styles["body"]))
     story.append(section(CONFLICT_MAPS_HEADING))

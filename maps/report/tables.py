@@ -9,6 +9,7 @@ from campaign.settings import CampaignSettings
 from maps.report.data import ReportData
 from maps.report.labels import PERMIT_STATUS_ZH, PRESSURE_ZH, TOTAL, ZONE_ZH
 from vocabulary import InspectionKind, PermitState, shanghai_date
+from vocabulary.activities import Activity
 
 
 def _rate(part: int, whole: int) -> str:
@@ -162,7 +163,15 @@ def conflict_list(data: ReportData) -> pd.DataFrame:
         "控制范围（米）": [float(v) for v in c["control_range_m"]],
         "保护手续": [PERMIT_STATUS_ZH.get(s, s) for s in c["permit_status"]],
         "首次发现": [shanghai_date(t).isoformat() for t in c["first_detected_at"]],
+        "规则集版本": list(c["rule_set"]),
+        "禁止的作业": [_labels(v) for v in c["prohibited_activities"]],
+        "须商定保护方案的作业": [_labels(v) for v in c["plan_required_activities"]],
     })
+
+
+def _labels(codes) -> str:
+    """Return activity codes as Chinese names (vocabulary.activities), or a dash."""
+    return "、".join(Activity(code).label for code in codes) if codes else "—"
 
 
 def summary(data: ReportData, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:

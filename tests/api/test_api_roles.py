@@ -441,6 +441,7 @@ ROUTES = [
     ("GET", "/api/projects/{RA-1}/inspections", ("inspection.read",), None, 200,
      ("project", ORG_A), False),
     ("GET", "/api/campaign/status", ("campaign.status",), None, 200, None, False),
+    ("GET", "/api/rules", ("rules.read",), None, 200, None, False),
     ("GET", "/maps/data/summary", ("map.read",), None, 200, None, False),
     ("GET", "/maps/data/search", ("map.read",), None, 200, None, False),
     # The protection procedure (issue #14).
@@ -599,6 +600,7 @@ EXTRA_ACTIONS = {
     ("GET", "/api/evidence/{}"): "evidence.read",
     ("GET", "/api/campaign/status.xlsx"): "campaign.status",
     ("GET", "/api/reports/{}"): "report.read",
+    ("GET", "/api/rules/impact"): "rules.read",
     ("DELETE", "/api/pipelines/{}"): "pipeline.write",
     ("GET", "/api/projects/{}/answer.pdf"): "answer.read",
     ("POST", "/api/notifications/read"): "notification.read",

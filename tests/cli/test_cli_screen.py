@@ -73,8 +73,8 @@ def test_geojson_and_gpkg_carry_the_site_geometry(files, tmp_path):
 
 def test_rule_sets_change_the_answer_and_a_bad_rule_file_is_named(files, tmp_path):
     counts = {}
-    for rules in ("shanghai", "gb55009"):
-        out = tmp_path / f"{rules}.csv"
+    for rules in ("shanghai@2018.1", "gb55009"):
+        out = tmp_path / f"{rules.replace('@', '-')}.csv"
         r = _run(
             "--pipelines",
             files["pipelines"],
@@ -90,7 +90,7 @@ def test_rule_sets_change_the_answer_and_a_bad_rule_file_is_named(files, tmp_pat
         counts[rules] = {(x["site_id"], x["pipeline_id"], x["zone"]) for x in _rows(out)}
     # Same sites near the same pipes, but the ranges differ (0.7/6 m against 0.5/5 m and
     # 1.5/15 m for sub-high pipes), so the pairs or their zones differ.
-    assert counts["shanghai"] != counts["gb55009"]
+    assert counts["shanghai@2018.1"] != counts["gb55009"]
     bad = tmp_path / "rules.yaml"
     bad.write_text("name: x\nversion: 1\n", encoding="utf-8")
     r = _run(

@@ -20,6 +20,7 @@ from layers.io.single import _columnar, _fast, validate_feature
 from layers.io.values import ENUM_LABELS
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.pressure import PressureClass
+from vocabulary.activities import Activity
 
 LON, LAT = 121.5849, 31.4445  # inside Chongming
 SCHEMA = {"projects": PROJECT_FIELDS, "pipelines": PIPELINE_FIELDS}
@@ -36,6 +37,7 @@ MESSY = st.one_of(
     st.none(), st.text(max_size=6), st.integers(-10**18, 10**18), st.booleans(),
     st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(["", "  ", "是", "否"]),
 )
+_ACTIVITY_WORDS = [a.value for a in Activity] + [a.label for a in Activity]
 BY_TYPE = {
     "str": st.one_of(st.text(min_size=1, max_size=8), st.integers(-10**6, 10**6)),
     "float": st.one_of(
@@ -54,6 +56,12 @@ BY_TYPE = {
     "pipeline_status": _enum_values("pipeline_status"),
     "project_kind": _enum_values("project_kind"),
     "project_status": _enum_values("project_status"),
+    # Codes or Chinese names, as a list or as text with any of the three separators.
+    "activities": st.one_of(
+        st.lists(st.sampled_from(_ACTIVITY_WORDS), max_size=4),
+        st.tuples(st.lists(st.sampled_from(_ACTIVITY_WORDS), min_size=1, max_size=4),
+                  st.sampled_from([",", "，", "、"])).map(lambda t: t[1].join(t[0])),
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from spatial_rules.crs import from_metric, to_metric
 from spatial_rules.pressure import PressureClass, classify_pressure
 from spatial_rules.rulesets import load_rule_set
 from spatial_rules.screening import PipelineSet, SiteSet, screen_sites
+from vocabulary.activities import ALL_ACTIVITIES_MASK, Activity, activities_mask, canonical_activities
 
 pytestmark = pytest.mark.postgis
 X0, Y0 = 480_000.0, 3_497_000.0  # near 城桥镇, metric CRS
@@ -53,14 +54,15 @@ def _store(session, pipes, sites):
                 "wkt": shapely.to_wkt(_lonlat(multi), rounding_precision=-1),
             },
         )
-    for code, geom in sites:
+    for code, geom, *declared in sites:
         multi = geom if geom.geom_type.startswith("Multi") else MultiPolygon([geom])
         session.execute(
             text(
-                "INSERT INTO construction_project (registration_code, name, kind, status, geom) "
-                "VALUES (:c, :c, 'housing', 'under_construction', ST_GeomFromText(:wkt, 4490))"
+                "INSERT INTO construction_project (registration_code, name, kind, status, activities, geom) "
+                "VALUES (:c, :c, 'housing', 'under_construction', :acts, ST_GeomFromText(:wkt, 4490))"
             ),
-            {"c": code, "wkt": shapely.to_wkt(_lonlat(multi), rounding_precision=-1)},
+            {"c": code, "wkt": shapely.to_wkt(_lonlat(multi), rounding_precision=-1),
+             "acts": declared[0] if declared else None},
         )
 
 
@@ -72,7 +74,8 @@ def _memory_result(session, rule_set):
         )
     ).all()
     sites = session.execute(
-        text("SELECT registration_code, ST_AsBinary(geom) FROM construction_project WHERE deleted_at IS NULL")
+        text("SELECT registration_code, ST_AsBinary(geom), activities FROM construction_project "
+             "WHERE deleted_at IS NULL")
     ).all()
     pipe_set = PipelineSet(
         ids=[p[0] for p in pipes],
@@ -81,25 +84,36 @@ def _memory_result(session, rule_set):
         outer_diameters_mm=[p[3] for p in pipes],
     )
     site_set = SiteSet(
-        ids=[s[0] for s in sites], geoms=[_metric(shapely.from_wkb(bytes(s[1]))) for s in sites]
+        ids=[s[0] for s in sites], geoms=[_metric(shapely.from_wkb(bytes(s[1]))) for s in sites],
+        activity_masks=[activities_mask(Activity(c) for c in s[2].split(",")) if s[2] else
+                        ALL_ACTIVITIES_MASK for s in sites],
     )
     result = screen_sites(pipe_set, site_set, rule_set)
-    return {(r.site_id, r.pipeline_id): (r.zone.value, r.distance_m) for r in result.to_records()}
+    return {
+        (r.site_id, r.pipeline_id): (r.zone.value, r.distance_m, ",".join(r.prohibited_activities),
+                                     ",".join(r.plan_required_activities), r.required_action,
+                                     f"{r.rule_set_name}@{r.rule_set_version}")
+        for r in result.to_records()
+    }
 
 
 def _db_result(session, rule_set):
     screen_db(session, rule_set)
     return {
-        (c["site_id"], c["pipeline_id"]): (c["zone"], c["distance_m"])
+        (c["site_id"], c["pipeline_id"]): (c["zone"], c["distance_m"], c["prohibited_activities"],
+                                           c["plan_required_activities"], c["required_action"],
+                                           c["rule_set"])
         for c in open_conflicts(session, rule_set.label)
     }
 
 
 def _assert_same(memory, db):
     assert set(memory) == set(db)
-    for key, (zone, distance) in memory.items():
+    for key, (zone, distance, *judged) in memory.items():
         assert db[key][0] == zone, key
         assert abs(db[key][1] - distance) < 1e-3, key
+        # Activities, the composed action and the version agree to the character.
+        assert list(db[key][2:]) == judged, key
 
 
 def _square(cx, cy, half):
@@ -196,20 +210,20 @@ EDGE_SITES = [
 ]
 
 
-@pytest.mark.parametrize("rules", ["shanghai", "gb55009"])
+@pytest.mark.parametrize("rules", ["shanghai@2018.1", "shanghai@2026.1", "gb55009"])
 def test_engines_agree_on_hand_made_edge_cases(db_session, rules):
     rule_set = load_rule_set(rules)
     _store(db_session, EDGE_PIPES, EDGE_SITES)
     memory = _memory_result(db_session, rule_set)
     db = _db_result(db_session, rule_set)
     _assert_same(memory, db)
-    assert ("crossing", "HP-1") in db and db[("crossing", "HP-1")] == ("protection", 0.0)
+    assert ("crossing", "HP-1") in db and db[("crossing", "HP-1")][:2] == ("protection", 0.0)
     assert not any(site == "by-abandoned" for site, _ in db)
     assert not any(site == "far-away" for site, _ in db)
 
 
 def test_shanghai_figures_on_edge_cases(db_session):
-    rule_set = load_rule_set("shanghai")
+    rule_set = load_rule_set("shanghai@2018.1")
     _store(db_session, EDGE_PIPES, EDGE_SITES)
     db = _db_result(db_session, rule_set)
     assert db[("mp-0.69m", "MP-1")][0] == "protection"  # 0.69 m < 0.7 m from the wall
@@ -241,12 +255,15 @@ def portfolios(draw):
     for j in range(draw(st.integers(1, 6))):
         cx, cy = X0 + draw(coords), Y0 + draw(coords)
         w, h = draw(st.floats(2, 80)), draw(st.floats(2, 80))
-        sites.append((f"S{j}", Polygon([(cx, cy), (cx + w, cy), (cx + w, cy + h), (cx, cy + h)])))
+        declared = draw(st.one_of(st.none(), st.sets(st.sampled_from(list(Activity)), min_size=1)))
+        sites.append((f"S{j}", Polygon([(cx, cy), (cx + w, cy), (cx + w, cy + h), (cx, cy + h)]),
+                      canonical_activities(declared)))
     return pipes, sites
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(portfolio=portfolios(), rules=st.sampled_from(["shanghai", "gb55009"]))
+@given(portfolio=portfolios(),
+       rules=st.sampled_from(["shanghai@2018.1", "shanghai@2026.1", "gb55009"]))
 def test_engines_agree_on_random_portfolios(db_session, portfolio, rules):
     pipes, sites = portfolio
     rule_set = load_rule_set(rules)
@@ -259,7 +276,7 @@ def test_engines_agree_on_random_portfolios(db_session, portfolio, rules):
 
 
 def test_incremental_screen_opens_updates_and_closes(db_session):
-    rule_set = load_rule_set("shanghai")
+    rule_set = load_rule_set("shanghai@2018.1")
     _store(db_session, EDGE_PIPES[:1], [])
     full = screen_db(db_session, rule_set)
     assert full.in_range == 0

@@ -79,14 +79,15 @@ def test_bands_follow_the_rule_set(api, login, stored_network):
     control = _get(api, h, "/maps/data/ranges", bbox=BBOX, zoom=16, zone="control")
     band = {f["properties"]["code"]: shape(f["geometry"]) for f in protection["features"]}
     ring = {f["properties"]["code"]: shape(f["geometry"]) for f in control["features"]}
-    # HP-T1: high_b, DN 508: protection to 6 + 0.254 m from the centreline, control to 50.254 m.
+    # Today's version (shanghai@2026.1, GB 55009-2021 figures).
+    # HP-T1: high_b, DN 508: protection to 5 + 0.254 m from the centreline, control to 50.254 m.
     at = lambda metres: Point(121.40, 31.63 + metres / M_PER_DEG_LAT)  # noqa: E731
-    assert band["HP-T1"].contains(at(5.5)) and not band["HP-T1"].contains(at(7.0))
+    assert band["HP-T1"].contains(at(4.8)) and not band["HP-T1"].contains(at(6.0))
     assert ring["HP-T1"].contains(at(20)) and not ring["HP-T1"].contains(at(2))
     assert not ring["HP-T1"].contains(at(52))
-    # MP-T1: medium_a, DN 160: protection 0.7 + 0.08 m.
-    assert band["MP-T1"].contains(Point(121.40, 0.6 / M_PER_DEG_LAT + 31.64))
-    assert not band["MP-T1"].contains(Point(121.40, 1.2 / M_PER_DEG_LAT + 31.64))
+    # MP-T1: medium_a, DN 160: protection 0.5 + 0.08 m.
+    assert band["MP-T1"].contains(Point(121.40, 0.45 / M_PER_DEG_LAT + 31.64))
+    assert not band["MP-T1"].contains(Point(121.40, 0.9 / M_PER_DEG_LAT + 31.64))
     far = _get(api, h, "/maps/data/ranges", bbox=BBOX, zoom=12, zone="protection")
     assert far["features"] == [] and far["min_zoom"] == layers_data.RANGE_MIN_ZOOM
 

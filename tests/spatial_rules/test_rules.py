@@ -37,57 +37,69 @@ P = PressureClass
 LOW_TO_SUBHIGH = (P.LOW, P.MEDIUM_B, P.MEDIUM_A, P.SUBHIGH_B, P.SUBHIGH_A)
 HIGH_AND_ABOVE = (P.HIGH_B, P.HIGH_A, P.ULTRA_HIGH)
 
-# The table of /work/shared/DOMAIN.md (Shanghai measures Art. 6; GB 55009-2021 §5.1.6-5.1.7).
+# The table of /work/shared/DOMAIN.md (Shanghai measures Art. 6 of 2018; GB 55009-2021
+# §5.1.6-5.1.7, which Shanghai's amended Art. 6 applies from 2026-03-01).
+GB_FIGURES = {
+    P.LOW: (0.5, 5.0),
+    P.MEDIUM_B: (0.5, 5.0),
+    P.MEDIUM_A: (0.5, 5.0),
+    P.SUBHIGH_B: (1.5, 15.0),
+    P.SUBHIGH_A: (1.5, 15.0),
+    **dict.fromkeys(HIGH_AND_ABOVE, (5.0, 50.0)),
+}
 EXPECTED = {
-    "shanghai": {
+    "shanghai@2018.1": {
         **dict.fromkeys(LOW_TO_SUBHIGH, (0.7, 6.0)),
         **dict.fromkeys(HIGH_AND_ABOVE, (6.0, 50.0)),
     },
-    "gb55009": {
-        P.LOW: (0.5, 5.0),
-        P.MEDIUM_B: (0.5, 5.0),
-        P.MEDIUM_A: (0.5, 5.0),
-        P.SUBHIGH_B: (1.5, 15.0),
-        P.SUBHIGH_A: (1.5, 15.0),
-        **dict.fromkeys(HIGH_AND_ABOVE, (5.0, 50.0)),
-    },
+    "shanghai@2026.1": GB_FIGURES,
+    "gb55009@2021": GB_FIGURES,
 }
+SHANGHAI_2018 = "shanghai@2018.1"
 
 
 # --- built-in rule sets -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["shanghai", "gb55009"])
-def test_builtin_figures_match_the_regulations(name):
-    rule_set = load_rule_set(name)
-    assert rule_set.name == name
+@pytest.mark.parametrize("label", sorted(EXPECTED))
+def test_builtin_figures_match_the_regulations(label):
+    rule_set = load_rule_set(label)
+    assert rule_set.label == label
     assert rule_set.version and rule_set.title and rule_set.source
     assert isinstance(rule_set.effective_date, date)
     for cls in PressureClass:
-        protection, control = EXPECTED[name][cls]
+        protection, control = EXPECTED[label][cls]
         assert rule_set.ranges_for(cls) == ZoneRange(protection, control), cls
     assert rule_set.max_control_m == 50.0
 
 
 def test_builtin_metadata_cites_sources():
-    shanghai = load_rule_set("shanghai")
+    shanghai = load_rule_set(SHANGHAI_2018)
     gb = load_rule_set("gb55009")
     assert "上海市燃气管道设施保护办法" in shanghai.title + shanghai.source
     assert "第46号" in shanghai.source
     assert "GB 55009-2021" in gb.source
     assert gb.effective_date == date(2022, 1, 1)
     assert {r.name for r in list_rule_sets()} == set(BUILTIN_RULE_SETS)
+    amended = load_rule_set("shanghai@2026.1")
+    assert "第24号" in amended.source and "GB 55009-2021" in amended.source
+    # Article by article: the ranges, the prohibitions of each zone, the plan rule.
+    topics = dict(amended.sources)
+    assert "第六条" in topics["ranges"] and "第七条" in topics["protection_prohibited"]
+    assert "高压、超高压" in topics["control_prohibited"]
+    assert "第三十七条" in topics["plan_required"]
 
 
 def test_default_is_shanghai_and_name_is_case_insensitive():
     assert load_rule_set() == load_rule_set("shanghai") == load_rule_set(" Shanghai ")
     assert load_rule_set("GB55009").name == "gb55009"
+    assert load_rule_set("SHANGHAI@2018.1").label == SHANGHAI_2018
 
 
-@pytest.mark.parametrize("name", ["shanghai", "gb55009"])
-def test_to_dict_round_trips_through_a_json_file(tmp_path, name):
-    rule_set = load_rule_set(name)
-    path = tmp_path / f"{name}_copy.json"
+@pytest.mark.parametrize("label", sorted(EXPECTED))
+def test_to_dict_round_trips_through_a_json_file(tmp_path, label):
+    rule_set = load_rule_set(label)
+    path = tmp_path / f"{label.replace('@', '-')}_copy.json"
     path.write_text(json.dumps(rule_set.to_dict(), ensure_ascii=False), encoding="utf-8")
     assert load_rule_set(path) == rule_set
     assert rule_set.control_array()[-1] == 50.0
@@ -102,16 +114,15 @@ def test_rule_set_is_frozen_and_hashable():
     assert rule_set.label == f"shanghai@{rule_set.version}"
 
 
-@pytest.mark.parametrize("name", ["shanghai", "gb55009"])
-def test_action_texts_state_what_the_regulations_require(name):
-    rule_set = load_rule_set(name)
+@pytest.mark.parametrize("label", sorted(EXPECTED))
+def test_action_texts_state_what_the_regulations_require(label):
+    rule_set = load_rule_set(label)
     protection = required_action(Zone.PROTECTION, rule_set)
     control = required_action("control", rule_set)
-    for phrase in ["建筑物", "构筑物", "堆放", "腐蚀性", "爆破", "迁移", "保护方案", "现场指导"]:
+    for phrase in ["建筑物", "构筑物", "腐蚀性", "爆破", "迁移", "保护方案"]:
         assert phrase in protection, phrase
     for phrase in ["打桩", "顶进", "挖掘", "钻探", "敷设管道", "保护方案", "开工前", "保护措施"]:
         assert phrase in control, phrase
-    assert "禁止爆破" in control
     assert "\n" not in protection and " " not in protection
 
 
@@ -136,7 +147,7 @@ def test_ranges_for_accepts_names_and_rejects_unknown():
 def test_boundary_pressures_take_the_lower_class_ranges(pressure_mpa, expected_class, shanghai, gb):
     cls = classify_pressure(pressure_mpa)
     assert cls is expected_class
-    assert load_rule_set("shanghai").ranges_for(cls) == ZoneRange(*shanghai)
+    assert load_rule_set(SHANGHAI_2018).ranges_for(cls) == ZoneRange(*shanghai)
     assert load_rule_set("gb55009").ranges_for(cls) == ZoneRange(*gb)
 
 
@@ -389,3 +400,87 @@ def test_vectorized_classification_matches_scalar():
 def test_vectorized_classification_broadcasts_a_scalar_range():
     codes = classify_zones(np.array([0.0, 0.7, 5.9999, 6.0]), 0.7, 6.0)
     np.testing.assert_array_equal(codes, [PROTECTION_CODE, CONTROL_CODE, CONTROL_CODE, NO_ZONE])
+
+
+# --- families of versions -------------------------------------------------------------
+
+
+def _version(version: str, start: str, until: str | None = None) -> RuleSet:
+    data = _user_rules(name="city", version=version, effective_date=start)
+    if until is not None:
+        data["effective_until"] = until
+    return load_rule_set_text(data)
+
+
+def load_rule_set_text(data) -> RuleSet:
+    from spatial_rules.rulesets import parse_rule_set
+
+    return parse_rule_set(json.dumps(data, ensure_ascii=False), "city.json", fmt="json")
+
+
+def test_a_family_chooses_the_version_in_force_on_a_date():
+    from spatial_rules.rulesets import version_in_force
+
+    assert load_rule_set("shanghai", date(2018, 1, 4)).label == "shanghai@2018.1"
+    assert load_rule_set("shanghai", date(2026, 2, 28)).label == "shanghai@2018.1"
+    assert load_rule_set("shanghai", date(2026, 3, 1)).label == "shanghai@2026.1"
+    assert version_in_force("shanghai", date(2031, 1, 1)).label == "shanghai@2026.1"
+    with pytest.raises(RuleSetError, match="2018-01-03 不在规则集 shanghai 任何版本的施行期内"):
+        load_rule_set("shanghai", date(2018, 1, 3))
+    # A version is that version whatever the date.
+    assert load_rule_set("shanghai@2018.1", date(2030, 1, 1)).label == "shanghai@2018.1"
+    with pytest.raises(RuleSetError, match="没有版本“2026.9”"):
+        load_rule_set("shanghai@2026.9")
+    with pytest.raises(RuleSetError, match="未知的规则集“tianjin”"):
+        load_rule_set("tianjin@1")
+
+
+def test_the_2026_amendment_changes_what_is_prohibited():
+    old, new = load_rule_set("shanghai@2018.1"), load_rule_set("shanghai@2026.1")
+    assert old.effective_until == date(2026, 2, 28) and new.effective_from == date(2026, 3, 1)
+    # Blasting: before in every control range, now only beside high and ultra-high pressure.
+    assert "blasting" in old.prohibited("control", "medium_a")
+    assert new.prohibited("control", "medium_a") == ()
+    for cls in ("high_b", "high_a", "ultra_high"):
+        assert new.prohibited("control", cls) == ("blasting", "open_flame")
+    in_protection = set(new.prohibited("protection", "low"))
+    assert {"anchoring", "dredging", "earth_borrowing", "open_flame"} <= in_protection
+    assert new.plan_required("control", "subhigh_a") == ("drilling", "excavation", "jacking", "piling",
+                                                         "pipe_laying")
+    # A declaration narrows the answer to what was declared.
+    from vocabulary.activities import Activity
+
+    declared = Activity.ANCHORING.bit | Activity.PILING.bit
+    assert new.prohibited("protection", "low", declared) == ("anchoring",)
+
+
+def test_loading_refuses_overlaps_gaps_and_duplicates():
+    from spatial_rules.rulesets import check_families
+
+    families = check_families([_version("2", "2024-01-01"), _version("1", "2020-01-01")])
+    first, second = families["city"]
+    # An open-ended version ends the day before the next one starts.
+    assert first.effective_until == date(2023, 12, 31) and second.effective_until is None
+    with pytest.raises(RuleSetError, match="施行期重叠"):
+        check_families([_version("1", "2020-01-01", "2024-06-30"), _version("2", "2024-01-01")])
+    with pytest.raises(RuleSetError, match="2024-01-01 至 2024-01-31 不在任何版本的施行期内"):
+        check_families([_version("1", "2020-01-01", "2023-12-31"), _version("2", "2024-02-01")])
+    with pytest.raises(RuleSetError, match="重复出现"):
+        check_families([_version("1", "2020-01-01"), _version("1", "2021-01-01")])
+    with pytest.raises(RuleSetError, match="effective_until.*早于"):
+        _version("1", "2020-01-01", "2019-01-01")
+
+
+def test_malformed_activity_rules_are_named():
+    data = _user_rules()
+    data["activities"] = {"protection": {"all": {"prohibited": ["blasting", "flying"]}},
+                          "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match=r"activities\.protection\.all\.prohibited.*flying"):
+        load_rule_set_text(data)
+    data["activities"] = {"protection": {"all": {"prohibited": ["piling"], "plan_required": ["打桩"]}},
+                          "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match="不能同时"):
+        load_rule_set_text(data)
+    data["activities"] = {"protection": {"low": {}}, "control": {"all": {}}}
+    with pytest.raises(RuleSetError, match="activities.protection 缺少压力级制"):
+        load_rule_set_text(data)

@@ -31,7 +31,7 @@ from spatial_rules.screening import (
 from spatial_rules.zones import Zone
 
 X0, Y0 = 500_000.0, 3_500_000.0
-SHANGHAI = load_rule_set("shanghai")
+SHANGHAI = load_rule_set("shanghai@2018.1")
 GB = load_rule_set("gb55009")
 
 
@@ -67,7 +67,7 @@ def test_site_crossing_a_pipe_is_at_distance_zero():
     (conflict,) = result.to_records()
     assert conflict.zone is Zone.PROTECTION
     assert conflict.distance_m == 0.0 and conflict.centreline_distance_m == 0.0
-    assert conflict.required_action == SHANGHAI.actions.protection
+    assert conflict.required_action == SHANGHAI.action_for("protection", "low")
 
 
 def test_pipe_wholly_inside_a_site_is_at_distance_zero():
@@ -160,7 +160,7 @@ def test_site_near_several_pipes_of_different_classes():
 
 
 THRESHOLD_CASES = [
-    (rule_set.name, cls, threshold, side)
+    (rule_set.label, cls, threshold, side)
     for rule_set in (SHANGHAI, GB)
     for cls in PressureClass
     for threshold in sorted(
@@ -264,7 +264,11 @@ def test_conflict_record_carries_everything_a_report_needs():
     assert record["rule_set_name"] == "shanghai"
     assert record["rule_set_version"] == SHANGHAI.version
     assert record["outer_diameter_mm"] == 219.0
-    assert record["required_action"] == SHANGHAI.actions.control
+    assert record["required_action"] == SHANGHAI.action_for("control", "subhigh_b")
+    assert record["rule_set"] == "shanghai@2018.1"
+    assert record["prohibited_activities"] == ["blasting"]
+    assert record["plan_required_activities"] == [
+        "drilling", "excavation", "jacking", "piling", "pipe_laying"]
     assert record["distance_m"] == pytest.approx(2.0 - 0.1095, abs=1e-9)
     assert record["site_y"] == pytest.approx(Y0 + 2) and record["pipe_y"] == pytest.approx(Y0)
     assert record["site_x"] == pytest.approx(record["pipe_x"])
@@ -308,8 +312,12 @@ def test_empty_inputs_give_an_empty_result():
 
 
 def test_rule_set_may_be_given_by_name():
-    result = screen_sites(pipes(("G", HORIZONTAL, "low", 60)), sites(("S", box(0, 0.6, 5, 5))))
+    result = screen_sites(pipes(("G", HORIZONTAL, "low", 60)), sites(("S", box(0, 0.6, 5, 5))),
+                          "shanghai@2018.1")
     assert result.rule_set.name == "shanghai" and result.zones.tolist() == ["protection"]
+    # The family alone means the version in force today: since 2026-03-01, GB 55009 figures.
+    today = screen_sites(pipes(("G", HORIZONTAL, "low", 60)), sites(("S", box(0, 0.6, 5, 5))))
+    assert today.rule_set.label == "shanghai@2026.1" and today.zones.tolist() == ["control"]
     gb = screen_sites(
         pipes(("G", HORIZONTAL, "low", 60)), sites(("S", box(0, 0.6, 5, 5))), "gb55009"
     )

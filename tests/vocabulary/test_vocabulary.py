@@ -15,6 +15,7 @@ from vocabulary import (
     ASSIGNABLE_ROLES,
     PERMIT_SEVERITY,
     ZONE_ORDER,
+    Activity,
     HazardState,
     InspectionKind,
     LabelledEnum,
@@ -32,7 +33,7 @@ from vocabulary import (
 
 ROOT = Path(__file__).resolve().parents[2]
 CONCEPTS = [PermitState, Zone, PressureClass, PipelineStatus, ProjectKind, ProjectStatus, Role,
-            InspectionKind, HazardState]
+            InspectionKind, HazardState, Activity]
 OURS = {"vocabulary", "spatial_rules", "layers", "maps", "campaign", "gisapp"}
 
 

@@ -18,7 +18,7 @@ def _fill_project(page, code: str) -> None:
     page.get_by_label("项目类型").select_option(label="市政工程")
     page.get_by_label("计划开工日期").fill("2026-12-10")
     page.get_by_label("计划竣工日期").fill("2027-06-30")
-    page.get_by_label("开挖").check()
+    page.get_by_label("挖掘").check()
 
 
 def _previews(page) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 from sqlalchemy import text
@@ -12,7 +13,8 @@ from tests.factories import site_feature
 
 pytestmark = pytest.mark.postgis
 
-NEAR_HP = "121.4000,31.63005\n121.4003,31.63005\n121.4003,31.6303\n121.4000,31.6303"
+# About 3 m from HP-T1's wall: inside its protection range under every version (5 or 6 m).
+NEAR_HP = "121.4000,31.63003\n121.4003,31.63003\n121.4003,31.6303\n121.4000,31.6303"
 
 
 def _count(db_engine, table: str) -> int:
@@ -29,8 +31,8 @@ def test_preview_screens_without_storing(api, login, db_engine, stored_network):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     (conflict,) = body["conflicts"]
-    assert conflict["pipeline_code"] == "HP-T1" and conflict["zone"] == "protection"  # high B: 6 m
-    assert conflict["owner"] == "上海天然气管网有限公司" and 4.5 < conflict["distance_m"] < 5.5
+    assert conflict["pipeline_code"] == "HP-T1" and conflict["zone"] == "protection"  # high B: 5 m (2026.1)
+    assert conflict["owner"] == "上海天然气管网有限公司" and 2.5 < conflict["distance_m"] < 3.5
     layers = {f["properties"]["layer"] for f in body["features"]["features"]}
     assert {"pipe", "protection_band", "control_band", "nearest_line"} <= layers
     # The same site stored through the API gets the same answer.
@@ -99,7 +101,7 @@ def test_preview_roles(api, login, stored_network):
 
 def test_lists_filter_and_export_safely(api, login, stored_network):
     builder = login("builder", "甲建设公司")
-    site = site_feature("=HYPERLINK(1)", 121.40, 31.63005, name="+恶意名称")
+    site = site_feature("=HYPERLINK(1)", 121.40, 31.63003, name="+恶意名称")
     assert api.post("/api/projects", json=site, headers=builder).status_code == 201
     office = login("gas_office")
     rows = api.get("/api/workbench/lists/conflicts", params={"status": "protection"}, headers=office).json()
@@ -130,3 +132,50 @@ def test_builder_project_page_data_is_its_own(api, login, stored_network):
     assert [p["registration_code"] for p in api.get("/api/workbench/my-projects", headers=mine).json()[
         "projects"]] == ["OWN-1"]
     assert api.get("/api/workbench/my-projects", headers=other).json()["projects"] == []
+
+
+def test_preview_carries_the_rules_answer_of_the_stored_project(api, login, stored_network):
+    """Rule set, activities and action of the preview are those the stored screening gives."""
+    headers = login("builder", "甲建设公司")
+    ring = [[float(v) for v in line.split(",")] for line in NEAR_HP.splitlines()]
+    geometry = {"type": "Polygon", "coordinates": [ring + [ring[0]]]}
+    every = api.post("/api/projects/preview", json={"site": geometry}, headers=headers).json()
+    answer = api.post("/api/projects/preview", headers=headers,
+                      json={"site": geometry, "activities": ["挖掘", "piling"]})
+    assert answer.status_code == 200, answer.text
+    body = answer.json()
+    assert body["activities"] == ["excavation", "piling"]
+    (conflict,) = body["conflicts"]
+    (undeclared,) = every["conflicts"]
+    # Declaring two activities narrows what applies to those two.
+    assert set(conflict["prohibited_activities"]) | set(conflict["plan_required_activities"]) <= {
+        "excavation", "piling"}
+    assert conflict["required_action"] != undeclared["required_action"]
+    assert len(undeclared["prohibited_activities"]) > len(conflict["prohibited_activities"])
+    feature = {"type": "Feature", "properties": {"id": "PV-ACT", "name": "作业对照", "kind": "housing",
+                                                  "status": "planned",
+                                                  "activities": ["excavation", "piling"]},
+               "geometry": geometry}
+    created = api.post("/api/projects", json=feature, headers=headers)
+    assert created.status_code == 201, created.text
+    (stored,) = created.json()["conflicts"]
+    for key in ("rule_set", "required_action", "prohibited_activities", "plan_required_activities"):
+        assert stored[key] == conflict[key], key
+    # The file form takes the same declaration as text.
+    upload = api.post("/api/projects/preview/file", headers=headers,
+                      files={"file": ("site.geojson", json.dumps(
+                          {"type": "FeatureCollection", "features": [
+                              {"type": "Feature", "geometry": geometry,
+                               "properties": {"id": "PV-FILE", "name": "文件", "kind": "housing"}}]}),
+                          "application/geo+json")},
+                      data={"crs": "auto", "activities": "挖掘,打桩"})
+    assert upload.status_code == 200, upload.text
+    assert upload.json()["conflicts"][0]["required_action"] == conflict["required_action"]
+
+
+@pytest.mark.parametrize("activities", [["夯土"], 5, {"a": 1}, ["piling"] * 101])
+def test_preview_refuses_unknown_activities(api, login, stored_network, activities):
+    answer = api.post("/api/projects/preview", headers=login("builder", "甲建设公司"),
+                      json={"site_text": NEAR_HP, "crs": "cgcs2000", "activities": activities})
+    assert answer.status_code in (400, 422), answer.text
+    assert "activities" in answer.json()["detail"]

@@ -51,6 +51,9 @@
   // One preview at a time matters: an older answer arriving late is dropped.
   function run(body, source, isForm) {
     var mine = ++seq;
+    // The planned activities decide what applies, as in the stored project's screening.
+    var acts = checkedActivities();
+    if (isForm) { body.set("activities", acts.join(",")); } else { body.activities = acts; }
     clearSiteErrors();
     WB.say(status, "正在筛查…");
     var url = isForm ? "/api/projects/preview/file" : "/api/projects/preview";
@@ -91,7 +94,7 @@
       ["压力级制", function (c) { return WB.PRESSURE[c.pressure_class] || c.pressure_class; }],
       ["所在范围", function (c) { return WB.zoneCell(c.zone); }],
       ["距管壁（米）", function (c) { return c.distance_m.toFixed(2); }],
-      ["须办事项", "required_action"]
+      ["须办事项", "required_action"], ["依据", "rule_set"]
     ], data.conflicts);
   }
 
@@ -99,6 +102,9 @@
     return Array.prototype.map.call(document.querySelectorAll('input[name="activities"]:checked'),
                                     function (n) { return n.value; });
   }
+
+  // Another choice of activities changes what applies: the shown site is screened again.
+  $("activities").addEventListener("change", function () { if (site) schedule({ site: site }, "site"); });
 
   $("project-form").addEventListener("submit", function (ev) {
     ev.preventDefault();

@@ -31,7 +31,8 @@ def download_report(
     from maps.report import build_report, parse_month
 
     period = parse_month(month)
-    rule_set = request.app.state.rule_set.label
+    # Every version (each conflict row names its own), as ``gisapp report``.
+    rule_set = None
     campaign = judging_settings(session, period.year,
                                 request.app.state.settings.campaign_settings)
     with tempfile.TemporaryDirectory(prefix="gisapp-report-") as tmp:
