@@ -8,14 +8,15 @@ same Chinese headings and labels. Formula-like cells are quoted by the one
 from __future__ import annotations
 
 import datetime as dt
-import io
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from campaign.export import spreadsheet_cell
+from campaign.export import spreadsheet_cell, to_spreadsheet_csv, write_tables_xlsx
 from layers.services.errors import InvalidRequestError
 from vocabulary import PermitState, PressureClass, ProjectKind, ProjectStatus, Zone
 
@@ -130,12 +131,16 @@ def export_frame(kind: str, rows: list[dict]) -> pd.DataFrame:
 
 
 def export_bytes(kind: str, rows: list[dict], fmt: str) -> bytes:
-    """Return the list as CSV (UTF-8 with BOM, for Excel) or XLSX bytes."""
+    """Return the list as CSV (UTF-8 with BOM, for Excel) or XLSX bytes.
+
+    Written by campaign.export's writers (the one place that makes cells safe), through a
+    temporary file.
+    """
     frame = export_frame(kind, rows)
-    if fmt == "csv":
-        # CR LF line ends (RFC 4180): a CR inside a cell is then always quoted.
-        return frame.to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig")
-    buffer = io.BytesIO()
-    with pd.ExcelWriter(buffer, engine="openpyxl") as writer:
-        frame.to_excel(writer, sheet_name=kind, index=False)
-    return buffer.getvalue()
+    with tempfile.TemporaryDirectory(prefix="gisapp-export-") as tmp:
+        target = Path(tmp) / f"{kind}.{fmt}"
+        if fmt == "csv":
+            to_spreadsheet_csv(frame, target)
+        else:
+            write_tables_xlsx({kind: frame}, target)
+        return target.read_bytes()
