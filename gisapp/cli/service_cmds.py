@@ -108,7 +108,8 @@ def run_server(settings: Settings, url: str, *, host: str | None = None, port: i
 
     host = host or settings.host
     port = port or settings.port
-    typer.echo(f"服务地址 http://{host}:{port}/maps/ ，API 文档 http://{host}:{port}/docs （Ctrl+C 停止）")
+    typer.echo(f"工作台（登录） http://{host}:{port}/ ，地图 http://{host}:{port}/maps/ ，"
+               f"API 文档 http://{host}:{port}/docs （Ctrl+C 停止）")
     # Request headers within a deadline and a size (slowloris), keep-alive bounded.
     protocol, keep_alive, max_header = (http_protocol.protocol_name(), settings.keep_alive_s,
                                         settings.max_header_bytes)
