@@ -22,15 +22,13 @@ from fastapi.testclient import TestClient
 from gisapp.api.app import create_app
 from gisapp.settings import Settings
 from maps.basemap import BasemapError
+from tests.browsers import chromium
 from tests.servers import live_server
 
 pytestmark = pytest.mark.postgis
 
 CREDIT = "崇明区测绘院 2026 底图"
 ZOOMS = range(9, 12)
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 
 
 def solid_png(rgb=(200, 230, 201), size=256) -> bytes:
@@ -119,10 +117,6 @@ def test_unusable_files_are_refused_at_start(tmp_path):
 
 
 def test_map_page_draws_the_office_base_map_offline(database_url, clean_db, tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
     from layers.db import session_factory
     from layers.services.users import create_user
 
@@ -130,24 +124,20 @@ def test_map_page_draws_the_office_base_map_offline(database_url, clean_db, tmp_
         create_user(session, "office-basemap", "correct-horse-battery", "gas_office", None)
     app = create_app(Settings(_env_file=None, basemap_file=make_mbtiles(tmp_path / "base.mbtiles")),
                      database_url=database_url)
-    with live_server(app) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 800})
-            hosts, tiles = set(), []
-            page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
-            page.on("response", lambda r: "/maps/basemap/" in r.url and tiles.append(r.status))
-            # The map's data needs a session: log in once at /, which leads back to the map.
-            page.goto(f"{base}/?next=/maps/permits")
-            page.get_by_label("用户名").fill("office-basemap")
-            page.get_by_label("密码").fill("correct-horse-battery")
-            page.get_by_role("button", name="登录").click()
-            page.wait_for_url(lambda url: url.endswith("/maps/permits"))
-            page.wait_for_function(
-                "() => [...document.querySelectorAll('img.leaflet-tile')]"
-                ".some(i => i.complete && i.naturalWidth === 256)", timeout=20_000)
-            assert 200 in tiles
-            assert CREDIT in page.inner_text(".leaflet-control-attribution")
-            assert hosts == {base.split("/")[2]}
-        finally:
-            browser.close()
+    with live_server(app) as base, chromium() as browser:
+        page = browser.new_page(viewport={"width": 1100, "height": 800})
+        hosts, tiles = set(), []
+        page.on("request", lambda r: hosts.add(r.url.split("/")[2]))
+        page.on("response", lambda r: "/maps/basemap/" in r.url and tiles.append(r.status))
+        # The map's data needs a session: log in once at /, which leads back to the map.
+        page.goto(f"{base}/?next=/maps/permits")
+        page.get_by_label("用户名").fill("office-basemap")
+        page.get_by_label("密码").fill("correct-horse-battery")
+        page.get_by_role("button", name="登录").click()
+        page.wait_for_url(lambda url: url.endswith("/maps/permits"))
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('img.leaflet-tile')]"
+            ".some(i => i.complete && i.naturalWidth === 256)", timeout=20_000)
+        assert 200 in tiles
+        assert CREDIT in page.inner_text(".leaflet-control-attribution")
+        assert hosts == {base.split("/")[2]}

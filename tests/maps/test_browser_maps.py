@@ -10,22 +10,18 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
-import threading
-import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from sqlalchemy import text
 
-from gisapp.localdb import free_port
 from layers.db import session_factory
+from tests.browsers import chromium
+from tests.servers import live_server
 
 pytestmark = pytest.mark.postgis
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 USER, PASSWORD = "map-office", "correct-horse-battery"
 SHOTS_FOR_LEAD = Path("/tmp/gisapp-screenshots")
 YEAR = 2026  # the campaign year of the inspection page (?year=)
@@ -82,38 +78,21 @@ def _truncate(engine) -> None:
 @pytest.fixture(scope="module")
 def server(database_url, db_engine):
     """A real uvicorn server on 127.0.0.1 with the sample loaded; yields its base URL."""
-    import uvicorn
-
     from gisapp.api.app import create_app
     from gisapp.settings import Settings
 
     _load_sample(db_engine)
-    port = free_port()
     app = create_app(Settings(_env_file=None), database_url=database_url)
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert uv.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(10)
+    with live_server(app) as base_url:
+        yield base_url
     _truncate(db_engine)
 
 
 @pytest.fixture(scope="module")
 def browser():
     """Headless system Chromium, driven by Playwright (no downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 @pytest.fixture()

@@ -11,11 +11,9 @@ import pytest
 from sqlalchemy import text
 
 from layers.db import session_factory
+from tests.browsers import chromium
 from tests.servers import live_server
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync"]
 PASSWORD = "correct-horse-battery"
 BUILDER_ORG = "崇明城建集团"
 USERS = {"builder": ("wb-builder", BUILDER_ORG), "gas_office": ("wb-office", None),
@@ -90,14 +88,8 @@ def server(database_url, db_engine):
 @pytest.fixture(scope="module")
 def browser():
     """Headless system Chromium, driven by Playwright (no downloaded browser)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} missing: apt-get install -y chromium", pytrace=False)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS, headless=True)
-        yield chromium
-        chromium.close()
+    with chromium() as launched:
+        yield launched
 
 
 class Visit:
