@@ -276,10 +276,6 @@ def this_year() -> int:
     return today_in_shanghai().year
 
 
-def local_today() -> dt.date:
-    """Return today's date in Shanghai."""
-    return today_in_shanghai()
-
 
 def search_projects(session: Session, query: str, limit: int = SEARCH_LIMIT) -> list[dict]:
     """Return live projects whose code or name contains ``query``, with their lon/lat bounds."""

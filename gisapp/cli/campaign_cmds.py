@@ -240,9 +240,9 @@ MAJOR_PREFIX = "重大:"
 
 
 def _this_year() -> int:
-    from layers.services.inspections import local_today
+    from vocabulary import today_in_shanghai
 
-    return local_today().year
+    return today_in_shanghai().year
 
 
 def _stored_status(session, year: int, settings_file: Path | None, day):

@@ -65,11 +65,11 @@ def calendar_due(
 ) -> None:
     """计算若干个工作日后的日期（检验日历）。"""
     from gisapp.cli.errors import CliUsageError
-    from layers.services.permits import local_today
     from layers.services.workdays import calendar_gaps, due_date
+    from vocabulary import today_in_shanghai
 
     try:
-        begin = dt.date.fromisoformat(start) if start else local_today()
+        begin = dt.date.fromisoformat(start) if start else today_in_shanghai()
     except ValueError as exc:
         raise CliUsageError(f"--from “{start}” 不是有效日期（格式 YYYY-MM-DD）") from exc
     engine, sessions = _session()

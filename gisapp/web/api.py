@@ -23,10 +23,10 @@ from layers.services import workbench_queries as queries
 from layers.services.errors import InvalidRequestError, PermissionDeniedError
 from layers.services.inspection_items import key_items_of, record_with_key_items, todays_projects
 from layers.services.permissions import EVERYTHING, Access, Scope, authorize, denial
-from layers.services.permits import local_today
 from layers.services.site_input import SiteInputError, parse_drawn, parse_file, parse_pasted
 from layers.services.site_preview import preview_site
 from maps.layers_data import townships_geojson
+from vocabulary import today_in_shanghai
 from vocabulary.activities import Activity, ActivityError, parse_activities
 
 router = APIRouter(tags=["workbench"])
@@ -156,7 +156,7 @@ ProjectId = Annotated[int, PathParam(ge=1, le=2**62)]
 @router.get("/api/workbench/inspections/today")
 def inspections_today(session: SessionDep, access: Progress) -> dict:
     """今日检查：本年度当前抽查阶段的项目（未检查的在前）。"""
-    return todays_projects(session, local_today())
+    return todays_projects(session, today_in_shanghai())
 
 
 @router.post("/api/workbench/projects/{project_id}/inspections", status_code=201)

@@ -23,7 +23,6 @@ from layers.services.errors import AuthenticationError, InvalidRequestError, Not
 from layers.services.inspection_items import KEY_ITEMS
 from layers.services.login import LoginThrottledError
 from layers.services.permissions import ROLE_ZH, USER_ROLES, Scope, scope_of
-from layers.services.permits import local_today
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
     change_own_password,
@@ -31,6 +30,7 @@ from layers.services.users import (
     user_for_token,
 )
 from layers.services.workbench_lists import LISTS
+from vocabulary import today_in_shanghai
 from workbench.activities import ACTIVITIES
 from workbench.render import render_page, static_file
 from workbench.roles import home_of
@@ -319,7 +319,7 @@ def _campaign_page() -> None:
     viewer = page_user("campaign.plan", ALL)
 
     def page(request: Request, user: Actor = viewer) -> Response:
-        today = local_today()
+        today = today_in_shanghai()
         last_month = (today.replace(day=1) - dt.timedelta(days=1)).strftime("%Y-%m")
         return _html(request, "campaign.html", user, title="专项检查", page="campaign",
                      scripts=("campaign.js",), year=today.year, month=last_month,

@@ -31,7 +31,7 @@ from layers.db import execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.errors import InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, scope_condition
-from layers.services.permits import local_today
+from vocabulary import today_in_shanghai
 from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 REASONS = ("registration", "change", "renewal")
@@ -125,7 +125,7 @@ def issue_answers(
     ids = [int(i) for i in project_ids]
     if not ids:
         return {}
-    today = today or local_today()
+    today = today or today_in_shanghai()
     params = {
         "ids": ids, "reason": reason, "year": today.year,
         "valid_until": today + dt.timedelta(days=valid_days), "label": rule_set.label,
@@ -215,7 +215,7 @@ def current_answer(session: Session, project_id: int, *, access: Access | None =
             raise NotFoundError(f"项目 {project_id} 的施工范围正待燃气管理所审核，审核通过后出具查询答复书")
         raise NotFoundError(f"项目 {project_id} 尚无查询答复书"
                             f"（请先复查：POST /api/projects/{project_id}/answer/renew）")
-    return _shape(row, today or local_today(), warn_days)
+    return _shape(row, today or today_in_shanghai(), warn_days)
 
 
 def answer_by_number(session: Session, number: str, *, access: Access | None = None,
@@ -226,7 +226,7 @@ def answer_by_number(session: Session, number: str, *, access: Access | None = N
                           {"n": number, **params}).mappings().one_or_none()
     if row is None:
         raise NotFoundError(f"查询答复书 {number} 不存在")
-    return _shape(row, today or local_today(), warn_days)
+    return _shape(row, today or today_in_shanghai(), warn_days)
 
 
 def list_answers(session: Session, project_id: int, *, access: Access | None = None,
@@ -236,7 +236,7 @@ def list_answers(session: Session, project_id: int, *, access: Access | None = N
     rows = session.execute(
         text(f"{_SELECT} WHERE a.project_id = :pid AND {scope} ORDER BY a.id DESC"),
         {"pid": project_id, **params}).mappings().all()
-    today = local_today()
+    today = today_in_shanghai()
     keep = ("id", "number", "reason", "reason_zh", "issued_at", "valid_until", "rule_set", "state",
             "state_zh", "days_left", "near_expiry", "valid_for_work", "superseded_at",
             "superseded_by_number", "no_pipeline_within_range")
@@ -265,7 +265,7 @@ def verify_answer(session: Session, number: str, code: str | None, *, warn_days:
              "ON p.id = a.project_id WHERE a.number = :n"), {"n": number}).one_or_none()
     if row is None or not hmac.compare_digest(row.verification_code, code):
         raise NotFoundError(f"未找到编号为 {number} 且校验码相符的查询答复书")
-    state = answer_state(row.valid_until, row.superseded_at, today or local_today(), warn_days)
+    state = answer_state(row.valid_until, row.superseded_at, today or today_in_shanghai(), warn_days)
     return {
         "number": row.number, "project_code": row.registration_code,
         "issued_on": row.issued_at.astimezone(LOCAL_TZ).date().isoformat(),

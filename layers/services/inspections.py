@@ -50,10 +50,6 @@ class NewInspection:
     hazards: Sequence[NewHazard] = ()
 
 
-def local_today() -> dt.date:
-    """Return today's date in Shanghai (inspection dates are Shanghai dates)."""
-    return today_in_shanghai()
-
 
 def parse_day(value: object, field_name: str) -> dt.date:
     """Parse a YYYY-MM-DD date (or pass a ``date`` through), naming ``field_name`` on error."""
@@ -117,7 +113,7 @@ def record_inspection(
     access = authorize(actor, f"inspection.record.{new.kind}")
     _check_round(new.kind, new.round_or_stage)
     day = parse_day(new.inspected_on, "inspected_on")
-    today = today or local_today()
+    today = today or today_in_shanghai()
     if day > today:
         raise InvalidRequestError(
             f"字段 inspected_on：检查日期 {day} 晚于今天 {today}，不能预先记录检查"

@@ -30,8 +30,8 @@ from layers.services.documents import (
 from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
 from layers.services.notify import NO_CHANNELS, Channels, notify
 from layers.services.permissions import authorize
-from layers.services.permits import local_today
 from layers.services.workdays import due_date
+from vocabulary import today_in_shanghai
 
 DECISION_ZH = {
     "no_objection": "无异议",
@@ -50,7 +50,7 @@ def open_reviews(session: Session, conflict_ids: Sequence[int], reply_days: int,
     """Open one review per new conflict, due ``reply_days`` working days from today."""
     if not conflict_ids:
         return
-    due = due_date(session, today or local_today(), reply_days)
+    due = due_date(session, today or today_in_shanghai(), reply_days)
     session.execute(text(
         "INSERT INTO owner_review (conflict_id, owner, due_on) SELECT c.id, g.owner, :due "
         "FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
@@ -82,7 +82,7 @@ def _shape(row, today: dt.date) -> dict:
 def list_reviews(session: Session, actor, *, overdue: bool | None = None, pending: bool | None = None,
                  limit: int = 100, offset: int = 0, today: dt.date | None = None) -> dict:
     """Reviews the actor may see; ``overdue`` keeps unanswered ones past their deadline."""
-    today = today or local_today()
+    today = today or today_in_shanghai()
     clause, params = organisation_clause(actor, "review.read")
     where = [clause]
     if overdue:
@@ -103,7 +103,7 @@ def get_review(session: Session, conflict_id: int, actor) -> dict:
                           {"id": conflict_id}).mappings().one_or_none()
     if row is None:
         raise ConflictStateError(f"冲突 {conflict_id} 没有权属单位审查记录")
-    review = _shape(row, local_today())
+    review = _shape(row, today_in_shanghai())
     review["documents"] = list_documents(session, owner_review_id=review["id"])
     return review
 

@@ -66,10 +66,6 @@ MAX_TEXT = 2000
 EXPIRY_JOB = Actor.job("permit-expiry")  # the actor of automatic expiry
 
 
-def local_today() -> dt.date:
-    """Return today's date in Shanghai: an approval "valid until 5 June" ends at Shanghai midnight."""
-    return today_in_shanghai()
-
 
 def _zh(status: str | None) -> str:
     return f"“{STATUS_ZH.get(status or '', status)}”（{status}）"
@@ -224,7 +220,7 @@ def transition(
             f"保护手续 {permit_id}（项目 {row['project_code']}，管道 {row['pipeline_code']}）"
             f"当前状态为{_zh(current)}，不能改为{_zh(to_status)}；允许的下一状态：{nexts}"
         )
-    today = today or local_today()
+    today = today or today_in_shanghai()
     if to_status == "approved":
         if approved_until is None:
             raise InvalidRequestError(
@@ -304,7 +300,7 @@ def expire_due(session: Session, today: dt.date | None = None,
                actor: Actor = EXPIRY_JOB, channels=None) -> list[int]:
     """Move every approved permit of an open conflict past its ``approved_until`` to expired."""
     authorize(actor, "permit.to.expired")
-    today = today or local_today()
+    today = today or today_in_shanghai()
     # Rows locked by a transition or a screening in progress are left to the next pass:
     # waiting for a district screening's conflict rows here could deadlock with it.
     rows = session.execute(

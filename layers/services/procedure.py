@@ -31,8 +31,8 @@ from layers.services.errors import (
 )
 from layers.services.notify import NO_CHANNELS, Channels, notify
 from layers.services.permissions import authorize, scope_condition
-from layers.services.permits import local_today
 from layers.services.workdays import overrides_between, working_days_between
+from vocabulary import today_in_shanghai
 from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 MAX_TEXT = 2000
@@ -116,7 +116,7 @@ def check_start_of_work(session: Session, project_id: int, channels: Channels = 
     permit, and no current, unexpired answer letter. The office and the owners concerned
     are told. Returns the new violations.
     """
-    today = today or local_today()
+    today = today or today_in_shanghai()
     project = session.execute(text(
         "SELECT id, registration_code, name, organisation FROM construction_project WHERE id = :id"),
         {"id": project_id}).mappings().one()
@@ -185,7 +185,7 @@ def schedule_visit(session: Session, conflict_id: int, actor, *, scheduled_on, p
     """The owner schedules an on-site supervision visit (date, person); the builder is told."""
     day = _day(scheduled_on, "scheduled_on")
     person = _clean(person, "person", required=True, max_len=200)
-    if day < (today or local_today()):
+    if day < (today or today_in_shanghai()):
         raise InvalidRequestError(f"字段 scheduled_on：监护日期 {day} 早于今天")
     conflict = scope_of_conflict(session, conflict_id, actor, action="supervision.manage", lock=True)
     if conflict["closed_at"] is not None:
@@ -267,7 +267,7 @@ def submit_start_notice(session: Session, project_id: int, actor, *, planned_sta
     It must come ``notice_days`` working days before the planned start.
     """
     scope, scope_params = scope_condition(authorize(actor, "start_notice.submit"), project="p")
-    today = today or local_today()
+    today = today or today_in_shanghai()
     start = _day(planned_start, "planned_start")
     note = _clean(note, "note")
     lead = working_days_between(today, start, overrides_between(session, today, start))
@@ -441,7 +441,7 @@ def warn_expiring_answers(session: Session, warn_days: int, channels: Channels =
     """Tell builders whose current answer expires within ``warn_days``; once per answer."""
     from layers.services.answers import due_for_expiry_warning
 
-    today = today or local_today()
+    today = today or today_in_shanghai()
     numbers = []
     for answer in due_for_expiry_warning(session, today, warn_days):
         notify(session, channels, event="answer.expiring", key=f"answer.expiring:{answer['id']}",

@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from layers.services.errors import NotFoundError
 from layers.services.permissions import Access, allowed, scope_condition
-from layers.services.permits import STATUS_ZH, get_permit, local_today
+from layers.services.permits import STATUS_ZH, get_permit
+from vocabulary import today_in_shanghai
 
 _BUILDER_PROJECTS = """
 SELECT p.id, p.registration_code, p.name, p.kind, p.status, p.township, p.start_date,
@@ -59,7 +60,7 @@ def builder_projects(session: Session, organisation: str | None) -> list[dict]:
 
 def office_todo(session: Session, *, days: int = 30) -> dict:
     """Return what the gas office has to act on: counts and the first few of each."""
-    today = local_today()
+    today = today_in_shanghai()
     params = {"today": today, "until": today + dt.timedelta(days=days)}
     new_alerts = session.execute(text(
         "SELECT a.id, a.message, a.zone, a.created_at, p.id AS project_id, p.registration_code, p.name "

@@ -9,8 +9,8 @@ import re
 import pytest
 from sqlalchemy import text
 
-from layers.services.permits import local_today
 from tests.factories import site_feature
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
@@ -32,11 +32,11 @@ def test_registration_issues_a_numbered_answer_with_conflicts_owner_and_code(api
     r = api.get(f"/api/projects/{pid}/answer", headers=builder)
     assert r.status_code == 200, r.text
     answer = r.json()
-    year = local_today().year
+    year = today_in_shanghai().year
     assert re.fullmatch(rf"CM-{year}-\d{{6}}", answer["number"])
     assert answer["reason"] == "registration" and answer["state"] == "current"
     assert answer["valid_for_work"] is True and answer["near_expiry"] is False
-    assert answer["valid_until"] == (local_today() + dt.timedelta(days=30)).isoformat()
+    assert answer["valid_until"] == (today_in_shanghai() + dt.timedelta(days=30)).isoformat()
     assert answer["rule_set"].startswith("shanghai@")
     assert re.fullmatch(r"[0-9A-F]{12}", answer["verification_code"])
     assert answer["no_pipeline_within_range"] is False
@@ -122,12 +122,12 @@ def test_a_change_issues_a_new_answer_and_expiry_is_flagged(api, login, stored_n
     assert second["no_pipeline_within_range"] is True
     with stored_network.begin() as conn:
         conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE number = :n"),
-                     {"d": local_today() + dt.timedelta(days=3), "n": second["number"]})
+                     {"d": today_in_shanghai() + dt.timedelta(days=3), "n": second["number"]})
     near = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
     assert near["near_expiry"] is True and near["valid_for_work"] is True and near["days_left"] == 3
     with stored_network.begin() as conn:
         conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE number = :n"),
-                     {"d": local_today() - dt.timedelta(days=1), "n": second["number"]})
+                     {"d": today_in_shanghai() - dt.timedelta(days=1), "n": second["number"]})
     gone = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
     assert gone["state"] == "expired" and gone["valid_for_work"] is False
 

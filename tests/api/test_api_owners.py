@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import text
 
 from layers.db import session_factory
-from layers.services.permits import local_today
 from layers.services.users import create_user
 from layers.services.workdays import due_date
 from tests.factories import site_feature
 from tests.receivers import RobotReceiver, SmtpSink, wait_for
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
@@ -95,7 +95,7 @@ def test_two_owners_each_see_their_own_conflict_and_are_told(world):
         reviews = client.get("/api/owner-reviews", headers=h[who]).json()["reviews"]
         assert [r["pipeline_code"] for r in reviews] == [pipe]
         with session_factory(world["engine"]).begin() as session:
-            assert reviews[0]["due_on"] == due_date(session, local_today(), 2).isoformat()
+            assert reviews[0]["due_on"] == due_date(session, today_in_shanghai(), 2).isoformat()
     ids = {f["properties"]["external_code"]: f["id"] for f in
            client.get("/api/pipelines", headers=h["office"]).json()["features"]}
     assert client.get(f"/api/pipelines/{ids['MP-T1']}", headers=h["owner_a"]).status_code == 404
@@ -172,7 +172,7 @@ def test_reply_plan_agreement_approval_and_violation(world):
     assert up.status_code == 201, up.text
     assert client.post(f"/api/permits/{permit_id}/transitions", headers=h["builder"],
                        json={"to_status": "applied"}).status_code == 200
-    until = (local_today() + dt.timedelta(days=90)).isoformat()
+    until = (today_in_shanghai() + dt.timedelta(days=90)).isoformat()
     refused = client.post(f"/api/permits/{permit_id}/transitions", headers=h["office"],
                           json={"to_status": "approved", "approved_until": until})
     assert refused.status_code == 409 and "保护方案" in refused.json()["detail"]
@@ -224,7 +224,8 @@ def test_inbox_read_marks_and_overdue_replies(world):
     assert client.get("/api/owner-reviews", params={"overdue": True}, headers=h["office"]).json()[
         "reviews"] == []
     with world["engine"].begin() as conn:
-        conn.execute(text("UPDATE owner_review SET due_on = :d"), {"d": local_today() - dt.timedelta(days=1)})
+        yesterday = today_in_shanghai() - dt.timedelta(days=1)
+        conn.execute(text("UPDATE owner_review SET due_on = :d"), {"d": yesterday})
     overdue = client.get("/api/owner-reviews", params={"overdue": True},
                          headers=h["office"]).json()["reviews"]
     assert {r["pipeline_code"] for r in overdue} == {"HP-T1", "MP-T1"} and all(r["overdue"] for r in overdue)

@@ -10,12 +10,13 @@ from sqlalchemy import text
 
 from gisapp.permit_expiry import ExpiryJob, expire_once
 from layers.db import session_factory
-from layers.services.permits import TRANSITIONS, expire_due, local_today
+from layers.services.permits import TRANSITIONS, expire_due
 from tests.factories import site_feature
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
-TODAY = local_today()
+TODAY = today_in_shanghai()
 LATER = (TODAY + dt.timedelta(days=365)).isoformat()
 
 

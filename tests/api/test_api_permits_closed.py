@@ -12,13 +12,14 @@ from layers.db import session_factory
 from layers.services.actors import Actor
 from layers.services.errors import ConflictStateError
 from layers.services.features import WriteContext, update_feature
-from layers.services.permits import expire_due, local_today, transition
+from layers.services.permits import expire_due, transition
 from tests.api.test_api_permits import EXTRA, LATER, _move, _permit_for, _state
 from tests.factories import site_feature
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
-TODAY = local_today()
+TODAY = today_in_shanghai()
 AWAY = 31.6500  # 1 km north of HP-T1 and MP-T1: no range reaches it
 
 

@@ -175,10 +175,10 @@ def _body(kind: str | None, world, role: str):
     if kind == "reply":
         return ("form", {"decision": "no_objection", "note": "同意施工"})
     if kind == "start":
-        from layers.services.permits import local_today
         from layers.services.workdays import add_working_days
+        from vocabulary import today_in_shanghai
 
-        return {"planned_start": add_working_days(local_today(), 5).isoformat()}
+        return {"planned_start": add_working_days(today_in_shanghai(), 5).isoformat()}
     if kind == "new_password":
         return {"password": f"{PASSWORD}-{n}"}
     if kind == "deactivate":

@@ -9,10 +9,10 @@ from sqlalchemy import text
 
 from layers.db import session_factory
 from layers.services.notify import Channels
-from layers.services.permits import local_today
 from layers.services.procedure import warn_expiring_answers
 from layers.services.workdays import add_working_days, overrides_between
 from tests.factories import site_feature
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
@@ -36,7 +36,7 @@ def people(login, api, stored_network):
 
 def test_owner_schedules_and_records_supervision_the_builder_sees_it(api, people):
     h, conflict = people["h"], people["conflicts"]["HP-T1"]
-    day = (local_today() + dt.timedelta(days=3)).isoformat()
+    day = (today_in_shanghai() + dt.timedelta(days=3)).isoformat()
     bad = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
                    json={"scheduled_on": "2026-02-30", "person": "李工"})
     assert bad.status_code == 422 and "scheduled_on" in bad.json()["detail"]
@@ -77,7 +77,7 @@ def test_owner_schedules_and_records_supervision_the_builder_sees_it(api, people
 
 def test_start_notice_needs_working_days_and_tells_the_owners(api, people):
     h, pid = people["h"], people["project"]
-    today = local_today()
+    today = today_in_shanghai()
     with session_factory(people["engine"]).begin() as session:
         overrides = overrides_between(session, today, today + dt.timedelta(days=60))
     too_soon = add_working_days(today, 2, overrides)
@@ -140,7 +140,7 @@ def test_builders_are_warned_once_before_their_answer_expires(api, people):
     engine = people["engine"]
     with engine.begin() as conn:
         conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE project_id = :p"),
-                     {"d": local_today() + dt.timedelta(days=5), "p": pid})
+                     {"d": today_in_shanghai() + dt.timedelta(days=5), "p": pid})
     with session_factory(engine).begin() as session:
         first = warn_expiring_answers(session, 7, Channels())
         second = warn_expiring_answers(session, 7, Channels())
@@ -182,7 +182,7 @@ def test_starting_work_with_an_expired_answer_is_a_violation(api, people):
     assert kinds == {"no_permit"}
     with engine.begin() as conn:
         conn.execute(text("UPDATE answer_letter SET valid_until = :d WHERE project_id = :p"),
-                     {"d": local_today() - dt.timedelta(days=1), "p": pid})
+                     {"d": today_in_shanghai() - dt.timedelta(days=1), "p": pid})
     number = api.get(f"/api/projects/{pid}/answer", headers=h["builder"]).json()["number"]
     for status in ("planned", "under_construction"):  # an edit of the status keeps the answer
         body["properties"]["status"] = status

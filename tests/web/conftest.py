@@ -31,9 +31,9 @@ def _load(engine) -> None:
     from layers.importer import import_layer, load_townships
     from layers.sample import generate_sample
     from layers.services.features import WriteContext, screen_and_alert
-    from layers.services.permits import local_today
     from layers.services.users import create_user
     from spatial_rules.rulesets import load_rule_set
+    from vocabulary import today_in_shanghai
 
     sample = generate_sample(seed=5)
     with session_factory(engine).begin() as session:
@@ -53,7 +53,7 @@ def _load(engine) -> None:
         screen_and_alert(session, "projects", ids, ctx)
         for role, (name, org) in USERS.items():
             create_user(session, name, PASSWORD, role, org)
-        today = local_today()
+        today = today_in_shanghai()
         picks = session.execute(text(
             "SELECT id FROM construction_project WHERE status = 'under_construction' ORDER BY id LIMIT 3"
         )).scalars().all()

@@ -20,6 +20,7 @@ from layers.services import inspections
 from layers.services.campaign_plans import judging_settings
 from layers.services.campaign_status import CampaignStatus, campaign_status
 from layers.services.permissions import EVERYTHING, Access
+from vocabulary import today_in_shanghai
 
 router = APIRouter(prefix="/api", tags=["inspections"])
 # Recording, rectifying and uploading need to see the inspection; which kind, which hazard
@@ -146,7 +147,7 @@ YearQ = Annotated[int | None, Query(ge=2000, le=2100, description="活动年度�
 
 
 def _status(request: Request, session, date: str | None, year: int | None) -> CampaignStatus:
-    on = inspections.parse_day(date, "date") if date is not None else inspections.local_today()
+    on = inspections.parse_day(date, "date") if date is not None else today_in_shanghai()
     path = request.app.state.settings.campaign_settings
     return campaign_status(session, judging_settings(session, year or on.year, path), on)
 

@@ -21,6 +21,7 @@ from maps import layers_data, panels
 from maps.assets import static_file
 from maps.basemap import TILE_PATH
 from maps.pages import PageOptions, build_dashboard_page, build_map_page
+from vocabulary import today_in_shanghai
 
 router = APIRouter(tags=["maps"])
 Viewer = Annotated[Access, allow("map.read", scopes=EVERYTHING)]
@@ -150,7 +151,7 @@ def townships_data(session: ReadSessionDep, access: Viewer,
 def inspection_coverage(request: Request, session: ReadSessionDep, access: Viewer,
                         year: YearQ = None) -> dict:
     """本年度区级抽查各阶段覆盖率与 30% 抽查比例要求的对照（统计至今天或该年年末）。"""
-    today = layers_data.local_today()
+    today = today_in_shanghai()
     year = year or today.year
     campaign = judging_settings(session, year, request.app.state.settings.campaign_settings)
     on = min(today, dt.date(year, 12, 31))
