@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp import initial_user
 from gisapp.api.deps import SessionDep
+from gisapp.web.grants import granted
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services import login as logins
 from layers.services.actors import Actor
@@ -256,8 +257,8 @@ def _project_page(path: str, need: tuple) -> None:
 
     def page(request: Request, project_id: int, user: Actor = viewer) -> Response:
         return _html(request, "project.html", user, title="项目详情", page="project",
-                     scripts=("map.js", "project.js"), with_map=True,
-                     data={"role": user.role, "project-id": project_id})
+                     scripts=("map.js", "project.js", "project-procedure.js"), with_map=True,
+                     data={"role": user.role, "project-id": project_id, "can": granted(user)})
 
     page.__name__ = f"project_page_{path.split('/')[1]}"
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)

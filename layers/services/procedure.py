@@ -108,6 +108,25 @@ def upload_plan(session: Session, permit_id: int, actor, *, uploads: Sequence, n
 
 # --- Violations: work started without the procedure ------------------------------------------
 
+def missing_for_work(session: Session, project_id: int, on: dt.date) -> tuple[list, object]:
+    """What a project lacks to work on ``on``: its protection-range conflicts without an
+    approved permit valid that day, and its current answer letter (None when it has none).
+
+    The one rule behind violations (``check_start_of_work``) and the start notice page.
+    """
+    missing = session.execute(text(
+        "SELECT c.id, g.external_code, g.owner, pm.status FROM pipeline_conflict c "
+        "JOIN gas_pipeline g ON g.id = c.pipeline_id LEFT JOIN permit pm ON pm.conflict_id = c.id "
+        "WHERE c.project_id = :id AND c.closed_at IS NULL AND c.zone = 'protection' "
+        "AND NOT (pm.status = 'approved' AND pm.approved_until >= :today) "
+        "ORDER BY c.id"),
+        {"id": project_id, "today": on}).all()
+    answer = session.execute(text(
+        "SELECT number, valid_until FROM answer_letter WHERE project_id = :id AND superseded_at IS NULL"),
+        {"id": project_id}).one_or_none()
+    return list(missing), answer
+
+
 def check_start_of_work(session: Session, project_id: int, channels: Channels = NO_CHANNELS,
                         today: dt.date | None = None) -> list[dict]:
     """Raise violation alerts for a project now under construction without its procedure.
@@ -120,15 +139,7 @@ def check_start_of_work(session: Session, project_id: int, channels: Channels = 
     project = session.execute(text(
         "SELECT id, registration_code, name, organisation FROM construction_project WHERE id = :id"),
         {"id": project_id}).mappings().one()
-    missing = session.execute(text(
-        "SELECT c.id, g.external_code, g.owner, pm.status FROM pipeline_conflict c "
-        "JOIN gas_pipeline g ON g.id = c.pipeline_id LEFT JOIN permit pm ON pm.conflict_id = c.id "
-        "WHERE c.project_id = :id AND c.closed_at IS NULL AND c.zone = 'protection' "
-        "AND NOT (pm.status = 'approved' AND pm.approved_until >= :today) ORDER BY c.id"),
-        {"id": project_id, "today": today}).all()
-    answer = session.execute(text(
-        "SELECT number, valid_until FROM answer_letter WHERE project_id = :id AND superseded_at IS NULL"),
-        {"id": project_id}).one_or_none()
+    missing, answer = missing_for_work(session, project_id, today)
     found = []
     if missing:
         pipes = "、".join(f"{r.external_code}（{r.owner or '权属单位未登记'}）" for r in missing)

@@ -290,7 +290,7 @@ MATRIX = [
     *_all("GET", "/api/supervision-visits", {"admin": 403, "default": 200}),
     *_all("POST", "/api/projects/{RA-1}/start-notice", {"gas_office": 201, "builder": 201,
                                                         "builder_other": 404, "default": 403}, "start"),
-    *_all("GET", "/api/organisations", {"admin": 403, "inspector": 403, "default": 200}),
+    *_all("GET", "/api/organisations", {"inspector": 403, "default": 200}),
     *_all("GET", "/api/notifications", {"default": 200}),
     # Who am I: everyone with a valid token.
     *_all("GET", "/api/auth/me", {"default": 200}),
@@ -463,6 +463,9 @@ ROUTES = [
      ("project", ORG_B), False),
     ("GET", "/api/notifications", ("notification.read",), None, 200, None, False),
     ("GET", "/api/organisations", ("organisation.read",), None, 200, None, False),
+    # The workbench's project page: the procedure per permit, start notices (gisapp.web).
+    *[("GET", f"/api/workbench/projects/{{{code}}}/procedure", ("permit.read",), None, 200,
+       ("project", org), False) for code, org in (("RA-1", ORG_A), ("RB-1", ORG_B))],
     ("POST", "/api/users", ("user.manage",), "new_user", 201, None, False),
     ("GET", "/api/users", ("user.manage",), None, 200, None, False),
     ("GET", "/api/users/{user:rm-builder}", ("user.manage",), None, 200, None, False),

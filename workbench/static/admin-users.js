@@ -17,7 +17,7 @@
 
   function load() {
     return WB.api("GET", "/api/users?limit=500").then(function (d) {
-      WB.table($("users"), [["编号", "id"], ["用户名", "username"], ["角色", "role_zh"], ["所属单位", "organisation"],
+      WB.table($("users"), [["编号", "id"], ["用户名", "username"], ["角色", "role_zh"], ["所属单位", "organisation"], ["电子邮箱", "email"],
         ["状态", function (u) { return u.active ? "在用" : "已停用"; }],
         ["创建时间", function (u) { return WB.datetime(u.created_at); }], ["操作", toggle]], d.users || d.items || []);
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
@@ -27,7 +27,8 @@
     ev.preventDefault();
     WB.clearErrors($("user-form"));
     var body = { username: $("username").value.trim(), password: $("password").value, role: $("role").value,
-                 organisation: $("organisation").value.trim() || null };
+                 organisation: $("organisation").value.trim() || null,
+                 email: $("email").value.trim() || null };
     WB.api("POST", "/api/users", body).then(function (u) {
       WB.say($("page-message"), "已创建用户 " + u.username + "。");
       $("user-form").reset();
