@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import text
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.orm import Session
 
 from layers.services.audit import record
@@ -108,7 +108,8 @@ def upload_plan(session: Session, permit_id: int, actor, *, uploads: Sequence, n
 
 # --- Violations: work started without the procedure ------------------------------------------
 
-def missing_for_work(session: Session, project_id: int, on: dt.date) -> tuple[list, object]:
+def missing_for_work(session: Session, project_id: int,
+                     on: dt.date) -> tuple[list[Row[Any]], Row[Any] | None]:
     """What a project lacks to work on ``on``: its protection-range conflicts without an
     approved permit valid that day, and its current answer letter (None when it has none).
 

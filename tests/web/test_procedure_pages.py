@@ -6,14 +6,18 @@ the user form's e-mail."""
 from __future__ import annotations
 
 import datetime as dt
+from contextlib import ExitStack
 
 import httpx
 import pytest
 from sqlalchemy import text
 
+from gisapp import outbox
 from layers.db import session_factory
+from layers.services.notify import Channels, notify
 from layers.services.users import create_user
 from tests.factories import site_feature
+from tests.receivers import RobotReceiver, wait_for
 from tests.web.conftest import PASSWORD
 
 pytestmark = pytest.mark.postgis
@@ -260,6 +264,11 @@ def test_another_builder_reaches_neither_the_procedure_nor_its_documents(server,
 
 
 def test_admin_edits_an_organisations_channels_and_creates_a_user_with_email(visit, db_engine):
+    with ExitStack() as stack:
+        _admin_edits(stack, visit, db_engine)
+
+
+def _admin_edits(stack, visit, db_engine) -> None:
     v = visit()
     v.login("admin")
     page = v.page
@@ -277,8 +286,10 @@ def test_admin_edits_an_organisations_channels_and_creates_a_user_with_email(vis
     assert _count(db_engine, "SELECT count(*) FROM organisation WHERE name = '崇明城建集团'") == 0
     v.check("admin-organisations-refused")
 
-    wecom = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=abc"
-    dingtalk = "https://oapi.dingtalk.com/robot/send?access_token=xyz"
+    # The robots' addresses point at a local receiver: a message of the organisation reaches both.
+    receiver = stack.enter_context(RobotReceiver())
+    wecom = f"{receiver.base}/wecom?key=abc"
+    dingtalk = f"{receiver.base}/dingtalk?access_token=xyz"
     page.get_by_label("企业微信机器人地址").fill(wecom)
     page.get_by_label("钉钉机器人地址").fill(dingtalk)
     page.get_by_label("钉钉加签密钥").fill("SECabc123")
@@ -293,6 +304,14 @@ def test_admin_edits_an_organisations_channels_and_creates_a_user_with_email(vis
     assert tuple(row) == ("builder", "张工", "safety@cmcj.example.cn", wecom, dingtalk, "SECabc123")
     assert "SECabc123" not in page.content()  # the secret is write-only
     v.check("admin-organisations")
+    with session_factory(db_engine).begin() as session:
+        notify(session, Channels(), event="permit.change", key="permit.change:wb-admin-test",
+               title="保护手续变更：测试", body="渠道测试", orgs=["崇明城建集团"])
+    outbox.deliver_due(db_engine, batch=200, timeout_s=10)
+    wait_for(lambda: receiver.at("/wecom") and receiver.at("/dingtalk"), what="both robots")
+    assert "保护手续变更：测试" in receiver.at("/wecom")[0]["body"]["markdown"]["content"]
+    signed = receiver.at("/dingtalk")[0]["query"]
+    assert signed["access_token"] == ["xyz"] and signed["sign"] and signed["timestamp"]
 
     # Edited: a bad DingTalk address is refused next to its field and nothing changes.
     page.get_by_role("button", name="修改 崇明城建集团").click()
