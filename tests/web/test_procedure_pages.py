@@ -99,11 +99,13 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
             "JOIN permit pm ON pm.conflict_id = c.id WHERE c.project_id = :p AND g.external_code = 'HP-T1'"),
             {"p": project_id}).one()
     r = httpx.post(f"{server}/api/conflicts/{conflict_id}/owner-reply", headers=owner,
-                   data={"decision": "protection_plan_required", "note": "请编制管道保护方案"})
+                   data={"decision": "protection_plan_required", "note": "请编制管道保护方案"},
+                   files={"files": ("答复函.pdf", PLAN_PDF, "application/pdf")})
     assert r.status_code == 200, r.text
     page.reload()
     _card(page).get_by_text("须编制保护方案").wait_for()
     assert "请编制管道保护方案" in _card(page).inner_text()
+    _card(page).get_by_role("link", name="答复函.pdf").wait_for()
 
     # The protection plan: no file and a file that is no PDF are refused next to the field.
     card = _card(page)
@@ -222,7 +224,21 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
     page.get_by_label("只看未读").check()
     page.wait_for_function(
         "() => !document.getElementById('notifications').textContent.includes('权属单位答复：项目')")
-    page.locator("ul.inbox li").filter(has_text="查看项目").first.get_by_role("link", name="查看项目").click()
+    assert page.locator("ul.inbox li").count() == unread - 1
+    page.get_by_label("只看未读").uncheck()
+    page.locator("ul.inbox li").filter(has_text="权属单位答复：项目").first.wait_for()
+    # The rest by keyboard alone: Tab reaches 全部标为已读, Enter presses it.
+    page.locator("#only-unread").focus()
+    for _ in range(5):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.textContent") == "全部标为已读":
+            break
+    page.keyboard.press("Enter")
+    page.get_by_text("没有未读通知。").first.wait_for()
+    assert _count(db_engine, "SELECT count(*) FROM notification n JOIN app_user u ON u.id = n.user_id "
+                  "WHERE u.username = 'wb-builder' AND n.read_at IS NULL") == 0
+    assert page.get_by_role("link", name="通知").inner_text() == "通知"
+    page.get_by_role("link", name="查看项目").first.click()
     page.wait_for_url("**/builder/projects/*")
 
 
@@ -353,3 +369,16 @@ def _admin_edits(stack, visit, db_engine) -> None:
         assert conn.execute(text("SELECT email FROM app_user WHERE username = 'wb-mail-builder'")
                             ).scalar_one() == "builder@cmcj.example.cn"
     v.check("admin-users-email")
+    # An existing user's e-mail, changed in its dialog; a bad one is refused next to the field.
+    page.get_by_role("button", name="修改邮箱 wb-mail-builder").click()
+    page.get_by_label("新邮箱地址").fill("still wrong")
+    page.get_by_role("button", name="保存邮箱").click()
+    page.locator("#new_email-error").filter(has_text="电子邮件地址").wait_for()
+    v.check("admin-users-email-dialog")
+    page.get_by_label("新邮箱地址").fill("safety@cmcj.example.cn")
+    page.get_by_role("button", name="保存邮箱").click()
+    page.get_by_text("wb-mail-builder 的电子邮箱已保存").wait_for()
+    page.get_by_role("cell", name="safety@cmcj.example.cn").wait_for()
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT email FROM app_user WHERE username = 'wb-mail-builder'")
+                            ).scalar_one() == "safety@cmcj.example.cn"
