@@ -9,7 +9,11 @@
     badge.classList.toggle("has-unread", !!unread);
   }
 
-  window.WBInbox = { show: show };
-  WB.api("GET", "/api/notifications?unread=true&limit=1").then(function (d) { show(d.unread); })
-    .catch(function () { show(0); });  // a page without an inbox grant: no count
+  function refresh() {
+    return WB.api("GET", "/api/notifications?unread=true&limit=1").then(function (d) { show(d.unread); })
+      .catch(function () { show(0); });  // a page without an inbox grant: no count
+  }
+
+  window.WBInbox = { show: show, refresh: refresh };
+  refresh();
 })();

@@ -206,5 +206,9 @@
   }
 
   // project.js announces each (re)load of the project: answers, permits and states may change.
-  document.addEventListener("wb:project", function () { loadProcedure(); });
+  // Each change may have brought notifications too: the header's count follows.
+  document.addEventListener("wb:project", function () {
+    loadProcedure();
+    if (window.WBInbox) window.WBInbox.refresh();
+  });
 })();
