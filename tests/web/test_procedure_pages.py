@@ -240,6 +240,15 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
     assert page.get_by_role("link", name="通知").inner_text() == "通知"
     page.get_by_role("link", name="查看项目").first.click()
     page.wait_for_url("**/builder/projects/*")
+    # 我的项目 lists the project with its current answer and the owner's reply done.
+    page.get_by_role("link", name="我的项目").first.click()
+    row = page.get_by_role("row").filter(has_text="WB-PROC-1").first
+    row.wait_for()
+    with db_engine.connect() as conn:
+        current = conn.execute(text("SELECT number FROM answer_letter WHERE project_id = :p "
+                                    "AND superseded_at IS NULL"), {"p": project_id}).scalar_one()
+    assert current != number and f"{current}（有效期至" in row.inner_text()
+    assert "已答复" in row.inner_text()
 
 
 def test_another_builder_reaches_neither_the_procedure_nor_its_documents(server, db_engine):
