@@ -249,6 +249,7 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
                                     "AND superseded_at IS NULL"), {"p": project_id}).scalar_one()
     assert current != number and f"{current}（有效期至" in row.inner_text()
     assert "已答复" in row.inner_text()
+    v.check("builder-projects-answers")
 
 
 def test_another_builder_reaches_neither_the_procedure_nor_its_documents(server, db_engine):
