@@ -36,8 +36,33 @@
     return b;
   }
 
+  // Organisations named by users (builders, pipeline owners) without a row yet: one click
+  // starts registering each. Only for a user manager (the list of users is theirs).
+  function missing(registered) {
+    var box = $("missing");
+    return WB.api("GET", "/api/users?limit=1000").then(function (d) {
+      var seen = {}, names = {};
+      registered.forEach(function (o) { seen[o.name] = true; });
+      (d.users || []).forEach(function (u) {
+        if (u.organisation && !seen[u.organisation] && KIND[u.role]) names[u.organisation] = u.role;
+      });
+      box.textContent = "";
+      Object.keys(names).sort().forEach(function (name) {
+        var b = WB.el("button", { type: "button", class: "secondary" }, "登记 " + name);
+        b.addEventListener("click", function () {
+          fresh();
+          $("name").value = name; $("kind").value = names[name];
+          $("contact_person").focus();
+        });
+        box.appendChild(b);
+      });
+      $("missing-section").hidden = !box.childNodes.length;
+    }).catch(function () { $("missing-section").hidden = true; });
+  }
+
   function load() {
     return WB.api("GET", "/api/organisations").then(function (d) {
+      missing(d.organisations);
       WB.table($("orgs"), [["单位名称", "name"], ["类型", function (o) { return KIND[o.kind] || o.kind; }],
         ["联系人", "contact_person"], ["联系电话", "phone"], ["电子邮箱", "email"],
         ["企业微信机器人", "wecom_webhook_url"], ["钉钉机器人", function (o) {
