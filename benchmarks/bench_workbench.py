@@ -38,10 +38,11 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]
 PASSWORD = "bench-password-1"
-PAGES = {"builder": ("/builder/", "/builder/projects/new"),
+PAGES = {"builder": ("/builder/", "/builder/projects/new", "/account/notifications"),
          "gas_office": ("/office/", "/office/alerts", "/office/projects", "/office/conflicts",
                         "/office/permits", "/office/campaign"),
-         "inspector": ("/inspector/",)}
+         "inspector": ("/inspector/",),
+         "admin": ("/admin/users", "/admin/organisations")}
 
 
 def load(url: str, scale: str) -> None:
