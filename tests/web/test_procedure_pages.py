@@ -199,6 +199,9 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
     page.get_by_text("已按现行规则复查并签发新的答复书").wait_for()
     page.wait_for_function(f"() => !document.getElementById('letter').textContent.includes('{number}')")
     assert _count(db_engine, "SELECT count(*) FROM answer_letter WHERE project_id = :p", p=project_id) == 2
+    old = page.get_by_role("row").filter(has_text=number)
+    old.filter(has_text="已被新答复书取代").wait_for()
+    assert "续期复查" in page.locator("#answers").inner_text()
 
     # The inbox: the unread count in the header, a notification read and marked read.
     page.reload()

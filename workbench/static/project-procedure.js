@@ -199,6 +199,19 @@
     });
   }
 
+  // Every answer letter of the project, newest first (a renewal supersedes the previous one).
+  function loadAnswers() {
+    if (!may("answer.read")) return Promise.resolve();
+    return WB.api("GET", "/api/projects/" + id + "/answers").then(function (d) {
+      $("answers-section").hidden = false;
+      WB.table($("answers"), [["答复书编号", "number"], ["签发原因", "reason_zh"],
+        ["签发时间", function (a) { return WB.datetime(a.issued_at); }],
+        ["有效期至", function (a) { return WB.date(a.valid_until); }],
+        ["状态", function (a) { return a.state_zh + (a.superseded_by_number ? "（" + a.superseded_by_number + "）" : ""); }]],
+        d.answers);
+    }).catch(function () { $("answers-section").hidden = true; });  // none yet: the letter section says why
+  }
+
   // After an upload the permit's history (project.js) changes too.
   function reloadAll() {
     if (window.WBProject && window.WBProject.reload) window.WBProject.reload();
@@ -209,6 +222,7 @@
   // Each change may have brought notifications too: the header's count follows.
   document.addEventListener("wb:project", function () {
     loadProcedure();
+    loadAnswers();
     if (window.WBInbox) window.WBInbox.refresh();
   });
 })();
