@@ -330,7 +330,7 @@ def _admin_edits(stack, visit, db_engine) -> None:
     page.get_by_role("button", name="保存单位").click()
     page.get_by_text("已登记单位 崇明城建集团").wait_for()
     page.get_by_role("cell", name=wecom).wait_for()
-    assert page.get_by_role("button", name="登记 崇明城建集团").count() == 0
+    page.get_by_role("button", name="登记 崇明城建集团").wait_for(state="detached")
     with db_engine.connect() as conn:
         row = conn.execute(text(
             "SELECT kind, contact_person, email, wecom_webhook_url, dingtalk_webhook_url, dingtalk_secret "
