@@ -68,7 +68,7 @@
         ["企业微信机器人", "wecom_webhook_url"], ["钉钉机器人", function (o) {
           return (o.dingtalk_webhook_url || "") + (o.has_dingtalk_secret ? "（已设加签密钥）" : ""); }],
         ["更新时间", function (o) { return WB.datetime(o.updated_at); }], ["操作", editButton]],
-        d.organisations, "单位列表");
+        d.organisations);
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
 
