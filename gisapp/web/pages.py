@@ -16,7 +16,6 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp import initial_user
 from gisapp.api.deps import SessionDep
-from gisapp.web.grants import granted
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services import login as logins
 from layers.services.actors import Actor
@@ -253,6 +252,8 @@ def _simple(path: str, template: str, title: str, need: tuple, scripts: tuple[st
 
 
 def _project_page(path: str, need: tuple) -> None:
+    from gisapp.web.grants import granted
+
     viewer = page_user(*need)
 
     def page(request: Request, project_id: int, user: Actor = viewer) -> Response:
