@@ -244,3 +244,40 @@ def test_gdal_copies_only_the_utilitys_own_collections(owners_server, tmp_path):
             assert done.returncode == 0, done.stderr
             copied = json.loads(target.read_text())["features"]
             assert {f["properties"]["external_code"] for f in copied} == expected
+
+
+def test_personal_token_as_basic_password_for_desktop_gis_on_reads_only(owners_server):
+    """QGIS 3.22 (Debian 12) has Basic but no custom-header method: user name + token."""
+    base, engine, tokens = owners_server
+    token = tokens[GAS_A]["token"]
+    url = f"{base}/ogc/collections/pipelines/items"
+    answer = httpx.get(url, auth=("gas-a", token))
+    assert answer.status_code == 200 and answer.json()["numberMatched"] == N_EACH
+    for auth, expected in ((("gas-b", token), "用户名"), (("gas-a", PASSWORD), "个人访问令牌"),
+                           (("gas-a", "gpat_not-a-token"), "令牌")):
+        refused = httpx.get(url, auth=auth)
+        assert refused.status_code == 401 and expected in refused.json()["detail"], auth
+        assert refused.headers["www-authenticate"] == "Bearer"
+    broken = httpx.get(url, headers={"Authorization": "Basic %%%"})
+    assert broken.status_code == 401 and "Basic" in broken.json()["detail"]
+    # Never a write: browsers replay Basic credentials without any CSRF check.
+    with engine.connect() as conn:
+        before = conn.execute(text("SELECT count(*) FROM personal_access_token")).scalar_one()
+    write = httpx.post(f"{base}/api/auth/personal-tokens", json={"name": "x"}, auth=("gas-a", token))
+    assert write.status_code == 401 and "只能用于读取" in write.json()["detail"]
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM personal_access_token")).scalar_one() == before
+
+
+@pytest.mark.skipif(shutil.which("ogr2ogr") is None,
+                    reason="gdal-bin not installed (scripts/setup.sh installs it)")
+def test_gdal_with_the_token_as_basic_password(owners_server, tmp_path):
+    base, engine, tokens = owners_server
+    target = tmp_path / "pipes.geojson"
+    done = subprocess.run(
+        ["ogr2ogr", "--config", "GDAL_HTTP_AUTH", "BASIC", "--config", "GDAL_HTTP_USERPWD",
+         f"gas-b:{tokens[GAS_B]['token']}", "-f", "GeoJSON", str(target), f"OAPIF:{base}/ogc", "pipelines"],
+        capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    copied = json.loads(target.read_text())["features"]
+    assert {f["properties"]["external_code"] for f in copied} == set(_own_pipes(engine, GAS_B).values())
