@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlparse
 from qgis.core import (
     QgsApplication,
     QgsCoordinateReferenceSystem,
+    QgsCoordinateTransform,
     QgsDataSourceUri,
     QgsLayoutExporter,
     QgsLayoutItemLabel,
@@ -33,18 +34,23 @@ from qgis.core import (
     QgsLayoutItemScaleBar,
     QgsLayoutPoint,
     QgsLayoutSize,
+    QgsPalLayerSettings,
     QgsPrintLayout,
     QgsProject,
     QgsRectangle,
+    QgsTextBufferSettings,
+    QgsTextFormat,
     QgsUnitTypes,
     QgsVectorLayer,
+    QgsVectorLayerSimpleLabeling,
 )
+from qgis.PyQt.QtCore import Qt
 from qgis.PyQt.QtGui import QColor, QFont
 
 # Collection -> (layer name in QGIS, fill colour or None, outline colour, outline width mm).
 OGC_STYLE = {
-    "control_bands": ("安全控制范围（OGC）", "#fde7a8", "#e0b040", 0.1),
-    "protection_bands": ("安全保护范围（OGC）", "#f6a47a", "#d2632c", 0.1),
+    "control_bands": ("安全控制范围（OGC）", "#fde7a8", "#e0b040", 0),  # 0: no outline (no seams
+    "protection_bands": ("安全保护范围（OGC）", "#f6a47a", "#d2632c", 0),  # between pipe segments)
     "projects": ("施工项目（OGC）", "#7fb3e680", "#1f5fa8", 0.5),
     "pipelines": ("燃气管道（OGC）", None, "#c0392b", 0.7),
     "conflicts": ("冲突（OGC）", None, "#7b1fa2", 0.9),
@@ -72,6 +78,25 @@ def _style(layer: QgsVectorLayer, fill: str | None, outline: str, width: float) 
         symbol.setColor(colour)
     symbol.symbolLayer(0).setStrokeColor(QColor(outline))
     symbol.symbolLayer(0).setStrokeWidth(width)
+    if width == 0:
+        symbol.symbolLayer(0).setStrokeStyle(Qt.NoPen)
+
+
+def _label(layer: QgsVectorLayer, field: str) -> None:
+    """Label each feature with ``field`` (the project's registration code)."""
+    settings = QgsPalLayerSettings()
+    settings.fieldName = field
+    text_format = QgsTextFormat()
+    text_format.setFont(QFont(FONT, 9))
+    text_format.setSize(9)
+    text_format.setColor(QColor("#1f3f77"))
+    buffer = QgsTextBufferSettings()
+    buffer.setEnabled(True)
+    buffer.setSize(0.8)
+    text_format.setBuffer(buffer)
+    settings.setFormat(text_format)
+    layer.setLabeling(QgsVectorLayerSimpleLabeling(settings))
+    layer.setLabelsEnabled(True)
 
 
 def ogc_layer(base: str, collection: str, user: str | None, token: str | None) -> QgsVectorLayer:
@@ -120,10 +145,19 @@ def render(layers: list[QgsVectorLayer], out: str, title: str, extent: QgsRectan
     item.attemptResize(QgsLayoutSize(190, 145, QgsUnitTypes.LayoutMillimeters))
     item.setLayers(layers)
     item.setCrs(project.crs())
-    from qgis.core import QgsCoordinateTransform
-
     to_map = QgsCoordinateTransform(QgsCoordinateReferenceSystem("EPSG:4490"), project.crs(), project)
-    item.zoomToExtent(to_map.transformBoundingBox(extent))  # keeps the frame, fits the extent
+    box = to_map.transformBoundingBox(extent)
+    # Grow the box to the frame's proportions: setExtent would otherwise resize the frame.
+    aspect = 190 / 145
+    if box.width() / box.height() < aspect:
+        grow = box.height() * aspect / box.width()
+        box = QgsRectangle(box.center().x() - box.width() * grow / 2, box.yMinimum(),
+                           box.center().x() + box.width() * grow / 2, box.yMaximum())
+    else:
+        grow = box.width() / aspect / box.height()
+        box = QgsRectangle(box.xMinimum(), box.center().y() - box.height() * grow / 2,
+                           box.xMaximum(), box.center().y() + box.height() * grow / 2)
+    item.setExtent(box)
     item.setFrameEnabled(True)
     layout.addLayoutItem(item)
     legend = QgsLayoutItemLegend(layout)
@@ -139,12 +173,16 @@ def render(layers: list[QgsVectorLayer], out: str, title: str, extent: QgsRectan
     bar.applyDefaultSize()
     bar.setUnits(QgsUnitTypes.DistanceMeters)
     bar.setNumberOfSegments(2)
-    bar.setUnitsPerSegment(100)
+    width_m = item.extent().width()
+    bar.setUnitsPerSegment(next((n for n in (50, 100, 200, 250, 500, 1000, 2000, 5000, 10000)
+                                 if n >= width_m / 10), 20000))
     bar.setUnitLabel("m")
     bar.attemptMove(QgsLayoutPoint(12, 150, QgsUnitTypes.LayoutMillimeters))
     layout.addLayoutItem(bar)
     settings = QgsLayoutExporter.ImageExportSettings()
     settings.dpi = 110
+    settings.generateWorldFile = False  # a picture for people, not a georeferenced raster
+    settings.exportMetadata = False
     result = QgsLayoutExporter(layout).exportToImage(out, settings)
     if result != QgsLayoutExporter.Success:
         raise SystemExit(f"导出图片失败：{out}（{result}）")
@@ -193,6 +231,8 @@ def main(argv: list[str]) -> int:
                 if not layer.isValid():
                     continue
                 _style(layer, fill, outline, width)
+                if layer.providerType() == "OAPIF" and _collection(layer) == "projects":
+                    _label(layer, "registration_code")
                 QgsProject.instance().addMapLayer(layer)  # each new layer goes on top
                 drawn.append(layer)
                 if layer.providerType() == "OAPIF" and counts.get(f"ogc:{_collection(layer)}"):
