@@ -7,6 +7,7 @@ HOME = {
     "gas_office": "/office/",
     "inspector": "/inspector/",
     "admin": "/admin/users",
+    "utility": "/owner/",
 }
 
 MENU = {
@@ -16,6 +17,7 @@ MENU = {
                    ("/office/campaign", "专项检查"), ("/maps/", "地图")),
     "inspector": (("/inspector/", "今日检查"), ("/maps/inspections", "检查地图")),
     "admin": (("/admin/users", "用户管理"),),
+    "utility": (("/owner/", "管道冲突"), ("/owner/supervision", "现场监护")),
 }
 
 

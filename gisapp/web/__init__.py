@@ -12,8 +12,10 @@ from fastapi import FastAPI
 
 def register_web(app: FastAPI) -> None:
     """Include the workbench's routers."""
-    from gisapp.web import api, pages
+    from gisapp.web import api, owner_pages, pages
 
     app.include_router(api.router)
+    app.include_router(owner_pages.api)
     app.include_router(pages.router)
+    app.include_router(owner_pages.router)
     pages.install_handlers(app)
