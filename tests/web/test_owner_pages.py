@@ -317,3 +317,26 @@ def test_office_start_page_shows_overdue_replies_and_unacknowledged_damage(visit
             "SELECT acknowledged_by FROM damage_report WHERE id = :id"), {"id": report}).scalar_one()
     assert acknowledged == USERS["gas_office"][0]
     assert page.get_by_role("button", name=f"确认收到损坏报告 {report}").count() == 0
+
+
+def test_each_procedure_page_opens_only_for_the_role_it_serves(server, procedure):
+    """Owner pages for the owner, the office's procedure pages for the office; others 403.
+
+    Inspectors read every owner review (the permission table's ``review.read``, all), so the
+    list of replies opens for them too; acknowledging damage is the office's and the owner's.
+    """
+    pages = {"/owner/": {"utility"}, "/owner/supervision": {"utility"},
+             f"/owner/conflicts/{procedure['conflicts'][('WB-OWN-1', 'HP-T1')]}": {"utility"},
+             "/office/damage-reports": {"gas_office"},
+             "/office/owner-reviews": {"gas_office", "inspector"}}
+    logins = {"utility": OWNERS["owner_a"][0], **{role: USERS[role][0] for role in USERS}}
+    for role, username in logins.items():
+        with httpx.Client(base_url=server) as client:
+            client.post("/login", data={"username": username, "password": PASSWORD})
+            for url, serves in pages.items():
+                answer = client.get(url)
+                expected = 200 if role in serves else 403
+                assert answer.status_code == expected, (role, url, answer.status_code)
+    with httpx.Client(base_url=server) as client:  # no session: to the login form and back
+        answer = client.get("/owner/supervision")
+        assert answer.status_code == 303 and answer.headers["location"] == "/?next=/owner/supervision"
