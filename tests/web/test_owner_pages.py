@@ -340,3 +340,24 @@ def test_each_procedure_page_opens_only_for_the_role_it_serves(server, procedure
     with httpx.Client(base_url=server) as client:  # no session: to the login form and back
         answer = client.get("/owner/supervision")
         assert answer.status_code == 303 and answer.headers["location"] == "/?next=/owner/supervision"
+
+
+def test_owner_json_is_narrowed_to_its_own_pipes_and_refuses_bad_filters(server, procedure):
+    owner_a = _token(server, OWNERS["owner_a"][0])
+    project = procedure["projects"]["WB-OWN-1"]
+    # The project both owners' pipes cross: each owner gets its own conflict only.
+    for who, mine in (("owner_a", "HP-T1"), ("owner_b", "MP-T1")):
+        answer = httpx.get(f"{server}/api/workbench/projects/{project}",
+                           headers=_token(server, OWNERS[who][0]))
+        assert answer.status_code == 200, answer.text
+        assert [c["pipeline_code"] for c in answer.json()["conflicts"]] == [mine], who
+    listed = httpx.get(f"{server}/api/workbench/owner/conflicts", params={"q": "WB-OWN"}, headers=owner_a)
+    assert {(c["project_code"], c["pipeline_code"]) for c in listed.json()["conflicts"]} == {
+        ("WB-OWN-1", "HP-T1"), ("WB-OWN-2", "HP-T1")}
+    for params, field in (({"state": "late"}, "state"), ({"zone": "near"}, "zone")):
+        refused = httpx.get(f"{server}/api/workbench/owner/conflicts", params=params, headers=owner_a)
+        assert refused.status_code == 422 and f"字段 {field}" in refused.json()["detail"]
+    # The office's own view of the project is not narrowed.
+    office = _token(server, USERS["gas_office"][0])
+    answer = httpx.get(f"{server}/api/workbench/projects/{project}", headers=office)
+    assert {c["pipeline_code"] for c in answer.json()["conflicts"]} == {"HP-T1", "MP-T1"}
