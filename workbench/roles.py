@@ -17,7 +17,8 @@ MENU = {
                    ("/office/campaign", "专项检查"), ("/maps/", "地图")),
     "inspector": (("/inspector/", "今日检查"), ("/maps/inspections", "检查地图")),
     "admin": (("/admin/users", "用户管理"),),
-    "utility": (("/owner/", "管道冲突"), ("/owner/supervision", "现场监护")),
+    "utility": (("/owner/", "管道冲突"), ("/owner/supervision", "现场监护"),
+                ("/owner/damage-reports", "损坏报告")),
 }
 
 

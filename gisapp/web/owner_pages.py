@@ -36,6 +36,7 @@ Id = Annotated[int, PathParam(ge=1, le=2**62)]
 REPLIER = page_user("review.reply", OWN_PIPELINES)
 OWN_PROJECT_READER = page_user("project.read", OWN_PIPELINES)
 SUPERVISOR = page_user("supervision.manage", OWN_PIPELINES)
+OWN_DAMAGE = page_user("damage.acknowledge", OWN_PIPELINES)
 DAMAGE_OFFICE = page_user("damage.acknowledge", ALL)
 REVIEWS_OFFICE = page_user("review.read", ALL)
 
@@ -109,6 +110,14 @@ def owner_supervision(request: Request, user: Actor = SUPERVISOR) -> Response:
     """现场监护：安排（按项目与冲突）、记录一次监护、监护记录。"""
     return _html(request, "owner-supervision.html", user, title="现场监护", page="owner-supervision",
                  scripts=("owner.js", "owner-supervision.js"), data={"role": user.role})
+
+
+@router.get("/owner/damage-reports", response_class=HTMLResponse)
+def owner_damage(request: Request, user: Actor = OWN_DAMAGE) -> Response:
+    """本单位管道的损坏报告：确认收到。"""
+    return _html(request, "office-damage.html", user, title="管道损坏报告", page="office-damage",
+                 scripts=("owner.js", "office-damage.js"),
+                 data={"role": user.role, "organisation": user.organisation or ""})
 
 
 # --- Pages of the gas office ------------------------------------------------------------------

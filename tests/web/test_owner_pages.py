@@ -69,7 +69,8 @@ def procedure(server, db_engine):
                      {"d": today_in_shanghai() - dt.timedelta(days=5),
                       "c": conflicts[("WB-OWN-2", "HP-T1")]})
     assert {("WB-OWN-1", "HP-T1"), ("WB-OWN-1", "MP-T1"), ("WB-OWN-2", "HP-T1")} <= set(conflicts)
-    return {"projects": projects, "conflicts": conflicts, "permits": permits, "builder": builder}
+    return {"projects": projects, "conflicts": conflicts, "permits": permits, "builder": builder,
+            "server": server}
 
 
 def _login(v, username: str) -> None:
@@ -326,6 +327,7 @@ def test_each_procedure_page_opens_only_for_the_role_it_serves(server, procedure
     list of replies opens for them too; acknowledging damage is the office's and the owner's.
     """
     pages = {"/owner/": {"utility"}, "/owner/supervision": {"utility"},
+             "/owner/damage-reports": {"utility"},
              f"/owner/conflicts/{procedure['conflicts'][('WB-OWN-1', 'HP-T1')]}": {"utility"},
              "/office/damage-reports": {"gas_office"},
              "/office/owner-reviews": {"gas_office", "inspector"}}
@@ -361,3 +363,32 @@ def test_owner_json_is_narrowed_to_its_own_pipes_and_refuses_bad_filters(server,
     office = _token(server, USERS["gas_office"][0])
     answer = httpx.get(f"{server}/api/workbench/projects/{project}", headers=office)
     assert {c["pipeline_code"] for c in answer.json()["conflicts"]} == {"HP-T1", "MP-T1"}
+
+
+def test_owner_on_a_phone_acknowledges_damage_to_its_own_pipe(visit, procedure, db_engine):
+    with db_engine.connect() as conn:
+        pipes = dict(conn.execute(text(
+            "SELECT external_code, id FROM gas_pipeline WHERE external_code IN ('HP-T1', 'MP-T1')")).all())
+    occurred = (dt.datetime.now(SHANGHAI) - dt.timedelta(minutes=10)).isoformat(timespec="seconds")
+    reports = {}
+    for code, description in (("HP-T1", "顶管机碰伤高压管道"), ("MP-T1", "中压管道被挖断")):
+        r = httpx.post(f"{procedure['server']}/api/damage-reports", headers=procedure["builder"],
+                       data={"lon": "121.3152", "lat": "31.7004", "occurred_at": occurred,
+                             "description": description, "pipeline_id": str(pipes[code])})
+        assert r.status_code == 201, r.text
+        reports[code] = r.json()["id"]
+    v = visit(PHONE)
+    _login(v, OWNERS["owner_a"][0])
+    page = v.page
+    page.get_by_role("link", name="损坏报告").click()
+    button = page.get_by_role("button", name=f"确认收到损坏报告 {reports['HP-T1']}")
+    button.wait_for()
+    listed = page.locator("#reports").inner_text()
+    assert "顶管机碰伤高压管道" in listed and "中压管道被挖断" not in listed  # not its pipe
+    v.check("owner-damage-reports")
+    button.click()
+    page.get_by_text(f"已确认收到损坏报告 {reports['HP-T1']}").wait_for()
+    with db_engine.connect() as conn:
+        by = dict(conn.execute(text("SELECT id, acknowledged_by FROM damage_report WHERE id = ANY(:ids)"),
+                               {"ids": list(reports.values())}).all())
+    assert by == {reports["HP-T1"]: OWNERS["owner_a"][0], reports["MP-T1"]: None}

@@ -1,8 +1,11 @@
-/* 管道损坏报告 of the gas office: reports not yet acknowledged first, 确认收到 keeps the
+/* 管道损坏报告 of the gas office (and of a pipeline owner, for its own pipes): reports not yet acknowledged first, 确认收到 keeps the
  * time from report to acknowledgement (the district asks for a report upward within 2 h). */
 (function () {
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
+  // The owner acknowledges reports on its own pipes; the office every report.
+  var owner = WB.data.role === "utility", org = WB.data.organisation || "";
+  var projects = owner ? "/owner/projects/" : "/office/projects/";
   var yesNo = function (v) { return v === null || v === undefined ? "—" : (v ? "是" : "否"); };
   var params = new URLSearchParams(location.search);
   if (params.get("state") !== null) $("damage-state").value = params.get("state");
@@ -15,7 +18,7 @@
   }
 
   function action(r) {
-    if (r.acknowledged_at) return "";
+    if (r.acknowledged_at || (owner && r.owner !== org)) return "";
     var b = WB.el("button", { type: "button", "aria-label": "确认收到损坏报告 " + r.id }, "确认收到");
     b.addEventListener("click", function () {
       WB.api("POST", "/api/damage-reports/" + r.id + "/acknowledge").then(function (done) {
@@ -34,7 +37,7 @@
       WB.table($("reports"), [
         ["编号", "id"], ["报告时间", function (r) { return WB.datetime(r.reported_at); }], ["报告人", "reported_by"],
         ["发生时间", function (r) { return WB.datetime(r.occurred_at); }],
-        ["项目", function (r) { return r.project_id ? WB.link("/office/projects/" + r.project_id, r.project_code) : "—"; }],
+        ["项目", function (r) { return r.project_id ? WB.link(projects + r.project_id, r.project_code) : "—"; }],
         ["管道", "pipeline_code"], ["权属单位", "owner"], ["损坏情况", "description"],
         ["答复书有效", function (r) { return yesNo(r.had_valid_answer); }],
         ["保护手续已批准", function (r) { return yesNo(r.had_approved_permit); }],
