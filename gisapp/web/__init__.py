@@ -12,10 +12,12 @@ from fastapi import FastAPI
 
 def register_web(app: FastAPI) -> None:
     """Include the workbench's routers."""
-    from gisapp.web import api, owner_pages, pages
+    from gisapp.web import api, pages
 
     app.include_router(api.router)
-    app.include_router(owner_pages.api)
     app.include_router(pages.router)
-    app.include_router(owner_pages.router)
     pages.install_handlers(app)
+    from gisapp.web import owner_pages  # the pipeline owner's and the office's procedure pages
+
+    app.include_router(owner_pages.api)
+    app.include_router(owner_pages.router)
