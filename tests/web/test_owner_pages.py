@@ -356,6 +356,9 @@ def test_owner_json_is_narrowed_to_its_own_pipes_and_refuses_bad_filters(server,
     listed = httpx.get(f"{server}/api/workbench/owner/conflicts", params={"q": "WB-OWN"}, headers=owner_a)
     assert {(c["project_code"], c["pipeline_code"]) for c in listed.json()["conflicts"]} == {
         ("WB-OWN-1", "HP-T1"), ("WB-OWN-2", "HP-T1")}
+    paged = httpx.get(f"{server}/api/workbench/owner/conflicts", headers=owner_a,
+                      params={"q": "WB-OWN", "limit": 1, "offset": 1}).json()
+    assert (paged["numberMatched"], paged["numberReturned"]) == (2, 1)
     for params, field in (({"state": "late"}, "state"), ({"zone": "near"}, "zone")):
         refused = httpx.get(f"{server}/api/workbench/owner/conflicts", params=params, headers=owner_a)
         assert refused.status_code == 422 and f"字段 {field}" in refused.json()["detail"]

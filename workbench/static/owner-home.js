@@ -5,6 +5,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var params = new URLSearchParams(location.search);
   ["state", "zone", "q"].forEach(function (k) { if (params.get(k)) $(k).value = params.get(k); });
+  var offset = 0, LIMIT = 100;
   var FIGURES = [["pending", "待答复"], ["overdue", "已逾期"], ["replied", "已答复"], ["open", "全部未关闭冲突"]];
 
   function figures(counts) {
@@ -22,6 +23,7 @@
     var p = new URLSearchParams();
     ["state", "zone", "q"].forEach(function (k) { if ($(k).value.trim()) p.set(k, $(k).value.trim()); });
     history.replaceState(null, "", "/owner/" + (p.toString() ? "?" + p : ""));
+    p.set("limit", LIMIT); p.set("offset", offset);
     return WB.api("GET", "/api/workbench/owner/conflicts?" + p).then(function (d) {
       figures(d.counts);
       WB.table($("rows"), [
@@ -37,10 +39,15 @@
         ["下次监护", function (r) { return WB.date(r.next_visit_on); }]
       ], d.conflicts, "本单位管道上的冲突");
       WB.say($("page-message"), "共 " + d.numberMatched + " 个冲突" +
-             (d.numberMatched > d.numberReturned ? "，显示前 " + d.numberReturned + " 个" : "") + "（今天 " + d.today + "）。");
+             (d.numberMatched > d.numberReturned ? "，显示第 " + (d.numberReturned ? offset + 1 : 0) + "–" +
+              (offset + d.numberReturned) + " 个" : "") + "（今天 " + d.today + "）。");
+      $("prev").disabled = offset === 0;
+      $("next").disabled = offset + d.numberReturned >= d.numberMatched;
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
 
-  $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); load(); });
+  $("filters").addEventListener("submit", function (ev) { ev.preventDefault(); offset = 0; load(); });
+  $("prev").addEventListener("click", function () { offset = Math.max(0, offset - LIMIT); load(); });
+  $("next").addEventListener("click", function () { offset += LIMIT; load(); });
   load();
 })();
