@@ -657,11 +657,14 @@ EXTRA_ACTIONS = {
     ("GET", "/api/workbench/lists/{}/export.{}"): "conflict.read",
     ("GET", "/api/workbench/campaign/plans"): "campaign.status",
     ("POST", "/api/workbench/campaign/plans"): "campaign.plan",
+    # The pipeline owner's pages (gisapp.web.owner_pages): its own pipelines' conflicts.
+    ("GET", "/api/workbench/owner/conflicts"): "conflict.read",
+    ("GET", "/api/workbench/owner/conflicts/{}"): "conflict.read",
 }
 # The workbench's HTML pages carry no data (it comes through the API routes above); each
 # page asks the permission table itself (tests/web checks who reaches which page).
 WORKBENCH_PAGES = ("/assets/", "/login", "/logout", "/account/", "/builder/", "/office/",
-                   "/inspector/", "/admin/")
+                   "/inspector/", "/admin/", "/owner/")
 
 
 def _extra_covered(method: str, path: str) -> bool:
