@@ -16,7 +16,8 @@ from layers.services.actors import Actor
 router = APIRouter(include_in_schema=False)
 
 # Where a notification about a project takes each role (roles without a project page: none).
-PROJECT_PAGES = {"builder": "/builder/projects/", "gas_office": "/office/projects/"}
+PROJECT_PAGES = {"builder": "/builder/projects/", "gas_office": "/office/projects/",
+                 "utility": "/owner/projects/"}
 ORG_KINDS = (("builder", "建设单位"), ("utility", "管道权属单位"))
 
 _inbox_user = page_user("notification.read")
