@@ -36,6 +36,12 @@ from spatial_rules.rulesets import load_rule_set
 PING_AFTER_IDLE_S = 5.0
 
 
+def _streams_full(app: FastAPI) -> str | None:
+    """The stream cap's refusal when the worker's streams are all taken (made in the lifespan)."""
+    slots = getattr(app.state, "stream_slots", None)
+    return None if slots is None else slots.refusal()
+
+
 def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, server: bool = False
 ) -> FastAPI:
@@ -145,7 +151,8 @@ def create_app(
     # Outermost: a refused request costs no thread, no connection and no body read.
     app.add_middleware(Admission, max_active=settings.max_active_requests,
                        max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
-                       streaming_paths=("/api/alerts/stream",))
+                       streaming_paths=("/api/alerts/stream",),
+                       streams_full=lambda: _streams_full(app))
     # Outermost of all, so every answer (refusals of admission and size too) carries them.
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)
