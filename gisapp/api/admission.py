@@ -19,6 +19,12 @@ place × the average ÷ ``max_active``) gets its 503 without waiting. Under a cr
 1,000 clients the tail of the queue used to get its refusal only after the full wait.
 All of this runs on the event loop before the body is read: no thread, no connection.
 
+A small body (declared ``Content-Length`` up to ``PRE_READ_BYTES``, which every JSON
+request of the API is) is read *before* the request asks for a slot, so a client that
+sends its body slowly holds only its socket; the connection's minimum body rate
+(``gisapp.http_protocol``) ends it. A larger body (an upload) is read once admitted,
+within the same minimum rate, so it holds its slot for a bounded time.
+
 Streaming responses (the SSE alert stream) hold their slot only until the response
 starts: the stream's later polls have their own limiter and caps (routes.events).
 """
@@ -38,6 +44,7 @@ BUSY = "服务器繁忙（同时处理的请求已达上限），请 {retry} 秒
 SSE_POLL_CONNECTIONS = 3
 SPARE_CONNECTIONS = 3
 STREAM_RETRY_AFTER_S = 10  # as gisapp.api.streams
+PRE_READ_BYTES = 64 * 1024
 
 
 def pool_size_for(max_active: int) -> int:
@@ -90,6 +97,12 @@ class Admission:
             if message is not None:
                 await self._refuse(send, message, STREAM_RETRY_AFTER_S)
                 return
+        declared = _declared_length(scope)
+        if declared is not None and 0 < declared <= PRE_READ_BYTES:
+            received = await _read_body(receive)
+            if received[-1]["type"] == "http.disconnect":
+                return  # gone (or cut off for sending too slowly) before its body arrived
+            receive = _replay(received, receive)
         if slots.value == 0 or self.waiting:
             if self.waiting >= self.max_queued or self._expected_wait_s(self.waiting + 1) > self.wait_s:
                 self.refused_at_once += 1
@@ -145,3 +158,35 @@ class Admission:
             (b"content-length", str(len(body)).encode()),
             (b"retry-after", str(retry).encode())]})
         await send({"type": "http.response.body", "body": body})
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _read_body(receive: Receive) -> list[Message]:
+    """Receive a whole (small) body: every message up to the last part or a disconnect."""
+    messages = []
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that gives the messages already read, then the connection's own."""
+    pending = list(messages)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay
