@@ -223,6 +223,13 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if new_id is None:
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too); no audit row was written.
+        # A project's code is taken only within its own organisation, so this says
+        # nothing about other organisations.
+        if spec is PROJECTS:
+            where = "本单位" if values.get("organisation") else "无所属单位的项目中"
+            raise ConflictStateError(
+                f"编号 {values[spec.code]} 已存在：{where}已有使用该编号的项目"
+                f"（字段 {spec.code}；编号在同一单位内不能重复）")
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     if hold is not None:  # stored, not screened: the gas office reviews it first
         hold_projects(session, [(new_id, *hold)], ctx.actor)
@@ -272,10 +279,13 @@ def _insert_sql(spec: LayerSpec) -> str:
     geom = "ST_GeomFromEWKB(decode(:geom, 'hex'))"
     if spec is PROJECTS:
         exprs[cols.index("township")] = f"coalesce(:township, {TOWNSHIP_OF_SITE.format(geom=geom)})"
+    # A project's code is unique within its organisation (layers.models), a pipeline's
+    # across the network.
+    target = (f"(coalesce(organisation, '')), {spec.code}" if spec is PROJECTS else spec.code)
     return (
         f"WITH new AS (INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) "
         f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
-        f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
+        f"ON CONFLICT ({target}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
         f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
         "SELECT id FROM new"
     )

@@ -168,5 +168,6 @@ def test_a_right_current_password_clears_the_accounts_failures(api, db_engine):
                  headers=_bearer(token))
     assert r.status_code == 200, r.text
     with db_engine.connect() as conn:
-        left = conn.execute(text("SELECT count(*) FROM login_failure WHERE username = 'clear.me'")).scalar_one()
+        left = conn.execute(text("SELECT count(*) FROM login_failure "
+                                 "WHERE username = 'clear.me'")).scalar_one()
     assert left == 0

@@ -31,10 +31,9 @@ async def _call(admission: Admission, events: list, name: str) -> None:
     async def send(message):
         if message["type"] == "http.response.start":
             events.append((name, message["status"], dict(message["headers"])))
-        elif message["type"] == "http.response.body" and events and events[-1][0] == name:
-            if events[-1][1] == 503:
-                detail = json.loads(message["body"])["detail"]
-                assert "服务器繁忙" in detail
+        elif (message["type"] == "http.response.body" and events and events[-1][0] == name
+              and events[-1][1] == 503):
+            assert "服务器繁忙" in json.loads(message["body"])["detail"]
 
     await admission(scope, receive, send)
 
