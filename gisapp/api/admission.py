@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -57,16 +56,19 @@ class Admission:
 
     def __init__(self, app: ASGIApp, *, max_active: int, max_queued: int, wait_s: float,
                  streaming_paths: tuple[str, ...] = (), retry_after_s: int = 1,
-                 streams_full: Callable[[], str | None] | None = None) -> None:
+                 max_streams: int | None = None, streams_full_message: str = "") -> None:
         """Wrap ``app``.
 
-        ``streams_full()``: the refusal message when the worker already holds all the
-        live streams it may, else None. A new stream is then refused here, before its
-        token is checked in a thread: 1,000 streams opened at once got their 503s only
-        after queueing for the database one by one.
+        ``max_streams``: the live streams (``streaming_paths``) the worker holds at most,
+        counted from the moment a stream request arrives (opening or open). One more is
+        refused here with ``streams_full_message``, before its token is checked in a
+        thread: 1,000 streams opened at once got their 503s only after queueing for the
+        database one by one. The stream's own caps (per user, in total) still apply.
         """
         self.app = app
-        self.streams_full = streams_full
+        self.max_streams = max_streams
+        self.streams_full_message = streams_full_message
+        self.streams = 0  # stream requests in the app now (opening or open)
         self.max_active = max_active
         self.max_queued = max_queued
         self.wait_s = wait_s
@@ -75,7 +77,7 @@ class Admission:
         self._slots: anyio.Semaphore | None = None  # made in the event loop
         self.waiting = 0
         self.refused = 0
-        self.refused_at_once = 0  # of which: without waiting, the queue being too slow
+        self.refused_at_once = 0  # of which: without waiting (the queue full, or too slow to reach)
         self.hold_s: float | None = None  # moving average of how long a request holds its slot
 
     @property
@@ -90,13 +92,23 @@ class Admission:
             return
         if self._slots is None:
             self._slots = anyio.Semaphore(self.max_active, fast_acquire=True)
-        slots = self._slots
         streaming = scope.get("path", "") in self.streaming_paths
-        if streaming and self.streams_full is not None:
-            message = self.streams_full()
-            if message is not None:
-                await self._refuse(send, message, STREAM_RETRY_AFTER_S)
+        if streaming and self.max_streams is not None:
+            if self.streams >= self.max_streams:
+                await self._refuse(send, self.streams_full_message or None, STREAM_RETRY_AFTER_S)
                 return
+            self.streams += 1
+            try:
+                await self._admit(scope, receive, send, streaming=True)
+            finally:
+                self.streams -= 1
+            return
+        await self._admit(scope, receive, send, streaming=streaming)
+
+    async def _admit(self, scope: Scope, receive: Receive, send: Send, *, streaming: bool) -> None:
+        """Admit, queue or refuse a request (its body pre-read when small)."""
+        slots = self._slots
+        assert slots is not None
         declared = _declared_length(scope)
         if declared is not None and 0 < declared <= PRE_READ_BYTES:
             received = await _read_body(receive)

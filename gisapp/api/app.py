@@ -15,7 +15,7 @@ from gisapp.api.admission import Admission, pool_size_for
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
 from gisapp.api.security_headers import SecurityHeaders
-from gisapp.api.streams import StreamSlots
+from gisapp.api.streams import StreamSlots, streams_full_message
 from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
 from gisapp.channels import parse_smtp_url
@@ -34,12 +34,6 @@ from spatial_rules.rulesets import load_rule_set
 
 # A pooled connection idle this long is tested before use (layers.db.make_engine).
 PING_AFTER_IDLE_S = 5.0
-
-
-def _streams_full(app: FastAPI) -> str | None:
-    """The stream cap's refusal when the worker's streams are all taken (made in the lifespan)."""
-    slots = getattr(app.state, "stream_slots", None)
-    return None if slots is None else slots.refusal()
 
 
 def create_app(
@@ -151,8 +145,8 @@ def create_app(
     # Outermost: a refused request costs no thread, no connection and no body read.
     app.add_middleware(Admission, max_active=settings.max_active_requests,
                        max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
-                       streaming_paths=("/api/alerts/stream",),
-                       streams_full=lambda: _streams_full(app))
+                       streaming_paths=("/api/alerts/stream",), max_streams=settings.sse_max_streams,
+                       streams_full_message=streams_full_message(settings.sse_max_streams))
     # Outermost of all, so every answer (refusals of admission and size too) carries them.
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)

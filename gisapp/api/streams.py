@@ -17,6 +17,11 @@ from starlette.exceptions import HTTPException
 RETRY_AFTER_S = 10
 
 
+def streams_full_message(total: int) -> str:
+    """The refusal of a stream beyond the worker's total."""
+    return f"实时告警推送连接已达服务器上限（{total} 个），请稍后重试"
+
+
 class StreamSlots:
     """How many streams are open, in total and per user id (one event loop: no locks)."""
 
@@ -31,14 +36,6 @@ class StreamSlots:
         """Streams open now."""
         return sum(self.by_user.values())
 
-    def full_message(self) -> str:
-        """The refusal of a stream beyond the worker's total."""
-        return f"实时告警推送连接已达服务器上限（{self.total} 个），请稍后重试"
-
-    def refusal(self) -> str | None:
-        """The refusal message when every stream slot is taken, else None (no user needed)."""
-        return self.full_message() if self.open >= self.total else None
-
     @contextmanager
     def slot(self, user_id: int) -> Iterator[None]:
         """Hold one stream slot for ``user_id`` while the block runs, or refuse."""
@@ -47,7 +44,7 @@ class StreamSlots:
             raise HTTPException(429, f"同一账号最多同时打开 {self.per_user} 个实时告警推送连接，"
                                      "请先关闭其他页面或稍后重试", headers)
         if self.open >= self.total:
-            raise HTTPException(503, self.full_message(), headers)
+            raise HTTPException(503, streams_full_message(self.total), headers)
         self.by_user[user_id] += 1
         try:
             yield

@@ -74,3 +74,47 @@ def test_until_a_request_was_measured_the_queue_takes_newcomers():
     # No measure yet: two wait in the queue and are served, the fourth exceeds the queue.
     assert [s for _, s, _ in events] == [503, 200, 200, 200], events
     assert events[0][0] == "r3"
+
+
+def test_streams_beyond_the_cap_are_refused_before_the_app_runs():
+    """A burst of streams: those beyond the cap never reach the app (no token check)."""
+    reached: list[str] = []
+    release = anyio.Event()
+
+    async def stream_app(scope, receive, send):
+        reached.append("in")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await release.wait()
+        await send({"type": "http.response.body", "body": b""})
+
+    admission = Admission(stream_app, max_active=10, max_queued=10, wait_s=1.0,
+                          streaming_paths=("/api/alerts/stream",), max_streams=3,
+                          streams_full_message="实时告警推送连接已达服务器上限（3 个），请稍后重试")
+    events: list = []
+
+    async def open_stream(name: str) -> None:
+        scope = {"type": "http", "path": "/api/alerts/stream", "method": "GET", "headers": []}
+
+        async def receive():
+            await anyio.sleep(10)
+            return {"type": "http.disconnect"}
+
+        async def send(message):
+            if message["type"] == "http.response.start":
+                events.append((name, message["status"], dict(message["headers"])))
+
+        await admission(scope, receive, send)
+
+    async def scenario():
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(open_stream, f"s{i}")
+            await anyio.sleep(0.1)
+            release.set()
+
+    anyio.run(scenario)
+    assert len(reached) == 3 and admission.streams == 0
+    refused = [(s, h[b"retry-after"]) for _, s, h in events if s == 503]
+    assert refused == [(503, b"10")] * 5
+    # Streams hold no admission slot once they started.
+    assert admission.active == 0
