@@ -54,7 +54,7 @@ class HeaderDeadline:
         self._header_timer: asyncio.TimerHandle | None = None
         self._header_bytes = 0
         self._awaiting_headers = True
-        self._seen_cycle = None
+        self._seen_cycle: Any = None
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_bytes = 0
         self._body_clock_s = 0.0  # time the body was due and the server was reading
