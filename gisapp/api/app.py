@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.admission import Admission, pool_size_for
+from gisapp.api.hashing import hash_slots
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
 from gisapp.api.security_headers import SecurityHeaders
@@ -139,6 +140,7 @@ def create_app(
     # Opened now: a missing or vector-tile file is refused at start, not on the first map.
     app.state.basemap = Basemap(settings.basemap_file) if settings.basemap_file else None
     app.state.logger = logging.getLogger("gisapp.api")
+    app.state.hash_threads = hash_slots(settings.login_hash_concurrency)  # own password changes
     app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes, upload_limit_for=upload_limit(app))

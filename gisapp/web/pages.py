@@ -16,10 +16,16 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp import initial_user
 from gisapp.api.deps import SessionDep
+from gisapp.api.hashing import hashing_slot
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services import login as logins
 from layers.services.actors import Actor
-from layers.services.errors import AuthenticationError, InvalidRequestError, NotFoundError
+from layers.services.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceBusyError,
+)
 from layers.services.inspection_items import KEY_ITEMS
 from layers.services.login import LoginThrottledError
 from layers.services.permissions import ROLE_ZH, USER_ROLES, Scope, scope_of
@@ -221,12 +227,18 @@ def change_password(
             # every other token of the user is revoked.
             # A wrong current password counts as a failed login (layers.services.login);
             # the failure row commits with this page's transaction.
-            logins.change_own_password(
-                session, user, current_password, new_password, keep_token=token,
-                address=request.client.host if request.client else "unknown",
-                policy=logins.LoginPolicy(settings.login_max_failures_per_account,
-                                          settings.login_max_failures_per_address,
-                                          settings.login_window_s))
+            with hashing_slot(request.app.state.hash_threads):  # Argon2 twice: bounded per worker
+                logins.change_own_password(
+                    session, user, current_password, new_password, keep_token=token,
+                    address=request.client.host if request.client else "unknown",
+                    policy=logins.LoginPolicy(settings.login_max_failures_per_account,
+                                              settings.login_max_failures_per_address,
+                                              settings.login_window_s))
+        except ServiceBusyError as err:
+            page = _html(request, "password.html", user, status_code=503, title="修改密码",
+                         errors={"current_password": str(err)}, done="")
+            page.headers["Retry-After"] = str(err.retry_after_s)
+            return page
         except LoginThrottledError as err:
             page = _html(request, "password.html", user, status_code=429, title="修改密码",
                          errors={"current_password": str(err)}, done="")

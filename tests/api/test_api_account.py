@@ -171,3 +171,26 @@ def test_a_right_current_password_clears_the_accounts_failures(api, db_engine):
         left = conn.execute(text("SELECT count(*) FROM login_failure "
                                  "WHERE username = 'clear.me'")).scalar_one()
     assert left == 0
+
+
+def test_password_changes_take_a_bounded_hashing_slot(api, db_engine):
+    """With every Argon2 slot taken, a password change waits a few seconds, then 503."""
+    with session_factory(db_engine).begin() as session:
+        create_user(session, "busy.hash", PASSWORD, "builder", "甲公司")
+    token = _token(api, "busy.hash", PASSWORD)
+    slots = api.app.state.hash_threads
+    taken = 0
+    while slots.acquire(blocking=False):  # every slot of the worker, as busy changes would
+        taken += 1
+    try:
+        r = api.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                 "new_password": "a-new-secret-2"}, headers=_bearer(token))
+        assert r.status_code == 503 and "排队校验密码" in r.json()["detail"], r.text
+        assert int(r.headers["Retry-After"]) >= 1
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert taken == 2  # GISAPP_LOGIN_HASH_CONCURRENCY
+    r = api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-secret-2"},
+                 headers=_bearer(token))
+    assert r.status_code == 200, r.text

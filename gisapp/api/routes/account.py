@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from gisapp import initial_user
 from gisapp.api.deps import SessionDep, allow, oauth2_scheme
+from gisapp.api.hashing import hashing_slot
 from layers.services import login as logins
 from layers.services.permissions import Access
 from layers.services.users import WrongCurrentPasswordError
@@ -43,11 +44,12 @@ def change_password(
     user = access.actor
     settings = request.app.state.settings
     try:
-        revoked = logins.change_own_password(
-            session, user, body.current_password.get_secret_value(),
-            body.new_password.get_secret_value(), keep_token=token,
-            address=request.client.host if request.client else "unknown",
-            policy=login_policy(settings))
+        with hashing_slot(request.app.state.hash_threads):  # Argon2 twice: bounded per worker
+            revoked = logins.change_own_password(
+                session, user, body.current_password.get_secret_value(),
+                body.new_password.get_secret_value(), keep_token=token,
+                address=request.client.host if request.client else "unknown",
+                policy=login_policy(settings))
     except WrongCurrentPasswordError:
         session.commit()  # the failed guess counts for throttling although the change is refused
         raise
