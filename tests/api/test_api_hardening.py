@@ -363,3 +363,27 @@ def test_an_edit_that_grows_a_site_into_the_review_size_holds_it_again(api, logi
     r = api.put(f"/api/projects/{pid}", json=moved, headers=builder)
     assert r.status_code == 202 and r.json()["properties"]["review"]["answers_withdrawn"] == [
         answer["number"]]
+
+
+def test_an_import_replace_that_grows_a_site_withdraws_its_answer(api, login, stored_network, tmp_path):
+    builder = login("builder", "甲公司")
+    path = tmp_path / "site.geojson"
+
+    def upload(feature, **form):
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]},
+                                   ensure_ascii=False), encoding="utf-8")
+        with open(path, "rb") as fh:
+            return api.post("/api/projects/import", headers=builder, data=form,
+                            files={"file": (path.name, fh, "application/geo+json")})
+
+    assert upload(site_feature("CM-REP", LON, LAT)).status_code == 201
+    pid = api.get("/api/projects", params={"q": "CM-REP"}, headers=builder).json()["features"][0]["id"]
+    first = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
+    assert first["state"] == "current"
+    r = upload(_rect("CM-REP", 121.385, 31.628, 0.006, 0.0125), replace="true")
+    assert r.status_code == 201 and r.json()["replaced"] == 1, r.text
+    assert any("燃气管理所审核" in note for note in r.json()["notes"])
+    held = api.get(f"/api/projects/{pid}/answer", headers=builder)
+    assert held.status_code == 404 and "待燃气管理所审核" in _chinese(held)
+    states = [a["state"] for a in api.get(f"/api/projects/{pid}/answers", headers=builder).json()["answers"]]
+    assert states == ["withdrawn"]
