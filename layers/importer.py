@@ -72,16 +72,34 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _existing_codes(session: Session, kind: str, codes: list[str]) -> set[str]:
+def code_keys(frame, kind: str) -> list[tuple[str, str]]:
+    """Each row's live-code key: (organisation or '', code) for projects, ('', code) for pipelines.
+
+    A project's code is unique within its organisation (migration 0017), so a file may
+    hold one code for two organisations and a replace touches only the row of the
+    row's own organisation.
+    """
+    codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+    if kind != "projects" or "organisation" not in frame.columns:
+        return [("", c) for c in codes]
+    orgs = ["" if o is None or o != o else str(o) for o in frame["organisation"].tolist()]  # o != o: NaN
+    return list(zip(orgs, codes, strict=True))
+
+
+def _existing_codes(session: Session, kind: str, keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Return the keys (``code_keys``) of these that are live already."""
     table, code_col = TABLES[kind], ID_FIELD[kind]
-    found: set[str] = set()
-    for start in range(0, len(codes), 50_000):
+    org = "coalesce(organisation, '')" if kind == "projects" else "''"
+    found: set[tuple[str, str]] = set()
+    for start in range(0, len(keys), 50_000):
+        part = keys[start : start + 50_000]
         rows = session.execute(
-            text(f"SELECT {code_col} FROM {table} WHERE deleted_at IS NULL AND {code_col} = ANY(:c)"),
-            {"c": codes[start : start + 50_000]},
-        ).scalars()
-        found.update(rows)
-    return found
+            text(f"SELECT {org} AS org, {code_col} AS code FROM {table} WHERE deleted_at IS NULL "
+                 f"AND {code_col} = ANY(:c) AND {org} = ANY(:o)"),
+            {"c": sorted({c for _, c in part}), "o": sorted({o for o, _ in part})},
+        ).all()
+        found.update((r.org, r.code) for r in rows)
+    return found & set(keys)
 
 
 def _copy_text(value) -> str:
@@ -126,15 +144,19 @@ def import_layer(
             (int(r), str(c), None if t is None or t != t else str(t))  # t != t: NaN
             for r, c, t in zip(frame.index, codes, frame["township"].tolist(), strict=True)
         ], source_name)
-    existing = _existing_codes(session, kind, codes)
+    keys = code_keys(frame, kind)
+    existing = _existing_codes(session, kind, keys)
     if existing and mode == "insert":
-        rows = frame.index[frame[code_col].astype(str).isin(existing)]
+        rows = [r for r, key in zip(frame.index, keys, strict=True) if key in existing]
         problems = [
             FeatureProblem(
                 row=int(r),
                 feature_id=str(frame.at[r, code_col]),
                 field=code_col,
-                message="编号已存在于数据库中（如需覆盖，请使用 --replace）",
+                # A project's code is taken only within its own organisation: this
+                # says nothing about other organisations' codes.
+                message=("编号已被同一单位的项目使用（如需覆盖，请使用 --replace）" if kind == "projects"
+                         else "编号已存在于数据库中（如需覆盖，请使用 --replace）"),
             )
             for r in rows
         ]
@@ -192,6 +214,9 @@ def _merge_staged(
     table, code = TABLES[kind], ID_FIELD[kind]
     columns = [*present, "source", "import_batch_id", "geom"]
     entity = "pipeline" if kind == "pipelines" else "project"
+    # The same live row: same code, and for a project the same organisation (0017).
+    same = f"s.{code} = t.{code}" + (
+        " AND coalesce(s.organisation, '') = coalesce(t.organisation, '')" if kind == "projects" else "")
     session.execute(
         text(
             "INSERT INTO audit_log (user_id, username, action, entity, entity_id, detail) "
@@ -199,7 +224,7 @@ def _merge_staged(
             "jsonb_build_object("
             "'before', to_jsonb(t) - 'geom' - 'geom_m', "
             "'geometry_before', ST_AsGeoJSON(t.geom, 9, 0)::jsonb, 'import_batch_id', :b) "
-            f"FROM {table} t JOIN {STAGING} s ON s.{code} = t.{code} WHERE t.deleted_at IS NULL"
+            f"FROM {table} t JOIN {STAGING} s ON {same} WHERE t.deleted_at IS NULL"
         ),
         {"uid": actor.id, "by": actor.username, "b": batch_id},
     )
@@ -207,7 +232,7 @@ def _merge_staged(
     update = session.execute(
         text(
             f"UPDATE {table} t SET {assignments}, updated_at = now() FROM {STAGING} s "
-            f"WHERE t.{code} = s.{code} AND t.deleted_at IS NULL"
+            f"WHERE {same} AND t.deleted_at IS NULL"
         )
     )
     replaced = cast(CursorResult, update).rowcount  # a DML statement's result is a cursor result
@@ -215,7 +240,7 @@ def _merge_staged(
         text(
             f"INSERT INTO {table} ({', '.join(columns)}) SELECT {', '.join('s.' + c for c in columns)} "
             f"FROM {STAGING} s WHERE NOT EXISTS (SELECT 1 FROM {table} t "
-            f"WHERE t.{code} = s.{code} AND t.deleted_at IS NULL)"
+            f"WHERE {same} AND t.deleted_at IS NULL)"
         )
     )
     return replaced
