@@ -13,15 +13,16 @@ import csv
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from openpyxl.utils import get_column_letter
-from openpyxl.worksheet.worksheet import Worksheet
 
 from campaign.errors import CampaignError
 from campaign.sampling import CampaignPlan
+
+if TYPE_CHECKING:  # openpyxl is imported by the XLSX writer only: a CSV run skips its 50 ms
+    from openpyxl.worksheet.worksheet import Worksheet
 
 CSV_ENCODING = "utf-8-sig"  # the BOM makes Excel read UTF-8 instead of the local code page
 PLAN_COLUMNS = ("project_id", "stage", "reason", "risk_score", "risk_factors", "forced", "seed")
@@ -251,6 +252,8 @@ def write_tables_xlsx(sheets: Mapping[str, pd.DataFrame], path: str | Path) -> P
 
 def _fit_columns(sheet: Worksheet, frame: pd.DataFrame) -> None:
     """Size columns to their longest text; CJK characters count double."""
+    from openpyxl.utils import get_column_letter
+
     for index, column in enumerate(frame.columns, start=1):
         texts = [str(column), *(str(v) for v in frame[column].head(500))]
         width = max(sum(2 if ord(ch) > 0x2E7F else 1 for ch in text) for text in texts)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import shapely
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
@@ -165,14 +165,14 @@ def _open_zones(session: Session, spec: LayerSpec | None, ids: list[int]) -> dic
     where = "" if spec is None else f" AND {_COLUMN[spec.kind]} = ANY(:ids)"
     return dict(session.execute(
         text(f"SELECT id, zone FROM pipeline_conflict WHERE closed_at IS NULL{where}"),
-        {"ids": ids}).all())
+        {"ids": IdArray(ids)}).all())
 
 
 def _tell_changes(session: Session, before: dict[int, str], ctx: WriteContext) -> None:
     """Notify the builders and owners whose conflicts a network or rule change closed or re-zoned."""
     rows = session.execute(
         text("SELECT id, zone, closed_at IS NOT NULL AS closed FROM pipeline_conflict "
-             "WHERE id = ANY(:ids)"), {"ids": list(before)}).all()
+             "WHERE id = ANY(:ids)"), {"ids": IdArray(before)}).all()
     changed = [r.id for r in rows if r.closed or r.zone != before[r.id]]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     notify_changed_conflicts(session, changed, stamp, ctx.channels)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 import geopandas as gpd
 
+from layers.db import IdArray
 from layers.importer import TABLES, ImportReport, import_layer
 from layers.schema import ID_FIELD
 from layers.services.answers import issue_answers
@@ -81,7 +82,7 @@ def import_and_screen(
                       "change" if replace else "registration", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
     new_alerts = session.execute(
-        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
+        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": IdArray(conflict_ids)}
     ).scalar_one() if conflict_ids else 0
     record(session, ctx.actor, f"{ENTITY[kind]}.import", "import_batch", report.batch_id,
            {"file": source_name, "imported": report.inserted, "replaced": report.replaced,
