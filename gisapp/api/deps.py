@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gisapp.web.session import request_token
 from layers.services.actors import Actor
+from layers.services.districts import see
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext
 from layers.services.notify import Channels
@@ -54,7 +55,19 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
+def get_current_user(session: SessionDep, token: Token) -> Actor:
+    """Return the user of the bearer token, looked up in the request's own transaction.
+
+    One connection and one transaction per request: a 401 rolls back like any error,
+    so it never writes.
+    """
+    return user_for_token(session, token or "")
+
+
+CurrentUser = Annotated[Actor, Depends(get_current_user)]
+
+
+def get_read_session(request: Request, user: CurrentUser) -> Iterator[Session]:
     """Yield a read-only session for lag-tolerant reads: the replica while it keeps up.
 
     The answer says where it was read and the replica's lag (``X-Gisapp-Read-From``,
@@ -66,6 +79,9 @@ def get_read_session(request: Request) -> Iterator[Session]:
     request.state.read_target = target
     session = reads.session(target)
     try:
+        # Another connection than the token check's: it sees the user's district too
+        # (row-level security, layers.services.districts).
+        see(session, user.district)
         yield session
     finally:
         session.rollback()
@@ -73,18 +89,6 @@ def get_read_session(request: Request) -> Iterator[Session]:
 
 
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
-
-
-def get_current_user(session: SessionDep, token: Token) -> Actor:
-    """Return the user of the bearer token, looked up in the request's own transaction.
-
-    One connection and one transaction per request: a 401 rolls back like any error,
-    so it never writes.
-    """
-    return user_for_token(session, token or "")
-
-
-CurrentUser = Annotated[Actor, Depends(get_current_user)]
 
 
 def write_ctx(request: Request, access: Access) -> WriteContext:

@@ -58,11 +58,20 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _serve_configured_jurisdiction() -> None:
+    """Extent checks, messages and maps of this run follow ``GISAPP_JURISDICTION`` (or .env)."""
+    from gisapp.settings import Settings
+    from layers.district import use_jurisdiction
+
+    use_jurisdiction(Settings().jurisdiction)
+
+
 def main() -> None:
     """Run the CLI; domain errors become a one-line Chinese message and exit code 2."""
     try:
         # Without standalone mode click returns Exit codes instead of raising them.
         command = sys.argv[1] if len(sys.argv) > 1 else None
+        _serve_configured_jurisdiction()
         result = build_app(command)(standalone_mode=False)
     except DomainError as err:
         typer.secho(f"错误：{err}", fg=typer.colors.RED, err=True)

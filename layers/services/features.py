@@ -27,6 +27,7 @@ from layers.services.actors import Actor
 from layers.services.alerts import raise_alerts, raise_change_alerts
 from layers.services.answers import issue_answers
 from layers.services.audit import record, record_params, record_sql
+from layers.services.districts import check_in_district, see, see_city_wide
 from layers.services.errors import (
     ConflictStateError,
     InvalidRequestError,
@@ -215,6 +216,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if spec is PROJECTS:
         values["hazardous"] = bool(values.get("hazardous") or False)
         values["insured"] = bool(values.get("insured") or False)
+    check_in_district(ctx.actor, kind, valid.geometry)
     # Lock the surroundings before the row exists (layers.screening_locks).
     lock_area(session, search_distance_m(ctx.rule_set), new_geometries=[valid.geometry])
     values.update(record_params(ctx.actor, {"code": values[spec.code], "notes": valid.notes}))
@@ -225,7 +227,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     if hold is not None:  # stored, not screened: the gas office reviews it first
         hold_projects(session, [(new_id, *hold)], ctx.actor)
-        return _held(get_feature(session, kind, new_id), hold[2])
+        held = _held(get_feature(session, kind, new_id), hold[2])
+        see(session, ctx.actor.district)  # the insert switched to city-wide (_insert_sql)
+        return held
     _screen(session, spec, [new_id], ctx, area_locked=True)
     if spec is PROJECTS:
         issue_answers(session, [new_id], "registration", ctx.rule_set,
@@ -235,7 +239,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
             from layers.services.procedure import check_start_of_work
 
             check_start_of_work(session, new_id, ctx.channels)
-    return get_feature(session, kind, new_id)
+    created = get_feature(session, kind, new_id)  # with its conflicts across district lines
+    see(session, ctx.actor.district)  # the rest of the request: its user's district again
+    return created
 
 
 def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tuple | None:
@@ -273,7 +279,9 @@ def _insert_sql(spec: LayerSpec) -> str:
         f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
         f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
         f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
-        "SELECT id FROM new"
+        # Once the row passed row-level security's check, the screening that follows
+        # runs city-wide: a site on a district's edge reaches pipelines of the next one.
+        "SELECT id, set_config('gisapp.district', '*', true) FROM new"
     )
 
 
@@ -290,6 +298,7 @@ def _after_write(
     """
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
+    see_city_wide(session)  # screening reaches across district lines
     _screen(session, spec, [feature_id], ctx, area_locked=True)
     # A site held for the gas office's review is not screened, so it gets no answer
     # until it is released (layers.services.reviews issues it then).
@@ -350,6 +359,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         else before["geometry"],
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    check_in_district(ctx.actor, kind, valid.geometry)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     if spec is PROJECTS:
@@ -393,6 +403,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
 
         check_start_of_work(session, feature_id, ctx.channels)
     updated = get_feature(session, kind, feature_id)
+    see(session, ctx.actor.district)  # screening was city-wide (_after_write)
     return updated if hold is None else _held(updated, hold[2])
 
 
@@ -403,6 +414,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     lock_area(session, search_distance_m(ctx.rule_set), table=spec.table, ids=[feature_id])
     zones = _open_zones(session, spec, [feature_id]) if spec is PIPELINES else None
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
+    see_city_wide(session)  # close its conflicts with features of every district
     screen_db(session, ctx.rule_set, area_locked=True, **{spec.screen_key: [feature_id]})
     if zones:
         _tell_changes(session, zones, ctx)
@@ -414,6 +426,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
         feature_id,
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
     )
+    see(session, ctx.actor.district)  # screening was city-wide
     return before
 
 

@@ -21,6 +21,7 @@ from layers.importer import TABLES, ImportReport, import_layer
 from layers.schema import ID_FIELD
 from layers.services.answers import issue_answers
 from layers.services.audit import record
+from layers.services.districts import check_all_in_district, see, see_city_wide
 from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext, screen_and_alert
 from layers.services.site_limits import check_import, hold_projects
@@ -49,6 +50,8 @@ def import_and_screen(
     are screened too, so the conflicts of their old versions close.
     """
     codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+    if ctx.actor.district is not None:
+        check_all_in_district(ctx.actor, kind, codes, frame.geometry.to_numpy())
     if kind == "projects" and ctx.organisation is not None:
         frame["organisation"] = ctx.organisation
         if replace:
@@ -74,6 +77,7 @@ def import_and_screen(
         report.notes.append(f"{len(holds)} 个项目施工范围较大（{listed}），已提交燃气管理所审核，"
                             "审核通过前不做筛查")
     new_ids = [r.id for r in rows]
+    see_city_wide(session)  # screening reaches across district lines
     conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
     if kind == "projects":
         # Every imported project gets its answer letter, as one registered through the API;
@@ -87,6 +91,7 @@ def import_and_screen(
     record(session, ctx.actor, f"{ENTITY[kind]}.import", "import_batch", report.batch_id,
            {"file": source_name, "imported": report.inserted, "replaced": report.replaced,
             "new_conflicts": len(conflict_ids)})
+    see(session, ctx.actor.district)  # screening was city-wide
     return ImportOutcome(report, conflict_ids, int(new_alerts))
 
 

@@ -40,9 +40,11 @@ def test_copy_chunk_renders_what_the_row_writer_renders(columns, source):
     rows = columns
     by_column = [list(c) for c in zip(*rows, strict=True)] if rows else []
     wkb = [f"0102{i:04X}" for i in range(len(rows))]
+    districts = [["", "崇明区", "浦东,新区"][i % 3] for i in range(len(rows))]
     if not by_column:
         by_column = [[]]
-    assert copy_chunk(by_column, wkb, source, 7) == copy_chunk_plain(by_column, wkb, source, 7)
+    tail = [wkb, districts]
+    assert copy_chunk(by_column, source, 7, tail) == copy_chunk_plain(by_column, source, 7, tail)
 
 
 @settings(max_examples=200, deadline=None)
