@@ -61,7 +61,8 @@ def test_rows_over_several_blocks_with_quoting_print_what_pandas_prints(tmp_path
     rng = np.random.default_rng(11)
     frame = pd.DataFrame({
         "site_id": [f"S-{i:06d}" for i in range(n)],
-        "note": rng.choice(["a,b", 'say "hi"', "line\r\nbreak", "lone\rcr", "", "中文，逗号", "-5", "=1+1"], n),
+        "note": rng.choice(
+            ["a,b", 'say "hi"', "line\r\nbreak", "lone\rcr", "", "中文，逗号", "-5", "=1+1"], n),
         "distance_m": np.round(rng.random(n) * 100, 2),
         "count": rng.integers(-5, 5, n),
     })

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+
 from shapely.geometry import Polygon, box
 
 from maps.report.data import ReportData

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+
 from shapely.geometry import Point
 
 from maps.report import svg
