@@ -53,7 +53,9 @@ FOLLOWS_PROJECT = {
     "violation": _PROJECT.format(col="project_id"),
     "owner_review": _CONFLICT.format(col="conflict_id"),
     "supervision_visit": _CONFLICT.format(col="conflict_id"),
-    "notification": "project_id IS NULL OR " + _PROJECT.format(col="project_id"),
+    "notification": ("CASE WHEN project_id IS NOT NULL THEN " + _PROJECT.format(col="project_id")
+                     + " WHEN entity = 'damage_report' THEN EXISTS (SELECT 1 FROM damage_report d "
+                     "WHERE d.id = entity_id) ELSE true END"),
     "procedure_document": ("EXISTS (SELECT 1 FROM owner_review r WHERE r.id = owner_review_id) OR "
                            "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
                            "EXISTS (SELECT 1 FROM supervision_visit v WHERE v.id = visit_id) OR "
@@ -168,7 +170,7 @@ def create_district_role(conn: Connection, code: str, password: str | None = Non
     return role, password
 
 
-_KIND_ZH = {"projects": "施工项目", "pipelines": "燃气管道"}
+_KIND_ZH = {"projects": "施工项目", "pipelines": "燃气管道", "damage_reports": "损坏位置"}
 
 
 def check_in_district(actor, kind: str, geometry) -> str:

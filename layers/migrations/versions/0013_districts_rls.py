@@ -58,9 +58,11 @@ CHILD_TABLES = {
     'violation': _PROJECT.format(col='project_id'),
     'owner_review': _CONFLICT.format(col='conflict_id'),
     'supervision_visit': _CONFLICT.format(col='conflict_id'),
-    # A notification about a project follows it; one about no project (an account
-    # matter) is its user's, whom the service alone picks (layers.services.notify).
-    'notification': 'project_id IS NULL OR ' + _PROJECT.format(col='project_id'),
+    # A notification about a project follows it, one about a damage report follows the
+    # report; any other (an account matter) is its user's, whom the service alone picks.
+    'notification': ("CASE WHEN project_id IS NOT NULL THEN " + _PROJECT.format(col='project_id')
+                     + " WHEN entity = 'damage_report' THEN EXISTS (SELECT 1 FROM damage_report d "
+                     "WHERE d.id = entity_id) ELSE true END"),
     # One parent each (ck_procedure_document_owner), itself under row-level security.
     'procedure_document': ("EXISTS (SELECT 1 FROM owner_review r WHERE r.id = owner_review_id) OR "
                            "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
