@@ -218,6 +218,12 @@ def test_district_office_sees_nothing_of_another_district_through_ogc_workbench_
     assert city_api.get(f"/ogc/collections/projects/items/{ids['PD-1']}",
                         headers=chongming).status_code == 404
     assert city_api.get(f"/ogc/collections/projects/items/{ids['PD-1']}", headers=city).status_code == 200
+    # QGIS and GDAL come with a personal access token: the same district, set by its lookup.
+    made = city_api.post("/api/auth/personal-tokens", json={"name": "QGIS"}, headers=chongming)
+    assert made.status_code == 201, made.text
+    pat = {"Authorization": f"Bearer {made.json()['token']}"}
+    items = city_api.get("/ogc/collections/projects/items?limit=1000", headers=pat)
+    assert items.status_code == 200 and "CM-1" in items.text and "PD-1" not in items.text, items.text[:300]
 
     for kind in ("projects", "conflicts", "permits"):
         mine, all_ = (city_api.get(f"/api/workbench/lists/{kind}?limit=1000", headers=h)
@@ -348,3 +354,24 @@ def test_district_role_reads_only_its_district_in_every_table(database_url, db_e
                 conn.rollback()
     finally:
         conn.close()
+
+
+def test_monthly_report_holds_only_the_district(city_api, db_engine, two_districts):
+    """The report's tables (CSV, XLSX) and its map page list the district's conflicts only."""
+    import io
+    import zipfile
+
+    from vocabulary import today_in_shanghai
+
+    city, _ids = two_districts
+    chongming = _user(city_api, db_engine, "cm-office4", CHONGMING)
+    month = today_in_shanghai().strftime("%Y-%m")
+    texts = {}
+    for name, headers in (("cm", chongming), ("city", city)):
+        reply = city_api.get(f"/api/reports/{month}", headers=headers)
+        assert reply.status_code == 200, reply.text
+        archive = zipfile.ZipFile(io.BytesIO(reply.content))
+        texts[name] = "".join(archive.read(n).decode("utf-8", "replace") for n in archive.namelist()
+                              if n.endswith((".csv", ".html")))
+    assert "CM-1" in texts["cm"] and "PD-1" not in texts["cm"]
+    assert "CM-1" in texts["city"] and "PD-1" in texts["city"]
