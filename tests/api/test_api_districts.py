@@ -163,6 +163,23 @@ def test_row_level_security_fails_safe_and_survives_a_query_without_filter(datab
         engine.dispose()
 
 
+def test_the_servers_role_refreshes_statistics_of_the_data_tables_only(database_url):
+    """ANALYZE is the owner's; gisapp_ref.analyze_table does it for the server's role."""
+    engine = make_engine(database_url, act_as=APP_ROLE)
+    try:
+        with engine.begin() as conn:
+            assert conn.execute(text("SELECT current_user")).scalar_one() == APP_ROLE
+            conn.execute(text("SELECT gisapp_ref.analyze_table('pipeline_conflict')"))
+            analyzed = conn.execute(text(
+                "SELECT last_analyze IS NOT NULL FROM pg_stat_user_tables "
+                "WHERE relname = 'pipeline_conflict'")).scalar_one()
+        with pytest.raises(Exception, match="not one of the data tables"), engine.begin() as conn:
+            conn.execute(text("SELECT gisapp_ref.analyze_table('app_user')"))
+    finally:
+        engine.dispose()
+    assert analyzed
+
+
 def test_district_role_sees_only_its_district_whatever_it_sets(database_url, db_engine, two_districts):
     with db_engine.begin() as conn:
         role, password = create_district_role(conn, CHONGMING)

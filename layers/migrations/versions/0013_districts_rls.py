@@ -36,6 +36,7 @@ APP_ROLE = 'gisapp_app'
 FEATURE_TABLES = ('construction_project', 'gas_pipeline')
 # A damage report may name no project nor pipeline: it carries the district of its location.
 LOCATED_TABLES = ('damage_report',)
+ANALYZED = ('gas_pipeline', 'construction_project', 'pipeline_conflict', 'township')
 _PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
 _CONFLICT = ("EXISTS (SELECT 1 FROM pipeline_conflict c JOIN construction_project p "
              "ON p.id = c.project_id WHERE c.id = {col})")
@@ -212,6 +213,24 @@ def upgrade() -> None:
 {executes}
         END $$""")
 
+    # ANALYZE after a bulk load or a full screen (layers.importer, layers.screening_db)
+    # is the owner's right; the server's role asks the owner to do it, for these tables only.
+    op.execute(f"""
+        CREATE FUNCTION gisapp_ref.analyze_table(t text) RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        BEGIN
+          IF t NOT IN ({", ".join(f"'{x}'" for x in ANALYZED)}) THEN
+            RAISE EXCEPTION 'gisapp_ref.analyze_table: % is not one of the data tables', t;
+          END IF;
+          EXECUTE format('ANALYZE %I', t);
+        END $$""")
+    op.execute("REVOKE ALL ON FUNCTION gisapp_ref.analyze_table(text) FROM PUBLIC")
+    op.execute(f"""
+        DO $$ BEGIN
+          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+            GRANT EXECUTE ON FUNCTION gisapp_ref.analyze_table(text) TO {APP_ROLE};
+          END IF;
+        END $$""")
     # The answer number's per-year sequence is created on first use; gisapp_app may not
     # create objects in public, so the function runs as its owner (the migrating user).
     op.execute("ALTER FUNCTION answer_next_seq(integer) SECURITY DEFINER SET search_path = public, pg_temp")
