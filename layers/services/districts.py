@@ -61,6 +61,9 @@ FOLLOWS_PROJECT = {
                            "EXISTS (SELECT 1 FROM supervision_visit v WHERE v.id = visit_id) OR "
                            "EXISTS (SELECT 1 FROM damage_report d WHERE d.id = damage_report_id)"),
 }
+# A pipeline of another district is read when a visible project conflicts with it
+# (migration 0013's SELECT policy on gas_pipeline).
+CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_pipeline.id)"
 # Tables whose rows carry their own district column (a damage report's is its location's).
 DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report")
 RLS_TABLES = (*DISTRICT_COLUMN_TABLES, *FOLLOWS_PROJECT)
@@ -163,6 +166,8 @@ def create_district_role(conn: Connection, code: str, password: str | None = Non
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA gisapp_ref TO {role}"))
     conn.execute(text(f"GRANT SELECT ON {', '.join(DISTRICT_ROLE_READS)}, township TO {role}"))
     restricted = {**dict.fromkeys(DISTRICT_COLUMN_TABLES, f"district = '{code}'"), **FOLLOWS_PROJECT}
+    # As for the server's role: pipelines its projects conflict with, across the edge too.
+    restricted["gas_pipeline"] = f"district = '{code}' OR {CROSSING}"
     for table, using in restricted.items():
         conn.execute(text(f"DROP POLICY IF EXISTS {role} ON {table}"))
         conn.execute(text(f"CREATE POLICY {role} ON {table} AS RESTRICTIVE FOR SELECT TO {role} "

@@ -212,12 +212,16 @@ def test_spatial_indexes_still_serve_queries_under_row_level_security(database_u
             conn.execute(text("SELECT set_config('gisapp.district', '*', true)"))
             plan = "\n".join(conn.execute(text(
                 f"EXPLAIN SELECT id FROM gas_pipeline WHERE ST_DWithin(geom_m, {site}, 50)")).scalars())
+            # City-wide, the policy's cheap test decides before the crossing subquery runs.
+            order = conn.execute(text("EXPLAIN SELECT id FROM gas_pipeline WHERE name = 'x'")).scalars().all()
             bbox = "\n".join(conn.execute(text(
                 "EXPLAIN SELECT id FROM construction_project "
                 "WHERE geom && ST_MakeEnvelope(121.5, 31.6, 121.6, 31.7, 4490)")).scalars())
     finally:
         engine.dispose()
     assert "ix_gas_pipeline_geom_m" in plan, plan
+    policy = next(line for line in order if "Filter" in line)
+    assert policy.index("= '*'") < policy.index("SubPlan"), order
     assert "Index" in bbox and "construction_project" in bbox, bbox
 
 
@@ -392,3 +396,49 @@ def test_monthly_report_holds_only_the_district(city_api, db_engine, two_distric
                               if n.endswith((".csv", ".html")))
     assert "CM-1" in texts["cm"] and "PD-1" not in texts["cm"]
     assert "CM-1" in texts["city"] and "PD-1" in texts["city"]
+
+
+def test_a_pipeline_across_the_edge_is_read_with_its_conflict_never_written(city_api, db_engine,
+                                                                           database_url):
+    """A Xuhui site within reach of a Huangpu main: Xuhui's office sees the conflict and that
+    main (the answer names it), not the rest of Huangpu, and cannot change the main."""
+    import shapely
+
+    from layers.district import district_of
+    from layers.jurisdictions import jurisdiction
+
+    xuhui, huangpu = "310104", "310101"
+    edge = jurisdiction(xuhui).boundary.boundary.intersection(jurisdiction(huangpu).boundary.boundary)
+    mid = shapely.line_interpolate_point(shapely.line_merge(edge), 0.5, normalized=True)
+    site = site_feature("XH-1", mid.x + 0.0001, mid.y - 0.0002, size_deg=0.0001)
+    line = shapely.LineString([(mid.x - 0.0002, mid.y + 0.0001), (mid.x, mid.y + 0.0002)])
+    assert district_of(shapely.geometry.shape(site["geometry"])) == xuhui
+    assert district_of(line) == huangpu
+    with db_engine.begin() as conn:
+        for code, wkt in (("HP-EDGE", line.wkt), ("HP-FAR", "LINESTRING(121.49 31.23, 121.491 31.231)")):
+            conn.execute(text(
+                "INSERT INTO gas_pipeline (external_code, owner, pressure_class, outer_diameter_mm, geom) "
+                "VALUES (:c, '上海燃气有限公司', 'high_b', 508, ST_Multi(ST_GeomFromText(:w, 4490)))"),
+                {"c": code, "w": wkt})
+    office = _user(city_api, db_engine, "xh-office", xuhui)
+    made = city_api.post("/api/projects", json=site, headers=office)
+    assert made.status_code == 201, made.text
+    conflicts = city_api.get("/api/conflicts", headers=office)
+    assert conflicts.status_code == 200 and "HP-EDGE" in conflicts.text, conflicts.text
+    answer = city_api.get(f"/api/projects/{made.json()['id']}/answer", headers=office)
+    assert answer.status_code == 200 and "HP-EDGE" in answer.text, answer.text[:500]
+    pipes = city_api.get("/api/pipelines?limit=1000", headers=office).text
+    assert "HP-EDGE" in pipes and "HP-FAR" not in pipes
+    hp_office = _user(city_api, db_engine, "hp-office", huangpu)
+    assert "XH-1" not in city_api.get("/api/projects", headers=hp_office).text
+    assert "XH-1" not in city_api.get("/api/conflicts", headers=hp_office).text
+    engine = make_engine(database_url, act_as=APP_ROLE)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("SELECT set_config('gisapp.district', :d, true)"), {"d": xuhui})
+            changed = conn.execute(text(
+                "UPDATE gas_pipeline SET name = 'x' WHERE external_code = 'HP-EDGE'")).rowcount
+            seen = conn.execute(text("SELECT external_code FROM gas_pipeline ORDER BY 1")).scalars().all()
+    finally:
+        engine.dispose()
+    assert changed == 0 and seen == ["HP-EDGE"]

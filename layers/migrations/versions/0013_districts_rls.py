@@ -36,6 +36,8 @@ APP_ROLE = 'gisapp_app'
 FEATURE_TABLES = ('construction_project', 'gas_pipeline')
 # A damage report may name no project nor pipeline: it carries the district of its location.
 LOCATED_TABLES = ('damage_report',)
+# The conflicts are themselves under row-level security: those of visible projects.
+CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_pipeline.id)"
 ANALYZED = ('gas_pipeline', 'construction_project', 'pipeline_conflict', 'township')
 _PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
 _CONFLICT = ("EXISTS (SELECT 1 FROM pipeline_conflict c JOIN construction_project p "
@@ -235,8 +237,17 @@ def upgrade() -> None:
     # create objects in public, so the function runs as its owner (the migrating user).
     op.execute("ALTER FUNCTION answer_next_seq(integer) SECURITY DEFINER SET search_path = public, pg_temp")
     _leakproof('LEAKPROOF')
-    for table in (*FEATURE_TABLES, *LOCATED_TABLES):
-        _secure(table, "district = current_setting('gisapp.district', true)")
+    own_district = "district = current_setting('gisapp.district', true)"
+    for table in ('construction_project', *LOCATED_TABLES):
+        _secure(table, own_district)
+    # A pipeline across the district's edge that one of its projects conflicts with is
+    # read too (lists, the answer letter name it), never written. One SELECT policy with
+    # the cheap tests first (two permissive policies are OR-ed with the subquery first,
+    # run for every row even city-wide); writes keep the district alone.
+    _secure('gas_pipeline', f"{own_district} OR {CROSSING}", command='SELECT')
+    for command, clause in (('INSERT', 'WITH CHECK'), ('UPDATE', 'USING'), ('DELETE', 'USING')):
+        op.execute(f"CREATE POLICY gisapp_district_{command.lower()} ON gas_pipeline FOR {command} "
+                   f"{clause} ({CITY_WIDE} OR {own_district})")
     for table, using in CHILD_TABLES.items():
         _secure(table, using)
 
@@ -245,10 +256,10 @@ def _literal(sql: str) -> str:
     return "'" + sql.replace("'", "''") + "'"
 
 
-def _secure(table: str, using: str) -> None:
+def _secure(table: str, using: str, command: str = 'ALL') -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY gisapp_district ON {table} USING ({CITY_WIDE} OR {using})")
+    op.execute(f"CREATE POLICY gisapp_district ON {table} FOR {command} USING ({CITY_WIDE} OR {using})")
 
 
 def downgrade() -> None:
