@@ -29,6 +29,10 @@ from layers.services.errors import InvalidRequestError
 SETTING = "gisapp.district"
 CITY_WIDE = "*"
 APP_ROLE = "gisapp_app"
+# What a transaction that sees the whole jurisdiction acts as: it bypasses row-level
+# security (the planner cannot tell that the policies' '*' test is true, and misjudged
+# joins by 50x), while a district's transaction stays gisapp_app, bound by the policies.
+CITY_ROLE = "gisapp_city"
 # The tables whose rows carry a district, and those whose rows follow their project.
 FEATURE_TABLES = ("construction_project", "gas_pipeline")
 _PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
@@ -101,7 +105,9 @@ def scope_value(district: str | None) -> str:
 
 def see(session: Session | Connection, district: str | None) -> None:
     """Let this transaction see ``district``'s rows (None: all, city-wide)."""
-    session.execute(text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": scope_value(district)})
+    # gisapp_ref.see (migration 0013) sets gisapp.district and, on the server's
+    # connections, the role: gisapp_city for the whole jurisdiction, gisapp_app otherwise.
+    session.execute(text("SELECT gisapp_ref.see(:d)"), {"d": district})
 
 
 def see_city_wide(session: Session | Connection) -> None:

@@ -149,6 +149,19 @@ def test_row_level_security_fails_safe_and_survives_a_query_without_filter(datab
             for table in ("construction_project", "pipeline_conflict", "permit", "alert"):
                 assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one() == 0, table
             conn.rollback()
+            # The whole jurisdiction acts as gisapp_city (no policies to plan around), a
+            # district as gisapp_app; both only until the transaction ends.
+            conn.execute(text("SELECT gisapp_ref.see(NULL)"))
+            assert conn.execute(text("SELECT current_user")).scalar_one() == "gisapp_city"
+            assert conn.execute(text("SELECT count(*) FROM construction_project")).scalar_one() == 2
+            conn.execute(text("SELECT gisapp_ref.see(:d)"), {"d": CHONGMING})
+            assert conn.execute(text("SELECT current_user")).scalar_one() == APP_ROLE
+            assert conn.execute(text("SELECT count(*) FROM construction_project")).scalar_one() == 1
+            conn.execute(text("SELECT gisapp_ref.see(NULL)"))
+            conn.rollback()
+            assert conn.execute(text("SELECT current_user")).scalar_one() == APP_ROLE
+            assert conn.execute(text("SELECT count(*) FROM construction_project")).scalar_one() == 0
+            conn.rollback()
             conn.execute(text("SELECT set_config('gisapp.district', :d, true)"), {"d": CHONGMING})
             # The bug: a list query that forgot the district (and every other) filter.
             leaked = conn.execute(text("SELECT registration_code FROM construction_project")).scalars().all()

@@ -32,6 +32,7 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = 'gisapp_app'
+CITY_ROLE = 'gisapp_city'
 # table -> the USING expression of its policy (besides the city-wide '*').
 FEATURE_TABLES = ('construction_project', 'gas_pipeline')
 # A damage report may name no project nor pipeline: it carries the district of its location.
@@ -76,7 +77,10 @@ CHILD_TABLES = {
                       "ON i.id = h.inspection_id JOIN construction_project p ON p.id = i.project_id "
                       "WHERE h.id = hazard_id))"),
 }
-CITY_WIDE = "current_setting('gisapp.district', true) = '*'"
+# Read once per query, not per row: an uncorrelated scalar subquery is an InitPlan, whose
+# value the policies compare against (and an index on district can take).
+SEEN = "(SELECT current_setting('gisapp.district', true))"
+CITY_WIDE = f"{SEEN} = '*'"
 # Row-level security lets a query's own conditions use an index only when their
 # functions are LEAKPROOF (else they must wait until the policy has filtered each row:
 # a sequential scan of every pipeline for each new site). These PostGIS predicates
@@ -215,6 +219,41 @@ def upgrade() -> None:
 {executes}
         END $$""")
 
+    # A transaction that sees the whole jurisdiction acts as gisapp_city, which bypasses
+    # row-level security: the policies' '*' test would cost nothing per row, but the
+    # planner cannot know that it is true and misjudges every join over these tables
+    # (the full screen took 50x as long). Taking the role is gisapp_ref.see's alone (below).
+    city_grants = [g.replace(APP_ROLE, CITY_ROLE) for g in grants]
+    city_executes = "\n".join(f"    EXECUTE {_literal(g)};" for g in city_grants)
+    op.execute(f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}')
+               OR NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+              RAISE NOTICE 'gisapp: not a superuser, no role {CITY_ROLE}: city-wide reads go '
+                           'through the policies (slower joins)';
+              RETURN;
+            END IF;
+            CREATE ROLE {CITY_ROLE} NOLOGIN NOSUPERUSER BYPASSRLS;
+          END IF;
+{city_executes}
+        END $$""")
+    # Which district the rest of the transaction sees (NULL: all), and, on the server's
+    # connections (acting as gisapp_app), the role that goes with it. SET LOCAL: both end
+    # with the transaction. SET ROLE is checked against the login role, a member of both.
+    op.execute(f"""
+        CREATE FUNCTION gisapp_ref.see(d text) RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM set_config('gisapp.district', coalesce(d, '*'), true);
+          IF d IS NULL AND current_user = '{APP_ROLE}'
+             AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            PERFORM set_config('role', '{CITY_ROLE}', true);
+          ELSIF d IS NOT NULL AND current_user = '{CITY_ROLE}' THEN
+            PERFORM set_config('role', '{APP_ROLE}', true);
+          END IF;
+          RETURN coalesce(d, '*');
+        END $$""")
+
     # ANALYZE after a bulk load or a full screen (layers.importer, layers.screening_db)
     # is the owner's right; the server's role asks the owner to do it, for these tables only.
     op.execute(f"""
@@ -232,12 +271,15 @@ def upgrade() -> None:
           IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
             GRANT EXECUTE ON FUNCTION gisapp_ref.analyze_table(text) TO {APP_ROLE};
           END IF;
+          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            GRANT EXECUTE ON FUNCTION gisapp_ref.analyze_table(text) TO {CITY_ROLE};
+          END IF;
         END $$""")
     # The answer number's per-year sequence is created on first use; gisapp_app may not
     # create objects in public, so the function runs as its owner (the migrating user).
     op.execute("ALTER FUNCTION answer_next_seq(integer) SECURITY DEFINER SET search_path = public, pg_temp")
     _leakproof('LEAKPROOF')
-    own_district = "district = current_setting('gisapp.district', true)"
+    own_district = f"district = {SEEN}"
     for table in ('construction_project', *LOCATED_TABLES):
         _secure(table, own_district)
     # A pipeline across the district's edge that one of its projects conflicts with is
@@ -282,13 +324,14 @@ def downgrade() -> None:
                f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}",
                f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}",
                f"REVOKE ALL ON SCHEMA public FROM {APP_ROLE}"]
-    executes = "\n".join(f"    EXECUTE {_literal(r)};" for r in revokes)
-    op.execute(f"""
-        DO $$ BEGIN
-          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    for role in (APP_ROLE, CITY_ROLE):
+        executes = "\n".join(f"    EXECUTE {_literal(r.replace(APP_ROLE, role))};" for r in revokes)
+        op.execute(f"""
+            DO $$ BEGIN
+              IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
 {executes}
-          END IF;
-        END $$""")
+              END IF;
+            END $$""")
     op.drop_constraint(op.f('ck_app_user_district'), 'app_user', type_='check')
     op.drop_column('app_user', 'district')
     for table in (*FEATURE_TABLES, *LOCATED_TABLES):
