@@ -7,6 +7,9 @@ district adcode. A request sets it in the same statement that checks its token
 (``layers.services.users.user_for_token``), from the user's ``district`` (NULL: the whole
 jurisdiction the deployment serves, ``*``); background jobs, the CLI and screening set
 city-wide explicitly. A connection that set nothing sees nothing of the data tables.
+On the server's connections, seeing the whole jurisdiction also takes the role
+``gisapp_city`` (``CITY_ROLE``, BYPASSRLS) for the rest of the transaction; a district
+stays ``gisapp_app``, bound by the policies (``gisapp_ref.see``, migration 0013).
 
 A district's read-only database role (``gisapp db up --district-role CODE``) for a
 direct SQL session (desktop GIS) carries a RESTRICTIVE policy too: it sees only its

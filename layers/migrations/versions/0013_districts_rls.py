@@ -11,9 +11,17 @@
   or the row's district; rows hanging on a project (conflicts, permits, alerts,
   inspections, hazards, evidence, spot-check picks) follow their project. A connection
   that set nothing sees nothing.
+- The protection procedure's tables (answers, owner reviews, supervision visits, start
+  notices, violations, documents, notifications) follow their project too; a damage
+  report carries the district of its location. A pipeline across a district's edge is
+  read (never written) by the district whose project conflicts with it.
 - ``gisapp_app``: the non-superuser role the server's request connections act as
-  (superusers bypass row-level security whatever is forced). District read-only roles
-  (``gisapp db up --district-role CODE``) get a RESTRICTIVE policy on top.
+  (superusers bypass row-level security whatever is forced); ``gisapp_city`` (BYPASSRLS),
+  taken with ``gisapp_ref.see(NULL)`` by a transaction that sees the whole jurisdiction.
+  District read-only roles (``gisapp db up --district-role CODE``) get a RESTRICTIVE
+  policy on top.
+- ``gisapp_ref.analyze_table``: ANALYZE of the data tables for the server's role;
+  ``answer_next_seq`` runs as its owner (it creates a sequence per year).
 
 Revision ID: 0013
 Revises: 0008
