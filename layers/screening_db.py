@@ -346,7 +346,9 @@ def screen_db(
         # A full screen may have written thousands of conflicts: refresh the statistics
         # now, or the prepared incremental screen of the next API write is planned for
         # an empty table (a sequential scan, 20 ms instead of 2) until autovacuum runs.
-        session.execute(text("ANALYZE pipeline_conflict"))
+        from layers.importer import analyze
+
+        analyze(session, "pipeline_conflict")
     return DbScreenReport(rule_set.label, full, int(in_range), list(new_ids), int(updated),
                           int(closed), list(changed))
 

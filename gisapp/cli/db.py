@@ -53,6 +53,7 @@ def _district_role(url: str, district: str) -> None:
     from sqlalchemy.engine import make_url
 
     from layers.db import make_engine
+    from layers.readonly_role import libpq_url
     from layers.services.districts import create_district_role, district_name
 
     engine = make_engine(url)
@@ -61,7 +62,8 @@ def _district_role(url: str, district: str) -> None:
             role, password = create_district_role(conn, district)
     finally:
         engine.dispose()
-    where = make_url(url).set(username=role, password=password).render_as_string(hide_password=False)
+    where = libpq_url(make_url(url).set(username=role, password=password)
+                      .render_as_string(hide_password=False))  # what psql and QGIS take
     code = role.rsplit("_", 1)[-1]
     typer.echo(f"{district_name(code)}只读账号 {role}（只能查看本区数据，密码仅显示这一次）：{where}")
 

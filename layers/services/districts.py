@@ -7,6 +7,9 @@ district adcode. A request sets it in the same statement that checks its token
 (``layers.services.users.user_for_token``), from the user's ``district`` (NULL: the whole
 jurisdiction the deployment serves, ``*``); background jobs, the CLI and screening set
 city-wide explicitly. A connection that set nothing sees nothing of the data tables.
+On the server's connections, seeing the whole jurisdiction also takes the role
+``gisapp_city`` (``CITY_ROLE``, BYPASSRLS) for the rest of the transaction; a district
+stays ``gisapp_app``, bound by the policies (``gisapp_ref.see``, migration 0013).
 
 A district's read-only database role (``gisapp db up --district-role CODE``) for a
 direct SQL session (desktop GIS) carries a RESTRICTIVE policy too: it sees only its
@@ -29,6 +32,10 @@ from layers.services.errors import InvalidRequestError
 SETTING = "gisapp.district"
 CITY_WIDE = "*"
 APP_ROLE = "gisapp_app"
+# What a transaction that sees the whole jurisdiction acts as: it bypasses row-level
+# security (the planner cannot tell that the policies' '*' test is true, and misjudged
+# joins by 50x), while a district's transaction stays gisapp_app, bound by the policies.
+CITY_ROLE = "gisapp_city"
 # The tables whose rows carry a district, and those whose rows follow their project.
 FEATURE_TABLES = ("construction_project", "gas_pipeline")
 _PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
@@ -53,12 +60,17 @@ FOLLOWS_PROJECT = {
     "violation": _PROJECT.format(col="project_id"),
     "owner_review": _CONFLICT.format(col="conflict_id"),
     "supervision_visit": _CONFLICT.format(col="conflict_id"),
-    "notification": "project_id IS NULL OR " + _PROJECT.format(col="project_id"),
+    "notification": ("CASE WHEN project_id IS NOT NULL THEN " + _PROJECT.format(col="project_id")
+                     + " WHEN entity = 'damage_report' THEN EXISTS (SELECT 1 FROM damage_report d "
+                     "WHERE d.id = entity_id) ELSE true END"),
     "procedure_document": ("EXISTS (SELECT 1 FROM owner_review r WHERE r.id = owner_review_id) OR "
                            "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
                            "EXISTS (SELECT 1 FROM supervision_visit v WHERE v.id = visit_id) OR "
                            "EXISTS (SELECT 1 FROM damage_report d WHERE d.id = damage_report_id)"),
 }
+# A pipeline of another district is read when a visible project conflicts with it
+# (migration 0013's SELECT policy on gas_pipeline).
+CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_pipeline.id)"
 # Tables whose rows carry their own district column (a damage report's is its location's).
 DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report")
 RLS_TABLES = (*DISTRICT_COLUMN_TABLES, *FOLLOWS_PROJECT)
@@ -96,7 +108,9 @@ def scope_value(district: str | None) -> str:
 
 def see(session: Session | Connection, district: str | None) -> None:
     """Let this transaction see ``district``'s rows (None: all, city-wide)."""
-    session.execute(text("SELECT set_config(:k, :v, true)"), {"k": SETTING, "v": scope_value(district)})
+    # gisapp_ref.see (migration 0013) sets gisapp.district and, on the server's
+    # connections, the role: gisapp_city for the whole jurisdiction, gisapp_app otherwise.
+    session.execute(text("SELECT gisapp_ref.see(:d)"), {"d": district})
 
 
 def see_city_wide(session: Session | Connection) -> None:
@@ -161,6 +175,8 @@ def create_district_role(conn: Connection, code: str, password: str | None = Non
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA gisapp_ref TO {role}"))
     conn.execute(text(f"GRANT SELECT ON {', '.join(DISTRICT_ROLE_READS)}, township TO {role}"))
     restricted = {**dict.fromkeys(DISTRICT_COLUMN_TABLES, f"district = '{code}'"), **FOLLOWS_PROJECT}
+    # As for the server's role: pipelines its projects conflict with, across the edge too.
+    restricted["gas_pipeline"] = f"district = '{code}' OR {CROSSING}"
     for table, using in restricted.items():
         conn.execute(text(f"DROP POLICY IF EXISTS {role} ON {table}"))
         conn.execute(text(f"CREATE POLICY {role} ON {table} AS RESTRICTIVE FOR SELECT TO {role} "
@@ -168,7 +184,7 @@ def create_district_role(conn: Connection, code: str, password: str | None = Non
     return role, password
 
 
-_KIND_ZH = {"projects": "施工项目", "pipelines": "燃气管道"}
+_KIND_ZH = {"projects": "施工项目", "pipelines": "燃气管道", "damage_reports": "损坏位置"}
 
 
 def check_in_district(actor, kind: str, geometry) -> str:

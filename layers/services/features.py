@@ -281,7 +281,7 @@ def _insert_sql(spec: LayerSpec) -> str:
         f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
         # Once the row passed row-level security's check, the screening that follows
         # runs city-wide: a site on a district's edge reaches pipelines of the next one.
-        "SELECT id, set_config('gisapp.district', '*', true) FROM new"
+        "SELECT id, gisapp_ref.see(NULL) FROM new"
     )
 
 

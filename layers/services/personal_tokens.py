@@ -26,7 +26,7 @@ MAX_DAYS = 3650
 # rest of the transaction see the user's district only (row-level security).
 USER_OF_PERSONAL_TOKEN = (
     "SELECT u.id, u.username, u.role, u.organisation, u.district, "
-    "set_config('gisapp.district', coalesce(u.district, '*'), true) AS seen "
+    "gisapp_ref.see(u.district) AS seen "
     "FROM personal_access_token t "
     "JOIN app_user u ON u.id = t.user_id WHERE t.token_sha256 = :t AND t.revoked_at IS NULL "
     "AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.active"

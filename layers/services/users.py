@@ -145,7 +145,7 @@ def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, d
 # (row-level security, layers.services.districts): no extra round trip per request.
 _USER_OF_TOKEN = (
     "SELECT u.id, u.username, u.role, u.organisation, u.district, "
-    "set_config('gisapp.district', coalesce(u.district, '*'), true) AS seen FROM api_token t "
+    "gisapp_ref.see(u.district) AS seen FROM api_token t "
     "JOIN app_user u ON u.id = t.user_id "
     "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active"
 )

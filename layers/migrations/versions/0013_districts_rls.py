@@ -11,9 +11,17 @@
   or the row's district; rows hanging on a project (conflicts, permits, alerts,
   inspections, hazards, evidence, spot-check picks) follow their project. A connection
   that set nothing sees nothing.
+- The protection procedure's tables (answers, owner reviews, supervision visits, start
+  notices, violations, documents, notifications) follow their project too; a damage
+  report carries the district of its location. A pipeline across a district's edge is
+  read (never written) by the district whose project conflicts with it.
 - ``gisapp_app``: the non-superuser role the server's request connections act as
-  (superusers bypass row-level security whatever is forced). District read-only roles
-  (``gisapp db up --district-role CODE``) get a RESTRICTIVE policy on top.
+  (superusers bypass row-level security whatever is forced); ``gisapp_city`` (BYPASSRLS),
+  taken with ``gisapp_ref.see(NULL)`` by a transaction that sees the whole jurisdiction.
+  District read-only roles (``gisapp db up --district-role CODE``) get a RESTRICTIVE
+  policy on top.
+- ``gisapp_ref.analyze_table``: ANALYZE of the data tables for the server's role;
+  ``answer_next_seq`` runs as its owner (it creates a sequence per year).
 
 Revision ID: 0013
 Revises: 0008
@@ -32,10 +40,14 @@ branch_labels = None
 depends_on = None
 
 APP_ROLE = 'gisapp_app'
+CITY_ROLE = 'gisapp_city'
 # table -> the USING expression of its policy (besides the city-wide '*').
 FEATURE_TABLES = ('construction_project', 'gas_pipeline')
 # A damage report may name no project nor pipeline: it carries the district of its location.
 LOCATED_TABLES = ('damage_report',)
+# The conflicts are themselves under row-level security: those of visible projects.
+CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_pipeline.id)"
+ANALYZED = ('gas_pipeline', 'construction_project', 'pipeline_conflict', 'township')
 _PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
 _CONFLICT = ("EXISTS (SELECT 1 FROM pipeline_conflict c JOIN construction_project p "
              "ON p.id = c.project_id WHERE c.id = {col})")
@@ -58,9 +70,11 @@ CHILD_TABLES = {
     'violation': _PROJECT.format(col='project_id'),
     'owner_review': _CONFLICT.format(col='conflict_id'),
     'supervision_visit': _CONFLICT.format(col='conflict_id'),
-    # A notification about a project follows it; one about no project (an account
-    # matter) is its user's, whom the service alone picks (layers.services.notify).
-    'notification': 'project_id IS NULL OR ' + _PROJECT.format(col='project_id'),
+    # A notification about a project follows it, one about a damage report follows the
+    # report; any other (an account matter) is its user's, whom the service alone picks.
+    'notification': ("CASE WHEN project_id IS NOT NULL THEN " + _PROJECT.format(col='project_id')
+                     + " WHEN entity = 'damage_report' THEN EXISTS (SELECT 1 FROM damage_report d "
+                     "WHERE d.id = entity_id) ELSE true END"),
     # One parent each (ck_procedure_document_owner), itself under row-level security.
     'procedure_document': ("EXISTS (SELECT 1 FROM owner_review r WHERE r.id = owner_review_id) OR "
                            "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
@@ -71,7 +85,10 @@ CHILD_TABLES = {
                       "ON i.id = h.inspection_id JOIN construction_project p ON p.id = i.project_id "
                       "WHERE h.id = hazard_id))"),
 }
-CITY_WIDE = "current_setting('gisapp.district', true) = '*'"
+# Read once per query, not per row: an uncorrelated scalar subquery is an InitPlan, whose
+# value the policies compare against (and an index on district can take).
+SEEN = "(SELECT current_setting('gisapp.district', true))"
+CITY_WIDE = f"{SEEN} = '*'"
 # Row-level security lets a query's own conditions use an index only when their
 # functions are LEAKPROOF (else they must wait until the policy has filtered each row:
 # a sequential scan of every pipeline for each new site). These PostGIS predicates
@@ -210,12 +227,77 @@ def upgrade() -> None:
 {executes}
         END $$""")
 
+    # A transaction that sees the whole jurisdiction acts as gisapp_city, which bypasses
+    # row-level security: the policies' '*' test would cost nothing per row, but the
+    # planner cannot know that it is true and misjudges every join over these tables
+    # (the full screen took 50x as long). Taking the role is gisapp_ref.see's alone (below).
+    city_grants = [g.replace(APP_ROLE, CITY_ROLE) for g in grants]
+    city_executes = "\n".join(f"    EXECUTE {_literal(g)};" for g in city_grants)
+    op.execute(f"""
+        DO $$ BEGIN
+          IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}')
+               OR NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) THEN
+              RAISE NOTICE 'gisapp: not a superuser, no role {CITY_ROLE}: city-wide reads go '
+                           'through the policies (slower joins)';
+              RETURN;
+            END IF;
+            CREATE ROLE {CITY_ROLE} NOLOGIN NOSUPERUSER BYPASSRLS;
+          END IF;
+{city_executes}
+        END $$""")
+    # Which district the rest of the transaction sees (NULL: all), and, on the server's
+    # connections (acting as gisapp_app), the role that goes with it. SET LOCAL: both end
+    # with the transaction. SET ROLE is checked against the login role, a member of both.
+    op.execute(f"""
+        CREATE FUNCTION gisapp_ref.see(d text) RETURNS text LANGUAGE plpgsql AS $$
+        BEGIN
+          PERFORM set_config('gisapp.district', coalesce(d, '*'), true);
+          IF d IS NULL AND current_user = '{APP_ROLE}'
+             AND EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            PERFORM set_config('role', '{CITY_ROLE}', true);
+          ELSIF d IS NOT NULL AND current_user = '{CITY_ROLE}' THEN
+            PERFORM set_config('role', '{APP_ROLE}', true);
+          END IF;
+          RETURN coalesce(d, '*');
+        END $$""")
+
+    # ANALYZE after a bulk load or a full screen (layers.importer, layers.screening_db)
+    # is the owner's right; the server's role asks the owner to do it, for these tables only.
+    op.execute(f"""
+        CREATE FUNCTION gisapp_ref.analyze_table(t text) RETURNS void
+        LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+        BEGIN
+          IF t NOT IN ({", ".join(f"'{x}'" for x in ANALYZED)}) THEN
+            RAISE EXCEPTION 'gisapp_ref.analyze_table: % is not one of the data tables', t;
+          END IF;
+          EXECUTE format('ANALYZE %I', t);
+        END $$""")
+    op.execute("REVOKE ALL ON FUNCTION gisapp_ref.analyze_table(text) FROM PUBLIC")
+    op.execute(f"""
+        DO $$ BEGIN
+          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+            GRANT EXECUTE ON FUNCTION gisapp_ref.analyze_table(text) TO {APP_ROLE};
+          END IF;
+          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{CITY_ROLE}') THEN
+            GRANT EXECUTE ON FUNCTION gisapp_ref.analyze_table(text) TO {CITY_ROLE};
+          END IF;
+        END $$""")
     # The answer number's per-year sequence is created on first use; gisapp_app may not
     # create objects in public, so the function runs as its owner (the migrating user).
     op.execute("ALTER FUNCTION answer_next_seq(integer) SECURITY DEFINER SET search_path = public, pg_temp")
     _leakproof('LEAKPROOF')
-    for table in (*FEATURE_TABLES, *LOCATED_TABLES):
-        _secure(table, "district = current_setting('gisapp.district', true)")
+    own_district = f"district = {SEEN}"
+    for table in ('construction_project', *LOCATED_TABLES):
+        _secure(table, own_district)
+    # A pipeline across the district's edge that one of its projects conflicts with is
+    # read too (lists, the answer letter name it), never written. One SELECT policy with
+    # the cheap tests first (two permissive policies are OR-ed with the subquery first,
+    # run for every row even city-wide); writes keep the district alone.
+    _secure('gas_pipeline', f"{own_district} OR {CROSSING}", command='SELECT')
+    for command, clause in (('INSERT', 'WITH CHECK'), ('UPDATE', 'USING'), ('DELETE', 'USING')):
+        op.execute(f"CREATE POLICY gisapp_district_{command.lower()} ON gas_pipeline FOR {command} "
+                   f"{clause} ({CITY_WIDE} OR {own_district})")
     for table, using in CHILD_TABLES.items():
         _secure(table, using)
 
@@ -224,10 +306,10 @@ def _literal(sql: str) -> str:
     return "'" + sql.replace("'", "''") + "'"
 
 
-def _secure(table: str, using: str) -> None:
+def _secure(table: str, using: str, command: str = 'ALL') -> None:
     op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
     op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
-    op.execute(f"CREATE POLICY gisapp_district ON {table} USING ({CITY_WIDE} OR {using})")
+    op.execute(f"CREATE POLICY gisapp_district ON {table} FOR {command} USING ({CITY_WIDE} OR {using})")
 
 
 def downgrade() -> None:
@@ -250,13 +332,14 @@ def downgrade() -> None:
                f"REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {APP_ROLE}",
                f"REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {APP_ROLE}",
                f"REVOKE ALL ON SCHEMA public FROM {APP_ROLE}"]
-    executes = "\n".join(f"    EXECUTE {_literal(r)};" for r in revokes)
-    op.execute(f"""
-        DO $$ BEGIN
-          IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{APP_ROLE}') THEN
+    for role in (APP_ROLE, CITY_ROLE):
+        executes = "\n".join(f"    EXECUTE {_literal(r.replace(APP_ROLE, role))};" for r in revokes)
+        op.execute(f"""
+            DO $$ BEGIN
+              IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN
 {executes}
-          END IF;
-        END $$""")
+              END IF;
+            END $$""")
     op.drop_constraint(op.f('ck_app_user_district'), 'app_user', type_='check')
     op.drop_column('app_user', 'district')
     for table in (*FEATURE_TABLES, *LOCATED_TABLES):
