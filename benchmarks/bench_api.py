@@ -207,7 +207,7 @@ def report(url: str, args, me: dict, at_rate: dict, flat_out: dict) -> None:
 
     lines = [
         f"wrk: {args.clients} connections, {args.duration} s per row after a 5 s warm-up; "
-        f"server workers {args.workers}; city sample loaded and screened",
+        f"server workers {args.workers}; {args.scale} sample loaded and screened",
         "| request | n | p50 ms | p90 ms | p99 ms | per s | errors |",
         "|---|---|---|---|---|---|---|",
         row("GET /api/auth/me, flat out (baseline)", me),
