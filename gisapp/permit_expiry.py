@@ -15,6 +15,7 @@ from sqlalchemy.engine import Engine
 
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
+from layers.services.districts import see_city_wide
 from layers.services.notify import NO_CHANNELS, Channels
 from layers.services.permits import expire_due_alone
 from layers.services.procedure import warn_expiring_answers
@@ -29,6 +30,7 @@ def expire_once(engine: Engine, *, warn_days: int | None = None,
     The same pass tells builders whose answer letter expires within ``warn_days``.
     """
     with session_factory(engine).begin() as session:
+        see_city_wide(session)  # a background job: every district's permits and answers
         expired = expire_due_alone(session, channels=channels)
         if expired is not None and warn_days is not None:
             warned = warn_expiring_answers(session, warn_days, channels)

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from gisapp.background import BackgroundLoop
 from layers.db import session_factory
 from layers.services.actors import Actor
+from layers.services.districts import see_city_wide
 from layers.services.features import WriteContext
 from spatial_rules.rulesets import RuleSet, is_family, version_in_force
 from vocabulary.clock import today_in_shanghai
@@ -50,6 +51,7 @@ def switch_once(engine: Engine, family: str, ctx_for: Callable[[RuleSet], WriteC
         if not session.execute(text("SELECT pg_try_advisory_xact_lock(hashtext(:k))"),
                                {"k": _LOCK_KEY}).scalar():
             return None
+        see_city_wide(session)  # a background job: every district's features
         stored = stored_rule_set(session)
         if stored is None:
             return target, False

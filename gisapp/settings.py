@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     pg_port: int = Field(default=54329, ge=1024, le=65535)
     # Unprivileged OS user that runs the embedded server when gisapp runs as root.
     pg_os_user: str = "postgres"
+    # The jurisdiction this deployment serves: a Shanghai district by alias, Chinese name or
+    # adcode (chongming, 浦东新区, 310115), or the whole city (shanghai, 310100).
+    jurisdiction: str = "chongming"
     # Features may lie at most this far outside the district boundary (metres).
     district_margin_m: float = Field(default=2000.0, ge=0, le=50000)
     # Base map tile URL for map pages; empty means no tiles (offline default).
@@ -124,6 +127,14 @@ class Settings(BaseSettings):
     # body_min_rate_bytes_s on average, else 408 and the connection ends.
     body_grace_s: float = Field(default=10.0, gt=0, le=300)
     body_min_rate_bytes_s: float = Field(default=1000.0, ge=0)
+
+    @field_validator("jurisdiction")
+    @classmethod
+    def _known_jurisdiction(cls, value: str) -> str:
+        """Refuse an unknown jurisdiction at start, with the ones that exist."""
+        from layers.jurisdictions import jurisdiction
+
+        return jurisdiction(value).code
 
     @field_validator("webhook_urls", mode="before")
     @classmethod

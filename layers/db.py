@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 
 def make_engine(
-    url: str, *, warm_projection: bool = False, ping_after_idle_s: float | None = None, **kwargs
+    url: str, *, warm_projection: bool = False, ping_after_idle_s: float | None = None,
+    act_as: str | None = None, **kwargs
 ) -> Engine:
     """Create the process's one engine for ``url`` (psycopg2 driver).
 
@@ -29,14 +30,25 @@ def make_engine(
     that long (a dead one is replaced); None tests it at every checkout. Under load a
     connection comes back within milliseconds, and the test was a round trip of every
     request.
+
+    ``act_as``: every connection acts as this role (``SET ROLE``) once it exists and the
+    login role may take it: the server's request connections act as ``gisapp_app``,
+    which row-level security binds (a superuser bypasses it, whatever is forced).
     """
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         url = "postgresql+psycopg2://" + url.split("://", 1)[1]
     # JIT compilation is off for every connection: our queries are short, index-driven
     # spatial lookups, for which compiling cost more than it saved (~0.5 s per full screen).
-    connect_args = {"options": "-c jit=off", **kwargs.pop("connect_args", {})}
+    # Row-level security (migration 0013): a connection that acts as itself (CLI, jobs,
+    # benchmarks, tests, migrations) reads city-wide, explicitly; the server's request
+    # connections (``act_as``) start with no district and so see nothing until the
+    # token check sets the user's.
+    options = "-c jit=off" + ("" if act_as is not None else " -c gisapp.district=*")
+    connect_args = {"options": options, **kwargs.pop("connect_args", {})}
     engine = create_engine(url, pool_pre_ping=ping_after_idle_s is None, future=True,
                            connect_args=connect_args, **kwargs)
+    if act_as is not None:
+        event.listen(engine, "connect", _acting_as(act_as))
     if warm_projection:
         event.listen(engine, "connect", _warm_projection)
     if ping_after_idle_s is not None:
@@ -62,6 +74,21 @@ def _ping_when_idle(engine: Engine, idle_s: float) -> None:
             dbapi_connection.rollback()  # leave no transaction open
         except (dbapi_connection.OperationalError, dbapi_connection.InterfaceError) as exc:
             raise DisconnectionError() from exc  # the pool retries with a new connection
+
+
+def _acting_as(role: str):
+    def _set_role(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("SELECT 1 FROM pg_roles WHERE rolname = %s "
+                           "AND pg_has_role(current_user, oid, 'MEMBER')", (role,))
+            if cursor.fetchone() is not None:
+                cursor.execute(f'SET ROLE "{role}"')
+            dbapi_connection.commit()
+        finally:
+            cursor.close()
+
+    return _set_role
 
 
 def _warm_projection(dbapi_connection, _record) -> None:
@@ -155,3 +182,30 @@ def warm_pool(engine: Engine, connections: int) -> None:
     finally:
         for connection in opened:
             connection.close()
+
+
+class IdArray(list):
+    """A list of integer ids sent to PostgreSQL as one array literal, ``'{1,2,3}'::bigint[]``.
+
+    psycopg2 sends a plain list as ``ARRAY[1,2,3]``, an expression the server parses
+    element by element: for the 300,000 ids of a pipeline import that took seconds per
+    statement. The literal is read by the array type's input function at C speed.
+    """
+
+    def __init__(self, ids) -> None:
+        super().__init__(int(i) for i in ids)
+
+
+def _adapt_id_array(ids: IdArray) -> Any:
+    from psycopg2.extensions import AsIs
+
+    return AsIs("'{" + ",".join(map(str, ids)) + "}'::bigint[]")
+
+
+def _register_id_array() -> None:
+    from psycopg2.extensions import register_adapter
+
+    register_adapter(IdArray, _adapt_id_array)
+
+
+_register_id_array()

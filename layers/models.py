@@ -110,6 +110,9 @@ class StoredFeature:
         DateTime(timezone=True), server_default=func.now()
     )
     deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The adcode of the district the feature lies in, filled by the database on every
+    # write (trigger gisapp_fill_district, migration 0013); row-level security keys on it.
+    district: Mapped[str | None] = mapped_column(String(6))
 
 
 class GasPipeline(StoredFeature, Base):
@@ -153,6 +156,7 @@ class GasPipeline(StoredFeature, Base):
         ),
         Index("ix_gas_pipeline_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_gas_pipeline_import_batch_id", "import_batch_id"),
+        Index("ix_gas_pipeline_district", "district"),
     )
 
 
@@ -210,6 +214,7 @@ class ConstructionProject(StoredFeature, Base):
         Index("ix_construction_project_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_construction_project_township", "township"),
         Index("ix_construction_project_import_batch_id", "import_batch_id"),
+        Index("ix_construction_project_district", "district"),
     )
 
 
@@ -282,6 +287,8 @@ class AppUser(Base):
     role: Mapped[str] = mapped_column(String(16))
     organisation: Mapped[str | None] = mapped_column(Text)
     email: Mapped[str | None] = mapped_column(String(254))
+    # The district (adcode) the user is scoped to; NULL: the deployment's whole jurisdiction.
+    district: Mapped[str | None] = mapped_column(String(6))
     active: Mapped[bool] = mapped_column(Boolean, server_default=text("true"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -289,6 +296,7 @@ class AppUser(Base):
 
     __table_args__ = (
         CheckConstraint(_in_list("role", ASSIGNABLE_ROLES), name="role"),
+        CheckConstraint("district ~ '^[0-9]{6}$'", name="district"),
     )
 
 
@@ -734,6 +742,26 @@ class InspectionKeyItem(Base):
     )
     item: Mapped[str] = mapped_column(String(40), primary_key=True)
     compliant: Mapped[bool] = mapped_column(Boolean)
+
+
+class DistrictArea(Base):
+    """One piece of a district's boundary (subdivided for fast point tests), by adcode.
+
+    Loaded by migration 0013 from ``layers/data/shanghai_districts_cgcs2000.geojson``;
+    the district of every project and pipeline is looked up here on write.
+    """
+
+    __tablename__ = "district_area"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(6))
+    name: Mapped[str] = mapped_column(Text)
+    geom = mapped_column(Geometry("POLYGON", srid=STORAGE_EPSG, spatial_index=False), nullable=False)
+
+    # Its own schema: emptying the data tables (tests, resets) never empties it.
+    __table_args__ = (Index("ix_district_area_code", "code"),
+                      Index("ix_district_area_geom", "geom", postgresql_using="gist"),
+                      {"schema": "gisapp_ref"})
 
 
 # The procedure's tables (answers, owner reviews, notifications...) share this metadata.

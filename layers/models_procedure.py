@@ -182,10 +182,13 @@ class DamageReport(Base):
     had_approved_permit: Mapped[bool | None] = mapped_column(Boolean)
     acknowledged_at: Mapped[dt.datetime | None] = _tz()
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
+    # The district (adcode) of ``location``, filled by the database (migration 0013).
+    district: Mapped[str | None] = mapped_column(String(6))
 
     __table_args__ = (
         Index("ix_damage_report_pipeline_id", "pipeline_id"),
         Index("ix_damage_report_project_id", "project_id"),
+        Index("ix_damage_report_district", "district"),
     )
 
 

@@ -50,6 +50,9 @@ def create_readonly_role(engine: Engine, name: str, password: str | None = None)
         conn.execute(text(f"GRANT SELECT ON {', '.join(READABLE_TABLES)} TO \"{name}\""))
         conn.execute(text(f'GRANT SELECT ON geometry_columns, geography_columns TO "{name}"'))
         conn.execute(text(f'ALTER ROLE "{name}" SET default_transaction_read_only = on'))
+        # The layers are under row-level security (migration 0013): this role reads the
+        # whole deployment, as the city-wide setting says (district logins: --district-role).
+        conn.execute(text(f'ALTER ROLE "{name}" SET gisapp.district = \'*\''))
     url = make_url(str(engine.url)).set(drivername="postgresql", username=name, password=password)
     return url.render_as_string(hide_password=False)
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
@@ -314,8 +314,8 @@ def screen_db(
     params = {
         "search_m": search_m,
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
-        "project_ids": pids or [],
-        "pipeline_ids": gids or [],
+        "project_ids": IdArray(pids or []),
+        "pipeline_ids": IdArray(gids or []),
         **rule_params(rule_set),
     }
     # Concurrent writers must not screen past each other (layers.screening_locks): a full
@@ -346,7 +346,9 @@ def screen_db(
         # A full screen may have written thousands of conflicts: refresh the statistics
         # now, or the prepared incremental screen of the next API write is planned for
         # an empty table (a sequential scan, 20 ms instead of 2) until autovacuum runs.
-        session.execute(text("ANALYZE pipeline_conflict"))
+        from layers.importer import analyze
+
+        analyze(session, "pipeline_conflict")
     return DbScreenReport(rule_set.label, full, int(in_range), list(new_ids), int(updated),
                           int(closed), list(changed))
 

@@ -20,7 +20,7 @@ from html import escape
 
 import shapely
 
-from layers.district import district_boundary
+from layers.district import district_boundary, district_name
 from maps import i18n
 from maps.assets import STATIC_URL, asset_urls
 from maps.layers_data import PIPELINE_ALL_CLASSES_ZOOM, PROJECT_POLYGON_ZOOM, RANGE_MIN_ZOOM
@@ -186,7 +186,7 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
                       for f in features],
         "strings": _strings(options),
     }
-    return _page(f"{i18n.TITLE[view]} - {i18n.DISTRICT}", "gis-map-page", "gis-map", config, options,
+    return _page(f"{i18n.TITLE[view]} - {district_name()}", "gis-map-page", "gis-map", config, options,
                  css=("leaflet_css", "gisapp_css"), js=("leaflet", "gisapp_maps"))
 
 
@@ -196,8 +196,8 @@ def build_dashboard_page(options: PageOptions | None = None) -> str:
     links = "".join(f'<li><a href="{escape(options.home_url)}{view}">{escape(i18n.TITLE[view])}</a></li>'
                     for view in PAGES)
     config = {"summaryUrl": f"{options.data_url}/summary", "strings": _strings(options)}
-    body = (f"<header><h1>{escape(i18n.DISTRICT)}{escape(i18n.TITLE['dashboard'])}</h1></header>\n"
+    body = (f"<header><h1>{escape(district_name())}{escape(i18n.TITLE['dashboard'])}</h1></header>\n"
             f"<nav><h2>{escape(i18n.SUMMARY['maps'])}</h2><ul>{links}</ul></nav>\n"
             '<main id="gis-figures"></main>\n')
-    return _page(f"{i18n.TITLE['dashboard']} - {i18n.DISTRICT}", "gis-dashboard", "gis-dashboard",
+    return _page(f"{i18n.TITLE['dashboard']} - {district_name()}", "gis-dashboard", "gis-dashboard",
                  config, options, css=("gisapp_css",), js=("gisapp_maps",), body=body)

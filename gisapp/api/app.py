@@ -24,8 +24,9 @@ from gisapp.permit_expiry import ExpiryJob
 from gisapp.rule_watch import RULE_SWITCH_JOB, RuleWatch, watches
 from gisapp.settings import Settings
 from layers.db import make_engine, session_factory, warm_pool
-from layers.district import district_extent_lonlat
+from layers.district import district_extent_lonlat, district_name, use_jurisdiction
 from layers.replica import ReadRouter
+from layers.services.districts import APP_ROLE
 from layers.services.features import WriteContext
 from layers.services.notify import Channels
 from layers.services.permissions import authorize
@@ -47,6 +48,7 @@ def create_app(
     reach (``gc.freeze``); tests leave it off and start in milliseconds.
     """
     settings = settings or Settings()
+    use_jurisdiction(settings.jurisdiction)
     webhook_urls = outbox.check_webhook_urls(settings.webhook_urls)  # refuse bad URLs at start
     smtp = parse_smtp_url(settings.smtp_url, settings.smtp_from)  # and a bad SMTP URL
 
@@ -55,15 +57,16 @@ def create_app(
         url = database_url or str(settings.database_url)
         # LIFO: a quiet moment lets surplus connections idle while the busy ones stay warm
         # (prepared statements, PROJ, catalog caches).
+        # Request connections act as gisapp_app, bound by row-level security.
         # The pool is larger than the admitted requests can use (gisapp.api.admission):
         # a request never waits for a connection held by one that waits for a thread.
         pool_total = pool_size_for(settings.max_active_requests)
         engine = make_engine(url, pool_size=min(10, pool_total), max_overflow=max(0, pool_total - 10),
                              pool_use_lifo=True, pool_timeout=10, connect_args={"connect_timeout": 5},
-                             warm_projection=server, ping_after_idle_s=PING_AFTER_IDLE_S)
+                             warm_projection=server, act_as=APP_ROLE, ping_after_idle_s=PING_AFTER_IDLE_S)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        read_engine = (make_engine(str(settings.read_database_url), pool_size=5,
+        read_engine = (make_engine(str(settings.read_database_url), pool_size=5, act_as=APP_ROLE,
                                    max_overflow=max(10, pool_total - 5), pool_timeout=10,
                                    pool_use_lifo=True, ping_after_idle_s=PING_AFTER_IDLE_S)
                        if settings.read_database_url else None)
@@ -126,7 +129,7 @@ def create_app(
             read_engine.dispose()
 
     app = FastAPI(
-        title="崇明区燃气管道保护 GIS 服务",
+        title=f"{district_name()}燃气管道保护 GIS 服务",
         description="施工项目、燃气管道、冲突告警与保护手续。几何均为 GeoJSON（RFC 7946，经纬度）。",
         version="0.1.0",
         lifespan=lifespan,

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gisapp.web.session import request_token
 from layers.services.actors import Actor
+from layers.services.districts import see
 from layers.services.errors import AuthenticationError, PermissionDeniedError
 from layers.services.features import WriteContext
 from layers.services.notify import Channels
@@ -54,27 +55,6 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_read_session(request: Request) -> Iterator[Session]:
-    """Yield a read-only session for lag-tolerant reads: the replica while it keeps up.
-
-    The answer says where it was read and the replica's lag (``X-Gisapp-Read-From``,
-    ``X-Gisapp-Read-Lag-S``: ``gisapp.api.replica_headers``), so a page can tell the
-    user how fresh a map is.
-    """
-    reads = request.app.state.reads
-    target = reads.target()
-    request.state.read_target = target
-    session = reads.session(target)
-    try:
-        yield session
-    finally:
-        session.rollback()
-        session.close()
-
-
-ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
-
-
 def get_current_user(request: Request, session: SessionDep, token: Token) -> Actor:
     """Return the user of the bearer token, looked up in the request's own transaction.
 
@@ -89,6 +69,30 @@ def get_current_user(request: Request, session: SessionDep, token: Token) -> Act
 
 
 CurrentUser = Annotated[Actor, Depends(get_current_user)]
+
+
+def get_read_session(request: Request, user: CurrentUser) -> Iterator[Session]:
+    """Yield a read-only session for lag-tolerant reads: the replica while it keeps up.
+
+    The answer says where it was read and the replica's lag (``X-Gisapp-Read-From``,
+    ``X-Gisapp-Read-Lag-S``: ``gisapp.api.replica_headers``), so a page can tell the
+    user how fresh a map is.
+    """
+    reads = request.app.state.reads
+    target = reads.target()
+    request.state.read_target = target
+    session = reads.session(target)
+    try:
+        # Another connection than the token check's: it sees the user's district too
+        # (row-level security, layers.services.districts).
+        see(session, user.district)
+        yield session
+    finally:
+        session.rollback()
+        session.close()
+
+
+ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 
 
 def write_ctx(request: Request, access: Access) -> WriteContext:

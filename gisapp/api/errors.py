@@ -99,6 +99,11 @@ def install(app: FastAPI) -> None:
             app.state.logger.warning("database unavailable: %s", err.orig)
             return JSONResponse(error_body("数据库暂时不可用，请稍后重试"), status_code=503,
                                 headers={"Retry-After": "5"})
+        if _row_security_refused(err):
+            # The database's own district bound (migration 0013) caught a write our code
+            # let through: refused like any other out-of-district write, and logged as a bug.
+            app.state.logger.error("row-level security refused a write: %s", err.orig)
+            return JSONResponse(error_body("写入的数据超出本账号所辖的区，已拒绝"), status_code=403)
         if isinstance(err, DataError):  # a value the column cannot hold (length, range)
             app.state.logger.info("value refused by the database: %s", err.orig)
             return JSONResponse(error_body(_data_error_message(err)), status_code=422)
@@ -129,3 +134,10 @@ def install(app: FastAPI) -> None:
         app.state.logger.exception("unhandled error")
         return JSONResponse(error_body(f"服务器内部错误（{type(err).__name__}），已记录日志"),
                             status_code=500)
+
+
+def _row_security_refused(err: DBAPIError) -> bool:
+    """A write refused by a row-level security policy (SQLSTATE 42501 naming the policy)."""
+    orig = err.orig
+    return (getattr(orig, "pgcode", None) == "42501"
+            and "row-level security" in str(orig))

@@ -58,11 +58,20 @@ def __getattr__(name: str):
     raise AttributeError(name)
 
 
+def _serve_configured_jurisdiction() -> None:
+    """Extent checks, messages and maps of this run follow ``GISAPP_JURISDICTION`` (or .env)."""
+    from gisapp.settings import Settings
+    from layers.district import use_jurisdiction
+
+    use_jurisdiction(Settings().jurisdiction)
+
+
 def main() -> None:
     """Run the CLI; domain errors become a one-line Chinese message and exit code 2."""
     try:
         # Without standalone mode click returns Exit codes instead of raising them.
         command = sys.argv[1] if len(sys.argv) > 1 else None
+        _serve_configured_jurisdiction()
         result = build_app(command)(standalone_mode=False)
     except DomainError as err:
         typer.secho(f"错误：{err}", fg=typer.colors.RED, err=True)
@@ -85,4 +94,24 @@ def main() -> None:
             sys.exit(err.exit_code)
         typer.secho(f"内部错误（{type(err).__name__}）：{err}", fg=typer.colors.RED, err=True)
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
+    code = result if isinstance(result, int) else 0
+    if command in EXIT_WITHOUT_TEARDOWN:
+        _exit_without_teardown(code)
+    sys.exit(code)
+
+
+# Commands that end holding a city-size screen in memory: freeing a million GEOS
+# geometries one by one at exit took 0.2-0.4 s of a 3 s run, for memory the operating
+# system takes back at once. Their files are closed by then (written under ``with``).
+EXIT_WITHOUT_TEARDOWN = frozenset({"screen"})
+
+
+def _exit_without_teardown(code: int) -> None:
+    """Flush what is buffered and end the process without freeing its objects."""
+    import logging
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

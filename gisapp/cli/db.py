@@ -24,6 +24,9 @@ def up(
         help="同时创建（或重置）供 QGIS 等桌面 GIS 使用的只读数据库角色，只能读取图层表")] = None,
     readonly_password: Annotated[str | None, typer.Option(
         help="只读角色的密码（不填则随机生成并打印）")] = None,
+    district_role: Annotated[list[str] | None, typer.Option(
+        "--district-role", help="为该区创建（或重设密码）只读数据库账号，直连 SQL（桌面 GIS）"
+        "时只能看到本区数据；区名或行政区划代码，可重复。")] = None,
 ) -> None:
     """启动本地 PostGIS（首次运行时创建集群和数据库），并迁移到最新结构。"""
     settings = Settings()
@@ -41,6 +44,28 @@ def up(
         finally:
             engine.dispose()
         typer.echo(f"只读角色 {readonly_role} 已就绪（QGIS、psql、ogr2ogr 连接）：{reader}")
+    for district in district_role or []:
+        _district_role(url, district)
+
+
+def _district_role(url: str, district: str) -> None:
+    """Create a district's read-only role and print how to connect (the password once)."""
+    from sqlalchemy.engine import make_url
+
+    from layers.db import make_engine
+    from layers.readonly_role import libpq_url
+    from layers.services.districts import create_district_role, district_name
+
+    engine = make_engine(url)
+    try:
+        with engine.begin() as conn:
+            role, password = create_district_role(conn, district)
+    finally:
+        engine.dispose()
+    where = libpq_url(make_url(url).set(username=role, password=password)
+                      .render_as_string(hide_password=False))  # what psql and QGIS take
+    code = role.rsplit("_", 1)[-1]
+    typer.echo(f"{district_name(code)}只读账号 {role}（只能查看本区数据，密码仅显示这一次）：{where}")
 
 
 @app.command("down")

@@ -22,6 +22,7 @@ class Scale(StrEnum):
 
     DISTRICT = "district"
     CITY = "city"
+    SHANGHAI = "shanghai"
 
 
 class OutputFormat(StrEnum):
@@ -32,7 +33,8 @@ class OutputFormat(StrEnum):
 
 
 HELP = "生成崇明区合成示例数据（乡镇、燃气管道、施工项目），非真实管网。"
-SCALE_HELP = "规模：district（区级，约千余管段）或 city（30 万管段压力测试）"
+SCALE_HELP = ("规模：district（区级，约千余管段）、city（30 万管段压力测试）或 shanghai"
+              "（全市 16 区，约 70 万管段、3.5 万公里、10 万个工地；导入时设 GISAPP_JURISDICTION=shanghai）")
 
 
 def register(app: typer.Typer) -> None:

@@ -29,6 +29,10 @@ def create(
     )] = None,
     password_stdin: Annotated[bool, typer.Option(
         "--password-stdin", help="从标准输入读取一行作为密码。")] = False,
+    district: Annotated[
+        str | None, typer.Option("--district", help="所辖区（行政区划代码或区名，如 310151、崇明区）；"
+                                 "不填为本部署的整个辖区。")
+    ] = None,
 ) -> None:
     """创建用户（密码以 Argon2id 哈希保存；不给 --password 时在终端提示输入）。"""
     from gisapp.cli.context import cli_access
@@ -42,7 +46,7 @@ def create(
     engine = ready_engine(Settings())
     with session_factory(engine).begin() as session:
         user = add_user(session, access.actor, username, password, role, organisation, email,
-                        via="cli")
+                        district=district, via="cli")
     engine.dispose()
     typer.echo(f"已创建用户 {user['username']}（{ROLE_ZH[user['role']]}）。")
 

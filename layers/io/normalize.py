@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layers.io.errors import FeatureProblem
-from layers.io.invisible import forbidden_in_code
+from layers.io.invisible import contains_forbidden, forbidden_in_code
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
@@ -230,6 +230,12 @@ def normalize_attributes(
 
 def _invisible_in_codes(codes: pd.Series, field: str) -> list[FeatureProblem]:
     """One problem per code holding an invisible or text-reordering character."""
+    texts = [code for code in codes.tolist() if code.__class__ is str]
+    # The usual file has none: one search over all codes joined by a space (an allowed
+    # character, so the join adds no match) answers that in C; a match anywhere sends
+    # the column through the per-code loop below, which names every offending code.
+    if not contains_forbidden(" ".join(texts)):
+        return []
     problems = []
     for row, code in codes.items():
         if isinstance(code, str):
@@ -270,6 +276,9 @@ MAX_ID_CHARS = 64  # the code columns are varchar(64)
 
 def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     """Return a problem for every id longer than the stored code column allows."""
+    texts = [value for value in ids.tolist() if value.__class__ is str]
+    if not texts or max(map(len, texts)) <= MAX_ID_CHARS:
+        return []  # the usual case, found without a Python step per id
     too_long = [(cast(int, row), value) for row, value in ids.items()
                 if isinstance(value, str) and len(value) > MAX_ID_CHARS]
     return [

@@ -16,7 +16,7 @@ import numpy as np
 import shapely
 from pyproj import CRS, Transformer
 
-from layers.district import district_boundary_metric, district_extent_lonlat
+from layers.district import district_boundary_metric, district_extent_lonlat, district_name
 from layers.io.crs_input import (
     LocalGridCrs,
     describe_crs,
@@ -299,13 +299,13 @@ def _check_extent(
     for k, i in enumerate(outside):
         if swapped[k]:
             message = (
-                "疑似经纬度颠倒（坐标写成了 纬度, 经度），交换后位于崇明区内；"
+                f"疑似经纬度颠倒（坐标写成了 纬度, 经度），交换后位于{district_name()}内；"
                 "请改为 经度, 纬度 顺序"
             )
         else:
             where = "" if hint else f"{distance_text(far_km[k])}；"
             message = (
-                f"坐标超出崇明区范围（边界外扩 {margin_m / 1000:g} km），"
+                f"坐标超出{district_name()}范围（边界外扩 {margin_m / 1000:g} km），"
                 f"{where}{hint or '请检查坐标系（--crs）'}"
             )
         out.add([i], message)
@@ -315,7 +315,7 @@ def _check_extent(
 def distance_text(km: float) -> str:
     """Return how far outside the district a feature lies, never an absurd figure."""
     if not np.isfinite(km) or km > 500:
-        return "远在崇明区之外（按此坐标系换算不到合理位置）"
+        return f"远在{district_name()}之外（按此坐标系换算不到合理位置）"
     return f"最远处距区界约 {km:,.1f} km"
 
 

@@ -52,8 +52,12 @@ def generate_sample(
 
     ``on_step`` is called with a Chinese label before each generation step.
     """
-    spec = scale_spec(scale)
     step = on_step or (lambda _label: None)
+    if scale == "shanghai":  # all 16 districts: its own generator (layers.sample.shanghai)
+        from layers.sample.shanghai import shanghai_sample
+
+        return shanghai_sample(seed, year, step)
+    spec = scale_spec(scale)
     rng_pipes, rng_projects = (
         np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(2)
     )

@@ -16,6 +16,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from layers.district import district_boundary_metric
+from layers.jurisdictions import DEFAULT_CODE as CHONGMING  # the sample is Chongming's
 from layers.projection import transform_xy
 from spatial_rules.crs import from_metric, to_metric
 
@@ -82,7 +83,7 @@ def load_townships() -> tuple[Township, ...]:
 @lru_cache(maxsize=1)
 def island_parts() -> dict[str, BaseGeometry]:
     """Return each inhabited island's district part (metric); town-less islets are left out."""
-    parts = list(shapely.get_parts(district_boundary_metric()))
+    parts = list(shapely.get_parts(district_boundary_metric(CHONGMING)))
     found: dict[str, BaseGeometry] = {}
     for town in load_townships():
         point = shapely.Point(town.x, town.y)

@@ -8,6 +8,7 @@ import geopandas as gpd
 import shapely
 
 from layers.district import district_boundary, district_boundary_metric
+from layers.jurisdictions import DEFAULT_CODE as CHONGMING  # the sample is Chongming's
 from layers.sample.geography import geometries_to_lonlat, load_townships
 from spatial_rules.crs import STORAGE_EPSG
 
@@ -22,8 +23,8 @@ def township_polygons() -> gpd.GeoDataFrame:
     towns = load_townships()
     cells: dict[str, list] = {t.code: [] for t in towns}
     # The two boundary versions list the same parts in the same order.
-    parts_metric = list(shapely.get_parts(district_boundary_metric()))
-    parts_lonlat = list(shapely.get_parts(district_boundary()))
+    parts_metric = list(shapely.get_parts(district_boundary_metric(CHONGMING)))
+    parts_lonlat = list(shapely.get_parts(district_boundary(CHONGMING)))
     for part_m, part_ll in zip(parts_metric, parts_lonlat, strict=True):
         members = [t for t in towns if part_m.contains(shapely.Point(t.x, t.y))]
         if not members:

@@ -23,6 +23,8 @@ class Actor:
     username: str
     role: str
     organisation: str | None = None
+    # The district (adcode) the actor is scoped to; None: the deployment's whole jurisdiction.
+    district: str | None = None
 
     @classmethod
     def cli(cls) -> Actor:

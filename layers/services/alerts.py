@@ -17,6 +17,7 @@ from sqlalchemy.sql import bindparam
 
 from layers.services.actors import Actor
 from layers.services.audit import record
+from layers.services.districts import see
 from layers.services.errors import ConflictStateError, NotFoundError, PermissionDeniedError
 from vocabulary import Zone
 from vocabulary.activities import Activity
@@ -226,18 +227,22 @@ def list_alerts(session: Session, *, status: str | None = None, since_id: int = 
     return [dict(r) for r in rows]
 
 
-def newest_alert_id(engine: Engine) -> int:
-    """Return the highest alert id (0 when there is none), on a short pooled connection."""
+def newest_alert_id(engine: Engine, district: str | None = None) -> int:
+    """Return the highest alert id (0 when there is none) ``district`` sees, on a short pooled connection."""
     with engine.connect() as conn:
+        see(conn, district)
         return int(conn.execute(text("SELECT coalesce(max(id), 0) FROM alert")).scalar_one())
 
 
-def alerts_after(engine: Engine, last_id: int, gaps: Sequence[int], limit: int) -> list[dict]:
-    """Return alerts above ``last_id`` or among ``gaps``, oldest first, on a short connection.
+def alerts_after(engine: Engine, last_id: int, gaps: Sequence[int], limit: int,
+                 district: str | None = None) -> list[dict]:
+    """Return alerts above ``last_id`` or among ``gaps`` that ``district`` sees, oldest first.
 
-    For the live stream: each poll borrows a pooled connection for this one query only.
+    For the live stream: each poll borrows a pooled connection for this one query only
+    (outside any request's transaction, so it sets the user's district itself).
     """
     with engine.connect() as conn:
+        see(conn, district)
         rows = conn.execute(
             text(f"{ALERT_SELECT} WHERE a.id > :last OR a.id = ANY(CAST(:gaps AS bigint[])) "
                  "ORDER BY a.id LIMIT :limit"),

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from layers.db import execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
+from layers.services.districts import see_city_wide
 from layers.services.errors import InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, scope_condition
 from vocabulary import today_in_shanghai
@@ -278,6 +279,9 @@ def verify_answer(session: Session, number: str, code: str | None, *, warn_days:
         raise InvalidRequestError("参数 code：请填写答复书上印的校验码（12 位，字母 A–F 与数字）")
     if not CODE_PATTERN.match(code):
         raise InvalidRequestError("参数 code：校验码应为 12 位（数字 0–9 与字母 A–F，可含短横线）")
+    # No login, so no district: the number and its printed code are the key, whatever
+    # district issued the letter (row-level security, layers.services.districts).
+    see_city_wide(session)
     row = session.execute(
         text("SELECT a.number, a.verification_code, a.issued_at, a.valid_until, a.superseded_at, "
              "a.superseded_by, p.registration_code FROM answer_letter a JOIN construction_project p "

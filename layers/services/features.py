@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import shapely
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
@@ -27,6 +27,7 @@ from layers.services.actors import Actor
 from layers.services.alerts import raise_alerts, raise_change_alerts
 from layers.services.answers import issue_answers
 from layers.services.audit import record, record_params, record_sql
+from layers.services.districts import check_in_district, see, see_city_wide
 from layers.services.errors import (
     ConflictStateError,
     InvalidRequestError,
@@ -166,14 +167,14 @@ def _open_zones(session: Session, spec: LayerSpec | None, ids: list[int]) -> dic
     where = "" if spec is None else f" AND {_COLUMN[spec.kind]} = ANY(:ids)"
     return dict(session.execute(
         text(f"SELECT id, zone FROM pipeline_conflict WHERE closed_at IS NULL{where}"),
-        {"ids": ids}).all())
+        {"ids": IdArray(ids)}).all())
 
 
 def _tell_changes(session: Session, before: dict[int, str], ctx: WriteContext) -> None:
     """Notify the builders and owners whose conflicts a network or rule change closed or re-zoned."""
     rows = session.execute(
         text("SELECT id, zone, closed_at IS NOT NULL AS closed FROM pipeline_conflict "
-             "WHERE id = ANY(:ids)"), {"ids": list(before)}).all()
+             "WHERE id = ANY(:ids)"), {"ids": IdArray(before)}).all()
     changed = [r.id for r in rows if r.closed or r.zone != before[r.id]]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     notify_changed_conflicts(session, changed, stamp, ctx.channels)
@@ -216,6 +217,7 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if spec is PROJECTS:
         values["hazardous"] = bool(values.get("hazardous") or False)
         values["insured"] = bool(values.get("insured") or False)
+    check_in_district(ctx.actor, kind, valid.geometry)
     # Lock the surroundings before the row exists (layers.screening_locks).
     lock_area(session, search_distance_m(ctx.rule_set), new_geometries=[valid.geometry])
     values.update(record_params(ctx.actor, {"code": values[spec.code], "notes": valid.notes}))
@@ -233,7 +235,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     if hold is not None:  # stored, not screened: the gas office reviews it first
         hold_projects(session, [(new_id, *hold)], ctx.actor)
-        return _held(get_feature(session, kind, new_id), hold[2])
+        held = _held(get_feature(session, kind, new_id), hold[2])
+        see(session, ctx.actor.district)  # the insert switched to city-wide (_insert_sql)
+        return held
     _screen(session, spec, [new_id], ctx, area_locked=True)
     if spec is PROJECTS:
         issue_answers(session, [new_id], "registration", ctx.rule_set,
@@ -243,7 +247,9 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
             from layers.services.procedure import check_start_of_work
 
             check_start_of_work(session, new_id, ctx.channels)
-    return get_feature(session, kind, new_id)
+    created = get_feature(session, kind, new_id)  # with its conflicts across district lines
+    see(session, ctx.actor.district)  # the rest of the request: its user's district again
+    return created
 
 
 def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tuple | None:
@@ -287,7 +293,9 @@ def _insert_sql(spec: LayerSpec) -> str:
         f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
         f"ON CONFLICT ({target}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
         f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
-        "SELECT id FROM new"
+        # Once the row passed row-level security's check, the screening that follows
+        # runs city-wide: a site on a district's edge reaches pipelines of the next one.
+        "SELECT id, gisapp_ref.see(NULL) FROM new"
     )
 
 
@@ -304,6 +312,7 @@ def _after_write(
     """
     if spec is PROJECTS:
         fill_townships(session, project_ids=[feature_id])
+    see_city_wide(session)  # screening reaches across district lines
     _screen(session, spec, [feature_id], ctx, area_locked=True)
     # A site held for the gas office's review is not screened, so it gets no answer
     # until it is released (layers.services.reviews issues it then).
@@ -364,6 +373,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         else before["geometry"],
     }
     valid = validate_feature(body, kind, margin_m=ctx.margin_m)
+    check_in_district(ctx.actor, kind, valid.geometry)
     hold = _check_limits(valid, spec, ctx)
     values = _stored_values(valid, spec, ctx)
     if spec is PROJECTS:
@@ -414,6 +424,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
 
         check_start_of_work(session, feature_id, ctx.channels)
     updated = get_feature(session, kind, feature_id)
+    see(session, ctx.actor.district)  # screening was city-wide (_after_write)
     return updated if hold is None else _held(updated, hold[2], withdrawn)
 
 
@@ -424,6 +435,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
     lock_area(session, search_distance_m(ctx.rule_set), table=spec.table, ids=[feature_id])
     zones = _open_zones(session, spec, [feature_id]) if spec is PIPELINES else None
     session.execute(text(f"UPDATE {spec.table} SET deleted_at = now() WHERE id = :id"), {"id": feature_id})
+    see_city_wide(session)  # close its conflicts with features of every district
     screen_db(session, ctx.rule_set, area_locked=True, **{spec.screen_key: [feature_id]})
     if zones:
         _tell_changes(session, zones, ctx)
@@ -435,6 +447,7 @@ def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteConte
         feature_id,
         json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
     )
+    see(session, ctx.actor.district)  # screening was city-wide
     return before
 
 

@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 
 import geopandas as gpd
 
+from layers.db import IdArray
 from layers.importer import TABLES, ImportReport, code_keys, import_layer
 from layers.io.errors import InputFileError
 from layers.io.normalize import _repeated_ids
 from layers.schema import ID_FIELD
 from layers.services.answers import issue_answers
 from layers.services.audit import record
+from layers.services.districts import check_all_in_district, see, see_city_wide
 from layers.services.features import WriteContext, screen_and_alert
 from layers.services.site_limits import check_import, hold_projects
 
@@ -50,6 +52,9 @@ def import_and_screen(
     on whether another organisation uses a code. Rows a replace updates are screened
     again, so the conflicts of their old versions close.
     """
+    codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
+    if ctx.actor.district is not None:
+        check_all_in_district(ctx.actor, kind, codes, frame.geometry.to_numpy())
     if kind == "projects" and ctx.organisation is not None:
         frame["organisation"] = ctx.organisation
         # The file's own organisation column no longer tells its rows apart.
@@ -77,6 +82,7 @@ def import_and_screen(
         report.notes.append(f"{len(holds)} 个项目施工范围较大（{listed}），已提交燃气管理所审核，"
                             "审核通过前不做筛查")
     new_ids = [r.id for r in rows]
+    see_city_wide(session)  # screening reaches across district lines
     conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
     if kind == "projects":
         # Every imported project gets its answer letter, as one registered through the API;
@@ -85,11 +91,12 @@ def import_and_screen(
                       "change" if replace else "registration", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
     new_alerts = session.execute(
-        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
+        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": IdArray(conflict_ids)}
     ).scalar_one() if conflict_ids else 0
     record(session, ctx.actor, f"{ENTITY[kind]}.import", "import_batch", report.batch_id,
            {"file": source_name, "imported": report.inserted, "replaced": report.replaced,
             "new_conflicts": len(conflict_ids)})
+    see(session, ctx.actor.district)  # screening was city-wide
     return ImportOutcome(report, conflict_ids, int(new_alerts))
 
 

@@ -17,6 +17,14 @@ The scope of a grant says which rows the action reaches:
 
 A scoped grant needs an organisation: an actor without one is refused.
 
+Every grant is further bounded by the actor's district (``Access.district``): a user
+scoped to a district (``app_user.district``) reaches only the rows of that district,
+whatever its role and grant scope; None reaches the deployment's whole jurisdiction.
+The database enforces the same bound with row-level security
+(``layers.services.districts``): the token check sets it for the request's
+transaction, so a query that forgot it still reaches nothing of another district.
+Writes name the district they land in (``check_in_district``) and are refused outside.
+
 Adding a role is one entry in ``ROLES`` with its grants (and its name in the ``app_user``
 role check constraint, when users may hold it).
 """
@@ -209,6 +217,11 @@ class Access:
     actor: Actor
     action: str
     scope: Scope
+
+    @property
+    def district(self) -> str | None:
+        """The district (adcode) whose rows alone are reached; None: the whole jurisdiction."""
+        return self.actor.district
 
     @property
     def project_organisation(self) -> str | None:

@@ -22,8 +22,12 @@ PREFIX = "gpat_"
 MAX_PER_USER = 20
 MAX_DAYS = 3650
 
+# Like the session token's lookup (layers.services.users): the same statement makes the
+# rest of the transaction see the user's district only (row-level security).
 USER_OF_PERSONAL_TOKEN = (
-    "SELECT u.id, u.username, u.role, u.organisation FROM personal_access_token t "
+    "SELECT u.id, u.username, u.role, u.organisation, u.district, "
+    "gisapp_ref.see(u.district) AS seen "
+    "FROM personal_access_token t "
     "JOIN app_user u ON u.id = t.user_id WHERE t.token_sha256 = :t AND t.revoked_at IS NULL "
     "AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.active"
 )

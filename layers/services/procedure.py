@@ -348,10 +348,14 @@ def report_damage(session: Session, actor, *, lon, lat, occurred_at, description
         raise InvalidRequestError("字段 lon/lat：位置须为经纬度数值") from exc
     import shapely
 
-    from layers.district import district_extent_lonlat
+    from layers.district import district_extent_lonlat, district_name
+    from layers.services.districts import check_in_district
 
     if not shapely.contains_xy(district_extent_lonlat(margin_m), lon, lat):
-        raise InvalidRequestError(f"字段 lon/lat：位置（{lon}, {lat}）不在崇明区范围内")
+        raise InvalidRequestError(f"字段 lon/lat：位置（{lon}, {lat}）不在{district_name()}范围内")
+    # A district office reports damage in its own district (row-level security would
+    # refuse the row too; this says why).
+    check_in_district(actor, "damage_reports", shapely.Point(lon, lat))
     when = _moment(occurred_at, "occurred_at")
     if when > dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5):
         raise InvalidRequestError("字段 occurred_at：发生时间晚于现在")

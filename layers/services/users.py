@@ -19,6 +19,7 @@ from layers.db import execute_prepared
 from layers.services import user_requests
 from layers.services.actors import Actor
 from layers.services.audit import record
+from layers.services.districts import check_district, district_name
 from layers.services.errors import (
     AuthenticationError,
     ConflictStateError,
@@ -84,26 +85,32 @@ def _check_new_user(session: Session, username: str, password: str, role: str,
 
 
 def _insert_user(session: Session, username: str, password_hash: str, role: str,
-                 organisation: str | None, email: str | None = None) -> Actor:
+                 organisation: str | None, email: str | None = None,
+                 district: str | None = None) -> Actor:
     user_id = session.execute(
-        text("INSERT INTO app_user (username, password_hash, role, organisation, email) "
-             "VALUES (:u, :h, :r, :o, :e) RETURNING id"),
-        {"u": username, "h": password_hash, "r": role, "o": organisation, "e": email},
+        text("INSERT INTO app_user (username, password_hash, role, organisation, email, district) "
+             "VALUES (:u, :h, :r, :o, :e, :d) RETURNING id"),
+        {"u": username, "h": password_hash, "r": role, "o": organisation, "e": email, "d": district},
     ).scalar_one()
-    return Actor(user_id, username, role, organisation)
+    return Actor(user_id, username, role, organisation, district)
 
 
 def create_user(session: Session, username: str, password: str, role: str,
-                organisation: str | None = None, email: str | None = None) -> Actor:
-    """Create a user; roles scoped to an organisation must name it."""
+                organisation: str | None = None, email: str | None = None,
+                district: str | None = None) -> Actor:
+    """Create a user; roles scoped to an organisation must name it.
+
+    ``district``: None is the deployment's whole jurisdiction.
+    """
     email = _check_new_user(session, username, password, role, organisation, email)
-    return _insert_user(session, username, _HASHER.hash(password), role, organisation, email)
+    district = check_district(district)
+    return _insert_user(session, username, _HASHER.hash(password), role, organisation, email, district)
 
 
 def authenticate(session: Session, username: str, password: str) -> Actor:
     """Return the user for a username and password, or raise ``AuthenticationError``."""
     row = session.execute(
-        text("SELECT id, username, role, organisation, password_hash, active FROM app_user "
+        text("SELECT id, username, role, organisation, district, password_hash, active FROM app_user "
              "WHERE username = :u"), {"u": username},
     ).one_or_none()
     try:
@@ -112,7 +119,7 @@ def authenticate(session: Session, username: str, password: str) -> Actor:
         row = None
     if row is None or not row.active:
         raise AuthenticationError("用户名或密码错误")
-    return Actor(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation, row.district)
 
 
 def token_digest(token: str) -> str:
@@ -134,8 +141,11 @@ def issue_token(session: Session, user: Actor, ttl_minutes: int) -> tuple[str, d
     return token, expires
 
 
+# The same statement makes the rest of the transaction see the user's district only
+# (row-level security, layers.services.districts): no extra round trip per request.
 _USER_OF_TOKEN = (
-    "SELECT u.id, u.username, u.role, u.organisation FROM api_token t "
+    "SELECT u.id, u.username, u.role, u.organisation, u.district, "
+    "gisapp_ref.see(u.district) AS seen FROM api_token t "
     "JOIN app_user u ON u.id = t.user_id "
     "WHERE t.token_sha256 = :t AND t.expires_at > now() AND u.active"
 )
@@ -149,7 +159,7 @@ def user_for_token(session: Session, token: str) -> Actor:
     row = execute_prepared(session, sql, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
-    return Actor(row.id, row.username, row.role, row.organisation)
+    return Actor(row.id, row.username, row.role, row.organisation, row.district)
 
 
 def token_actor(conn, token: str) -> Actor | None:
@@ -157,7 +167,7 @@ def token_actor(conn, token: str) -> Actor | None:
     if not token or len(token) > 512:
         return None
     row = conn.execute(text(_USER_OF_TOKEN), {"t": _digest(token)}).one_or_none()
-    return None if row is None else Actor(row.id, row.username, row.role, row.organisation)
+    return None if row is None else Actor(row.id, row.username, row.role, row.organisation, row.district)
 
 
 def revoke_token(session: Session, token: str) -> bool:
@@ -170,12 +180,12 @@ def revoke_token(session: Session, token: str) -> bool:
 
 # --- Administration of users (the admin role, through ``/api/users``) ---------------------
 
-_USER_COLUMNS = "id, username, role, organisation, email, active, created_at"
+_USER_COLUMNS = "id, username, role, organisation, email, district, active, created_at"
 
 
 def _shape(row) -> dict:
     """The public view of a user: never the password hash."""
-    out = {k: row[k] for k in ("id", "username", "role", "organisation", "email", "active",
+    out = {k: row[k] for k in ("id", "username", "role", "organisation", "email", "district", "active",
                                "created_at")}
     out["role_zh"] = ROLE_ZH.get(row["role"], row["role"])
     return out
@@ -219,27 +229,38 @@ def revoke_tokens(session: Session, user_id: int) -> int:
     return cast(CursorResult, personal).rowcount + cast(CursorResult, deleted).rowcount
 
 
+def _check_within(actor: Actor, district: str | None) -> None:
+    """A district-scoped account manager gives accounts of its own district only."""
+    if actor.district is not None and district != actor.district:
+        raise PermissionDeniedError(
+            f"字段 district：本账号限于{district_name(actor.district)}，只能管理该区的用户")
+
+
 def add_user(session: Session, actor: Actor, username: str, password: str, role: str,
-             organisation: str | None = None, email: str | None = None, *, via: str = "api") -> dict:
+             organisation: str | None = None, email: str | None = None, *,
+             district: str | None = None, via: str = "api") -> dict:
     """Create a user on behalf of ``actor`` (same rules as ``create_user``) and audit it.
 
     A privileged account (``user_requests.PRIVILEGED``) created by a signed-in
     admin is only proposed: a second admin confirms it; the answer then holds
     ``pending_request`` (the request carries the e-mail address too).
     """
+    district = check_district(district)
+    _check_within(actor, district)
     if user_requests.needs_second_admin("create", actor, None, {"role": role}):
         email = _check_new_user(session, username, password, role, organisation, email)
         return _pending(user_requests.propose(session, actor, "create", None, {
             "username": username, "role": role, "organisation": organisation, "email": email,
-            "password_hash": _HASHER.hash(password)}))
+            "district": district, "password_hash": _HASHER.hash(password)}))
     try:
         with session.begin_nested():  # a concurrent twin passes the check, then hits the key
-            user = create_user(session, username, password, role, organisation, email)
+            user = create_user(session, username, password, role, organisation, email, district)
     except IntegrityError as exc:
         raise ConflictStateError(f"用户名 {username} 已存在") from exc
     assert user.id is not None  # a stored user always has its id
     record(session, actor, "user.create", "app_user", user.id,
-           {"username": username, "role": role, "organisation": organisation, "via": via})
+           {"username": username, "role": role, "organisation": organisation, "district": district,
+            "via": via})
     return get_user(session, user.id)
 
 
@@ -274,23 +295,27 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict, *,
     Refused (409): an admin deactivating or demoting itself. With the admin locks this
     keeps at least one active admin: only an active admin can remove another one.
     """
-    unknown = set(changes) - {"role", "organisation", "active", "email"}
+    unknown = set(changes) - {"role", "organisation", "district", "active", "email"}
     if unknown or not changes:
-        raise InvalidRequestError("请求体须包含 role、organisation、active、email 中至少一项")
+        raise InvalidRequestError("请求体须包含 role、organisation、district、active、email 中至少一项")
     _lock_active_admins(session, actor)
     row = _locked_user(session, user_id)
     role = changes.get("role", row["role"])
     organisation = changes.get("organisation", row["organisation"])
     active = changes.get("active", row["active"])
     email = check_email(changes["email"]) if "email" in changes else row["email"]
+    district = check_district(changes["district"]) if "district" in changes else row["district"]
+    _check_within(actor, row["district"])
+    _check_within(actor, district)
     _check_role(role)
     _check_organisation(role, organisation)
     # The actor is a locked active admin, so removing any other admin leaves at least one.
     if row["id"] == actor.id and not (role in account_managers() and active):
         raise ConflictStateError("不能停用自己的管理员账号或变更自己的角色（请由另一名管理员操作）")
-    before = {"role": row["role"], "organisation": row["organisation"], "active": row["active"],
-              "email": row["email"]}
-    after = {"role": role, "organisation": organisation, "active": active, "email": email}
+    before = {"role": row["role"], "organisation": row["organisation"], "district": row["district"],
+              "active": row["active"], "email": row["email"]}
+    after = {"role": role, "organisation": organisation, "district": district, "active": active,
+             "email": email}
     diff = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
     if not diff:
         return get_user(session, user_id) | {"tokens_revoked": 0}
@@ -298,8 +323,9 @@ def update_user(session: Session, actor: Actor, user_id: int, changes: dict, *,
         return _pending(user_requests.propose(session, actor, "update", user_id,
                                               {k: after[k] for k in diff}))
     session.execute(
-        text("UPDATE app_user SET role = :r, organisation = :o, active = :a, email = :e WHERE id = :id"),
-        {"r": role, "o": organisation, "a": active, "e": email, "id": user_id},
+        text("UPDATE app_user SET role = :r, organisation = :o, district = :d, active = :a, "
+             "email = :e WHERE id = :id"),
+        {"r": role, "o": organisation, "d": district, "a": active, "e": email, "id": user_id},
     )
     revoked = revoke_tokens(session, user_id) if set(diff) - {"active", "email"} or not active else 0
     record(session, actor, "user.update", "app_user", user_id,
@@ -391,14 +417,13 @@ def confirm_request(session: Session, actor, request_id: int) -> dict:
                         raise ConflictStateError(f"用户名 {payload['username']} 已存在")
                     user = _insert_user(session, payload["username"], payload["password_hash"],
                                         payload["role"], payload.get("organisation"),
-                                        check_email(payload.get("email")))
+                                        check_email(payload.get("email")), payload.get("district"))
             except IntegrityError as exc:
                 raise ConflictStateError(f"用户名 {payload['username']} 已存在") from exc
             assert user.id is not None  # a stored user always has its id
             record(session, actor, "user.create", "app_user", user.id,
                    {"username": user.username, "role": user.role, "organisation": user.organisation,
-                    "via": "api", "request_id": req["id"]})
-            assert user.id is not None  # just inserted
+                    "district": user.district, "via": "api", "request_id": req["id"]})
             return get_user(session, user.id)
         if req["action"] == "password":
             return _set_hash(session, actor, _locked_user(session, req["target_user_id"]),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from maps.report.labels import CONFLICT_MAPS_HEADING, MAP_HEADING, TABLE_TITLES, TITLE
+from maps.report.labels import CONFLICT_MAPS_HEADING, MAP_HEADING, TABLE_TITLES, report_title
 from maps.report.scene import Scene
 from maps.report.svg import scene_svg
 
@@ -96,8 +96,8 @@ def write_html(
     document = (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(TITLE)} {escape(heading)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(TITLE)}</h1><p class=\"sub\">{escape(heading)}</p>"
+        f"<title>{escape(report_title())} {escape(heading)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{escape(report_title())}</h1><p class=\"sub\">{escape(heading)}</p>"
         + "".join(f"<section>{s}</section>" for s in sections)
         + "</body></html>"
     )

@@ -7,7 +7,17 @@ from __future__ import annotations
 
 from vocabulary import PermitState, PressureClass, Zone, project_permit_labels
 
-TITLE = "崇明区燃气管道保护月度地图报告"
+TITLE_SUFFIX = "燃气管道保护月度地图报告"
+
+
+def report_title() -> str:
+    """Return the report's title for the served jurisdiction (崇明区燃气管道保护月度地图报告)."""
+    from layers.district import district_name
+
+    return district_name() + TITLE_SUFFIX
+
+
+TITLE = "崇明区" + TITLE_SUFFIX  # the default deployment's
 SYNTHETIC_NOTE = "乡镇边界为合成示意数据，非官方行政区划。"
 
 ZONE_ZH: dict[str, str] = Zone.labels()

@@ -70,7 +70,8 @@ def test_create_read_list_never_show_a_hash(api, admin):
         "username": "张工.builder", "role": "builder", "organisation": "甲建设集团", "active": True}
     assert created["role_zh"] == "建设单位"
     me = api.get("/api/auth/me", headers=_login(api, "张工.builder", PASSWORD)).json()
-    assert me == {"username": "张工.builder", "role": "builder", "organisation": "甲建设集团"}
+    assert me == {"username": "张工.builder", "role": "builder", "organisation": "甲建设集团",
+                  "district": None}
     responses = [r, api.get(f"/api/users/{created['id']}", headers=admin["headers"]),
                  api.get("/api/users", headers=admin["headers"])]
     for response in responses:
@@ -333,7 +334,7 @@ def test_an_actor_no_longer_an_active_admin_changes_nobody(db_engine, clean_db):
 
 
 @pytest.mark.parametrize("body, field", [
-    ({}, "role、organisation、active"),
+    ({}, "role、organisation、district、active"),
     ({"role": None}, "role"),
     ({"active": None}, "active"),
     ({"active": "perhaps"}, "active"),
@@ -383,7 +384,7 @@ def test_every_write_is_audited_without_the_password(api, admin, db_engine):
     assert all((r["user_id"], r["username"], r["entity"], r["entity_id"])
                == (admin["id"], "root-admin", "app_user", str(user_id)) for r in rows)
     assert rows[0]["detail"] == {"username": "insp-audit", "role": "inspector",
-                                 "organisation": None, "via": "api"}
+                                 "organisation": None, "district": None, "via": "api"}
     assert rows[1]["detail"]["changes"] == {"role": ["inspector", "builder"],
                                             "organisation": [None, "甲建设集团"]}
     assert rows[1]["detail"]["tokens_revoked"] == 1

@@ -65,3 +65,26 @@ def test_readonly_role_reads_layers_only(database_url, stored_network, tmp_path)
         with stored_network.begin() as conn:
             if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": READER}).first():
                 conn.execute(text(f"DROP OWNED BY {READER}; DROP ROLE {READER}"))
+
+
+def test_district_role_from_the_command_line_sees_its_district_only(database_url, stored_network, tmp_path):
+    role = "gisapp_district_310151"
+    try:
+        made = _cli(["db", "up", "--district-role", "崇明区"], database_url, tmp_path)
+        assert made.returncode == 0, made.stderr
+        url = made.stdout.strip().splitlines()[-1].split("：", 1)[1]
+        assert url.startswith("postgresql://") and role in url
+        assert _psql(url, "SELECT count(*) FROM gas_pipeline").stdout.strip() == "2"
+        # Whatever the session sets, it stays in its district (a RESTRICTIVE policy).
+        assert _psql(url, "SET gisapp.district = '310115'; SELECT count(*) FROM gas_pipeline"
+                     ).stdout.strip().splitlines()[-1] == "0"
+        refused = _psql(url, "DELETE FROM gas_pipeline")
+        assert refused.returncode != 0 and "permission denied" in refused.stderr
+        bad = _cli(["db", "up", "--district-role", "火星区"], database_url, tmp_path)
+        assert bad.returncode == 2 and "--district-role" in bad.stderr and "Traceback" not in bad.stderr
+        city = _cli(["db", "up", "--district-role", "shanghai"], database_url, tmp_path)
+        assert city.returncode == 2 and "不能是全市" in city.stderr, city.stderr
+    finally:
+        with stored_network.begin() as conn:
+            if conn.execute(text("SELECT 1 FROM pg_roles WHERE rolname = :n"), {"n": role}).first():
+                conn.execute(text(f"DROP OWNED BY {role}; DROP ROLE {role}"))

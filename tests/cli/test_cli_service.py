@@ -58,3 +58,20 @@ def test_permits_expire_moves_past_approvals(api, login, stored_network, databas
     expired = api.get(f"/api/permits/{permit['id']}", headers=office).json()
     assert expired["status"] == "expired"
     assert expired["history"][-1]["username"].startswith("cli:")  # who ran the command
+
+
+def test_user_create_district_and_db_up_district_role(database_url, clean_db, tmp_path):
+    ok = _cli(["user", "create", "--username", "cm.office", "--password", "a-long-secret-1",
+               "--role", "gas_office", "--district", "崇明区"], database_url, tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    bad = _cli(["user", "create", "--username", "xx.office", "--password", "a-long-secret-1",
+                "--role", "gas_office", "--district", "火星区"], database_url, tmp_path)
+    assert bad.returncode == 2 and "district" in bad.stderr and "Traceback" not in bad.stderr
+    with clean_db.connect() as conn:
+        stored = conn.execute(text("SELECT username, district FROM app_user")).all()
+    assert stored == [("cm.office", "310151")]
+    up = _cli(["db", "up", "--district-role", "chongming"], database_url, tmp_path)
+    assert up.returncode == 0, up.stderr
+    assert "gisapp_district_310151" in up.stdout and "崇明区只读账号" in up.stdout
+    city = _cli(["db", "up", "--district-role", "shanghai"], database_url, tmp_path)
+    assert city.returncode == 2 and "不能是全市" in city.stderr

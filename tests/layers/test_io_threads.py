@@ -22,7 +22,7 @@ def _hammer(rounds: int, threads: int = 8) -> np.ndarray:
     points = shapely.points(rng.uniform(121.2, 122.0, 20_000), rng.uniform(31.3, 31.9, 20_000))
     expected = None
     for _ in range(rounds):
-        district.district_extent_lonlat.cache_clear()  # a fresh, never-queried extent
+        district._extent_lonlat.cache_clear()  # a fresh, never-queried extent
         out: list = [None] * threads
         barrier = threading.Barrier(threads)
 

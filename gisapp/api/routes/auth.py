@@ -86,7 +86,8 @@ async def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Dep
 def me(access: Annotated[Access, allow("account.read")]) -> dict:
     """当前用户。"""
     user = access.actor
-    return {"username": user.username, "role": user.role, "organisation": user.organisation}
+    return {"username": user.username, "role": user.role, "organisation": user.organisation,
+            "district": user.district}
 
 
 @router.post("/logout", status_code=204)

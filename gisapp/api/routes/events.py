@@ -120,7 +120,8 @@ async def stream_alerts(
     state.alert_streams = getattr(state, "alert_streams", 0) + 1
     try:
         if after is None:
-            after = await anyio.to_thread.run_sync(newest_alert_id, engine, limiter=limiter)
+            after = await anyio.to_thread.run_sync(newest_alert_id, engine, access.district,
+                                                   limiter=limiter)
         cursor = AlertCursor(after)
         yield ServerSentEvent(comment="connected", retry=RETRY_MS)
         while True:

@@ -32,6 +32,8 @@ Organisation = Annotated[str, Field(
     description="所属单位（建设单位必填）")]
 Password = Annotated[SecretStr, Field(max_length=1024, description="10–256 个字符")]
 RoleName = Annotated[str, Field(max_length=32, description="、".join(USER_ROLES))]
+District = Annotated[str, Field(max_length=32, description="所辖区：行政区划代码或区名（如 310151、崇明区）；"
+                                "不填为本部署的整个辖区")]
 Admin = Annotated[Access, allow("user.manage", scopes=EVERYTHING)]
 RoleQ = Literal[USER_ROLES]  # type: ignore[valid-type]  # the table's user roles
 Email = Annotated[str, Field(max_length=254, description="接收通知的电子邮件地址（可空）")]
@@ -47,6 +49,7 @@ class UserIn(BaseModel):
     role: RoleName
     organisation: Organisation | None = None
     email: Email | None = None
+    district: District | None = None
 
 
 class UserPatch(BaseModel):
@@ -57,6 +60,7 @@ class UserPatch(BaseModel):
     # Absent = unchanged; an explicit null is refused (the field's type is not optional).
     role: RoleName = None  # type: ignore[assignment]
     organisation: Organisation | None = None
+    district: District | None = None
     active: bool = Field(None, description="false 停用账号（其令牌立即失效）")  # type: ignore[assignment]
     email: Email | None = None
 
@@ -83,7 +87,7 @@ def create(session: SessionDep, admin: Admin, body: UserIn):
     新建燃气管理所或管理员账号须由另一名管理员确认（返回 202 与待确认请求）。
     """
     return _answer(add_user(session, admin.actor, body.username, body.password.get_secret_value(),
-                            body.role, body.organisation, body.email), 201)
+                            body.role, body.organisation, body.email, district=body.district), 201)
 
 
 @router.get("/requests")
