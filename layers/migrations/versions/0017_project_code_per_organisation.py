@@ -5,14 +5,14 @@ code is now unique within its organisation (projects of no organisation share on
 namespace), so the same code may exist in two organisations.
 
 Revision ID: 0017
-Revises: 0007
+Revises: 0013
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0017'
-down_revision = '0007'
+down_revision = '0013'
 branch_labels = None
 depends_on = None
 
