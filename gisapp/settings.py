@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     site_review_extent_m: float = Field(default=2_000.0, gt=0)
     # A builder sees at most this many pipeline segments, whatever its sites.
     builder_max_visible_pipelines: int = Field(default=500, ge=1)
+    # The map pages draw the pipelines from vector tiles (/api/tiles) from this many
+    # segments on, whole-feature GeoJSON below (0: always tiles).
+    map_tiles_from_segments: int = Field(default=50_000, ge=0)
     # More new alerts than this from one request or import go to webhooks as one summary.
     alert_burst_threshold: int = Field(default=20, ge=1)
     # Requests one worker serves at once; more wait up to queue_wait_s in a queue of at

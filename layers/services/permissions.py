@@ -84,6 +84,7 @@ ACTIONS: dict[str, str] = {
     "campaign.status": "查看治理行动进度",
     "campaign.plan": "抽取区级抽查计划",
     "map.read": "查看地图数据",
+    "map.tiles": "查看地图矢量瓦片（本人可见范围内的管道）",
     "report.read": "下载月度报告",
     "rules.read": "查看规则集版本与规则变更影响",
     "user.manage": "管理用户",
@@ -130,7 +131,7 @@ def _grants(scope: Scope, *actions: str) -> dict[str, Scope]:
 _READ_NETWORK = ("project.read", "pipeline.read", "conflict.read", "permit.read")
 _INSPECT = ("inspection.read", "inspection.record.self", "inspection.record.third_party",
             "inspection.record.spot", "hazard.rectify", "hazard.verify", "evidence.upload",
-            "evidence.read", "campaign.status", "map.read")
+            "evidence.read", "campaign.status", "map.read", "map.tiles")
 _PERMIT_MOVES = tuple(a for a in ACTIONS if a.startswith("permit.to."))
 _OWN_SITE_WORK = ("project.read", "project.write", "project.import", "conflict.read",
                   "permit.read", "permit.to.applied", "inspection.read",
@@ -169,6 +170,7 @@ ROLES: dict[str, Role] = {
             "township.read": Scope.ALL,
             **_grants(Scope.OWN_PROJECTS, *_OWN_SITE_WORK),
             "pipeline.read": Scope.NEAR_OWN_SITES,
+            "map.tiles": Scope.NEAR_OWN_SITES,
             **_grants(Scope.OWN_PROJECTS, *_PROCEDURE_BUILDER),
             **_grants(Scope.ALL, *_SIGNED_IN, "damage.report")}),
         # Inspectors read the network and carry out the campaign's inspections.
@@ -179,7 +181,7 @@ ROLES: dict[str, Role] = {
         # Pipeline owners (gas utilities): their own pipelines and what hangs on them. Their
         # personal access tokens (desktop GIS) read through the same scopes (/ogc included).
         _role(words.Role.UTILITY, {
-            **_grants(Scope.OWN_PIPELINES, *_PROCEDURE_OWNER),
+            **_grants(Scope.OWN_PIPELINES, *_PROCEDURE_OWNER, "map.tiles"),
             **_grants(Scope.ALL, "account.read", "account.password", "account.token",
                       "township.read", *_SIGNED_IN, "damage.report")}),
         # The administrator manages accounts only: the network is need-to-know.

@@ -450,6 +450,9 @@ ROUTES = [
     ("GET", "/api/rules", ("rules.read",), None, 200, None, False),
     ("GET", "/maps/data/summary", ("map.read",), None, 200, None, False),
     ("GET", "/maps/data/search", ("map.read",), None, 200, None, False),
+    # Vector tiles: every role granted ``map.tiles`` gets its own scope's tile (decoded per
+    # role in tests/api/test_tiles.py), the others 403.
+    ("GET", "/api/tiles/pipelines/15/27430/13326.mvt", ("map.tiles",), None, 200, None, False),
     # The protection procedure (issue #14).
     *[("GET", f"/api/projects/{{{code}}}/{what}", ("answer.read",), None, 200, ("project", org),
        False) for code, org in (("RA-1", ORG_A), ("RB-1", ORG_B))
@@ -671,6 +674,8 @@ WORKBENCH_PAGES = ("/assets/", "/login", "/logout", "/account/", "/builder/", "/
 def _extra_covered(method: str, path: str) -> bool:
     if path.startswith("/maps/data/"):
         return True  # every map data endpoint takes the same ``map.read`` grant
+    if path == "/api/tiles/{layer}/{z}/{x}/{y}.mvt":
+        return True  # in ROUTES at one concrete tile (its braces would read as placeholders)
     if path.startswith("/ogc/collections"):
         return True  # each collection's grant, role by role: tests/api/test_ogc.py
     if path == "/" or path.startswith(WORKBENCH_PAGES):

@@ -9,7 +9,7 @@ from fastapi import FastAPI
 ROUTERS = (
     "auth", "features", "conflicts", "alerts", "permits", "imports",
     "events", "inspections", "reports", "maps", "users", "reviews", "ogc", "docs", "account",
-    "answers", "owners", "procedure", "rules",
+    "answers", "owners", "procedure", "rules", "tiles",
 )
 
 
