@@ -8,9 +8,11 @@ from pathlib import Path
 STATIC_URL = "/static"
 LEAFLET_VERSION = "1.9.4"
 
-# name -> path under maps/static. Leaflet is the only third-party library the map pages
-# use; /docs uses the vendored swagger-ui-dist.
-JS = (("leaflet", "leaflet/leaflet.js"), ("gisapp_maps", "gisapp/maps.js"))
+# name -> path under maps/static, in load order. /docs uses the vendored swagger-ui-dist.
+# Leaflet.VectorGrid draws the pipelines from vector tiles when the network is large.
+JS = (("leaflet", "leaflet/leaflet.js"),
+      ("vectorgrid", "vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"),
+      ("gisapp_maps", "gisapp/maps.js"))
 CSS = (("leaflet_css", "leaflet/leaflet.css"), ("gisapp_css", "gisapp/maps.css"))
 
 

@@ -57,6 +57,9 @@ class PageOptions:
     login_url: str = "/api/auth/token"
     home_url: str = "/maps/"
     year: int | None = None
+    # Draw the pipelines from these vector tiles ({z}/{x}/{y}) instead of bbox GeoJSON
+    # (a large network: GISAPP_MAP_TILES_FROM_SEGMENTS); empty: GeoJSON.
+    pipeline_tiles_url: str = ""
 
 
 def _row(color: str, kind: str, label: str) -> dict:
@@ -101,10 +104,12 @@ def _strings(options: PageOptions) -> dict:
     }
 
 
-def _layer_specs(view: str, data_url: str) -> list[dict]:
+def _layer_specs(view: str, data_url: str, pipeline_tiles_url: str = "") -> list[dict]:
     pipelines = {"key": "pipelines", "url": f"{data_url}/pipelines", "colorBy": "pressure_class",
                  "colors": PIPELINE_COLORS, "weight": 2, "note": i18n.LAYER["pipelines"],
                  "fullZoom": PIPELINE_ALL_CLASSES_ZOOM}
+    if pipeline_tiles_url:
+        pipelines["tiles"] = pipeline_tiles_url
     projects = {"key": "projects", "url": f"{data_url}/projects?view={view}", "colorBy": "state",
                 "colors": {"permits": PERMIT_STATE_COLORS, "supervision": SUPERVISION_COLORS,
                            "inspections": INSPECTION_COLORS}[view],
@@ -159,7 +164,7 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
     options = options or PageOptions()
     boundary = shapely.simplify(district_boundary(), 0.0003, preserve_topology=True)
     west, south, east, north = boundary.bounds
-    specs = _layer_specs(view, options.data_url)
+    specs = _layer_specs(view, options.data_url, options.pipeline_tiles_url)
     names = {"pipelines": i18n.LAYER["pipelines"], "protection": i18n.LAYER["protection"],
              "control": i18n.LAYER["control"], "choropleth": i18n.LAYER["choropleth"],
              "projects": i18n.LAYER[f"projects_{view}"]}
@@ -187,7 +192,8 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
         "strings": _strings(options),
     }
     return _page(f"{i18n.TITLE[view]} - {district_name()}", "gis-map-page", "gis-map", config, options,
-                 css=("leaflet_css", "gisapp_css"), js=("leaflet", "gisapp_maps"))
+                 css=("leaflet_css", "gisapp_css"),
+                 js=("leaflet", *(("vectorgrid",) if options.pipeline_tiles_url else ()), "gisapp_maps"))
 
 
 def build_dashboard_page(options: PageOptions | None = None) -> str:

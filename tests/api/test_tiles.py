@@ -183,3 +183,27 @@ def test_district_office_tile_holds_only_its_district(city_api, db_engine, two_d
         mine |= codes(city_api, chongming, *tile_of(lon, lat, 15))
     assert everywhere == {"CM-P1", "PD-P1"}
     assert mine == {"CM-P1"}
+
+
+def test_map_page_uses_tiles_only_from_the_threshold(api, crowded):
+    """Three segments are under the default threshold: GeoJSON, no tile library on the page."""
+    html = api.get("/maps/permits").text
+    assert "/api/tiles/" not in html and "vectorgrid" not in html.lower()
+    assert "/maps/data/pipelines" in html
+
+
+def test_map_page_of_a_large_network_names_the_tiles(database_url, clean_db, crowded):
+    from fastapi.testclient import TestClient
+
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    app = create_app(Settings(_env_file=None, map_tiles_from_segments=0), database_url=database_url)
+    with TestClient(app) as client:
+        html = client.get("/maps/permits").text
+    assert "/api/tiles/pipelines/{z}/{x}/{y}.mvt" in html
+    assert "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
+    # The library is served from this app with its licence, and listed.
+    with TestClient(app) as client:
+        assert client.get("/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js").status_code == 200
+        assert "BEER-WARE" in client.get("/static/vendor/leaflet.vectorgrid/LICENSE").text

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+from dataclasses import replace
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
@@ -17,6 +18,7 @@ from gisapp.api.deps import ReadSessionDep, SessionDep, allow
 from layers.services.campaign_plans import judging_settings
 from layers.services.errors import NotFoundError
 from layers.services.permissions import EVERYTHING, Access
+from layers.services.tiles import network_size
 from maps import layers_data, panels
 from maps.assets import static_file
 from maps.basemap import TILE_PATH
@@ -30,6 +32,7 @@ ZoomQ = Annotated[int, Query(ge=0, le=layers_data.MAX_ZOOM)]
 YearQ = Annotated[int | None, Query(ge=2000, le=2100)]
 ViewQ = Annotated[str, Query(pattern="^(permits|supervision|inspections)$")]
 NO_STORE = {"Cache-Control": "no-store"}
+PIPELINE_TILES = "/api/tiles/pipelines/{z}/{x}/{y}.mvt"  # gisapp.api.routes.tiles
 
 
 def _options(request: Request, year: int | None = None) -> PageOptions:
@@ -77,7 +80,11 @@ def dashboard_page(request: Request) -> HTMLResponse:
 
 def _map_page(view: str, request: Request, session, year: int | None) -> HTMLResponse:
     townships = layers_data.townships_geojson(session)
-    return HTMLResponse(build_map_page(view, townships, _options(request, year)))
+    options = _options(request, year)
+    # A large network is drawn from vector tiles (its size is an estimate: no data leaves).
+    if network_size(session) >= request.app.state.settings.map_tiles_from_segments:
+        options = replace(options, pipeline_tiles_url=PIPELINE_TILES)
+    return HTMLResponse(build_map_page(view, townships, options))
 
 
 @router.get("/maps/permits", response_class=HTMLResponse, include_in_schema=False)

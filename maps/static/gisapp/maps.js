@@ -3,7 +3,8 @@
  * Loaded after Leaflet, at the end of the page. The page carries its configuration as
  * JSON in the data-config attribute of #gis-map (a map page) or #gis-dashboard; the
  * Content-Security-Policy allows no inline script. This script draws the map, fills its
- * layers from /maps/data/... on every move, with the session cookie of the one login at /
+ * layers from /maps/data/... on every move (or, for a large pipeline network, from the
+ * vector tiles of /api/tiles), with the session cookie of the one login at /
  * (HttpOnly: no token within any script's reach; a 401 goes back to the login page).
  * All labels come from config.strings (maps/i18n.py). Every string that a user may have
  * written (codes, names, builders, townships, notes...) is put in as TEXT: tooltips get
@@ -14,7 +15,7 @@
   "use strict";
   var S = {};                 // Chinese strings of the page
   // Read by the browser test: finished loads, pending requests, features per layer.
-  var status = { loads: 0, pending: 0, failures: 0, counts: {}, truncated: {} };
+  var status = { loads: 0, pending: 0, failures: 0, counts: {}, truncated: {}, tiles: {} };
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -131,6 +132,8 @@
              "&zoom=" + map.getZoom();
     }
 
+    if (spec.tiles) return tileLayer(map, spec, group, report);
+
     function load() {
       if (!map.hasLayer(group) || (spec.once && loadedOnce)) return;
       if (map.getZoom() < (spec.minZoom || 0)) {      // the server would send nothing anyway
@@ -157,6 +160,42 @@
       }).then(function () { status.pending -= 1; report(); });
     }
     return { load: load };
+  }
+
+  // A large network: the layer is drawn from vector tiles (/api/tiles, Leaflet.VectorGrid),
+  // which Leaflet loads itself as the view moves; nothing to fetch on "moveend". The
+  // status counts the distinct features of the tiles on screen.
+  function tileLayer(map, spec, group, report) {
+    var busy = false;
+    var grid = L.vectorGrid.protobuf(spec.tiles, {
+      rendererFactory: L.canvas.tile, maxZoom: 22, interactive: true,
+      fetchOptions: { credentials: "same-origin" },
+      getFeatureId: function (f) { return f.id; },
+      vectorTileLayerStyles: {
+        pipelines: function (p) {
+          return { color: (spec.colors || {})[p[spec.colorBy]] || "#555", weight: spec.weight, opacity: 0.9 };
+        }
+      }
+    });
+    grid.on("click", function (e) {              // the pipeline's code and class, as text
+      var p = e.layer.properties || {};
+      L.popup().setLatLng(e.latlng).setContent(el("span", "", p.code + " " + (p.pressure_class || ""))).openOn(map);
+    });
+    grid.on("loading", function () { if (!busy) { busy = true; status.pending += 1; report(); } });
+    grid.on("load", function () {
+      var ids = {};
+      Object.keys(grid._vectorTiles || {}).forEach(function (k) {
+        Object.keys(grid._vectorTiles[k]._features || {}).forEach(function (id) { ids[id] = true; });
+      });
+      status.counts[spec.key] = Object.keys(ids).length;
+      status.truncated[spec.key] = false;
+      status.tiles[spec.key] = true;
+      status.loads += 1;
+      if (busy) { busy = false; status.pending -= 1; }
+      report();
+    });
+    group.addLayer(grid);
+    return { load: function () {} };
   }
 
   function openPopup(map, cfg, id, latlng) {

@@ -1,0 +1,77 @@
+"""A large network's pipelines drawn from vector tiles, in a real headless Chromium.
+
+The server's threshold (``map_tiles_from_segments``) is lowered to 0 so that a small
+network counts as large: the page loads Leaflet.VectorGrid, fetches /api/tiles/... with
+its session cookie, draws the decoded features and never asks /maps/data/pipelines.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from layers.db import session_factory
+from tests.maps.test_browser_maps import (  # noqa: F401  (fixtures)
+    PASSWORD,
+    USER,
+    _check_network,
+    _login,
+    _settled,
+    _shot,
+    _truncate,
+    browser,
+    page,
+)
+from tests.servers import live_server
+
+pytestmark = pytest.mark.postgis
+
+
+@pytest.fixture(scope="module")
+def server(database_url, db_engine):
+    """A server that draws every network from tiles, with mains across Chongming."""
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+    from layers.services.users import create_user
+
+    with session_factory(db_engine).begin() as session:
+        # Ten east-west high-pressure mains across the island, and ten medium ones.
+        session.execute(text(
+            "INSERT INTO gas_pipeline (external_code, pressure_class, design_pressure_mpa, "
+            "outer_diameter_mm, owner, geom) SELECT 'T-' || cls || '-' || i, cls, 1.6, 323, '甲燃气', "
+            "ST_Multi(ST_MakeLine(ST_MakePoint(121.30, 31.55 + i * 0.02 + off), "
+            "ST_MakePoint(121.80, 31.55 + i * 0.02 + off))) FROM generate_series(1, 10) i, "
+            "(VALUES ('high_b', 0.0), ('medium_a', 0.005)) c(cls, off)"))
+        create_user(session, USER, PASSWORD, "gas_office", None)
+    app = create_app(Settings(_env_file=None, map_tiles_from_segments=0), database_url=database_url)
+    with live_server(app) as base_url:
+        yield base_url
+    _truncate(db_engine)
+
+
+def test_overview_map_draws_the_pipelines_from_vector_tiles(page, server, tmp_path):
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    page.wait_for_function("() => GisMaps.status.tiles.pipelines === true && GisMaps.status.pending === 0",
+                           timeout=20_000)
+    # At the district's zoom only the ten high-pressure mains are in the tiles.
+    assert page.evaluate("() => GisMaps.status.counts.pipelines") == 10
+    tiles = [u for u in page.requests if "/api/tiles/pipelines/" in u and u.endswith(".mvt")]
+    assert tiles, page.requests
+    assert not [u for u in page.requests if "/maps/data/pipelines" in u]
+    assert any("leaflet.vectorgrid" in u for u in page.requests)
+    # Closer in, the medium-pressure network comes with the tiles of zoom 14.
+    page.evaluate("() => GisMaps.map.setView([31.655, 121.55], 14, { animate: false })")
+    page.wait_for_function("() => GisMaps.status.pending === 0 && GisMaps.status.loads >= 3",
+                           timeout=20_000)
+    classes = page.evaluate("""() => { var grid = null, out = {};
+        GisMaps.groups.pipelines.eachLayer(function (l) { grid = l; });
+        Object.values(grid._vectorTiles).forEach(function (t) {
+          Object.values(t._features).forEach(function (f) {
+            out[f.feature.properties.pressure_class] = true; }); });
+        return Object.keys(out).sort(); }""")
+    assert classes == ["high_b", "medium_a"]
+    assert any("/api/tiles/pipelines/14/" in u for u in page.requests)
+    _shot(page, tmp_path, "tiles-permits")
+    _check_network(page, server)
