@@ -205,5 +205,6 @@ def test_map_page_of_a_large_network_names_the_tiles(database_url, clean_db, cro
     assert "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js" in html
     # The library is served from this app with its licence, and listed.
     with TestClient(app) as client:
-        assert client.get("/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js").status_code == 200
+        vendored = "/static/vendor/leaflet.vectorgrid/Leaflet.VectorGrid.bundled.min.js"
+        assert client.get(vendored).status_code == 200
         assert "BEER-WARE" in client.get("/static/vendor/leaflet.vectorgrid/LICENSE").text

@@ -49,7 +49,7 @@ def server(database_url, db_engine):
     _truncate(db_engine)
 
 
-def test_overview_map_draws_the_pipelines_from_vector_tiles(page, server, tmp_path):
+def test_overview_map_draws_the_pipelines_from_vector_tiles(page, server, tmp_path):  # noqa: F811
     page.goto(f"{server}/maps/permits")
     _login(page)
     _settled(page, 2)
