@@ -8,8 +8,11 @@ A throwaway PostGIS gets the city sample (300,000 segments, 10,000 sites, screen
 page with a session cookie already set and waits until the viewport data has
 loaded. Reports per page: time to first data render (navigation start to all
 viewport requests settled), HTML size, bytes transferred; the same with the district
-sample as the baseline from the same run (the first scale is the baseline). Also the
-month's report (time and file sizes) and the server process's peak memory. No assertion.
+sample as the baseline from the same run (the first scale is the baseline). Each scale
+is measured with the pipelines as bbox GeoJSON and as vector tiles (``--pipelines``:
+``GISAPP_MAP_TILES_FROM_SEGMENTS`` set out of reach, then to 0), on the same data. Also
+the month's report (time and file sizes; ``--skip-report``) and the server process's peak
+memory. No assertion.
 """
 
 from __future__ import annotations
@@ -105,32 +108,43 @@ def main() -> None:
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--scales", default="district,city")
-    scales = parser.parse_args().scales.split(",")
+    parser.add_argument("--pipelines", default="geojson,tiles",
+                        help="how the map pages get the pipelines: geojson, tiles or both")
+    parser.add_argument("--skip-report", action="store_true")
+    options = parser.parse_args()
+    modes = options.pipelines.split(",")
+    threshold = {"geojson": str(10**12), "tiles": "0"}
+    scales = [f"{scale}/{mode}" for scale in options.scales.split(",") for mode in modes]
     results = {}
     report_sizes = {}
     memory = {}
-    for scale in scales:
-        print(f"[{scale}] load average {os.getloadavg()[0]:.1f}", flush=True)
+    for sample in options.scales.split(","):
+        print(f"[{sample}] load average {os.getloadavg()[0]:.1f}", flush=True)
         with throwaway_database("gisapp-bench-maps-") as url:
-            load(url, scale)
-            pids: list[int] = []
-            with running_server(url, pids=pids) as base, sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-                measure(base, browser)  # warm-up: caches, first connections
-                results[scale] = measure(base, browser)
-                browser.close()
-                memory[scale] = _peak_mib(pids)
-            for path, secs, html, sent in results[scale]:
-                print(f"[{scale}] {path}: {secs:.2f} s, HTML {html / 1024:.0f} KiB, "
-                      f"transferred {sent / 1024:.0f} KiB", flush=True)
+            load(url, sample)
+            for mode in modes:
+                scale = f"{sample}/{mode}"
+                pids: list[int] = []
+                print(f"[{scale}] load average {os.getloadavg()[0]:.1f}", flush=True)
+                env = {"GISAPP_MAP_TILES_FROM_SEGMENTS": threshold[mode]}
+                with running_server(url, pids=pids, env_extra=env) as base, sync_playwright() as pw:
+                    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+                    measure(base, browser)  # warm-up: caches, first connections
+                    results[scale] = measure(base, browser)
+                    browser.close()
+                    memory[scale] = _peak_mib(pids)
+                for path, secs, html, sent in results[scale]:
+                    print(f"[{scale}] {path}: {secs:.2f} s, HTML {html / 1024:.0f} KiB, "
+                          f"transferred {sent / 1024:.0f} KiB", flush=True)
+            if options.skip_report:
+                continue
             out = Path(tempfile.mkdtemp(prefix="gisapp-bench-report-"))
             started = time.perf_counter()
             subprocess.run([GISAPP, "report", "--month", "2026-11", "--out", str(out)],
                            env=dict(os.environ, DATABASE_URL=url), check=True, capture_output=True)
-            report_sizes[scale] = (time.perf_counter() - started,
-                                   {p.name: p.stat().st_size for p in sorted(out.iterdir())})
-            print(f"[{scale}] report {report_sizes[scale][0]:.1f} s, server peak {memory[scale]:.0f} MiB",
-                  flush=True)
+            report_sizes[sample] = (time.perf_counter() - started,
+                                    {p.name: p.stat().st_size for p in sorted(out.iterdir())})
+            print(f"[{sample}] report {report_sizes[sample][0]:.1f} s", flush=True)
     base_scale, *others = scales
     head = " | ".join(f"{s}: first render s | {s}: transferred KiB" for s in scales)
     lines = [f"load average at the end {os.getloadavg()[0]:.1f}", f"| page | {head} |",
@@ -141,7 +155,9 @@ def main() -> None:
     for scale, (seconds, sizes) in report_sizes.items():
         files = ", ".join(f"{name} {size / 1024:.0f} KiB" for name, size in sizes.items()
                           if name.startswith("report."))
-        lines.append(f"report ({scale}): {seconds:.1f} s; {files}; server peak RSS {memory[scale]:.0f} MiB")
+        lines.append(f"report ({scale}): {seconds:.1f} s; {files}")
+    for scale, peak in memory.items():
+        lines.append(f"server peak RSS ({scale}): {peak:.0f} MiB")
     write_result("maps.md", "\n".join(lines))
 
 

@@ -61,13 +61,15 @@ def load_dataset(url: str, dataset, *, extra=None) -> None:
 
 
 @contextlib.contextmanager
-def running_server(url: str, *args: str, pids: list[int] | None = None) -> Iterator[str]:
+def running_server(url: str, *args: str, pids: list[int] | None = None,
+                   env_extra: dict[str, str] | None = None) -> Iterator[str]:
     """Run ``gisapp serve`` on a free loopback port; yield its base URL once it answers.
 
-    ``pids`` (a list) receives the server process's id, for memory readings.
+    ``pids`` (a list) receives the server process's id, for memory readings;
+    ``env_extra``: settings for this server (``GISAPP_...``).
     """
     port = free_port()
-    env = dict(os.environ, DATABASE_URL=url)
+    env = dict(os.environ, DATABASE_URL=url, **(env_extra or {}))
     server = subprocess.Popen([GISAPP, "serve", "--port", str(port), *args], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     if pids is not None:
