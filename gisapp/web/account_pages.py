@@ -41,7 +41,8 @@ def tokens_page(request: Request, user: Actor = _token_user) -> Response:
 @router.get("/account/organisation", response_class=HTMLResponse)
 def own_organisation_page(request: Request, user: Actor = _org_user) -> Response:
     """本单位：本单位的联系方式与通知渠道（只能是本单位，其他单位无从打开）。"""
-    kind, kind_zh = OWN_ORG_KIND[scope_of(user, "organisation.write")]
+    scope = scope_of(user, "organisation.write")
+    kind, kind_zh = OWN_ORG_KIND[scope] if scope is not None else ("", "")  # page_user checked it
     return _html(request, "account-organisation.html", user, title="本单位", page="account-organisation",
                  scripts=("account-organisation.js",), org_kind_zh=kind_zh,
                  data={"role": user.role, "org-name": user.organisation or "", "org-kind": kind})

@@ -6,8 +6,7 @@
   var $ = function (id) { return document.getElementById(id); };
   var ACTION = { create: "新建账号", update: "变更账号", password: "设置密码" };
   var ROLE = JSON.parse(WB.data.roles || "{}");  // the permission table's role labels
-  var CHANGE = { role: "角色", organisation: "所属单位", district: "所辖区", active: "启用", email: "电子邮箱",
-                 username: "用户名" };
+  var CHANGE = { role: "角色", organisation: "所属单位", district: "所辖区", active: "启用", email: "电子邮箱" };
 
   function what(r) {
     var c = r.changes || {}, parts = [];
@@ -15,7 +14,7 @@
       var v = c[k];
       if (k === "role") v = ROLE[v] || v;
       if (k === "active") v = v ? "是" : "否";
-      if (v !== null && v !== undefined && v !== "") parts.push((CHANGE[k] || k) + "：" + v);
+      if (k !== "username" && v !== null && v !== undefined && v !== "") parts.push((CHANGE[k] || k) + "：" + v);
     });
     if (r.sets_password) parts.push("设置新密码");
     return parts.join("；");
@@ -29,8 +28,7 @@
     var error = WB.el("p", { class: "field-error", id: "request-" + r.id + "-error", role: "alert" });
     function act(verb, label, done) {
       var b = WB.el("button", { type: "button", class: verb === "cancel" ? "secondary" : null,
-                                "aria-describedby": error.id }, label + " " + r.id);
-      b.setAttribute("aria-label", label + "请求 " + r.id + "（" + who + "）");
+                                "aria-describedby": error.id }, label + "请求 " + r.id);
       b.addEventListener("click", function () {
         error.textContent = "";
         WB.api("POST", "/api/users/requests/" + r.id + "/" + verb).then(function () {
