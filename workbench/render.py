@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from layers.services.permissions import ROLE_ZH
+from layers.services.permissions import ROLE_ZH, allowed
 from vocabulary import PermitState, PressureClass, ProjectKind, ProjectStatus, Zone
 from workbench.roles import MENU, home_of
 
@@ -39,7 +39,8 @@ def render_page(template: str, *, user=None, csrf: str = "", path: str = "/", **
     menu = MENU.get(user.role, ()) if user is not None else ()
     return environment().get_template(template).render(
         user=user, role_zh=ROLE_ZH.get(getattr(user, "role", ""), ""), menu=menu, csrf=csrf,
-        path=path, home=home_of(getattr(user, "role", "")), vocabulary=VOCABULARY, **context)
+        path=path, can_token=user is not None and allowed(user, "account.token"),
+        home=home_of(getattr(user, "role", "")), vocabulary=VOCABULARY, **context)
 
 
 def static_file(relative: str) -> Path | None:

@@ -24,3 +24,6 @@ def register_web(app: FastAPI) -> None:
 
     app.include_router(owner_pages.api)
     app.include_router(owner_pages.router)
+    from gisapp.web import account_pages  # personal tokens, one's own organisation, second admin
+
+    app.include_router(account_pages.router)

@@ -87,6 +87,9 @@ def test_builder_draws_a_site_a_crossing_one_is_shown_and_refused(visit, db_engi
     page.locator("#site-error").filter(has_text="自相交").wait_for()
     error = page.locator("#site-error").inner_text()
     assert "自相交" in error and "交叉点" in error
+    # The text may still be a preview's taken while drawing; the closed ring's own
+    # preview (scheduled on 完成绘制) marks where it crosses itself.
+    page.locator(".crossing-marker").wait_for(state="attached")
     assert page.locator(".crossing-marker").count() == 1
     v.check("project-new-crossing")
     page.get_by_role("button", name="提交").click()

@@ -66,7 +66,8 @@
                  email: $("email").value.trim() || null };
     WB.api("POST", "/api/users", body).then(function (u) {
       // A gas office or admin account waits for a second admin's confirmation (202).
-      WB.say($("page-message"), u.pending_request ? u.detail : "已创建用户 " + u.username + "。");
+      WB.say($("page-message"), u.pending_request ? u.detail + "。请另一名管理员在“待确认”页面确认。"
+                                                  : "已创建用户 " + u.username + "。");
       $("user-form").reset();
       load();
     }).catch(function (err) {
