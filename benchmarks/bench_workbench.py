@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from layers.db import make_engine
 from layers.sample import generate_sample
+from layers.sample.pipelines import HP_OWNER
 from layers.screening_db import screen_db
 from layers.services.users import create_user
 from spatial_rules.rulesets import load_rule_set
@@ -41,7 +42,10 @@ PASSWORD = "bench-password-1"
 PAGES = {"builder": ("/builder/", "/builder/projects/new"),
          "gas_office": ("/office/", "/office/alerts", "/office/projects", "/office/conflicts",
                         "/office/permits", "/office/campaign"),
-         "inspector": ("/inspector/",)}
+         "inspector": ("/inspector/",),
+         "utility": ("/owner/", "/owner/supervision", "/owner/damage-reports")}
+PAGES["gas_office"] += ("/office/owner-reviews", "/office/damage-reports")
+ORGANISATIONS = {"builder": "基准建设单位", "utility": HP_OWNER}  # the sample's largest owner
 
 
 def load(url: str, scale: str) -> None:
@@ -51,9 +55,13 @@ def load(url: str, scale: str) -> None:
         report = screen_db(session, load_rule_set("shanghai"))
         session.execute(text("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:i AS bigint[]))"),
                         {"i": report.new_conflict_ids})
+        # Every conflict is a review waiting for its owner (as registrations open them).
+        session.execute(text(
+            "INSERT INTO owner_review (conflict_id, owner, due_on) SELECT c.id, g.owner, "
+            "current_date + 2 FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
+            "WHERE g.owner IS NOT NULL ON CONFLICT (conflict_id) DO NOTHING"))
         for role in PAGES:
-            organisation = "基准建设单位" if role == "builder" else None
-            create_user(session, f"bench-{role}", PASSWORD, role, organisation)
+            create_user(session, f"bench-{role}", PASSWORD, role, ORGANISATIONS.get(role))
 
     load_dataset(url, generate_sample(scale=scale), extra=screen_and_users)
 

@@ -27,6 +27,12 @@ fi
 if [ "${GISAPP_WITH_BROWSER:-0}" = "1" ] && ! command -v ogrinfo >/dev/null; then
   need_apt+=(gdal-bin)
 fi
+# QGIS (qgis_process and PyQGIS), the desktop client of tests/api/test_qgis.py and
+# scripts/qgis_map.py: scripts/test.sh asks for it (GISAPP_WITH_QGIS=1). Debian 12's qgis
+# is ~1.1 GB installed, 39 s to install here; GISAPP_WITH_QGIS=0 leaves it out locally.
+if [ "${GISAPP_WITH_QGIS:-0}" = "1" ] && ! command -v qgis_process >/dev/null; then
+  need_apt+=(qgis)
+fi
 
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = "0" ]; then

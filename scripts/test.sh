@@ -6,7 +6,7 @@
 # the tests (arguments go to pytest). Any failure fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-GISAPP_WITH_BROWSER=1 bash scripts/setup.sh
+GISAPP_WITH_BROWSER=1 GISAPP_WITH_QGIS="${GISAPP_WITH_QGIS:-1}" bash scripts/setup.sh
 echo "==> 类型检查（mypy）"
 .venv/bin/mypy
 if [ "${GISAPP_SKIP_FLOOR_CHECK:-0}" != "1" ]; then

@@ -7,9 +7,12 @@ HOME = {
     "gas_office": "/office/",
     "inspector": "/inspector/",
     "admin": "/admin/users",
+    "utility": "/owner/",
 }
 
 MENU = {
+    "utility": (("/owner/", "管道冲突"), ("/owner/supervision", "现场监护"),
+                ("/owner/damage-reports", "损坏报告")),
     "builder": (("/builder/", "我的项目"), ("/builder/projects/new", "新建项目")),
     "gas_office": (("/office/", "待办"), ("/office/alerts", "告警"), ("/office/projects", "项目"),
                    ("/office/conflicts", "冲突"), ("/office/permits", "保护手续"),

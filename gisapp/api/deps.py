@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from gisapp.web.session import request_token
 from layers.services.actors import Actor
 from layers.services.districts import see
-from layers.services.errors import PermissionDeniedError
+from layers.services.errors import AuthenticationError, PermissionDeniedError
 from layers.services.features import WriteContext
 from layers.services.notify import Channels
 from layers.services.permissions import Access, Scope, authorize, check_action, denial
@@ -55,13 +55,17 @@ def get_session(request: Request) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 
 
-def get_current_user(session: SessionDep, token: Token) -> Actor:
+def get_current_user(request: Request, session: SessionDep, token: Token) -> Actor:
     """Return the user of the bearer token, looked up in the request's own transaction.
 
     One connection and one transaction per request: a 401 rolls back like any error,
-    so it never writes.
+    so it never writes. A personal token sent as Basic must come with its user's name.
     """
-    return user_for_token(session, token or "")
+    actor = user_for_token(session, token or "")
+    basic_username = getattr(request.state, "basic_username", None)
+    if basic_username is not None and basic_username != actor.username:
+        raise AuthenticationError("Basic 认证的用户名与个人访问令牌的用户不符")
+    return actor
 
 
 CurrentUser = Annotated[Actor, Depends(get_current_user)]

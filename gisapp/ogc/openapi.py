@@ -41,7 +41,7 @@ def openapi_document(base: str) -> dict:
         return {"200": {"description": "成功", "content": {media_type: {"schema": {"type": "object"}}}}}
 
     json_ok, geo_ok = ok("application/json"), ok("application/geo+json")
-    security: list[dict[str, list[str]]] = [{"bearer": []}]
+    security: list[dict[str, list[str]]] = [{"bearer": []}, {"basic": []}]  # either one
     paths: dict = {
         "/": {"get": {"operationId": "getLandingPage", "summary": "入口页", "responses": json_ok}},
         "/conformance": {"get": {"operationId": "getConformance", "summary": "一致性声明",

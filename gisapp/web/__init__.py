@@ -17,3 +17,7 @@ def register_web(app: FastAPI) -> None:
     app.include_router(api.router)
     app.include_router(pages.router)
     pages.install_handlers(app)
+    from gisapp.web import owner_pages  # the pipeline owner's and the office's procedure pages
+
+    app.include_router(owner_pages.api)
+    app.include_router(owner_pages.router)

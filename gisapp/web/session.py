@@ -15,13 +15,15 @@ Requests with a bearer token are not cookie-authenticated and need no CSRF token
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 
 from fastapi import Request
 from starlette.responses import Response
 
-from layers.services.errors import PermissionDeniedError
+from layers.services.errors import AuthenticationError, PermissionDeniedError
+from layers.services.personal_tokens import PREFIX as PERSONAL_TOKEN_PREFIX
 
 SESSION_COOKIE = "gisapp_session"
 CSRF_COOKIE = "gisapp_csrf"
@@ -39,6 +41,29 @@ def csrf_ok(token: str, presented: str | None) -> bool:
     return bool(presented) and hmac.compare_digest(csrf_for(token), str(presented))
 
 
+def basic_personal_token(request: Request) -> tuple[str, str] | None:
+    """Return (username, token) of an ``Authorization: Basic`` header, if any.
+
+    Desktop GIS without a custom-header method (QGIS 3.22 of Debian 12 has Basic, not
+    "API Header") sends a personal access token as the Basic password. Only personal
+    tokens, only on reads: never a login password (no guessing through this door), never
+    a write (browsers replay cached Basic credentials like cookies, with no CSRF check).
+    """
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, sep, token = base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")
+    except (ValueError, UnicodeDecodeError):
+        raise AuthenticationError("Basic 认证头无效（应为 用户名:个人访问令牌 的 Base64）") from None
+    if not sep or not token.startswith(PERSONAL_TOKEN_PREFIX):
+        raise AuthenticationError("Basic 认证的密码须为个人访问令牌（gpat_ 开头），不接受登录密码")
+    if request.method not in SAFE_METHODS:
+        raise AuthenticationError("个人访问令牌经 Basic 认证只能用于读取；写入请用 Authorization: Bearer")
+    return username, token
+
+
 def bearer_of(request: Request) -> str | None:
     """Return the token of an ``Authorization: Bearer`` header, if any."""
     header = request.headers.get("authorization", "")
@@ -49,7 +74,7 @@ def bearer_of(request: Request) -> str | None:
 
 
 def request_token(request: Request) -> str | None:
-    """Return the request's token: the bearer header, else the session cookie.
+    """Return the request's token: the bearer header, a personal token sent as Basic, else the cookie.
 
     A cookie-authenticated unsafe request without the matching CSRF header is refused
     (403) before any work.
@@ -57,6 +82,10 @@ def request_token(request: Request) -> str | None:
     bearer = bearer_of(request)
     if bearer:
         return bearer
+    basic = basic_personal_token(request)
+    if basic is not None:
+        request.state.basic_username = basic[0]  # checked against the token's user
+        return basic[1]
     cookie = request.cookies.get(SESSION_COOKIE)
     if not cookie:
         return None

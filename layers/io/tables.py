@@ -96,23 +96,26 @@ def read_workbook(file: Path, fmt: str, kind: str, *, sheet: str | None = None):
     from layers.io.raw import WKT_COLUMNS, table_from_frame
 
     rows, title = (_rows_xlsx if fmt == "xlsx" else _rows_xls)(file, sheet)
-    rows = [r for r in rows if any(_cell(v) for v in r)]
-    if not rows:
+    # The row numbers Excel shows (1-based, blank rows counted), to name a bad cell's row.
+    numbered = [(k + 1, r) for k, r in enumerate(rows) if any(_cell(v) for v in r)]
+    if not numbered:
         raise file_error(file, f"工作表“{title}”为空")
-    header = [_cell(v) or f"列{k + 1}" for k, v in enumerate(rows[0])]
-    body = [[_cell(v) for v in r] + [""] * (len(header) - len(r)) for r in rows[1:]]
+    header = [_cell(v) or f"列{k + 1}" for k, v in enumerate(numbered[0][1])]
+    body = [[_cell(v) for v in r] + [""] * (len(header) - len(r)) for _, r in numbered[1:]]
     frame = pd.DataFrame([r[: len(header)] for r in body], columns=header, dtype=object)
     keys = {column_key(c): c for c in header}
     if any(k in keys for k in WKT_COLUMNS):
         return table_from_frame(frame, [f"读取工作表“{title}”"])
-    return _corner_points(frame, keys, file, kind, title)
+    return _corner_points(frame, keys, file, kind, title, [n for n, _ in numbered[1:]])
 
 
 def _find(keys: dict[str, str], names) -> str | None:
     return next((keys[n] for n in names if n in keys), None)
 
 
-def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: str, title: str):
+def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: str, title: str,
+                   sheet_rows: list[int]):
+    """A corner-point table as one feature per code; ``sheet_rows``: each data row's row in the sheet."""
     from layers.io.raw import RawTable
 
     table = alias_table(kind)
@@ -128,7 +131,9 @@ def _corner_points(frame: pd.DataFrame, keys: dict[str, str], file: Path, kind: 
     first, second, what = pair
     xs = pd.to_numeric(frame[first].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
     ys = pd.to_numeric(frame[second].str.replace(",", ""), errors="coerce").to_numpy(dtype=float)
-    problems = [FeatureProblem(int(i) + 1, frame[code].iloc[i] or None, col,
+    # One row is one vertex, not one feature: the problem names the sheet's row and point.
+    problems = [FeatureProblem(None, frame[code].iloc[i] or None, col,
+                               f"工作表“{title}”第 {sheet_rows[i]} 行（点号 {frame[point].iloc[i] or '空'}）"
                                f"坐标不是数值：“{frame[col].iloc[i][:30]}”")
                 for col, numbers in ((first, xs), (second, ys))
                 for i in np.flatnonzero(~np.isfinite(numbers))]

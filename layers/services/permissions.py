@@ -176,11 +176,12 @@ ROLES: dict[str, Role] = {
                                             "account.token", "township.read", *_READ_NETWORK,
                                             *_INSPECT, *_PROCEDURE_INSPECTOR, *_SIGNED_IN,
                                             "damage.report")),
-        # Pipeline owners (gas utilities): their own pipelines and what hangs on them.
+        # Pipeline owners (gas utilities): their own pipelines and what hangs on them. Their
+        # personal access tokens (desktop GIS) read through the same scopes (/ogc included).
         _role(words.Role.UTILITY, {
             **_grants(Scope.OWN_PIPELINES, *_PROCEDURE_OWNER),
-            **_grants(Scope.ALL, "account.read", "account.password", "township.read", *_SIGNED_IN,
-                      "damage.report")}),
+            **_grants(Scope.ALL, "account.read", "account.password", "account.token",
+                      "township.read", *_SIGNED_IN, "damage.report")}),
         # The administrator manages accounts only: the network is need-to-know.
         _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "account.password",
                                         "account.token", "user.manage", *_SIGNED_IN)),

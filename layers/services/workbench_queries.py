@@ -95,13 +95,45 @@ def office_todo(session: Session, *, days: int = 30) -> dict:
         "JOIN permit pm ON pm.conflict_id = c.id "
         "WHERE p.deleted_at IS NULL AND p.status = 'under_construction' "
         "AND pm.status NOT IN ('approved', 'not_required')")).scalar_one()
+    procedure = office_procedure_todo(session, today)
     return {
-        "counts": {**dict(counts), "unpermitted_projects": int(unpermitted_total)},
+        "counts": {**dict(counts), "unpermitted_projects": int(unpermitted_total),
+                   **procedure.pop("counts")},
         "new_alerts": [_plain(r) for r in new_alerts],
         "expiring": [_plain(r) for r in expiring],
         "unpermitted": [_plain(r) for r in unpermitted],
+        **procedure,
         "days": days,
     }
+
+
+def office_procedure_todo(session: Session, today: dt.date) -> dict:
+    """Owner replies past their deadline and damage reports not yet acknowledged (oldest first)."""
+    overdue = session.execute(text(
+        "SELECT r.conflict_id, r.owner, r.due_on, p.id AS project_id, p.registration_code, p.name, "
+        "g.external_code AS pipeline_code, c.zone FROM owner_review r "
+        "JOIN pipeline_conflict c ON c.id = r.conflict_id AND c.closed_at IS NULL "
+        "JOIN construction_project p ON p.id = c.project_id AND p.deleted_at IS NULL "
+        "JOIN gas_pipeline g ON g.id = c.pipeline_id "
+        "WHERE r.decision IS NULL AND r.due_on < :today ORDER BY r.due_on, r.id LIMIT 10"),
+        {"today": today}).mappings().all()
+    overdue_total = session.execute(text(
+        "SELECT count(*) FROM owner_review r JOIN pipeline_conflict c ON c.id = r.conflict_id "
+        "AND c.closed_at IS NULL JOIN construction_project p ON p.id = c.project_id "
+        "AND p.deleted_at IS NULL WHERE r.decision IS NULL AND r.due_on < :today"),
+        {"today": today}).scalar_one()
+    damage = session.execute(text(
+        "SELECT d.id, d.reported_at, d.reported_by, d.occurred_at, d.description, d.project_id, "
+        "p.registration_code, p.name, g.external_code AS pipeline_code, g.owner, "
+        "CAST(extract(epoch FROM now() - d.reported_at) AS float8) AS seconds_waiting "
+        "FROM damage_report d LEFT JOIN construction_project p ON p.id = d.project_id "
+        "LEFT JOIN gas_pipeline g ON g.id = d.pipeline_id "
+        "WHERE d.acknowledged_at IS NULL ORDER BY d.reported_at, d.id LIMIT 10")).mappings().all()
+    damage_total = session.execute(text(
+        "SELECT count(*) FROM damage_report WHERE acknowledged_at IS NULL")).scalar_one()
+    return {"counts": {"overdue_replies": int(overdue_total), "unacknowledged_damage": int(damage_total)},
+            "overdue_replies": [_plain(r) for r in overdue],
+            "unacknowledged_damage": [_plain(r) for r in damage]}
 
 
 _PROJECT = """
@@ -124,7 +156,7 @@ JOIN construction_project p ON p.id = c.project_id
 JOIN gas_pipeline g ON g.id = c.pipeline_id
 LEFT JOIN permit pm ON pm.conflict_id = c.id
 LEFT JOIN alert a ON a.conflict_id = c.id
-WHERE c.project_id = :id AND c.closed_at IS NULL
+WHERE c.project_id = :id AND c.closed_at IS NULL AND {scope}
 ORDER BY c.distance_m, c.id
 """
 
@@ -143,7 +175,10 @@ def project_page(session: Session, project_id: int, access: Access) -> dict:
     project = _plain(row)
     project["geometry"] = json.loads(project["geometry"])
     conflicts = []
-    for c in session.execute(text(_CONFLICTS), {"id": project_id}).mappings().all():
+    # A pipeline owner sees only the conflicts on its own pipelines (the grant's pipeline scope).
+    pipes, pipe_binds = scope_condition(access, project="p", pipeline="g")
+    for c in session.execute(text(_CONFLICTS.format(scope=pipes)),
+                             {"id": project_id, **pipe_binds}).mappings().all():
         item = _plain(c)
         for key in ("nearest_line", "pipe"):
             item[key] = json.loads(item[key]) if item[key] else None

@@ -183,6 +183,8 @@ def _body(kind: str | None, world, role: str):
         return {"password": f"{PASSWORD}-{n}"}
     if kind == "deactivate":
         return {"active": False}
+    if kind == "new_token":
+        return {"name": f"QGIS {role} {n}"}
     if kind == "demote":
         return {"role": "inspector"}
     return None
@@ -294,6 +296,9 @@ MATRIX = [
     *_all("GET", "/api/notifications", {"default": 200}),
     # Who am I: everyone with a valid token.
     *_all("GET", "/api/auth/me", {"default": 200}),
+    # Personal access tokens for desktop GIS: every role, pipeline owners included.
+    *_all("GET", "/api/auth/personal-tokens", {"default": 200}),
+    *_all("POST", "/api/auth/personal-tokens", {"default": 201}, "new_token"),
 ]
 MATRIX = [row for row in MATRIX if row[4] is not None]
 
@@ -462,6 +467,17 @@ ROUTES = [
     ("POST", "/api/projects/{RB-1}/start-notice", ("start_notice.submit",), "start", 201,
      ("project", ORG_B), False),
     ("GET", "/api/notifications", ("notification.read",), None, 200, None, False),
+    ("GET", "/api/auth/personal-tokens", ("account.token",), None, 200, None, False),
+    ("POST", "/api/auth/personal-tokens", ("account.token",), "new_token", 201, None, False),
+    # OGC API – Features: one feature of each scoped collection, through the same scopes
+    # (a pipeline owner reads its own pipelines, their bands, conflicts and projects).
+    *[("GET", f"/ogc/collections/{collection}/items/{{{code}}}", ("pipeline.read",), None, 200,
+       ("pipeline", code), False) for collection in ("pipelines", "protection_bands", "control_bands")
+      for code in ("HP-T1", "MP-T1", "FAR-T1")],
+    *[("GET", f"/ogc/collections/projects/items/{{{code}}}", ("project.read",), None, 200,
+       ("project", org), False) for code, org in (("RA-1", ORG_A), ("RB-1", ORG_B))],
+    *[("GET", f"/ogc/collections/conflicts/items/{{conflict:{code}}}", ("conflict.read",), None, 200,
+       ("project", org), False) for code, org in (("RA-1", ORG_A), ("RB-1", ORG_B))],
     ("GET", "/api/organisations", ("organisation.read",), None, 200, None, False),
     ("POST", "/api/users", ("user.manage",), "new_user", 201, None, False),
     ("GET", "/api/users", ("user.manage",), None, 200, None, False),
@@ -615,8 +631,6 @@ EXTRA_ACTIONS = {
     ("POST", "/api/damage-reports/{}/acknowledge"): "damage.acknowledge",
     ("GET", "/api/organisations/{}"): "organisation.read",
     ("PUT", "/api/organisations/{}"): "organisation.write",
-    ("GET", "/api/auth/personal-tokens"): "account.token",
-    ("POST", "/api/auth/personal-tokens"): "account.token",
     ("DELETE", "/api/auth/personal-tokens/{}"): "account.token",
     ("POST", "/api/auth/password"): "account.password",
     ("POST", "/api/auth/logout"): "account.read",
@@ -640,11 +654,14 @@ EXTRA_ACTIONS = {
     ("GET", "/api/workbench/lists/{}/export.{}"): "conflict.read",
     ("GET", "/api/workbench/campaign/plans"): "campaign.status",
     ("POST", "/api/workbench/campaign/plans"): "campaign.plan",
+    # The pipeline owner's pages (gisapp.web.owner_pages): its own pipelines' conflicts.
+    ("GET", "/api/workbench/owner/conflicts"): "conflict.read",
+    ("GET", "/api/workbench/owner/conflicts/{}"): "conflict.read",
 }
 # The workbench's HTML pages carry no data (it comes through the API routes above); each
 # page asks the permission table itself (tests/web checks who reaches which page).
 WORKBENCH_PAGES = ("/assets/", "/login", "/logout", "/account/", "/builder/", "/office/",
-                   "/inspector/", "/admin/")
+                   "/inspector/", "/admin/", "/owner/")
 
 
 def _extra_covered(method: str, path: str) -> bool:

@@ -184,10 +184,93 @@ def test_xlsx_wkt_column_and_bad_cells(tmp_path):
                     [["A", 1, "3500000", "abc"], ["A", 2, 3500010, 632000], ["A", 3, 3500010, 632010]])
     with pytest.raises(InputFileError, match="坐标不是数值") as caught:
         read_layer(bad, "sites", crs="EPSG:4549")
-    assert "第 1 个要素" in str(caught.value) and "Y" in str(caught.value)
+    assert "要素（id=A）字段 Y：工作表“拐点坐标”第 2 行（点号 1）" in str(caught.value)
     neither = _workbook(tmp_path / "neither.xlsx", ["名称", "备注"], [["x", "y"]])
     with pytest.raises(InputFileError, match="拐点坐标表"):
         read_layer(neither, "sites")
+
+
+# --- Excel 97-2003 (.xls), written by xlwt as old Excel and WPS save it -------------------
+
+def _xls(path, header, rows, *, blank_rows=0):
+    import xlwt
+
+    book = xlwt.Workbook(encoding="utf-8")
+    sheet = book.add_sheet("拐点坐标")
+    for r, row in enumerate([header, *rows]):
+        for c, value in enumerate(row):
+            sheet.write(r + (blank_rows if r else 0), c, value)
+    book.save(str(path))
+    return path
+
+
+def _corner_rows():
+    rows = []
+    for code, ring in SITES.items():
+        for k, (lon, lat) in reversed(list(enumerate(ring, start=1))):  # rows out of order
+            east, north = TO_GK.transform(lon, lat)
+            rows.append([code, k, round(north, 4), round(east, 4), *PROPS[code], "planned"])
+    return rows
+
+
+def test_xls_corner_points_and_wkt_column(tmp_path):
+    import xlrd
+
+    header = ["编号", "点号", "X", "Y", "项目名称", "项目类型", "状态"]
+    path = _xls(tmp_path / "corners.xls", header, _corner_rows())
+    assert xlrd.open_workbook(str(path)).biff_version == 80  # a real BIFF8 workbook, not xlsx
+    read = read_layer(path, "projects", crs="EPSG:4549")
+    _check_sites(read.frame, tolerance_deg=1e-8)
+    assert any("X 为北坐标" in n for n in read.notes)
+    with pytest.raises(InputFileError, match="EPSG:4549"):  # the zone named when --crs is missing
+        read_layer(path, "projects")
+
+    rows = [[code, PROPS[code][0], PROPS[code][1], "planned", shapely.Polygon(ring).wkt]
+            for code, ring in SITES.items()]
+    wkt = _xls(tmp_path / "wkt.xls", ["id", "name", "kind", "status", "wkt"], rows)
+    _check_sites(read_layer(wkt, "projects").frame)
+
+
+def test_bad_xls_names_the_row_and_field(tmp_path):
+    rows = [["A", 1, 3500000.0, 632000.0], ["A", 2, 3500010.0, "632 010"], ["A", 3, 3500010.0, 632010.0]]
+    # Two blank rows between the header and the data: the message counts them as Excel does.
+    bad = _xls(tmp_path / "bad.xls", ["编号", "点号", "X", "Y"], rows, blank_rows=2)
+    with pytest.raises(InputFileError) as caught:
+        read_layer(bad, "sites", crs="EPSG:4549")
+    assert "要素（id=A）字段 Y：工作表“拐点坐标”第 5 行（点号 2）坐标不是数值：“632 010”" in str(caught.value)
+    short = _xls(tmp_path / "short.xls", ["编号", "点号", "X", "Y"], [["B", 1, 3500000.0, 632000.0]])
+    with pytest.raises(InputFileError, match="只有 1 个拐点，连不成面") as caught:
+        read_layer(short, "sites", crs="EPSG:4549")
+    assert "id=B" in str(caught.value)
+    broken = tmp_path / "broken.xls"
+    broken.write_bytes(bad.read_bytes()[:700])  # cut short, as a failed download leaves it
+    with pytest.raises(InputFileError, match="无法打开 Excel 97-2003 工作簿"):
+        read_layer(broken, "sites", crs="EPSG:4549")
+
+
+def test_api_import_of_xls_tables(api, login, db_engine, tmp_path):
+    from sqlalchemy import text
+
+    office = login("gas_office")
+    bad_rows = [*_corner_rows()]
+    bad_rows[3] = [*bad_rows[3][:2], "三百五十万", *bad_rows[3][3:]]
+    bad = _xls(tmp_path / "bad.xls", ["编号", "点号", "X", "Y", "项目名称", "项目类型", "状态"], bad_rows)
+    with bad.open("rb") as fh:
+        refused = api.post("/api/projects/import", files={"file": ("拐点坐标表.xls", fh)},
+                           data={"crs": "EPSG:4549"}, headers=office)
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"]
+    assert "字段 X" in detail and "第 5 行（点号 1）" in detail and "三百五十万" in detail
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM construction_project")).scalar_one() == 0
+    good = _xls(tmp_path / "good.xls", ["编号", "点号", "X", "Y", "项目名称", "项目类型", "状态"],
+                _corner_rows())
+    with good.open("rb") as fh:
+        done = api.post("/api/projects/import", files={"file": ("拐点坐标表.xls", fh)},
+                        data={"crs": "EPSG:4549"}, headers=office)
+    assert done.status_code == 201, done.text
+    listed = api.get("/api/projects", headers=office).json()["features"]
+    assert sorted(f["properties"]["registration_code"] for f in listed) == sorted(SITES)
 
 
 def test_api_import_of_a_dxf_site_plan(api, login, tmp_path):

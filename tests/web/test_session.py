@@ -25,9 +25,10 @@ def _login(api, name: str, password: str = PASSWORD, next_url: str = ""):
 
 def test_each_role_lands_on_its_own_start_page(api, db_engine):
     homes = {"builder": "/builder/", "gas_office": "/office/", "inspector": "/inspector/",
-             "admin": "/admin/users"}
+             "admin": "/admin/users", "utility": "/owner/"}
+    organisations = {"builder": "甲建设公司", "utility": "上海天然气管网有限公司"}
     for role, home in homes.items():
-        name = _user(db_engine, f"u-{role}", role, "甲建设公司" if role == "builder" else None)
+        name = _user(db_engine, f"u-{role}", role, organisations.get(role))
         api.cookies.clear()
         answer = _login(api, name)
         assert answer.status_code == 303 and answer.headers["location"] == home

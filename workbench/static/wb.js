@@ -94,7 +94,13 @@
 
   function link(href, text) { return el("a", { href: href }, text); }
   function date(v) { return v ? String(v).slice(0, 10) : ""; }
-  function datetime(v) { return v ? String(v).slice(0, 16).replace("T", " ") : ""; }
+  // Times come from the API in UTC (ISO with offset): shown as Shanghai time (UTC+8, no DST).
+  function datetime(v) {
+    if (!v) return "";
+    var text = String(v), at = new Date(text);
+    if (!/(Z|[+-]\d\d:?\d\d)$/i.test(text) || isNaN(at)) return text.slice(0, 16).replace("T", " ");
+    return new Date(at.getTime() + 8 * 3600 * 1000).toISOString().slice(0, 16).replace("T", " ");
+  }
 
   // The vocabulary's words (vocabulary/ on the server), handed over as inert JSON.
   var V = JSON.parse((document.getElementById("wb-vocabulary") || {}).textContent || "{}");
