@@ -96,9 +96,9 @@ end
 """
 
 
-def load(url: str, seed: int) -> list[tuple[float, float]]:
-    """Load and screen the city sample; return site origins, a fifth of them on pipelines."""
-    ds = generate_sample(seed=seed, scale="city")
+def load(url: str, seed: int, scale: str = "city") -> list[tuple[float, float]]:
+    """Load and screen a sample (city by default); return site origins, a fifth of them on pipelines."""
+    ds = generate_sample(seed=seed, scale=scale)
 
     def users_and_screen(session):
         create_user(session, "bench", "bench-password-1", "gas_office")
@@ -169,11 +169,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rate", type=float, default=200.0, help="paced creations per second")
     parser.add_argument("--seed", type=int, default=20261124)
+    parser.add_argument("--scale", default="city",
+                        help="sample: city, or shanghai (run with GISAPP_JURISDICTION=shanghai)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("需要 wrk 作为压测客户端：apt-get install wrk")
     with throwaway_database("gisapp-bench-api-") as url, tempfile.TemporaryDirectory() as tmp:
-        points = load(url, args.seed)
+        points = load(url, args.seed, args.scale)
         script = lua_script(Path(tmp), points)
         paced = lua_script(Path(tmp), points, interval_ms=1000.0 * THREADS / args.rate)
         me_script = Path(tmp) / "me.lua"
@@ -205,7 +207,7 @@ def report(url: str, args, me: dict, at_rate: dict, flat_out: dict) -> None:
 
     lines = [
         f"wrk: {args.clients} connections, {args.duration} s per row after a 5 s warm-up; "
-        f"server workers {args.workers}; city sample loaded and screened",
+        f"server workers {args.workers}; {args.scale} sample loaded and screened",
         "| request | n | p50 ms | p90 ms | p99 ms | per s | errors |",
         "|---|---|---|---|---|---|---|",
         row("GET /api/auth/me, flat out (baseline)", me),

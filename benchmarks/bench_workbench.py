@@ -66,6 +66,11 @@ def load(url: str, scale: str) -> None:
     load_dataset(url, generate_sample(scale=scale), extra=screen_and_users)
 
 
+# Every role's inbox page is the same page: the builder's stands for all; the admin's pages.
+PAGES["builder"] += ("/account/notifications",)
+PAGES["admin"] = ("/admin/users", "/admin/organisations")
+
+
 def sites(url: str, count: int) -> list[list[list[float]]]:
     """Return the outer rings (lon/lat) of ``count`` stored sites near pipelines and elsewhere."""
     engine = make_engine(url)

@@ -61,12 +61,17 @@ def load_dataset(url: str, dataset, *, extra=None) -> None:
 
 
 @contextlib.contextmanager
-def running_server(url: str, *args: str) -> Iterator[str]:
-    """Run ``gisapp serve`` on a free loopback port; yield its base URL once it answers."""
+def running_server(url: str, *args: str, pids: list[int] | None = None) -> Iterator[str]:
+    """Run ``gisapp serve`` on a free loopback port; yield its base URL once it answers.
+
+    ``pids`` (a list) receives the server process's id, for memory readings.
+    """
     port = free_port()
     env = dict(os.environ, DATABASE_URL=url)
     server = subprocess.Popen([GISAPP, "serve", "--port", str(port), *args], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if pids is not None:
+        pids.append(server.pid)
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(300):

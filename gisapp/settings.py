@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(default=10.0, gt=0, le=300)
     max_header_bytes: int = Field(default=16_384, ge=1024, le=1_048_576)
     keep_alive_s: int = Field(default=5, ge=1, le=300)
+    # A request body must keep coming: after body_grace_s it must have arrived at
+    # body_min_rate_bytes_s on average, else 408 and the connection ends.
+    body_grace_s: float = Field(default=10.0, gt=0, le=300)
+    body_min_rate_bytes_s: float = Field(default=1000.0, ge=0)
 
     @field_validator("jurisdiction")
     @classmethod

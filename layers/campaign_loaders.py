@@ -3,7 +3,9 @@
 Used by the planner, the campaign status (API and CLI), the inspections map panel and
 the monthly report, so all of them count the same projects and inspections.
 
-- A live project becomes a ``ProjectRecord`` keyed by its registration code when it has
+- A live project becomes a ``ProjectRecord`` keyed by its registration code (a code
+  two organisations use, migration 0017, is keyed ``code（organisation）`` so the
+  campaign tells them apart) when it has
   started: under construction or suspended (still building: no end date) or completed
   (end date = ``planned_completion_date``). A project under way without a start date
   counts from 1 January of the campaign year (it is under construction, and every
@@ -44,6 +46,11 @@ class Portfolio:
         return {db_id: code for code, db_id in self.db_ids.items()}
 
 
+def campaign_key(code: str, organisation: str | None, shared: bool) -> str:
+    """The campaign's id of a project: its code, with its organisation when the code is shared."""
+    return f"{code}（{organisation or '无所属单位'}）" if shared else code
+
+
 def load_portfolio(
     session: Session, *, year: int, on: dt.date | None = None, township: str | None = None
 ) -> Portfolio:
@@ -54,10 +61,12 @@ def load_portfolio(
     """
     rows = session.execute(
         text(
-            "SELECT id, registration_code, kind, status, start_date, planned_completion_date, "
-            "township, hazardous, insured, under_supervision FROM construction_project "
+            "SELECT id, registration_code, organisation, kind, status, start_date, "
+            "planned_completion_date, township, hazardous, insured, under_supervision, "
+            "count(*) OVER (PARTITION BY registration_code) > 1 AS shared "
+            "FROM construction_project "
             "WHERE deleted_at IS NULL AND (CAST(:tw AS text) IS NULL OR township = :tw) "
-            "ORDER BY registration_code"
+            "ORDER BY registration_code, organisation NULLS FIRST"
         ),
         {"tw": township},
     ).mappings().all()
@@ -67,7 +76,8 @@ def load_portfolio(
     db_ids: dict[str, int] = {}
     skipped: list[str] = []
     for row in rows:
-        code, status = row["registration_code"], row["status"]
+        code = campaign_key(row["registration_code"], row["organisation"], row["shared"])
+        status = row["status"]
         start, end = row["start_date"], row["planned_completion_date"]
         if status == "planned":
             skipped.append(f"{code}：尚未开工（状态 planned）")

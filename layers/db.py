@@ -182,3 +182,30 @@ def warm_pool(engine: Engine, connections: int) -> None:
     finally:
         for connection in opened:
             connection.close()
+
+
+class IdArray(list):
+    """A list of integer ids sent to PostgreSQL as one array literal, ``'{1,2,3}'::bigint[]``.
+
+    psycopg2 sends a plain list as ``ARRAY[1,2,3]``, an expression the server parses
+    element by element: for the 300,000 ids of a pipeline import that took seconds per
+    statement. The literal is read by the array type's input function at C speed.
+    """
+
+    def __init__(self, ids) -> None:
+        super().__init__(int(i) for i in ids)
+
+
+def _adapt_id_array(ids: IdArray) -> Any:
+    from psycopg2.extensions import AsIs
+
+    return AsIs("'{" + ",".join(map(str, ids)) + "}'::bigint[]")
+
+
+def _register_id_array() -> None:
+    from psycopg2.extensions import register_adapter
+
+    register_adapter(IdArray, _adapt_id_array)
+
+
+_register_id_array()

@@ -17,7 +17,7 @@ EXPORT_QUERIES = {
     ),
     "projects": (
         f"SELECT {', '.join(PROJECT_FIELDS)}, geom FROM construction_project "
-        "WHERE deleted_at IS NULL ORDER BY registration_code"
+        "WHERE deleted_at IS NULL ORDER BY registration_code, organisation NULLS FIRST"
     ),
     "townships": "SELECT code, name, synthetic, geom FROM township ORDER BY code",
 }

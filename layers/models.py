@@ -201,8 +201,12 @@ class ConstructionProject(StoredFeature, Base):
             "OR planned_completion_date >= start_date",
             name="dates",
         ),
+        # Codes are unique per organisation (a namespace, migration 0017): a builder's
+        # refused duplicate must not reveal that another organisation uses the code.
+        # Projects of no organisation (the gas office's own) share the '' namespace.
         Index(
-            "uq_construction_project_live_registration_code",
+            "uq_construction_project_live_org_code",
+            text("coalesce(organisation, '')"),
             "registration_code",
             unique=True,
             postgresql_where=text("deleted_at IS NULL"),

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_prepared
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
@@ -314,8 +314,8 @@ def screen_db(
     params = {
         "search_m": search_m,
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES),
-        "project_ids": pids or [],
-        "pipeline_ids": gids or [],
+        "project_ids": IdArray(pids or []),
+        "pipeline_ids": IdArray(gids or []),
         **rule_params(rule_set),
     }
     # Concurrent writers must not screen past each other (layers.screening_locks): a full

@@ -19,11 +19,16 @@ from sqlalchemy.orm import Session
 
 import shapely
 
+from layers.db import IdArray
 from layers.projection import lonlat_to_metric
 
 CELL_M = 500.0
 # More cells than this (a long pipeline, a big import) -> the district-wide lock.
 MAX_CELLS = 64
+# More stored features than this take the district-wide lock without counting their
+# cells (always safe: it excludes every cell locker). So many features rarely fit in
+# MAX_CELLS cells, and for a 300,000-segment import the count alone took seconds.
+MAX_FEATURES_FOR_CELLS = 2_000
 # New geometries are projected here in Python, stored ones by PostGIS (same PROJ
 # pipeline): the extra metre makes the Python cells a superset of the SQL ones, so a
 # re-lock of the same feature never asks for a cell out of order.
@@ -81,10 +86,13 @@ def lock_area(
 ) -> None:
     """Lock the cells around stored rows (``table``/``ids``) and new EPSG:4490 geometries."""
     cells: set[tuple[int, int]] = set()
+    if table is not None and len(ids) > MAX_FEATURES_FOR_CELLS:
+        lock_district(session)
+        return
     if table is not None and ids:
         rows = session.execute(
             text(_CELLS.format(source=_FROM_TABLE.format(table=table))),
-            {"ids": [int(i) for i in ids], "search_m": search_m, "cell": CELL_M},
+            {"ids": IdArray(ids), "search_m": search_m, "cell": CELL_M},
         ).all()
         cells.update((int(x), int(y)) for x, y in rows)
     if len(new_geometries):

@@ -183,7 +183,7 @@ _CSS = (
     "body{font-family:'WenQuanYi Zen Hei','Noto Sans CJK SC',sans-serif;max-width:980px;"
     "margin:24px auto;color:#222}table{border-collapse:collapse;width:100%;margin:8px 0 16px}"
     "th,td{border:1px solid #9aa5b1;padding:4px 6px;font-size:13px;text-align:left}"
-    "th{background:#dfe6ee}.state-current{color:#1a7f37}.state-expired,.state-superseded"
+    "th{background:#dfe6ee}.state-current{color:#1a7f37}.state-expired,.state-superseded,.state-withdrawn"
     "{color:#b42318}.note{color:#555;font-size:12px}svg.map{border:1px solid #ccc}"
 )
 

@@ -12,11 +12,24 @@ from gisapp.localdb import free_port
 
 
 @contextmanager
-def live_server(app):
-    """Run ``app`` on uvicorn in a background thread on a free port; yield its base URL."""
+def live_server(app, *, guarded: bool = False):
+    """Run ``app`` on uvicorn in a background thread on a free port; yield its base URL.
+
+    ``guarded``: serve with gisapp's own HTTP protocol (header deadline, minimum body
+    rate: ``gisapp.http_protocol``), its limits taken from ``app.state.settings``, as
+    ``gisapp serve`` does.
+    """
     port = free_port()
+    extra = {}
+    before = None
+    if guarded:
+        from gisapp import http_protocol
+
+        before = http_protocol.limits()
+        http_protocol.configure_from(app.state.settings)
+        extra["http"] = http_protocol.protocol_name()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", timeout_graceful_shutdown=3)
+                            lifespan="on", timeout_graceful_shutdown=3, **extra)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
     thread.start()
@@ -29,3 +42,8 @@ def live_server(app):
     finally:
         server.should_exit = True
         thread.join(10)
+        if before is not None:
+            from gisapp import http_protocol
+
+            timeout_s, header_bytes, grace_s, rate = before
+            http_protocol.configure(timeout_s, header_bytes, body_grace_s=grace_s, body_min_rate=rate)

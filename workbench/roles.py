@@ -18,7 +18,7 @@ MENU = {
                    ("/office/conflicts", "冲突"), ("/office/permits", "保护手续"),
                    ("/office/campaign", "专项检查"), ("/maps/", "地图")),
     "inspector": (("/inspector/", "今日检查"), ("/maps/inspections", "检查地图")),
-    "admin": (("/admin/users", "用户管理"),),
+    "admin": (("/admin/users", "用户管理"), ("/admin/organisations", "单位管理")),
 }
 
 

@@ -12,10 +12,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from gisapp import outbox
 from gisapp.api import errors
 from gisapp.api.admission import Admission, pool_size_for
+from gisapp.api.hashing import hash_slots
 from gisapp.api.limits import BodySizeLimit
 from gisapp.api.replica_headers import ReadSourceHeaders
 from gisapp.api.security_headers import SecurityHeaders
-from gisapp.api.streams import StreamSlots
+from gisapp.api.streams import StreamSlots, streams_full_message
 from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
 from gisapp.channels import parse_smtp_url
@@ -142,13 +143,15 @@ def create_app(
     # Opened now: a missing or vector-tile file is refused at start, not on the first map.
     app.state.basemap = Basemap(settings.basemap_file) if settings.basemap_file else None
     app.state.logger = logging.getLogger("gisapp.api")
+    app.state.hash_threads = hash_slots(settings.login_hash_concurrency)  # own password changes
     app.add_middleware(ReadSourceHeaders)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes,
                        upload_max_bytes=settings.max_upload_bytes, upload_limit_for=upload_limit(app))
     # Outermost: a refused request costs no thread, no connection and no body read.
     app.add_middleware(Admission, max_active=settings.max_active_requests,
                        max_queued=settings.max_queued_requests, wait_s=settings.queue_wait_s,
-                       streaming_paths=("/api/alerts/stream",))
+                       streaming_paths=("/api/alerts/stream",), max_streams=settings.sse_max_streams,
+                       streams_full_message=streams_full_message(settings.sse_max_streams))
     # Outermost of all, so every answer (refusals of admission and size too) carries them.
     app.add_middleware(SecurityHeaders, tile_url=settings.tile_url)
     errors.install(app)

@@ -16,5 +16,5 @@ from gisapp.settings import Settings
 def app_from_env() -> FastAPI:
     """Build the app from ``GISAPP_*`` / ``DATABASE_URL`` settings."""
     settings = Settings()
-    http_protocol.configure(settings.header_timeout_s, settings.max_header_bytes)
+    http_protocol.configure_from(settings)
     return create_app(settings, database_url=str(settings.database_url), server=True)

@@ -17,6 +17,11 @@ from starlette.exceptions import HTTPException
 RETRY_AFTER_S = 10
 
 
+def streams_full_message(total: int) -> str:
+    """The refusal of a stream beyond the worker's total."""
+    return f"实时告警推送连接已达服务器上限（{total} 个），请稍后重试"
+
+
 class StreamSlots:
     """How many streams are open, in total and per user id (one event loop: no locks)."""
 
@@ -39,8 +44,7 @@ class StreamSlots:
             raise HTTPException(429, f"同一账号最多同时打开 {self.per_user} 个实时告警推送连接，"
                                      "请先关闭其他页面或稍后重试", headers)
         if self.open >= self.total:
-            raise HTTPException(503, f"实时告警推送连接已达服务器上限（{self.total} 个），请稍后重试",
-                                headers)
+            raise HTTPException(503, streams_full_message(self.total), headers)
         self.by_user[user_id] += 1
         try:
             yield

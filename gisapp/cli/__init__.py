@@ -94,4 +94,24 @@ def main() -> None:
             sys.exit(err.exit_code)
         typer.secho(f"内部错误（{type(err).__name__}）：{err}", fg=typer.colors.RED, err=True)
         sys.exit(1)
-    sys.exit(result if isinstance(result, int) else 0)
+    code = result if isinstance(result, int) else 0
+    if command in EXIT_WITHOUT_TEARDOWN:
+        _exit_without_teardown(code)
+    sys.exit(code)
+
+
+# Commands that end holding a city-size screen in memory: freeing a million GEOS
+# geometries one by one at exit took 0.2-0.4 s of a 3 s run, for memory the operating
+# system takes back at once. Their files are closed by then (written under ``with``).
+EXIT_WITHOUT_TEARDOWN = frozenset({"screen"})
+
+
+def _exit_without_teardown(code: int) -> None:
+    """Flush what is buffered and end the process without freeing its objects."""
+    import logging
+    import os
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)

@@ -201,6 +201,10 @@ def record_command(
     organisation: Annotated[
         str | None, typer.Option("--organisation", help="检查单位。")
     ] = None,
+    project_organisation: Annotated[
+        str | None, typer.Option("--project-organisation",
+                                 help="项目所属单位（编号在单位内唯一；多个单位用同一编号时必填）。")
+    ] = None,
     hazards: Annotated[
         list[str] | None,
         typer.Option("--hazard", help="发现的隐患（可重复）；以“重大:”开头表示重大隐患。"),
@@ -226,7 +230,8 @@ def record_command(
     new = NewInspection(kind, round_or_stage, on, organisation, findings, items)
 
     def write(session):
-        return record_inspection(session, project_id_for_code(session, project), Actor.cli(), new)
+        return record_inspection(session, project_id_for_code(session, project, project_organisation),
+                                 Actor.cli(), new)
 
     stored = _with_db(write)
     round_text = f"第 {stored['round_or_stage']} 轮/阶段" if stored["round_or_stage"] else ""

@@ -124,7 +124,7 @@ def run_server(settings: Settings, url: str, *, host: str | None = None, port: i
                     workers=workers, log_level="warning", http=protocol, timeout_keep_alive=keep_alive,
                     h11_max_incomplete_event_size=max_header)
         return
-    http_protocol.configure(settings.header_timeout_s, settings.max_header_bytes)
+    http_protocol.configure_from(settings)
     app = create_app(settings, database_url=url, server=True)
     uvicorn.run(app, host=host, port=port, log_level="info", http=protocol,
                 timeout_keep_alive=keep_alive, h11_max_incomplete_event_size=max_header)

@@ -16,16 +16,21 @@ from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Resp
 
 from gisapp import initial_user
 from gisapp.api.deps import SessionDep
+from gisapp.api.hashing import hashing_slot
 from gisapp.web.session import SESSION_COOKIE, clear_session, csrf_for, csrf_ok, set_session
 from layers.services import login as logins
 from layers.services.actors import Actor
-from layers.services.errors import AuthenticationError, InvalidRequestError, NotFoundError
+from layers.services.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    NotFoundError,
+    ServiceBusyError,
+)
 from layers.services.inspection_items import KEY_ITEMS
 from layers.services.login import LoginThrottledError
 from layers.services.permissions import ROLE_ZH, USER_ROLES, Scope, scope_of
 from layers.services.site_input import CRS_CHOICES
 from layers.services.users import (
-    change_own_password,
     revoke_token,
     user_for_token,
 )
@@ -215,11 +220,30 @@ def change_password(
     elif not 10 <= len(new_password) <= 256:
         errors["new_password"] = "新密码长度须为 10–256 个字符"
     token = request.cookies.get(SESSION_COOKIE, "")
+    settings = request.app.state.settings
     if not errors:
         try:
             # The same change as POST /api/auth/password: this browser's token stays valid,
             # every other token of the user is revoked.
-            change_own_password(session, user, current_password, new_password, keep_token=token)
+            # A wrong current password counts as a failed login (layers.services.login);
+            # the failure row commits with this page's transaction.
+            with hashing_slot(request.app.state.hash_threads):  # Argon2 twice: bounded per worker
+                logins.change_own_password(
+                    session, user, current_password, new_password, keep_token=token,
+                    address=request.client.host if request.client else "unknown",
+                    policy=logins.LoginPolicy(settings.login_max_failures_per_account,
+                                              settings.login_max_failures_per_address,
+                                              settings.login_window_s))
+        except ServiceBusyError as err:
+            page = _html(request, "password.html", user, status_code=503, title="修改密码",
+                         errors={"current_password": str(err)}, done="")
+            page.headers["Retry-After"] = str(err.retry_after_s)
+            return page
+        except LoginThrottledError as err:
+            page = _html(request, "password.html", user, status_code=429, title="修改密码",
+                         errors={"current_password": str(err)}, done="")
+            page.headers["Retry-After"] = str(err.retry_after_s)
+            return page
         except AuthenticationError:
             errors["current_password"] = "账号已停用，请重新登录"
         except InvalidRequestError as err:
@@ -252,12 +276,14 @@ def _simple(path: str, template: str, title: str, need: tuple, scripts: tuple[st
 
 
 def _project_page(path: str, need: tuple) -> None:
+    from gisapp.web.grants import granted
+
     viewer = page_user(*need)
 
     def page(request: Request, project_id: int, user: Actor = viewer) -> Response:
         return _html(request, "project.html", user, title="项目详情", page="project",
-                     scripts=("map.js", "project.js"), with_map=True,
-                     data={"role": user.role, "project-id": project_id})
+                     scripts=("map.js", "project.js", "project-procedure.js"), with_map=True,
+                     data={"role": user.role, "project-id": project_id, "can": granted(user)})
 
     page.__name__ = f"project_page_{path.split('/')[1]}"
     router.add_api_route(path, page, methods=["GET"], response_class=HTMLResponse)

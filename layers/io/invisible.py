@@ -24,6 +24,11 @@ _FORBIDDEN = re.compile(
 )
 
 
+def contains_forbidden(text: str) -> bool:
+    """Return True when ``text`` holds any character ``forbidden_in_code`` refuses."""
+    return _FORBIDDEN.search(text) is not None
+
+
 def forbidden_in_code(value: str) -> str | None:
     """Return why ``value`` is refused as a code (naming the character), or None."""
     found = _FORBIDDEN.search(value)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from layers.io.errors import FeatureProblem
-from layers.io.invisible import forbidden_in_code
+from layers.io.invisible import contains_forbidden, forbidden_in_code
 from layers.io.values import parse_column
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from spatial_rules.errors import PressureError
@@ -218,7 +218,10 @@ def normalize_attributes(
         out[canonical] = values
     problems.extend(_required_problems(out, kind, source_of, fid, unparsed))
     problems.extend(_invisible_in_codes(out[id_field], _label(id_field, source_of.get(id_field, id_field))))
-    problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field)))
+    # A project's code is unique within its organisation (migration 0017): a file may
+    # give one code to two organisations' projects.
+    namespace = out["organisation"] if kind == "projects" and "organisation" in out.columns else None
+    problems.extend(_duplicate_ids(out[id_field], source_of.get(id_field), namespace))
     problems.extend(_long_ids(out[id_field], source_of.get(id_field)))
     if kind == "pipelines":
         problems.extend(_pipeline_rules(out, source_of, fid, unparsed))
@@ -227,6 +230,12 @@ def normalize_attributes(
 
 def _invisible_in_codes(codes: pd.Series, field: str) -> list[FeatureProblem]:
     """One problem per code holding an invisible or text-reordering character."""
+    texts = [code for code in codes.tolist() if code.__class__ is str]
+    # The usual file has none: one search over all codes joined by a space (an allowed
+    # character, so the join adds no match) answers that in C; a match anywhere sends
+    # the column through the per-code loop below, which names every offending code.
+    if not contains_forbidden(" ".join(texts)):
+        return []
     problems = []
     for row, code in codes.items():
         if isinstance(code, str):
@@ -267,6 +276,9 @@ MAX_ID_CHARS = 64  # the code columns are varchar(64)
 
 def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     """Return a problem for every id longer than the stored code column allows."""
+    texts = [value for value in ids.tolist() if value.__class__ is str]
+    if not texts or max(map(len, texts)) <= MAX_ID_CHARS:
+        return []  # the usual case, found without a Python step per id
     too_long = [(cast(int, row), value) for row, value in ids.items()
                 if isinstance(value, str) and len(value) > MAX_ID_CHARS]
     return [
@@ -276,29 +288,39 @@ def _long_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
     ]
 
 
-def _duplicate_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
-    """Return a problem for every repeated id, naming the row where it first appeared."""
+def _duplicate_ids(ids: pd.Series, column: str | None,
+                   namespace: pd.Series | None = None) -> list[FeatureProblem]:
+    """Return a problem for every repeated id (within its ``namespace``: organisation), naming
+    the row where it first appeared."""
     values = ids.tolist()
     blanks = values.count(None)
     if len(set(values)) == len(values) - max(blanks - 1, 0):
         return []  # the usual case, found by one set: every id given once (None is missing)
-    return _repeated_ids(ids, column)
+    return _repeated_ids(ids, column, namespace)
 
 
-def _repeated_ids(ids: pd.Series, column: str | None) -> list[FeatureProblem]:
+def _repeated_ids(ids: pd.Series, column: str | None,
+                  namespace: pd.Series | None = None) -> list[FeatureProblem]:
     """_duplicate_ids without the shortcut: one problem per repeat, in pandas passes."""
     present = ids.dropna()
-    repeated = present[present.duplicated(keep=False)]
+    if namespace is not None:  # the key is (organisation or '', code)
+        orgs = namespace.reindex(present.index).map(lambda o: "" if o is None or o != o else str(o))
+        keys = pd.Series(list(zip(orgs.tolist(), present.tolist(), strict=True)), index=present.index)
+    else:
+        keys = present
+    dup = keys.duplicated(keep=False)
+    repeated, repeated_keys = present[dup], keys[dup]
     if repeated.empty:
         return []
-    first_row = repeated.groupby(repeated, sort=False).head(1)
-    first_of = {value: int(row) for row, value in zip(first_row.index.tolist(), first_row.tolist(),
-                                                       strict=True)}
+    first_of: dict = {}
+    for row, key in zip(repeated_keys.index.tolist(), repeated_keys.tolist(), strict=True):
+        first_of.setdefault(key, int(row))
     field = _label(str(ids.name), column)
     return [
-        FeatureProblem(int(row), value, field, f"编号重复：与第 {first_of[value]} 个要素的编号相同")
-        for row, value in zip(repeated.index.tolist(), repeated.tolist(), strict=True)
-        if int(row) != first_of[value]
+        FeatureProblem(int(row), value, field, f"编号重复：与第 {first_of[key]} 个要素的编号相同")
+        for row, value, key in zip(repeated.index.tolist(), repeated.tolist(), repeated_keys.tolist(),
+                                   strict=True)
+        if int(row) != first_of[key]
     ]
 
 

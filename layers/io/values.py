@@ -89,6 +89,12 @@ def _plain_texts(values: list) -> list[str | None] | None:
     this (each str stripped, blanks and missing values None), through several pandas
     passes. Anything else (numbers, str subclasses, other missing markers) returns None.
     """
+    if values and set(map(type, values)) == {str}:
+        # Every value a plain str (a code column): strip them all in C.
+        stripped: list[str | None] = list(map(str.strip, values))
+        if "" in stripped:
+            stripped = [text or None for text in stripped]
+        return stripped
     texts: list[str | None] = [(v.strip() or None) if v.__class__ is str else None for v in values]
     others = [i for i, v in enumerate(values) if v.__class__ is not str]
     if others and not all(_plain_missing(values[i]) for i in others):

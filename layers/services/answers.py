@@ -37,7 +37,8 @@ from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 REASONS = ("registration", "change", "renewal")
 REASON_ZH = {"registration": "项目登记", "change": "项目变更", "renewal": "续期复查"}
-STATE_ZH = {"current": "有效", "expired": "已过期", "superseded": "已被新答复书取代"}
+STATE_ZH = {"current": "有效", "expired": "已过期", "superseded": "已被新答复书取代",
+            "withdrawn": "已撤回（施工范围变更，待燃气管理所审核）"}
 NUMBER_PREFIX = "CM"
 NUMBER_PATTERN = re.compile(r"^CM-\d{4}-\d{6,}$")
 CODE_PATTERN = re.compile(r"^[0-9A-F]{12}$")
@@ -148,10 +149,26 @@ def issue_answers(
     return issued
 
 
-def answer_state(valid_until: dt.date, superseded_at, today: dt.date, warn_days: int) -> dict:
-    """Return the state of an answer today: current / expired / superseded, and its flags."""
+def withdraw_answers(session: Session, project_ids: Sequence[int]) -> list[str]:
+    """Withdraw the current answers of these projects (their sites now wait for review).
+
+    A withdrawn answer is ended (``superseded_at``) with no successor (``superseded_by``
+    NULL): it describes a site that no longer exists, so it must not stay valid for
+    work while the gas office reviews the new one. Returns the withdrawn numbers.
+    """
+    ids = [int(i) for i in project_ids]
+    if not ids:
+        return []
+    return list(session.execute(text(
+        "UPDATE answer_letter SET superseded_at = now() WHERE project_id = ANY(:ids) "
+        "AND superseded_at IS NULL RETURNING number"), {"ids": ids}).scalars())
+
+
+def answer_state(valid_until: dt.date, superseded_at, today: dt.date, warn_days: int, *,
+                 withdrawn: bool = False) -> dict:
+    """Return the state of an answer today: current / expired / superseded / withdrawn, and its flags."""
     if superseded_at is not None:
-        state = "superseded"
+        state = "withdrawn" if withdrawn else "superseded"
     elif valid_until < today:
         state = "expired"
     else:
@@ -166,7 +183,8 @@ def answer_state(valid_until: dt.date, superseded_at, today: dt.date, warn_days:
 
 _SELECT = (
     "SELECT a.id, a.number, a.project_id, a.reason, a.issued_at, a.valid_until, a.rule_set, "
-    "a.verification_code, a.issued_by, a.superseded_at, s.number AS superseded_by_number, "
+    "a.verification_code, a.issued_by, a.superseded_at, a.superseded_by, "
+    "s.number AS superseded_by_number, "
     "a.snapshot, p.registration_code AS project_code, p.organisation "
     "FROM answer_letter a JOIN construction_project p ON p.id = a.project_id "
     "LEFT JOIN answer_letter s ON s.id = a.superseded_by"
@@ -178,7 +196,8 @@ def _shape(row, today: dt.date, warn_days: int) -> dict:
     snapshot = out.pop("snapshot")
     out.pop("organisation", None)
     out["reason_zh"] = REASON_ZH[out["reason"]]
-    out.update(answer_state(out["valid_until"], out["superseded_at"], today, warn_days))
+    out.update(answer_state(out["valid_until"], out["superseded_at"], today, warn_days,
+                            withdrawn=out.pop("superseded_by") is None))
     conflicts = snapshot.get("conflicts", [])
     in_range = {c.get("pipeline_feature_id") for c in conflicts}
     out["rule_set_title"] = snapshot.get("rule_set", {}).get("title")
@@ -265,11 +284,12 @@ def verify_answer(session: Session, number: str, code: str | None, *, warn_days:
     see_city_wide(session)
     row = session.execute(
         text("SELECT a.number, a.verification_code, a.issued_at, a.valid_until, a.superseded_at, "
-             "p.registration_code FROM answer_letter a JOIN construction_project p "
+             "a.superseded_by, p.registration_code FROM answer_letter a JOIN construction_project p "
              "ON p.id = a.project_id WHERE a.number = :n"), {"n": number}).one_or_none()
     if row is None or not hmac.compare_digest(row.verification_code, code):
         raise NotFoundError(f"未找到编号为 {number} 且校验码相符的查询答复书")
-    state = answer_state(row.valid_until, row.superseded_at, today or today_in_shanghai(), warn_days)
+    state = answer_state(row.valid_until, row.superseded_at, today or today_in_shanghai(), warn_days,
+                         withdrawn=row.superseded_by is None)
     return {
         "number": row.number, "project_code": row.registration_code,
         "issued_on": row.issued_at.astimezone(LOCAL_TZ).date().isoformat(),

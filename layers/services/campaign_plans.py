@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from campaign.errors import CampaignError
 from campaign.sampling import Pick, StagePlan, plan_stage
 from campaign.settings import CampaignSettings, settings_for
-from layers.campaign_loaders import Portfolio, load_portfolio
+from layers.campaign_loaders import Portfolio, campaign_key, load_portfolio
 from layers.services import audit
 from layers.services.actors import Actor
 from layers.services.errors import ConflictStateError
@@ -86,7 +86,9 @@ def load_stage_plans(session: Session, year: int) -> list[StoredStage]:
         # Deleted projects keep their code, so an old pick still reads as drawn.
         picks = session.execute(
             text(
-                "SELECT p.registration_code, k.reason, k.risk_score, k.forced "
+                "SELECT p.registration_code, k.reason, k.risk_score, k.forced, p.organisation, "
+                "EXISTS (SELECT 1 FROM construction_project o WHERE o.registration_code = "
+                "p.registration_code AND o.id <> p.id AND o.deleted_at IS NULL) AS shared "
                 "FROM spot_check_pick k JOIN construction_project p ON p.id = k.project_id "
                 "WHERE k.plan_id = :plan ORDER BY k.forced DESC, k.risk_score DESC, "
                 "p.registration_code"
@@ -102,8 +104,9 @@ def load_stage_plans(session: Session, year: int) -> list[StoredStage]:
                 candidates=plan["candidates"],
                 quota_needed=plan["quota"],
                 picks=tuple(
-                    Pick(code, plan["stage"], reason, float(score), (), bool(forced))
-                    for code, reason, score, forced in picks
+                    Pick(campaign_key(code, org, shared), plan["stage"], reason, float(score), (),
+                         bool(forced))
+                    for code, reason, score, forced, org, shared in picks
                 ),
                 warnings=tuple(plan["warnings"] or ()),
                 created_at=plan["created_at"],

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import shapely
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_prepared
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
@@ -49,6 +49,7 @@ from layers.services.site_limits import (
     clear_hold,
     hold_projects,
     is_held,
+    review_state,
 )
 from layers.townships import TOWNSHIP_OF_SITE, check_project_townships, fill_townships
 from spatial_rules.crs import STORAGE_EPSG
@@ -166,14 +167,14 @@ def _open_zones(session: Session, spec: LayerSpec | None, ids: list[int]) -> dic
     where = "" if spec is None else f" AND {_COLUMN[spec.kind]} = ANY(:ids)"
     return dict(session.execute(
         text(f"SELECT id, zone FROM pipeline_conflict WHERE closed_at IS NULL{where}"),
-        {"ids": ids}).all())
+        {"ids": IdArray(ids)}).all())
 
 
 def _tell_changes(session: Session, before: dict[int, str], ctx: WriteContext) -> None:
     """Notify the builders and owners whose conflicts a network or rule change closed or re-zoned."""
     rows = session.execute(
         text("SELECT id, zone, closed_at IS NOT NULL AS closed FROM pipeline_conflict "
-             "WHERE id = ANY(:ids)"), {"ids": list(before)}).all()
+             "WHERE id = ANY(:ids)"), {"ids": IdArray(before)}).all()
     changed = [r.id for r in rows if r.closed or r.zone != before[r.id]]
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%f")
     notify_changed_conflicts(session, changed, stamp, ctx.channels)
@@ -224,6 +225,13 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
     if new_id is None:
         # The partial unique index on the live code refused it (a concurrent creator of
         # the same code is waited for, then refused too); no audit row was written.
+        # A project's code is taken only within its own organisation, so this says
+        # nothing about other organisations.
+        if spec is PROJECTS:
+            where = "本单位" if values.get("organisation") else "无所属单位的项目中"
+            raise ConflictStateError(
+                f"编号 {values[spec.code]} 已存在：{where}已有使用该编号的项目"
+                f"（字段 {spec.code}；编号在同一单位内不能重复）")
         raise ConflictStateError(f"编号 {values[spec.code]} 已存在（字段 {spec.code}）")
     if hold is not None:  # stored, not screened: the gas office reviews it first
         hold_projects(session, [(new_id, *hold)], ctx.actor)
@@ -255,10 +263,13 @@ def _check_limits(valid: ValidFeature, spec: LayerSpec, ctx: WriteContext) -> tu
     return None if reason is None else (area, extent, reason)
 
 
-def _held(feature: dict, reason: str) -> dict:
+def _held(feature: dict, reason: str, withdrawn: Sequence[str] = ()) -> dict:
+    detail = f"{reason}，已提交燃气管理所审核；审核通过前不做筛查，也不显示附近管道"
+    if withdrawn:
+        detail += f"；原查询答复书 {'、'.join(withdrawn)} 已撤回，审核通过后重新出具"
     feature["properties"]["review"] = {
-        "state": "pending", "reason": reason,
-        "detail": f"{reason}，已提交燃气管理所审核；审核通过前不做筛查，也不显示附近管道",
+        "state": "pending", "reason": reason, "detail": detail,
+        "answers_withdrawn": list(withdrawn),
     }
     return feature
 
@@ -274,10 +285,13 @@ def _insert_sql(spec: LayerSpec) -> str:
     geom = "ST_GeomFromEWKB(decode(:geom, 'hex'))"
     if spec is PROJECTS:
         exprs[cols.index("township")] = f"coalesce(:township, {TOWNSHIP_OF_SITE.format(geom=geom)})"
+    # A project's code is unique within its organisation (layers.models), a pipeline's
+    # across the network.
+    target = (f"(coalesce(organisation, '')), {spec.code}" if spec is PROJECTS else spec.code)
     return (
         f"WITH new AS (INSERT INTO {spec.table} ({', '.join(cols)}, source, geom) "
         f"VALUES ({', '.join(exprs)}, 'api', {geom}) "
-        f"ON CONFLICT ({spec.code}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
+        f"ON CONFLICT ({target}) WHERE deleted_at IS NULL DO NOTHING RETURNING id), "
         f"audit AS ({record_sql('new', f'{spec.entity}.create', spec.table)}) "
         # Once the row passed row-level security's check, the screening that follows
         # runs city-wide: a site on a district's edge reaches pipelines of the next one.
@@ -381,9 +395,15 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         ),
         values,
     )
+    site_moved = not shapely.equals(shapely.geometry.shape(before["geometry"]), valid.geometry)
+    withdrawn: list[str] = []
     if spec is PROJECTS and ctx.limits is not None and ctx.limits.hold_large_sites:
+        if hold is not None and not site_moved and review_state(session, feature_id) == "released":
+            hold = None  # the gas office released this very site: an edit of its attributes keeps it
         if hold is not None:
-            hold_projects(session, [(feature_id, *hold)], ctx.actor)
+            # Grown into (or still beyond) the review size: held again, and the current
+            # answer, given for the old site, is withdrawn until the office releases it.
+            withdrawn = hold_projects(session, [(feature_id, *hold)], ctx.actor)
         else:
             clear_hold(session, feature_id)
     _after_write(
@@ -392,8 +412,9 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         feature_id,
         ctx,
         "update",
-        json.loads(json.dumps({"before": before["properties"]}, default=_json_default)),
-        site_moved=not shapely.equals(shapely.geometry.shape(before["geometry"]), valid.geometry),
+        json.loads(json.dumps({"before": before["properties"], "answers_withdrawn": withdrawn},
+                              default=_json_default)),
+        site_moved=site_moved,
     )
     if (hold is None and spec is PROJECTS and values.get("status") == "under_construction"
             and before["properties"].get("status") != "under_construction"):
@@ -404,7 +425,7 @@ def update_feature(session: Session, kind: str, feature_id: int, feature: dict, 
         check_start_of_work(session, feature_id, ctx.channels)
     updated = get_feature(session, kind, feature_id)
     see(session, ctx.actor.district)  # screening was city-wide (_after_write)
-    return updated if hold is None else _held(updated, hold[2])
+    return updated if hold is None else _held(updated, hold[2], withdrawn)
 
 
 def delete_feature(session: Session, kind: str, feature_id: int, ctx: WriteContext) -> dict:

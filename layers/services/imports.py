@@ -16,12 +16,14 @@ from sqlalchemy.orm import Session
 
 import geopandas as gpd
 
-from layers.importer import TABLES, ImportReport, import_layer
+from layers.db import IdArray
+from layers.importer import TABLES, ImportReport, code_keys, import_layer
+from layers.io.errors import InputFileError
+from layers.io.normalize import _repeated_ids
 from layers.schema import ID_FIELD
 from layers.services.answers import issue_answers
 from layers.services.audit import record
 from layers.services.districts import check_all_in_district, see, see_city_wide
-from layers.services.errors import PermissionDeniedError
 from layers.services.features import WriteContext, screen_and_alert
 from layers.services.site_limits import check_import, hold_projects
 
@@ -44,20 +46,24 @@ def import_and_screen(
 ) -> ImportOutcome:
     """Import a validated layer (``layers.importer.import_layer``), screen what changed, audit.
 
-    Projects written for one organisation (``ctx.organisation``) all belong to it, and a
-    replace may not overwrite another organisation's projects. Rows a replace soft-deletes
-    are screened too, so the conflicts of their old versions close.
+    Projects written for one organisation (``ctx.organisation``) all belong to it. A
+    project's code is unique within its organisation only (migration 0017), so a replace
+    reaches the organisation's own projects and nothing else, and nothing here depends
+    on whether another organisation uses a code. Rows a replace updates are screened
+    again, so the conflicts of their old versions close.
     """
     codes = [str(c) for c in frame[ID_FIELD[kind]].tolist()]
     if ctx.actor.district is not None:
         check_all_in_district(ctx.actor, kind, codes, frame.geometry.to_numpy())
     if kind == "projects" and ctx.organisation is not None:
         frame["organisation"] = ctx.organisation
-        if replace:
-            _check_replace_scope(session, codes, ctx.organisation)
+        # The file's own organisation column no longer tells its rows apart.
+        repeated = _repeated_ids(frame[ID_FIELD[kind]], ID_FIELD[kind])
+        if repeated:
+            raise InputFileError(source_name, repeated)
     # Vertex and site limits of the writer's role; builders' large sites are held.
     holds = check_import(frame, kind, ID_FIELD[kind], ctx.limits, source_name)
-    old_ids = _live_ids(session, kind, codes) if replace else []
+    old_ids = _live_ids(session, kind, code_keys(frame, kind)) if replace else []
     report = import_layer(
         session, kind, frame, mode="replace" if replace else "insert", source_name=source_name,
         source_sha256=source_sha256, source_crs=source_crs, notes=notes, actor=ctx.actor,
@@ -85,7 +91,7 @@ def import_and_screen(
                       "change" if replace else "registration", ctx.rule_set,
                       valid_days=ctx.answer_valid_days, actor=ctx.actor)
     new_alerts = session.execute(
-        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": conflict_ids}
+        text("SELECT count(*) FROM alert WHERE conflict_id = ANY(:ids)"), {"ids": IdArray(conflict_ids)}
     ).scalar_one() if conflict_ids else 0
     record(session, ctx.actor, f"{ENTITY[kind]}.import", "import_batch", report.batch_id,
            {"file": source_name, "imported": report.inserted, "replaced": report.replaced,
@@ -94,25 +100,12 @@ def import_and_screen(
     return ImportOutcome(report, conflict_ids, int(new_alerts))
 
 
-def _check_replace_scope(session: Session, codes: list[str], organisation: str) -> None:
-    """Refuse a replace that would overwrite another organisation's projects."""
-    foreign = session.execute(
-        text("SELECT registration_code FROM construction_project WHERE deleted_at IS NULL "
-             "AND registration_code = ANY(:c) AND organisation IS DISTINCT FROM :org "
-             "ORDER BY registration_code LIMIT 20"),
-        {"c": codes, "org": organisation},
-    ).scalars().all()
-    if foreign:
-        raise PermissionDeniedError(
-            # Says no more than a single creation's 409 would: taken, not whose.
-            f"字段 registration_code：编号 {'、'.join(foreign)} 已被占用，不能由本单位导入或覆盖"
-            "（请核对编号，或联系燃气管理所）"
-        )
-
-
-def _live_ids(session: Session, kind: str, codes: list[str]) -> list[int]:
-    """Return the ids of live rows with these codes (they are soft-deleted by a replace)."""
+def _live_ids(session: Session, kind: str, keys: list[tuple[str, str]]) -> list[int]:
+    """Return the ids of live rows with these (organisation, code) keys (``code_keys``)."""
+    org = "coalesce(organisation, '')" if kind == "projects" else "''"
     return list(session.execute(
-        text(f"SELECT id FROM {TABLES[kind]} WHERE deleted_at IS NULL AND {ID_FIELD[kind]} = ANY(:c)"),
-        {"c": codes},
+        text(f"SELECT id FROM {TABLES[kind]} WHERE deleted_at IS NULL "
+             f"AND ({org}, {ID_FIELD[kind]}) IN (SELECT * FROM unnest(CAST(:o AS text[]), "
+             "CAST(:c AS text[])))"),
+        {"o": [o for o, _ in keys], "c": [c for _, c in keys]},
     ).scalars())

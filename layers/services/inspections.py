@@ -89,16 +89,26 @@ def _project_row(session: Session, project_id: int, access: Access, *, lock: boo
     return row
 
 
-def project_id_for_code(session: Session, code: str) -> int:
-    """Return the id of the live project with registration code ``code``."""
-    project_id = session.execute(
-        text("SELECT id FROM construction_project WHERE registration_code = :c "
-             "AND deleted_at IS NULL"),
-        {"c": code},
-    ).scalar_one_or_none()
-    if project_id is None:
-        raise NotFoundError(f"项目编号 {code} 不存在（或已删除）")
-    return project_id
+def project_id_for_code(session: Session, code: str, organisation: str | None = None) -> int:
+    """Return the id of the live project with registration code ``code`` (of ``organisation``).
+
+    Codes are unique per organisation (migration 0017): a code two organisations use
+    needs the organisation named. For the command line, whose operator sees everything.
+    """
+    rows = session.execute(
+        text("SELECT id, organisation FROM construction_project WHERE registration_code = :c "
+             "AND deleted_at IS NULL AND (CAST(:org AS text) IS NULL "
+             "OR coalesce(organisation, '') = :org) ORDER BY organisation NULLS FIRST"),
+        {"c": code, "org": organisation},
+    ).all()
+    if not rows:
+        owner = f"（单位 {organisation}）" if organisation is not None else ""
+        raise NotFoundError(f"项目编号 {code}{owner} 不存在（或已删除）")
+    if len(rows) > 1:
+        orgs = "、".join(r.organisation or "（无所属单位）" for r in rows)
+        raise InvalidRequestError(
+            f"项目编号 {code} 在多个单位下都有项目（{orgs}），请用 --project-organisation 指定单位")
+    return rows[0].id
 
 
 def record_inspection(

@@ -23,6 +23,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.services import users
 from layers.services.actors import MAX_NAME, Actor
 from layers.services.audit import record
 from layers.services.errors import AuthenticationError, TooManyRequestsError
@@ -72,10 +73,8 @@ def _minutes(seconds: int) -> str:
     return f"{seconds} 秒" if seconds < 120 else f"{math.ceil(seconds / 60)} 分钟"
 
 
-def prepare(session: Session, username: str, address: str, policy: LoginPolicy) -> Attempt:
-    """Refuse a throttled attempt; else return what the verification needs."""
-    username = (username or "")[:64]
-    address = (address or "unknown")[:64]
+def check_throttle(session: Session, username: str, address: str, policy: LoginPolicy) -> None:
+    """Refuse (``LoginThrottledError``, 429) an account or an address with too many failures."""
     wait = _wait_s(session, "username", username, policy.max_per_account, policy.window_s)
     if wait is not None:
         raise LoginThrottledError(
@@ -88,6 +87,13 @@ def prepare(session: Session, username: str, address: str, policy: LoginPolicy) 
             f"来自本地址的登录失败次数过多"
             f"（{policy.window_s / 60:g} 分钟内 {policy.max_per_address} 次），"
             f"请 {_minutes(wait)}后再试", wait)
+
+
+def prepare(session: Session, username: str, address: str, policy: LoginPolicy) -> Attempt:
+    """Refuse a throttled attempt; else return what the verification needs."""
+    username = (username or "")[:64]
+    address = (address or "unknown")[:64]
+    check_throttle(session, username, address, policy)
     row = session.execute(
         text("SELECT id, username, role, organisation, password_hash, active FROM app_user "
              "WHERE username = :u"), {"u": username},
@@ -117,13 +123,39 @@ def succeed(session: Session, attempt: Attempt, ttl_minutes: int) -> tuple[str, 
 
 def fail(session: Session, attempt: Attempt) -> AuthenticationError:
     """Count and audit a failed attempt; return the error to raise (after committing)."""
-    session.execute(text("INSERT INTO login_failure (username, address) VALUES (:u, :a)"),
-                    {"u": attempt.username, "a": attempt.address})
     reason = ("unknown_user" if attempt.user is None
               else "inactive" if not attempt.active else "wrong_password")
-    # The one acting is the unauthenticated client, named by its address.
-    anonymous = Actor(None, f"anonymous:{attempt.address}"[:MAX_NAME], "anonymous")
-    record(session, anonymous, "auth.login_failed", "app_user",
-           attempt.user.id if attempt.user else None,
-           {"username": attempt.username, "address": attempt.address, "reason": reason})
+    _count_failure(session, attempt.username, attempt.address,
+                   attempt.user.id if attempt.user else None, reason)
     return AuthenticationError("用户名或密码错误")
+
+
+def _count_failure(session: Session, username: str, address: str, user_id: int | None,
+                   reason: str) -> None:
+    session.execute(text("INSERT INTO login_failure (username, address) VALUES (:u, :a)"),
+                    {"u": username, "a": address})
+    # The one acting is the unauthenticated client, named by its address.
+    anonymous = Actor(None, f"anonymous:{address}"[:MAX_NAME], "anonymous")
+    record(session, anonymous, "auth.login_failed", "app_user", user_id,
+           {"username": username, "address": address, "reason": reason})
+
+
+def change_own_password(session: Session, user: Actor, current: str, new: str, *, address: str,
+                        policy: LoginPolicy, keep_token: str | None = None) -> int:
+    """Change one's own password, the current one checked like a login; return tokens revoked.
+
+    A wrong current password is a password guess made with a stolen session (an open
+    browser, a leaked token): it counts as a failed login of the account and of the
+    address, and once either is over its limit the change is refused (429) before
+    Argon2 runs. The failure row is written in the caller's transaction, which must
+    commit it although the request is refused (``WrongCurrentPasswordError``).
+    """
+    address = (address or "unknown")[:64]
+    check_throttle(session, user.username, address, policy)
+    try:
+        revoked = users.change_own_password(session, user, current, new, keep_token=keep_token)
+    except users.WrongCurrentPasswordError:
+        _count_failure(session, user.username, address, user.id, "wrong_current_password")
+        raise
+    session.execute(text("DELETE FROM login_failure WHERE username = :u"), {"u": user.username})
+    return revoked

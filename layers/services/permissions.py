@@ -184,7 +184,9 @@ ROLES: dict[str, Role] = {
                       "township.read", *_SIGNED_IN, "damage.report")}),
         # The administrator manages accounts only: the network is need-to-know.
         _role(words.Role.ADMIN, _grants(Scope.ALL, "account.read", "account.password",
-                                        "account.token", "user.manage", *_SIGNED_IN)),
+                                        "account.token", "user.manage", *_SIGNED_IN,
+                                        # where the accounts' organisations are told things
+                                        "organisation.read", "organisation.write")),
         # The operator at the server's shell holds the database credentials anyway.
         Role(CLI_ROLE, "命令行", _grants(Scope.ALL, *ACTIONS), login=False),
         # Background jobs of the server: expire lapsed approvals, deliver alerts, and move

@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import text
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import CursorResult, Row
 from sqlalchemy.orm import Session
 
 from layers.services.audit import record
@@ -108,6 +108,26 @@ def upload_plan(session: Session, permit_id: int, actor, *, uploads: Sequence, n
 
 # --- Violations: work started without the procedure ------------------------------------------
 
+def missing_for_work(session: Session, project_id: int,
+                     on: dt.date) -> tuple[list[Row[Any]], Row[Any] | None]:
+    """What a project lacks to work on ``on``: its protection-range conflicts without an
+    approved permit valid that day, and its current answer letter (None when it has none).
+
+    The one rule behind violations (``check_start_of_work``) and the start notice page.
+    """
+    missing = session.execute(text(
+        "SELECT c.id, g.external_code, g.owner, pm.status FROM pipeline_conflict c "
+        "JOIN gas_pipeline g ON g.id = c.pipeline_id LEFT JOIN permit pm ON pm.conflict_id = c.id "
+        "WHERE c.project_id = :id AND c.closed_at IS NULL AND c.zone = 'protection' "
+        "AND NOT (pm.status = 'approved' AND pm.approved_until >= :today) "
+        "ORDER BY c.id"),
+        {"id": project_id, "today": on}).all()
+    answer = session.execute(text(
+        "SELECT number, valid_until FROM answer_letter WHERE project_id = :id AND superseded_at IS NULL"),
+        {"id": project_id}).one_or_none()
+    return list(missing), answer
+
+
 def check_start_of_work(session: Session, project_id: int, channels: Channels = NO_CHANNELS,
                         today: dt.date | None = None) -> list[dict]:
     """Raise violation alerts for a project now under construction without its procedure.
@@ -120,15 +140,7 @@ def check_start_of_work(session: Session, project_id: int, channels: Channels = 
     project = session.execute(text(
         "SELECT id, registration_code, name, organisation FROM construction_project WHERE id = :id"),
         {"id": project_id}).mappings().one()
-    missing = session.execute(text(
-        "SELECT c.id, g.external_code, g.owner, pm.status FROM pipeline_conflict c "
-        "JOIN gas_pipeline g ON g.id = c.pipeline_id LEFT JOIN permit pm ON pm.conflict_id = c.id "
-        "WHERE c.project_id = :id AND c.closed_at IS NULL AND c.zone = 'protection' "
-        "AND NOT (pm.status = 'approved' AND pm.approved_until >= :today) ORDER BY c.id"),
-        {"id": project_id, "today": today}).all()
-    answer = session.execute(text(
-        "SELECT number, valid_until FROM answer_letter WHERE project_id = :id AND superseded_at IS NULL"),
-        {"id": project_id}).one_or_none()
+    missing, answer = missing_for_work(session, project_id, today)
     found = []
     if missing:
         pipes = "、".join(f"{r.external_code}（{r.owner or '权属单位未登记'}）" for r in missing)
@@ -259,6 +271,20 @@ def list_visits(session: Session, actor, *, project_id: int | None = None, limit
 
 # --- Start notices ----------------------------------------------------------------------------
 
+def _not_ready(missing, answer, on: dt.date) -> list[str]:
+    """What keeps work from starting on ``on``, in Chinese (empty when nothing does)."""
+    lacking = []
+    if missing:
+        pipes = "、".join(f"{r.external_code}（{r.owner or '权属单位未登记'}）" for r in missing)
+        lacking.append(f"管道 {pipes} 安全保护范围内的保护手续未获批准或在 {on} 前到期")
+    if answer is None:
+        lacking.append("没有有效的燃气管道查询答复书")
+    elif answer.valid_until < on:
+        lacking.append(f"查询答复书 {answer.number} 于 {answer.valid_until} 到期，"
+                       f"早于开工日 {on}，请先复查续期")
+    return lacking
+
+
 def submit_start_notice(session: Session, project_id: int, actor, *, planned_start, note: str | None,
                         notice_days: int, channels: Channels = NO_CHANNELS,
                         today: dt.date | None = None) -> dict:
@@ -281,6 +307,12 @@ def submit_start_notice(session: Session, project_id: int, actor, *, planned_sta
         {"id": project_id, **scope_params}).mappings().one_or_none()
     if project is None:
         raise NotFoundError(f"项目 {project_id} 不存在")
+    # The same rule as the start-of-work check, on the planned day: a notice is sent only
+    # when the procedure lets work start then (the page offers it on the same rule).
+    lacking = _not_ready(*missing_for_work(session, project_id, start), start)
+    if lacking:
+        raise ConflictStateError(
+            f"项目 {project['registration_code']} 尚不能提交开工告知：" + "；".join(lacking))
     owners = session.execute(text(
         "SELECT DISTINCT g.owner FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
         "WHERE c.project_id = :id AND c.closed_at IS NULL AND g.owner IS NOT NULL ORDER BY 1"),

@@ -160,10 +160,16 @@ def check_import(frame, kind: str, id_field: str, limits: SiteLimits | None,
     return held
 
 
-def hold_projects(session: Session, holds: list[tuple[int, float, float, str]], actor) -> None:
-    """Hold these (project id, area, extent, reason) for review: pending, out of screening."""
+def hold_projects(session: Session, holds: list[tuple[int, float, float, str]], actor) -> list[str]:
+    """Hold these (project id, area, extent, reason) for review: pending, out of screening.
+
+    A project held again after an edit or a replace (its site grew beyond the
+    thresholds) loses its current answer at once: returns the withdrawn answer numbers.
+    """
+    from layers.services.answers import withdraw_answers
+
     if not holds:
-        return
+        return []
     session.execute(
         text("INSERT INTO project_review (project_id, state, area_m2, extent_m, reason, requested_by) "
              "SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:states AS text[]), "
@@ -177,12 +183,19 @@ def hold_projects(session: Session, holds: list[tuple[int, float, float, str]], 
          "reasons": [h[3] for h in holds],
          "who": [getattr(actor, "username", None)] * len(holds)},
     )
+    return withdraw_answers(session, [h[0] for h in holds])
 
 
 def clear_hold(session: Session, project_id: int) -> None:
     """A builder's site now within the thresholds is screened like any other."""
     session.execute(text("DELETE FROM project_review WHERE project_id = :id AND state <> 'released'"),
                     {"id": project_id})
+
+
+def review_state(session: Session, project_id: int) -> str | None:
+    """The project's review state (pending, released, rejected), None when never held."""
+    return session.execute(text("SELECT state FROM project_review WHERE project_id = :id"),
+                           {"id": project_id}).scalar_one_or_none()
 
 
 def is_held(session: Session, project_id: int) -> bool:

@@ -365,6 +365,10 @@ def set_password_of(session: Session, actor: Actor, username: str, password: str
     return set_password(session, actor, user_id, password)
 
 
+class WrongCurrentPasswordError(InvalidRequestError):
+    """The current password given to change one's own was wrong (counted as a failed login)."""
+
+
 def change_own_password(session: Session, user: Actor, current: str, new: str,
                         keep_token: str | None = None) -> int:
     """Change ``user``'s own password after checking the current one; return tokens revoked.
@@ -379,7 +383,7 @@ def change_own_password(session: Session, user: Actor, current: str, new: str,
     try:
         _HASHER.verify(row.password_hash, current)
     except (VerifyMismatchError, VerificationError, InvalidHashError) as exc:
-        raise InvalidRequestError("字段 current_password：当前密码不正确，密码未修改") from exc
+        raise WrongCurrentPasswordError("字段 current_password：当前密码不正确，密码未修改") from exc
     if not 10 <= len(new) <= 256:
         raise InvalidRequestError("字段 new_password：新密码长度须为 10–256 个字符")
     if new == current:

@@ -21,12 +21,17 @@ SELECT p.id, p.registration_code, p.name, p.kind, p.status, p.township, p.start_
        count(pm.id) FILTER (WHERE pm.status = 'approved') AS permits_approved,
        count(pm.id) FILTER (WHERE pm.status IN ('not_started', 'rejected', 'expired')) AS permits_open,
        count(pm.id) FILTER (WHERE pm.status = 'applied') AS permits_applied,
-       min(pm.approved_until) FILTER (WHERE pm.status = 'approved') AS next_expiry
+       min(pm.approved_until) FILTER (WHERE pm.status = 'approved') AS next_expiry,
+       count(r.id) FILTER (WHERE r.decision IS NULL) AS replies_pending,
+       min(r.due_on) FILTER (WHERE r.decision IS NULL) AS reply_due,
+       a.number AS answer_number, a.valid_until AS answer_valid_until
 FROM construction_project p
 LEFT JOIN pipeline_conflict c ON c.project_id = p.id AND c.closed_at IS NULL
 LEFT JOIN permit pm ON pm.conflict_id = c.id
+LEFT JOIN owner_review r ON r.conflict_id = c.id
+LEFT JOIN answer_letter a ON a.project_id = p.id AND a.superseded_at IS NULL
 WHERE p.deleted_at IS NULL AND p.organisation = :org
-GROUP BY p.id ORDER BY p.created_at DESC, p.id DESC LIMIT 500
+GROUP BY p.id, a.id ORDER BY p.created_at DESC, p.id DESC LIMIT 500
 """
 
 

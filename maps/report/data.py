@@ -225,7 +225,8 @@ def _projects(session: Session, params: dict) -> pd.DataFrame:
 def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
     rows = session.execute(
         text(
-            "SELECT c.id, p.registration_code AS project_code, p.name AS project_name, "
+            "SELECT c.id, p.id AS project_id, p.registration_code AS project_code, "
+            "p.organisation AS project_organisation, p.name AS project_name, "
             "p.township, g.external_code AS pipeline_code, c.pressure_class, c.zone, "
             "c.distance_m, c.protection_range_m, c.control_range_m, c.outer_diameter_mm, "
             "coalesce(pm.status, 'not_started') AS permit_status, c.first_detected_at, c.rule_set, "
@@ -244,7 +245,8 @@ def _open_conflicts(session: Session, params: dict) -> pd.DataFrame:
         {**params, "margin": CONFLICT_WINDOW_MARGIN_M},
     ).mappings().all()
     frame = pd.DataFrame.from_records([dict(r) for r in rows], columns=[
-        "id", "project_code", "project_name", "township", "pipeline_code", "pressure_class",
+        "id", "project_id", "project_code", "project_organisation", "project_name", "township",
+        "pipeline_code", "pressure_class",
         "zone", "distance_m", "protection_range_m", "control_range_m", "outer_diameter_mm",
         "permit_status", "first_detected_at", "rule_set", "prohibited_activities",
         "plan_required_activities", "site_wkb", "pipe_wkb", "line_wkb",

@@ -93,6 +93,8 @@ def overview_scene(data: ReportData) -> Scene:
     labels = []
     if len(data.townships) > 1:
         for name, geom in data.townships:
+            if geom is None or geom.is_empty:
+                continue  # a sliver the simplification at city scale reduced to nothing
             point = geom.representative_point()
             labels.append((point.x, point.y, name))
     focus = data.focus if data.township else data.district

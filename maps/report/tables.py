@@ -49,7 +49,7 @@ def conflicts_by_township(data: ReportData) -> pd.DataFrame:
             f"{ZONE_ZH['protection']}冲突": int((mine["zone"] == "protection").sum()),
             f"{ZONE_ZH['control']}冲突": int((mine["zone"] == "control").sum()),
             "月末未关闭冲突合计": len(mine),
-            "涉及项目数": int(mine["project_code"].nunique()),
+            "涉及项目数": int(mine["project_id"].nunique()),  # codes repeat across organisations
             "本月新增冲突": int((new["township"] == name).sum()),
         })
     frame = pd.DataFrame.from_records(rows, columns=[
@@ -57,7 +57,7 @@ def conflicts_by_township(data: ReportData) -> pd.DataFrame:
         "涉及项目数", "本月新增冲突",
     ])
     total = {col: int(frame[col].sum()) for col in frame.columns[1:]}
-    total["涉及项目数"] = int(open_["project_code"].nunique())
+    total["涉及项目数"] = int(open_["project_id"].nunique())
     return pd.concat([frame, pd.DataFrame([{"乡镇": TOTAL, **total}])], ignore_index=True)
 
 
@@ -154,6 +154,7 @@ def conflict_list(data: ReportData) -> pd.DataFrame:
         "序号": range(1, len(c) + 1),
         "项目编号": c["project_code"],
         "项目名称": c["project_name"],
+        "所属单位": c["project_organisation"].fillna(""),  # a code may repeat across organisations
         "乡镇": c["township"].fillna("未划定乡镇"),
         "管道编号": c["pipeline_code"],
         "压力级制": [PRESSURE_ZH.get(v, v) for v in c["pressure_class"]],
@@ -186,7 +187,7 @@ def summary(data: ReportData, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
         ("月末未关闭冲突", len(c)),
         (f"其中{ZONE_ZH['protection']}", int((c["zone"] == "protection").sum())),
         (f"其中{ZONE_ZH['control']}", int((c["zone"] == "control").sum())),
-        ("涉及项目数", int(c["project_code"].nunique())),
+        ("涉及项目数", int(c["project_id"].nunique())),
         ("本月新增冲突", len(data.new_conflicts)),
         ("本月关闭冲突（月前发现）", data.closed_in_month),
         (f"{PermitState.NOT_STARTED.label}保护手续的冲突", not_started),

@@ -111,3 +111,86 @@ def test_tile_server_is_allowed_for_images_only(database_url, clean_db):
         csp = c.get("/maps/").headers["content-security-policy"]
     assert "img-src 'self' data: https://*.tiles.example.org;" in csp
     assert "script-src 'self';" in csp and "connect-src 'self';" in csp
+
+
+def test_wrong_current_passwords_count_as_failed_logins(api, db_engine):
+    """A password guessed through /api/auth/password is throttled like a login (issue 12)."""
+    with session_factory(db_engine).begin() as session:
+        create_user(session, "guess.me", PASSWORD, "builder", "甲公司")
+    token = _token(api, "guess.me", PASSWORD)
+    url = "/api/auth/password"
+    for i in range(5):  # GISAPP_LOGIN_MAX_FAILURES_PER_ACCOUNT
+        r = api.post(url, json={"current_password": f"guess-number-{i}", "new_password": "a-new-secret-2"},
+                     headers=_bearer(token))
+        assert r.status_code == 422 and "当前密码不正确" in r.json()["detail"], r.text
+    # Now even the right current password is refused before it is checked, with the
+    # login's message, and so is a login of the account.
+    r = api.post(url, json={"current_password": PASSWORD, "new_password": "a-new-secret-2"},
+                 headers=_bearer(token))
+    assert r.status_code == 429, r.text
+    assert "账号 guess.me 登录失败次数过多" in r.json()["detail"] and int(r.headers["Retry-After"]) >= 1
+    login = api.post("/api/auth/token", data={"username": "guess.me", "password": PASSWORD})
+    assert login.status_code == 429 and "登录失败次数过多" in login.json()["detail"]
+    with db_engine.connect() as conn:
+        reasons = conn.execute(text(
+            "SELECT detail->>'reason' FROM audit_log WHERE action = 'auth.login_failed' "
+            "AND detail->>'username' = 'guess.me'")).scalars().all()
+        changed = conn.execute(text("SELECT count(*) FROM audit_log WHERE action = 'user.password.own' "
+                                    "AND detail->>'username' = 'guess.me'")).scalar_one()
+    assert reasons == ["wrong_current_password"] * 5 and changed == 0
+
+
+def test_wrong_current_passwords_count_per_address(api, db_engine):
+    """Guesses spread over accounts from one address hit the address limit."""
+    with session_factory(db_engine).begin() as session:
+        for i in range(5):
+            create_user(session, f"addr.{i}", PASSWORD, "builder", "甲公司")
+    tokens = [_token(api, f"addr.{i}", PASSWORD) for i in range(5)]
+    for i in range(20):  # GISAPP_LOGIN_MAX_FAILURES_PER_ADDRESS, 4 per account
+        r = api.post("/api/auth/password", json={"current_password": f"wrong-guess-{i}",
+                                                 "new_password": "a-new-secret-2"},
+                     headers=_bearer(tokens[i % 5]))
+        assert r.status_code == 422, r.text
+    r = api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-secret-2"},
+                 headers=_bearer(tokens[0]))
+    assert r.status_code == 429 and "来自本地址的登录失败次数过多" in r.json()["detail"], r.text
+
+
+def test_a_right_current_password_clears_the_accounts_failures(api, db_engine):
+    with session_factory(db_engine).begin() as session:
+        create_user(session, "clear.me", PASSWORD, "builder", "甲公司")
+    token = _token(api, "clear.me", PASSWORD)
+    for i in range(4):
+        assert api.post("/api/auth/password", json={"current_password": f"nope-{i}-nope-nope",
+                                                    "new_password": "a-new-secret-2"},
+                        headers=_bearer(token)).status_code == 422
+    r = api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-secret-2"},
+                 headers=_bearer(token))
+    assert r.status_code == 200, r.text
+    with db_engine.connect() as conn:
+        left = conn.execute(text("SELECT count(*) FROM login_failure "
+                                 "WHERE username = 'clear.me'")).scalar_one()
+    assert left == 0
+
+
+def test_password_changes_take_a_bounded_hashing_slot(api, db_engine):
+    """With every Argon2 slot taken, a password change waits a few seconds, then 503."""
+    with session_factory(db_engine).begin() as session:
+        create_user(session, "busy.hash", PASSWORD, "builder", "甲公司")
+    token = _token(api, "busy.hash", PASSWORD)
+    slots = api.app.state.hash_threads
+    taken = 0
+    while slots.acquire(blocking=False):  # every slot of the worker, as busy changes would
+        taken += 1
+    try:
+        r = api.post("/api/auth/password", json={"current_password": PASSWORD,
+                                                 "new_password": "a-new-secret-2"}, headers=_bearer(token))
+        assert r.status_code == 503 and "排队校验密码" in r.json()["detail"], r.text
+        assert int(r.headers["Retry-After"]) >= 1
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert taken == 2  # GISAPP_LOGIN_HASH_CONCURRENCY
+    r = api.post("/api/auth/password", json={"current_password": PASSWORD, "new_password": "a-new-secret-2"},
+                 headers=_bearer(token))
+    assert r.status_code == 200, r.text

@@ -315,3 +315,75 @@ def test_a_geojson_with_too_many_vertices_is_refused_while_it_is_saved(api, logi
     assert r.status_code == 413, r.text[:300]
     assert "200,000 个顶点的上限" in _chinese(r)
     assert _counts(stored_network) == before
+
+
+def test_an_edit_that_grows_a_site_into_the_review_size_holds_it_again(api, login, stored_network):
+    """The answer given for the small site is withdrawn at once; the builder is told (D36, D51)."""
+    builder, office = login("builder", "甲公司"), login("gas_office")
+    small = site_feature("CM-GROW", LON, LAT)
+    r = api.post("/api/projects", json=small, headers=builder)
+    assert r.status_code == 201 and r.json()["conflicts"], r.text
+    pid = r.json()["id"]
+    first = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
+    assert first["state"] == "current" and first["valid_for_work"]
+    big = _rect("CM-GROW", 121.385, 31.628, 0.006, 0.0125)
+    r = api.put(f"/api/projects/{pid}", json=big, headers=builder)
+    assert r.status_code == 202, r.text
+    review = r.json()["properties"]["review"]
+    assert review["state"] == "pending" and review["answers_withdrawn"] == [first["number"]]
+    assert f"原查询答复书 {first['number']} 已撤回" in review["detail"]
+    assert r.json()["properties"]["conflicts"] == []
+    # No current answer while held; the old one reads as withdrawn, not valid for work.
+    held = api.get(f"/api/projects/{pid}/answer", headers=builder)
+    assert held.status_code == 404 and "待燃气管理所审核" in _chinese(held)
+    old = api.get(f"/api/projects/{pid}/answers", headers=builder).json()["answers"]
+    assert [(a["number"], a["state"], a["valid_for_work"]) for a in old] == [
+        (first["number"], "withdrawn", False)]
+    assert "已撤回" in old[0]["state_zh"]
+    with stored_network.connect() as conn:
+        code = conn.execute(text("SELECT verification_code FROM answer_letter WHERE number = :n"),
+                            {"n": first["number"]}).scalar_one()
+    verified = api.get(f"/api/answers/{first['number']}/verify", params={"code": code}).json()
+    assert verified["state"] == "withdrawn" and verified["current"] is False
+    assert api.get("/api/pipelines", headers=builder).json()["numberMatched"] == 0
+    assert [q["project_code"] for q in api.get("/api/reviews", headers=office).json()["reviews"]] == [
+        "CM-GROW"]
+    # Released: screened and answered anew, as a registration.
+    r = api.post(f"/api/projects/{pid}/review", json={"decision": "release"}, headers=office)
+    assert r.status_code == 200 and len(r.json()["conflicts"]) == 2, r.text
+    answer = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
+    assert answer["state"] == "current" and answer["number"] != first["number"]
+    # An edit of the released site's attributes alone does not hold it again ...
+    r = api.put(f"/api/projects/{pid}", json={"type": "Feature", "properties": {"name": "改名"}},
+                headers=builder)
+    assert r.status_code == 200 and "review" not in r.json()["properties"], r.text
+    assert api.get(f"/api/projects/{pid}/answer", headers=builder).json()["number"] == answer["number"]
+    # ... but moving it (still large) does, and withdraws that answer too.
+    moved = _rect("CM-GROW", 121.386, 31.628, 0.006, 0.0125)
+    r = api.put(f"/api/projects/{pid}", json=moved, headers=builder)
+    assert r.status_code == 202 and r.json()["properties"]["review"]["answers_withdrawn"] == [
+        answer["number"]]
+
+
+def test_an_import_replace_that_grows_a_site_withdraws_its_answer(api, login, stored_network, tmp_path):
+    builder = login("builder", "甲公司")
+    path = tmp_path / "site.geojson"
+
+    def upload(feature, **form):
+        path.write_text(json.dumps({"type": "FeatureCollection", "features": [feature]},
+                                   ensure_ascii=False), encoding="utf-8")
+        with open(path, "rb") as fh:
+            return api.post("/api/projects/import", headers=builder, data=form,
+                            files={"file": (path.name, fh, "application/geo+json")})
+
+    assert upload(site_feature("CM-REP", LON, LAT)).status_code == 201
+    pid = api.get("/api/projects", params={"q": "CM-REP"}, headers=builder).json()["features"][0]["id"]
+    first = api.get(f"/api/projects/{pid}/answer", headers=builder).json()
+    assert first["state"] == "current"
+    r = upload(_rect("CM-REP", 121.385, 31.628, 0.006, 0.0125), replace="true")
+    assert r.status_code == 201 and r.json()["replaced"] == 1, r.text
+    assert any("燃气管理所审核" in note for note in r.json()["notes"])
+    held = api.get(f"/api/projects/{pid}/answer", headers=builder)
+    assert held.status_code == 404 and "待燃气管理所审核" in _chinese(held)
+    states = [a["state"] for a in api.get(f"/api/projects/{pid}/answers", headers=builder).json()["answers"]]
+    assert states == ["withdrawn"]

@@ -167,17 +167,26 @@ def test_builder_import_forces_its_own_organisation(api, login, db_engine, sampl
 def test_builder_cannot_replace_another_organisations_projects_nor_import_pipelines(
     api, login, db_engine, sample_files
 ):
+    """Codes are per organisation (0017): the same file imported by another builder, even
+    with replace, makes that builder's own projects and leaves the first one's as they were."""
     paths, _, n_projects = sample_files
     owner = login("builder", organisation="甲单位")
     other = login("builder", organisation="乙单位")
     assert _upload(api, "projects", paths["projects"], owner).status_code == 201
+    before = _count(db_engine, "SELECT array_agg(id ORDER BY id) FROM construction_project")
+    audit = _count(db_engine, "SELECT count(*) FROM audit_log WHERE action = 'project.replace'")
     r = _upload(api, "projects", paths["projects"], other, replace=True)
-    assert r.status_code == 403, r.text
-    # Taken, never whose: the answer names no other organisation.
-    assert "registration_code" in r.json()["detail"] and "已被占用" in r.json()["detail"]
-    assert "其他单位" not in r.json()["detail"]
-    assert _count(db_engine, "SELECT count(*) FROM construction_project") == n_projects
-    assert _count(db_engine, "SELECT count(DISTINCT organisation) FROM construction_project") == 1
+    assert r.status_code == 201, r.text
+    assert r.json()["replaced"] == 0 and "甲单位" not in r.text
+    assert _count(db_engine, "SELECT count(*) FROM construction_project "
+                             "WHERE organisation = '乙单位'") == n_projects
+    assert _count(db_engine, "SELECT array_agg(id ORDER BY id) FROM construction_project "
+                             "WHERE organisation = '甲单位'") == before
+    assert _count(db_engine, "SELECT count(*) FROM audit_log WHERE action = 'project.replace'") == audit
+    # A plain import of the same file by the first builder is refused for its own codes only.
+    again = _upload(api, "projects", paths["projects"], owner)
+    assert again.status_code in (409, 422) and "同一单位" in again.text
+    assert "乙单位" not in again.text
     r = _upload(api, "pipelines", paths["pipelines"], owner)
     assert r.status_code == 403 and "builder" in r.json()["detail"]
     assert _count(db_engine, "SELECT count(*) FROM gas_pipeline") == 0

@@ -11,7 +11,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import socket
+import threading
+import time
 
 import httpx
 import pytest
@@ -197,3 +201,62 @@ def test_a_stream_closes_when_its_user_is_deactivated(database_url, db_engine, c
             f"{base}/api/users/{target}", json={"active": False}, headers=admin,
             timeout=10).raise_for_status())
         assert "event: logout" in lines
+
+
+# --- slow bodies (slowloris on the body) -----------------------------------------------------
+
+
+def _slow_body(port: int, token: dict, declared: int, stop: threading.Event) -> tuple[bytes, float]:
+    """POST a project declaring ``declared`` bytes, then send a byte a second; return the answer."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall((f"POST /api/projects HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      f"Authorization: {token['Authorization']}\r\nContent-Type: application/json\r\n"
+                      f"Content-Length: {declared}\r\n\r\n").encode())
+        answer = b""
+        sock.settimeout(1.0)
+        while not stop.is_set() and time.monotonic() - started < 30:
+            with contextlib.suppress(OSError):  # the server closed its side: read what it said
+                sock.sendall(b" ")
+            try:
+                chunk = sock.recv(65536)
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            if not chunk:
+                break
+            answer += chunk
+    return answer, time.monotonic() - started
+
+
+@pytest.mark.parametrize("declared", [5_000, 1_000_000], ids=["small-body", "large-body"])
+def test_a_body_sent_a_byte_a_second_is_cut_off_and_frees_its_slot(database_url, db_engine, clean_db,
+                                                                   declared):
+    """408 after the grace, the connection closed; the one admission slot serves others."""
+    _users(db_engine, ("slow-o", "gas_office"))
+    settings = Settings(_env_file=None, max_active_requests=1, max_queued_requests=0,
+                        body_grace_s=2.0, body_min_rate_bytes_s=100.0)
+    app = create_app(settings, database_url=database_url)
+    with live_server(app, guarded=True) as base:
+        office = _token(base, "slow-o")
+        port = int(base.rsplit(":", 1)[1])
+        stop = threading.Event()
+        result: list = []
+        slow = threading.Thread(target=lambda: result.append(_slow_body(port, office, declared, stop)))
+        slow.start()
+        time.sleep(0.5)
+        during = httpx.get(f"{base}/api/auth/me", headers=office, timeout=10)
+        slow.join(40)
+        stop.set()
+        answer, _elapsed = result[0]
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+        assert "请求体发送过慢" in answer.decode("utf-8", "replace")
+        # A small body is read before the request asks for a slot: the one slot stayed
+        # free. A large one (an upload) held it, but only until it was cut off.
+        if declared <= 64 * 1024:
+            assert during.status_code == 200, during.text
+        else:
+            assert during.status_code == 503 and during.headers["Retry-After"]
+        after = httpx.get(f"{base}/api/auth/me", headers=office, timeout=10)
+        assert after.status_code == 200, after.text

@@ -75,6 +75,18 @@ def test_owner_schedules_and_records_supervision_the_builder_sees_it(api, people
     assert api.get(f"/api/documents/{photo}", headers=h["other"]).status_code == 404
 
 
+def _approve_protection_permits(api, office, project_id, *, until: dt.date) -> None:
+    """The office approves every permit of the project (applied, then approved until ``until``)."""
+    permits = api.get("/api/permits", params={"project_id": project_id}, headers=office).json()["permits"]
+    assert permits
+    for n, permit in enumerate(permits):
+        for step, extra in (("applied", {}), ("approved", {"approved_until": until.isoformat(),
+                                                           "reference": f"崇燃保 SW-{n}"})):
+            r = api.post(f"/api/permits/{permit['id']}/transitions", headers=office,
+                         json={"to_status": step, **extra})
+            assert r.status_code == 200, r.text
+
+
 def test_start_notice_needs_working_days_and_tells_the_owners(api, people):
     h, pid = people["h"], people["project"]
     today = today_in_shanghai()
@@ -89,6 +101,15 @@ def test_start_notice_needs_working_days_and_tells_the_owners(api, people):
                     json={"planned_start": start.isoformat()}).status_code == 404
     assert api.post(f"/api/projects/{pid}/start-notice", headers=h["owner_a"],
                     json={"planned_start": start.isoformat()}).status_code == 403
+    # Before the office approves the protection-range permits, no notice: the same rule as
+    # the start-of-work check, naming what is missing; nothing is stored, nobody is told.
+    early = api.post(f"/api/projects/{pid}/start-notice", headers=h["builder"],
+                     json={"planned_start": start.isoformat()})
+    assert early.status_code == 409, early.text
+    assert "尚不能提交开工告知" in early.json()["detail"] and "HP-T1" in early.json()["detail"]
+    assert not [n for n in api.get("/api/notifications", headers=h["owner_a"]).json()["notifications"]
+                if n["event"] == "start_notice"]
+    _approve_protection_permits(api, h["office"], pid, until=start + dt.timedelta(days=90))
     ok = api.post(f"/api/projects/{pid}/start-notice", headers=h["builder"],
                   json={"planned_start": start.isoformat(), "note": "先做围挡"})
     assert ok.status_code == 201, ok.text

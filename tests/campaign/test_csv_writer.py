@@ -53,3 +53,19 @@ def test_missing_values_and_dates_go_to_pandas(tmp_path):
                           "name": ["a", None]})
     ours, theirs = _both(frame, tmp_path)
     assert ours == theirs and b"2026-03-01" in ours
+
+
+def test_rows_over_several_blocks_with_quoting_print_what_pandas_prints(tmp_path):
+    """The joined writer works in blocks of rows: a long frame crosses block edges."""
+    n = 40_000
+    rng = np.random.default_rng(11)
+    frame = pd.DataFrame({
+        "site_id": [f"S-{i:06d}" for i in range(n)],
+        "note": rng.choice(
+            ["a,b", 'say "hi"', "line\r\nbreak", "lone\rcr", "", "中文，逗号", "-5", "=1+1"], n),
+        "distance_m": np.round(rng.random(n) * 100, 2),
+        "count": rng.integers(-5, 5, n),
+    })
+    ours, theirs = _both(frame, tmp_path)
+    assert ours == theirs
+    assert ours.startswith(b"\xef\xbb\xbfsite_id,note,")

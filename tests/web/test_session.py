@@ -109,3 +109,23 @@ def test_change_own_password(api, db_engine):
     assert api.get("/api/auth/me", headers={"Authorization": f"Bearer {other}"}).status_code == 401
     api.cookies.clear()
     assert _login(api, "o2", "new-password-long").status_code == 303
+
+
+def test_wrong_current_passwords_on_the_page_are_throttled_like_logins(api, db_engine):
+    _user(db_engine, "o3", "gas_office")
+    _login(api, "o3")
+    csrf = api.cookies.get("gisapp_csrf")
+
+    def change(current: str):
+        return api.post("/account/password", data={"csrf_token": csrf, "current_password": current,
+                                                    "new_password": "new-password-long",
+                                                    "confirm_password": "new-password-long"})
+
+    for i in range(5):
+        wrong = change(f"not-it-{i}-at-all")
+        assert wrong.status_code == 422 and "当前密码不正确" in wrong.text
+    throttled = change(PASSWORD)
+    assert throttled.status_code == 429 and "账号 o3 登录失败次数过多" in throttled.text
+    assert int(throttled.headers["Retry-After"]) >= 1
+    api.cookies.clear()
+    assert "登录失败次数过多" in _login(api, "o3").text

@@ -52,6 +52,7 @@
       ["须办事项", "required_action"], ["依据", "rule_set"]
     ], p.conflicts);
     renderPermits(p.conflicts);
+    document.dispatchEvent(new CustomEvent("wb:project", { detail: p }));  // project-procedure.js
   }
 
   function renderPermits(conflicts) {
@@ -108,7 +109,7 @@
     }
     if (until) body.approved_until = until;
     if (ref) body.reference = ref;
-    if (to === "not_required") body.reason = reason; else if (reason) body.note = reason;
+    if (to === "not_required" || to === "rejected") body.reason = reason; else if (reason) body.note = reason;
     WB.api("POST", "/api/permits/" + pending.permit + "/transitions", body).then(function () {
       $("permit-dialog").close();
       WB.say($("page-message"), "已" + ACTION[to] + "。");
@@ -123,7 +124,8 @@
     return WB.api("GET", "/api/projects/" + id + "/answer").then(function (a) {
       var dl = $("letter"); dl.textContent = "";
       fact(dl, "答复书编号", a.number); fact(dl, "签发时间", WB.datetime(a.issued_at));
-      fact(dl, "有效期至", WB.date(a.valid_until)); fact(dl, "状态", a.state_zh || a.state);
+      fact(dl, "有效期至", WB.date(a.valid_until) + (a.near_expiry ? "（" + a.days_left + " 天后到期，请更新答复书）" : ""));
+      fact(dl, "状态", a.state_zh || a.state);
       fact(dl, "依据", a.rule_set_title || a.rule_set);
       $("letter-pdf").href = "/api/projects/" + id + "/answer.pdf";
       $("letter-pdf").hidden = false;
@@ -143,7 +145,8 @@
       return Promise.all([load(), loadLetter()]);
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   });
-  if (role === "inspector") $("letter-renew").hidden = true;
+  if ((WB.data.can || "").split(" ").indexOf("answer.renew") < 0) $("letter-renew").hidden = true;
+  window.WBProject = { reload: function () { return Promise.all([load(), loadLetter()]); } };
   loadLetter();
 
   if (/[?&]new=1/.test(location.search)) WB.say($("page-message"), "项目已保存，筛查答复如下。");

@@ -116,7 +116,9 @@ def _update(kind: str):
         feature: FeatureBody,
     ):
         _visible(request, session, access, kind, feature_id)
-        return update_feature(session, kind, feature_id, feature, write_ctx(request, access))
+        updated = update_feature(session, kind, feature_id, feature, write_ctx(request, access))
+        # 202 when the edit put the site on hold for the gas office (as a held creation).
+        return _json(updated, 202 if "review" in updated["properties"] else 200)
 
     update.__doc__ = f"修改{_zh(kind)}（属性与几何），并重新筛查。"
     return _granted(update, kind, "write")
