@@ -14,8 +14,9 @@ from gisapp.summary import format_summary
 from layers.services.summary import database_summary
 
 SAMPLE_SEED = 20261124
-CHANGE_HOW = ("修改方法：POST /api/auth/password（字段 current_password、new_password，"
-              "API 文档 /docs），或 gisapp user password --username 用户名；修改后该文件自动删除。")
+CHANGE_HOW = ("修改方法：登录工作台后点页首的“修改密码”；或 POST /api/auth/password（字段 "
+              "current_password、new_password，API 文档 /docs），或 gisapp user password --username "
+              "用户名；修改后该文件自动删除。")
 
 
 def load_sample_if_empty(engine, settings: Settings, seed: int = SAMPLE_SEED) -> bool:
