@@ -22,24 +22,6 @@
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
 
-  // "字段 wecom_webhook_url：…" (service) or a validation problem names the field.
-  function place(err) {
-    var fields = (err.problems || []).map(function (p) { return p.field; }).filter(Boolean);
-    var m = /字段 ([\w、]+)：(.*)$/.exec(err.detail || "");
-    if (m) fields = fields.concat(m[1].split("、"));
-    var placed = false;
-    fields.forEach(function (f) {
-      var box = $(f + "-error");
-      if (!box) return;
-      var own = (err.problems || []).filter(function (p) { return p.field === f; })[0];
-      WB.say(box, own ? own.message : (m ? m[2] : err.detail), true);
-      $(f).setAttribute("aria-invalid", "true");
-      if (!placed) $(f).focus();
-      placed = true;
-    });
-    WB.say($("page-message"), placed ? "未保存：请按字段旁的提示修改。" : err.detail, true);
-  }
-
   $("org-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     WB.clearErrors($("org-form"));
@@ -52,7 +34,7 @@
     WB.api("PUT", "/api/organisations/" + encodeURIComponent(NAME), body).then(function (o) {
       show(o);
       WB.say($("page-message"), "已保存本单位信息。");
-    }).catch(place);
+    }).catch(function (err) { WB.placeErrors(err, $("page-message")); });
   });
   load();
 })();

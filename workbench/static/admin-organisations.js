@@ -72,24 +72,6 @@
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
 
-  // "字段 wecom_webhook_url：…" (service) or a validation problem names the field.
-  function place(err) {
-    var fields = (err.problems || []).map(function (p) { return p.field; }).filter(Boolean);
-    var m = /字段 ([\w、]+)：(.*)$/.exec(err.detail || "");
-    if (m) fields = fields.concat(m[1].split("、"));
-    var placed = false;
-    fields.forEach(function (f) {
-      var box = $(f + "-error");
-      if (!box) return;
-      var own = (err.problems || []).filter(function (p) { return p.field === f; })[0];
-      WB.say(box, own ? own.message : (m ? m[2] : err.detail), true);
-      $(f).setAttribute("aria-invalid", "true");
-      if (!placed) $(f).focus();
-      placed = true;
-    });
-    WB.say($("page-message"), placed ? "未保存：请按字段旁的提示修改。" : err.detail, true);
-  }
-
   $("org-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     WB.clearErrors($("org-form"));
@@ -110,7 +92,7 @@
       WB.say($("page-message"), (editing ? "已保存单位 " : "已登记单位 ") + o.name + "。");
       fresh();
       load();
-    }).catch(place);
+    }).catch(function (err) { WB.placeErrors(err, $("page-message")); });
   });
   $("org-new").addEventListener("click", function () { fresh(); $("name").focus(); });
   load();

@@ -62,6 +62,27 @@
     return placed;
   }
 
+  // Put each error next to its field: a validation problem names it, or the service's
+  // "字段 wecom_webhook_url：…" does; the first such field takes the focus. pageBox says
+  // whether anything was placed (or the whole message when nothing could be).
+  function placeErrors(err, pageBox) {
+    var fields = (err.problems || []).map(function (p) { return p.field; }).filter(Boolean);
+    var m = /字段 ([\w、]+)：(.*)$/.exec(err.detail || "");
+    if (m) fields = fields.concat(m[1].split("、"));
+    var placed = false;
+    fields.forEach(function (f) {
+      var box = document.getElementById(f + "-error");
+      if (!box) return;
+      var own = (err.problems || []).filter(function (p) { return p.field === f; })[0];
+      say(box, own ? own.message : (m ? m[2] : err.detail), true);
+      var input = document.getElementById(f);
+      input.setAttribute("aria-invalid", "true");
+      if (!placed) input.focus();
+      placed = true;
+    });
+    say(pageBox, placed ? "未保存：请按字段旁的提示修改。" : err.detail, true);
+  }
+
   function say(box, text, isError) {
     box.textContent = text || "";
     box.classList.toggle("error", !!isError);
@@ -111,7 +132,8 @@
   function zoneCell(zone) { return el("span", { class: "zone-" + zone }, ZONE[zone] || zone); }
 
   window.WB = { el: el, api: api, table: table, link: link, date: date, datetime: datetime,
-                clearErrors: clearErrors, showErrors: showErrors, say: say, zoneCell: zoneCell,
+                clearErrors: clearErrors, showErrors: showErrors, placeErrors: placeErrors, say: say,
+                zoneCell: zoneCell,
                 ZONE: ZONE, PRESSURE: PRESSURE, PERMIT: PERMIT, STATUS: STATUS, KIND: KIND, ALERT: ALERT,
                 data: document.body.dataset };
 })();
