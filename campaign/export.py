@@ -106,7 +106,8 @@ def to_spreadsheet_csv(frame: pd.DataFrame, target: str | Path, encoding: str = 
             writer.writerow(header)
             writer.writerows(zip(*columns, strict=True))
         return
-    _write_joined(target, encoding, _quoted(header), [_quoted(cells) for cells in columns])
+    _write_joined(target, encoding, quote_csv_cells(header),
+                  [quote_csv_cells(cells) for cells in columns])
 
 
 # Rows joined and encoded per block: one encoder call per block instead of a write per
@@ -116,8 +117,11 @@ _ROWS_PER_BLOCK = 16_384
 _CSV_SPECIAL = (",", '"', "\r", "\n")
 
 
-def _quoted(cells: list[str]) -> list[str]:
-    """Return the cells as ``csv.writer`` (QUOTE_MINIMAL, CR LF) writes them in a row of several."""
+def quote_csv_cells(cells: list[str]) -> list[str]:
+    """Return the cells as ``csv.writer`` (QUOTE_MINIMAL, CR LF) writes them in a row of several.
+
+    Also what PostgreSQL's ``COPY ... (FORMAT csv)`` reads back (``layers.importer``).
+    """
     distinct = set(cells)
     joined = "".join(distinct)
     if not any(ch in joined for ch in _CSV_SPECIAL):

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 import geopandas as gpd
 import shapely
 
+from campaign.export import quote_csv_cells
 from layers.district import districts_of
 from layers.io import FeatureProblem, InputFileError
 from layers.io.errors import file_error
@@ -375,10 +376,10 @@ def copy_chunk(columns: list[list], source_name: str, batch_id: int, tail: list[
     only when one of its distinct values needs it, and rows are joined at once.
     """
     n = len(columns[0]) if columns else len(tail[0])
-    texts = [_csv_cells(_copy_texts(column)) for column in columns]
-    texts.append(_csv_cells([source_name] * n))
+    texts = [quote_csv_cells(_copy_texts(column)) for column in columns]
+    texts.append(quote_csv_cells([source_name] * n))
     texts.append([str(batch_id)] * n)
-    texts.extend(_csv_cells(extra) for extra in tail)
+    texts.extend(quote_csv_cells(extra) for extra in tail)
     if not n:
         return ""
     return "\r\n".join(map(",".join, zip(*texts, strict=True))) + "\r\n"
@@ -395,23 +396,6 @@ def _copy_texts(values: list) -> list[str]:
         # str() of a float or an int is its repr; NaN stands for a missing value.
         return ["" if v is None or v != v else str(v) for v in values]
     return [_copy_text(v) for v in values]
-
-
-_CSV_SPECIAL = (",", '"', "\r", "\n")
-
-
-def _csv_cells(cells: list[str]) -> list[str]:
-    """Quote the cells ``csv.writer`` quotes (QUOTE_MINIMAL: delimiter, quote, CR, LF)."""
-    distinct = set(cells)
-    joined = "".join(distinct)
-    if not any(ch in joined for ch in _CSV_SPECIAL):
-        return cells
-    quote = {
-        text: '"' + text.replace('"', '""') + '"'
-        for text in distinct
-        if any(ch in text for ch in _CSV_SPECIAL)
-    }
-    return [quote.get(text, text) for text in cells]
 
 
 CONSTRAINT_ZH = {
