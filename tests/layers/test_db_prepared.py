@@ -9,7 +9,15 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import NullPool
 
-from layers.db import execute_prepared, make_engine, session_factory, warm_pool
+from layers.db import (
+    PREPARED_MAX_IDS,
+    IdArray,
+    execute_prepared,
+    execute_sized,
+    make_engine,
+    session_factory,
+    warm_pool,
+)
 
 pytestmark = pytest.mark.postgis
 
@@ -42,6 +50,40 @@ def test_empty_list_and_null_binds(db_engine):
     sql = "SELECT coalesce(array_length(CAST(:ids AS bigint[]), 1), 0), CAST(:maybe AS text) IS NULL"
     with session_factory(db_engine)() as session:
         assert tuple(execute_prepared(session, sql, {"ids": [], "maybe": None}).one()) == (0, True)
+
+
+# An id array and a spatial distance: the statement shape PostgreSQL kept re-planning.
+_BY_IDS = ("SELECT count(*) FROM generate_series(1, 50) g(n) "
+           "WHERE n = ANY(CAST(:ids AS bigint[])) AND n < CAST(:limit AS int) -- {tag}")
+
+
+def _plans(session, tag: str) -> tuple[int, int] | None:
+    row = session.execute(text(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE :pattern"),
+        {"pattern": f"%-- {tag}"}).one_or_none()
+    return None if row is None else (row.generic_plans, row.custom_plans)
+
+
+def test_prepared_statements_run_their_generic_plan(db_engine):
+    """Planned once per connection: left to choose, PostgreSQL re-planned at every execution."""
+    with session_factory(db_engine)() as session:
+        for n in range(1, 9):
+            count = execute_prepared(session, _BY_IDS.format(tag="generic"),
+                                     {"ids": IdArray(range(n)), "limit": 40}).scalar()
+            assert count == n - 1  # 0 is not in the series
+        assert _plans(session, "generic") == (8, 0)
+
+
+def test_execute_sized_prepares_a_few_ids_and_plans_a_batch_afresh(db_engine):
+    with session_factory(db_engine)() as session:
+        few = IdArray(range(1, PREPARED_MAX_IDS + 1))
+        assert execute_sized(session, _BY_IDS.format(tag="few"), {"ids": few, "limit": 40},
+                             len(few)).scalar() == 39
+        assert _plans(session, "few") == (1, 0)
+        many = IdArray(range(1, PREPARED_MAX_IDS + 2))
+        assert execute_sized(session, _BY_IDS.format(tag="batch"), {"ids": many, "limit": 40},
+                             len(many)).scalar() == 39
+        assert _plans(session, "batch") is None  # planned for its size, never prepared
 
 
 _PROJ_CONTEXT = "SELECT count(*) FROM pg_backend_memory_contexts WHERE name = 'Proj Context'"
