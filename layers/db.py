@@ -8,7 +8,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import CursorResult, Engine
@@ -187,7 +187,7 @@ def execute_sized(session: Session, sql: str, params: dict, ids: int) -> CursorR
     """Run ``sql`` over ``ids`` ids: prepared (a generic plan) for a few, planned for a batch."""
     if ids <= PREPARED_MAX_IDS:
         return execute_prepared(session, sql, params)
-    return session.execute(text(sql), params)
+    return cast(CursorResult, session.execute(text(sql), params))
 
 
 def warm_pool(engine: Engine, connections: int) -> None:
