@@ -145,3 +145,30 @@ def test_recently_used_connection_is_not_pinged_and_a_dead_one_is_dropped_after_
         assert _backend_of(engine) != first
     finally:
         engine.dispose()
+
+
+def test_every_creation_screens_and_answers_with_the_plan_prepared_once(stored_network):
+    """The prepared screen and answer letter are not planned again at each API write.
+
+    Left to choose, PostgreSQL kept custom plans for them and planned them afresh at
+    every creation (1.5-3.7 ms at Shanghai size, more than they take to run).
+    """
+    from layers.services.actors import Actor
+    from layers.services.features import WriteContext, create_feature
+    from spatial_rules.rulesets import load_rule_set
+    from tests.factories import site_feature
+
+    ctx = WriteContext(actor=Actor.cli(), rule_set=load_rule_set("shanghai"))
+    with session_factory(stored_network)() as session:
+        for n in range(8):  # eight sites along the HP-T1 trunk, each with its conflict
+            created = create_feature(session, "projects",
+                                     site_feature(f"CM-PLAN-{n}", 121.385 + n * 0.004, 31.6299), ctx)
+            assert created["properties"]["conflicts"]
+        plans = session.execute(text(
+            "SELECT generic_plans, custom_plans, statement FROM pg_prepared_statements "
+            "WHERE statement LIKE '%INSERT INTO pipeline_conflict%' "
+            "OR statement LIKE '%INSERT INTO answer_letter%' "
+            "OR statement LIKE '%INSERT INTO alert %'")).all()
+        session.rollback()
+    assert len(plans) == 3
+    assert all((p.generic_plans, p.custom_plans) == (8, 0) for p in plans), plans
