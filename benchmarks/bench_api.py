@@ -190,7 +190,9 @@ def run_wrk(base: str, path: str, script: Path, tokens: list[str], args, seconds
     cmd = ["wrk", f"-t{THREADS}", f"-c{args.clients}", f"-d{seconds or args.duration}s",
            "--latency", "-s", str(script), f"{base}{path}", "--", ",".join(tokens), f"r{next(RUNS)}",
            str(SITES_USED)]
-    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    # errors="replace": a body's first 240 bytes may end inside a Chinese character.
+    out = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace",
+                         check=True).stdout
     result = {"raw": out}
     for pct in ("50", "90", "99"):
         match = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
