@@ -6,6 +6,8 @@ builder edits its own organisation, and a bad robot address is refused next to i
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -26,7 +28,7 @@ def _scalar(engine, sql: str, **params):
         return conn.execute(text(sql), params).scalar_one_or_none()
 
 
-def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, server):
+def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, server, db_engine):
     v = visit()
     v.login("builder")
     page = v.page
@@ -50,6 +52,7 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     page.wait_for_function("() => document.getElementById('copy-status').textContent !== ''")
     row = page.get_by_role("row").filter(has_text="QGIS 办公室电脑")
     assert "有效" in row.inner_text()
+    assert "从未使用" in row.inner_text()
     v.check("account-tokens-created")
 
     # The token on its own, as QGIS (Basic: user name and token) and GDAL (Bearer) send it.
@@ -60,10 +63,16 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     assert bearer.status_code == 200, bearer.text
     assert basic.json()["collections"] and basic.json() == bearer.json()
 
-    # A reload never shows the token again.
+    # A reload never shows the token again; it shows when the token was last used
+    # (Beijing time, to the minute).
     page.reload()
     page.get_by_role("row").filter(has_text="QGIS 办公室电脑").wait_for()
     assert token not in page.content()
+    used = _scalar(db_engine, "SELECT last_used_at FROM personal_access_token WHERE name = :n",
+                   n="QGIS 办公室电脑")
+    row_text = page.get_by_role("row").filter(has_text="QGIS 办公室电脑").inner_text()
+    assert "从未使用" not in row_text
+    assert (used + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M") in row_text
 
     # Revoking asks first (by keyboard: Enter opens, focus on 取消, Escape returns to the
     # button); 取消 leaves it working, 确认吊销 ends it at once.
