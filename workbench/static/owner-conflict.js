@@ -4,6 +4,7 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var id = WB.data.conflictId, current = null;
+  var SUPERVISION_ASKED = "on_site_supervision_required";
   var map = WBMap.create("map"), layers = null;
   WBMap.legend(map);
   var EVENT = { owner_reply: "权属单位答复", plan_uploaded: "上传保护方案", plan_agreed: "同意保护方案",
@@ -93,7 +94,12 @@
       ["到场", function (v) { return WB.datetime(v.arrived_at); }],
       ["离场", function (v) { return WB.datetime(v.left_at); }], ["监护情况", "notes"]
     ], c.visits, "本冲突的现场监护");
-    $("visit-form").hidden = !!c.closed_at;
+    // Supervision is scheduled on the reply that asked for it (the server refuses it otherwise).
+    var asked = c.decision === SUPERVISION_ASKED;
+    $("visit-form").hidden = !!c.closed_at || !asked;
+    $("visit-rule").textContent = c.closed_at || asked ? "" : c.decision
+      ? "本单位的答复为“" + c.decision_zh + "”，未要求现场监护；如需监护，请先将答复改为“须现场监护”。"
+      : "答复为“须现场监护”后才能安排现场监护。";
   }
 
   $("reply-form").addEventListener("submit", function (ev) {
