@@ -207,6 +207,17 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     v.check("owner-supervision-planned")
     button.click()
     now = dt.datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    # An arrival still to come: refused by the server, shown next to its field (WB.placeErrors).
+    page.get_by_label("到场时间").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("离场时间").fill((now + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
+    with page.expect_response(lambda r: r.url.endswith("/record")) as refused:
+        page.get_by_role("button", name="保存监护记录").click()
+    assert refused.value.status == 422
+    page.locator("#arrived_at-error").filter(has_text="到场时间晚于现在").wait_for()
+    assert page.locator("#arrived_at-error").inner_text() == "到场时间晚于现在"
+    assert page.get_by_label("到场时间").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "arrived_at"
+    assert page.locator("#record-message").inner_text() == "未保存：请按字段旁的提示修改。"
     page.get_by_label("到场时间").fill((now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("离场时间").fill((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("监护情况").fill("开挖距管道 3 米，已现场交底，设置警示带")

@@ -55,11 +55,9 @@
         $("new-token-value").select();
         load();
       }).catch(function (err) {
-        var m = /字段 (\w+)：(.*)$/.exec(err.detail || "");
-        var field = m && m[1] === "expires_days" ? "token-days" : "token-name";
-        WB.say($(field + "-error"), m ? m[2] : err.detail, true);
-        $(field).setAttribute("aria-invalid", "true");
-        $(field).focus();
+        // Every refusal sits next to a field: the one it names, else the name.
+        WB.placeErrors(err, null, { fields: { name: "token-name", expires_days: "token-days" },
+                                    fallback: "token-name" });
       });
   });
 

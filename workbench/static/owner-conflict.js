@@ -124,7 +124,7 @@
         WB.say($("page-message"), "答复已提交：" + r.decision_zh + (r.documents.length ? "（附件 " + r.documents.length + " 个）" : "") + "。");
       });
     }).catch(function (err) {
-      OWN.place(err, $("reply-message"), { decision: "decision", note: "note", files: "files" });
+      WB.placeErrors(err, $("reply-message"));
     }).then(function () { $("reply-submit").disabled = false; });
   });
 
@@ -144,7 +144,9 @@
       return load().then(function () {
         WB.say($("page-message"), "方案意见已提交：" + (chosen.value === "agreed" ? "同意保护方案" : "保护方案须修改") + "。");
       });
-    }).catch(function (err) { OWN.place(err, $("plan-message"), { decision: "plan_decision", note: "plan_note" }); });
+    }).catch(function (err) {
+      WB.placeErrors(err, $("plan-message"), { fields: { decision: "plan_decision", note: "plan_note" } });
+    });
   });
 
   $("visit-form").addEventListener("submit", function (ev) {
@@ -160,7 +162,7 @@
       return load().then(function () {
         WB.say($("page-message"), "已安排 " + v.scheduled_on + " 由 " + v.person + " 现场监护，建设单位已收到通知。");
       });
-    }).catch(function (err) { OWN.place(err, $("visit-message"), { scheduled_on: "scheduled_on", person: "person" }); });
+    }).catch(function (err) { WB.placeErrors(err, $("visit-message")); });
   });
 
   load();
