@@ -80,6 +80,9 @@ t AS (
   LIMIT :limit)
 SELECT coalesce(ST_AsMVT(t, 'pipelines', {EXTENT}, 'geom', 'id'), '') FROM t
 WHERE t.geom IS NOT NULL"""
+    # A page asks for some twenty tiles at once: parallel workers on top of them only
+    # compete for the same cores (maps.layers_data.serial).
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     params = {"z": z, "x": x, "y": y, "tol": tolerance_deg,
               "margin": _WORLD_M / 2**z * BUFFER / EXTENT,
               "all_classes": z >= ALL_CLASSES_ZOOM, "major": list(MAJOR_CLASSES),
