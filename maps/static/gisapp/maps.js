@@ -185,7 +185,7 @@
     var busy = false;
     watchTileAuth();
     var grid = L.vectorGrid.protobuf(spec.tiles, {
-      rendererFactory: L.canvas.tile, maxZoom: 22, interactive: true,
+      rendererFactory: L.canvas.tile, maxZoom: 22, interactive: false,  // clicks: map.on("click") below
       fetchOptions: { credentials: "same-origin" },
       getFeatureId: function (f) { return f.id; },
       vectorTileLayerStyles: {
@@ -194,9 +194,26 @@
         }
       }
     });
-    grid.on("click", function (e) {              // the pipeline's code and class, as text
-      var p = e.layer.properties || {};
-      L.popup().setLatLng(e.latlng).setContent(el("span", "", p.code + " " + (p.pressure_class || ""))).openOn(map);
+    // The page's own canvas (preferCanvas: projects, bands) lies over the tiles and takes
+    // every click, so VectorGrid never hears one: a click that hit nothing on that canvas
+    // reaches the map, and is tested here against the lines of the tile under it.
+    map.on("click", function (e) {
+      if (!map.hasLayer(group) || grid._tileZoom === undefined) return;
+      var size = grid.getTileSize(), z = grid._tileZoom, at = map.project(e.latlng, z);
+      var coords = at.unscaleBy(size).floor(), tile = grid._vectorTiles[coords.x + ":" + coords.y + ":" + z];
+      if (!tile) return;
+      var local = at.subtract(coords.scaleBy(size)), hit = null, reach = spec.weight / 2 + 3;
+      Object.keys(tile._features || {}).forEach(function (id) {
+        var line = tile._features[id].feature;         // its parts: points in tile pixels
+        (line._parts || []).forEach(function (part) {
+          for (var i = 1; !hit && i < part.length; i++) {
+            if (L.LineUtil.pointToSegmentDistance(local, part[i - 1], part[i]) <= reach) {
+              hit = { id: id, properties: line.properties || {} };
+            }
+          }
+        });
+      });
+      if (hit) pipelinePopup(map, hit, e.latlng);
     });
     grid.on("loading", function () { if (!busy) { busy = true; status.pending += 1; report(); } });
     grid.on("load", function () {
@@ -213,6 +230,18 @@
     });
     group.addLayer(grid);
     return { load: function () {} };
+  }
+
+  // A pipeline's code and class, as text. A low-zoom tile carries no codes (they were
+  // half its bytes): the one pipeline is then looked up by its id.
+  function pipelinePopup(map, hit, latlng) {
+    var show = function (code, cls) {
+      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + (cls || ""))).openOn(map);
+    };
+    if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
+    getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
+      show(f.properties.external_code, f.properties.pressure_class);
+    }).catch(function () {});
   }
 
   function openPopup(map, cfg, id, latlng) {
