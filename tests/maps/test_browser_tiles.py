@@ -108,7 +108,8 @@ def test_a_main_clicked_at_low_zoom_is_looked_up_by_its_id(page, server):  # noq
     codes = page.evaluate("""() => { var grid = null, out = [];
         GisMaps.groups.pipelines.eachLayer(function (l) { grid = l; });
         Object.values(grid._vectorTiles).forEach(function (t) {
-          Object.values(t._features).forEach(function (f) { out.push(f.feature.properties.code || null); }); });
+          Object.values(t._features).forEach(function (f) {
+            out.push(f.feature.properties.code || null); }); });
         return out; }""")
     assert codes and set(codes) == {None}
     # The page's own canvas (projects, township areas) lies over the tiles: the click goes
