@@ -12,7 +12,8 @@ sample as the baseline from the same run (the first scale is the baseline). Each
 is measured with the pipelines as bbox GeoJSON and as vector tiles (``--pipelines``:
 ``GISAPP_MAP_TILES_FROM_SEGMENTS`` set out of reach, then to 0), on the same data. Also
 the month's report (time and file sizes; ``--skip-report``) and the server process's peak
-memory. No assertion.
+memory. ``--detail`` prints, per page, when each request started after the navigation, how
+long it took and its body size (where a page's time goes). No assertion.
 """
 
 from __future__ import annotations
