@@ -5,14 +5,14 @@ The token check writes ``last_used_at`` at most once a minute per token (a busy
 desktop client does not write on every request).
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0019'
-down_revision = '0017'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
