@@ -157,6 +157,10 @@ class GasPipeline(StoredFeature, Base):
         Index("ix_gas_pipeline_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_gas_pipeline_import_batch_id", "import_batch_id"),
         Index("ix_gas_pipeline_district", "district"),
+        # The live mains a low-zoom map draws (maps.layers_data.MAJOR_CLASSES; migration 0020).
+        Index("ix_gas_pipeline_major_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL AND pressure_class IN "
+                                    "('subhigh_b', 'subhigh_a', 'high_b', 'high_a', 'ultra_high')")),
     )
 
 
@@ -704,6 +708,8 @@ class PersonalAccessToken(Base):
     )
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by the token check at most once a minute (personal_tokens.note_use); NULL: never used.
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_personal_access_token_user_id", "user_id"),)
 
