@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import IdArray, execute_prepared
+from layers.db import IdArray, execute_sized
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
@@ -336,9 +336,10 @@ def screen_db(
     scope = _FULL_SCOPE if full else _INCREMENTAL_SCOPE
     reconcile = _RECONCILE.format(screened=screened, scope=scope)
     # The incremental statement runs on every API write and takes longer to plan than to
-    # run for one site: it is prepared once per connection. A full screen is planned afresh.
-    result = session.execute(text(reconcile), params) if full else execute_prepared(
-        session, reconcile, params)
+    # run for one site: it is prepared once per connection (layers.db.execute_sized). A
+    # full screen or a large batch is planned afresh, for its size.
+    result = (session.execute(text(reconcile), params) if full else
+              execute_sized(session, reconcile, params, len(pids or ()) + len(gids or ())))
     in_range, closed, updated, new_ids, changed = result.one()
     if isinstance(changed, str):
         changed = json.loads(changed)

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_sized
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.districts import see_city_wide
 from layers.services.errors import InvalidRequestError, NotFoundError
@@ -129,7 +129,7 @@ def issue_answers(
         return {}
     today = today or today_in_shanghai()
     params = {
-        "ids": ids, "reason": reason, "year": today.year,
+        "ids": IdArray(ids), "reason": reason, "year": today.year,
         "valid_until": today + dt.timedelta(days=valid_days), "label": rule_set.label,
         "title": rule_set.title, "source": rule_set.source, "window_m": window_m(rule_set),
         "ranges": _ranges_json(rule_set),
@@ -140,7 +140,8 @@ def issue_answers(
         superseded = dict(session.execute(text(
             "UPDATE answer_letter SET superseded_at = now() WHERE project_id = ANY(:ids) "
             "AND superseded_at IS NULL RETURNING project_id, id"), {"ids": ids}).all())
-    issued = {pid: aid for aid, pid in execute_prepared(session, _ISSUE, params).all()}
+    # Prepared for the one project of an API write; an import's batch is planned for its size.
+    issued = {pid: aid for aid, pid in execute_sized(session, _ISSUE, params, len(ids)).all()}
     if superseded:
         session.execute(text(
             "UPDATE answer_letter o SET superseded_by = n.id FROM answer_letter n "
