@@ -260,7 +260,12 @@ class PipelineConflict(Base):
         Geometry("LINESTRING", srid=STORAGE_EPSG, spatial_index=False), nullable=True
     )
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_pipeline_conflict_district", "district"),
         CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("distance_m >= 0", name="distance_m"),
         Index(
@@ -349,7 +354,12 @@ class Permit(Base):
     )
     updated_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_permit_district", "district"),
         CheckConstraint(
             _in_list("status", PermitState),
             name="status",
@@ -378,7 +388,11 @@ class PermitEvent(Base):
     # NULL for a status change; else a step that keeps the status (owner_reply, plan_uploaded...).
     event: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"), Index("ix_permit_event_district", "district"))
 
 
 class Alert(Base):
@@ -405,7 +419,12 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_alert_district", "district"),
         CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
         CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("kind IN ('new', 'changed')", name="kind"),
@@ -488,7 +507,12 @@ class Inspection(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_inspection_district", "district"),
         CheckConstraint(_in_list("kind", InspectionKind), name="kind"),
         CheckConstraint(
             "(kind = 'self' AND round_or_stage IN (1, 2)) OR (kind = 'spot' AND round_or_stage "
@@ -514,7 +538,12 @@ class Hazard(Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     verified_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_hazard_district", "district"),
         CheckConstraint(
             _in_list("rectification_state", HazardState), name="rectification_state"
         ),
@@ -540,7 +569,12 @@ class EvidenceFile(Base):
     )
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_evidence_file_district", "district"),
         CheckConstraint("size_bytes > 0 AND size_bytes <= 20000000", name="size_bytes"),
         CheckConstraint("inspection_id IS NOT NULL OR hazard_id IS NOT NULL", name="owner"),
         Index("ix_evidence_file_inspection_id", "inspection_id"),
@@ -567,9 +601,14 @@ class SpotCheckPlan(Base):
     # The campaign settings it was drawn with (CampaignSettings.to_mapping); NULL before 0006.
     settings = mapped_column(JSONB, nullable=True)
 
+    # The district office that drew it (migration 0018); NULL: the whole deployment.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
         CheckConstraint("stage IN (1, 2, 3)", name="stage"),
-        Index("uq_spot_check_plan_year_stage", "year", "stage", unique=True),
+        # One plan per stage and district office (migration 0018).
+        Index("uq_spot_check_plan_year_stage_district", "year", "stage",
+              text("coalesce(district, '')"), unique=True),
     )
 
 
@@ -587,7 +626,11 @@ class SpotCheckPick(Base):
     forced: Mapped[bool] = mapped_column(Boolean)
 
     # The primary key leads with plan_id; deletes of projects need their own index.
-    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"), Index("ix_spot_check_pick_district", "district"))
 
 
 class RuleSetSwitch(Base):
@@ -654,7 +697,12 @@ class ProjectReview(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_project_review_district", "district"),
         CheckConstraint("state IN ('pending', 'released', 'rejected')", name="state"),
     )
 
@@ -742,6 +790,12 @@ class InspectionKeyItem(Base):
     )
     item: Mapped[str] = mapped_column(String(40), primary_key=True)
     compliant: Mapped[bool] = mapped_column(Boolean)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_inspection_key_item_district", "district"),)
+
 
 
 class DistrictArea(Base):
