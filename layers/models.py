@@ -392,7 +392,8 @@ class PermitEvent(Base):
     # follows; row-level security compares it with the transaction's district.
     district: Mapped[str | None] = mapped_column(String(6))
 
-    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"), Index("ix_permit_event_district", "district"))
+    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),
+                      Index("ix_permit_event_district", "district"))
 
 
 class Alert(Base):
@@ -630,7 +631,8 @@ class SpotCheckPick(Base):
     # follows; row-level security compares it with the transaction's district.
     district: Mapped[str | None] = mapped_column(String(6))
 
-    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"), Index("ix_spot_check_pick_district", "district"))
+    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),
+                      Index("ix_spot_check_pick_district", "district"))
 
 
 class RuleSetSwitch(Base):

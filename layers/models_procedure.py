@@ -180,7 +180,8 @@ class StartNotice(Base):
     # follows; row-level security compares it with the transaction's district.
     district: Mapped[str | None] = mapped_column(String(6))
 
-    __table_args__ = (Index("ix_start_notice_project_id", "project_id"), Index("ix_start_notice_district", "district"))
+    __table_args__ = (Index("ix_start_notice_project_id", "project_id"),
+                      Index("ix_start_notice_district", "district"))
 
 
 class DamageReport(Base):
