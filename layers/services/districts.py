@@ -58,6 +58,10 @@ CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_
 # a spot-check plan's is the office's that drew it, NULL for the whole deployment).
 DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report", *FOLLOWS_PROJECT, "spot_check_plan")
 RLS_TABLES = DISTRICT_COLUMN_TABLES
+# SQL of the district this transaction sees (its setting), NULL when city-wide: what
+# belongs to the office that sees it, such as its spot-check plans (district NULL: the
+# whole deployment's), is picked by it, so every caller gets its own scope's rows.
+SEEN_DISTRICT = "nullif(current_setting('gisapp.district', true), '*')"
 # Not under row-level security, and why (tests/api/test_api_districts.py checks that every
 # table is in one list or the other, so a new table is decided, not forgotten):
 NOT_DISTRICT_DATA = {
