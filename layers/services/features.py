@@ -149,7 +149,8 @@ def _screen(
     if new_ids:
         session.execute(
             text(
-                "INSERT INTO permit (conflict_id) SELECT unnest(CAST(:ids AS bigint[])) "
+                "INSERT INTO permit (conflict_id, district) SELECT c.id, c.district "
+                "FROM pipeline_conflict c WHERE c.id = ANY(CAST(:ids AS bigint[])) "
                 "ON CONFLICT (conflict_id) DO NOTHING"
             ),
             {"ids": new_ids},

@@ -52,7 +52,8 @@ def open_reviews(session: Session, conflict_ids: Sequence[int], reply_days: int,
         return
     due = due_date(session, today or today_in_shanghai(), reply_days)
     session.execute(text(
-        "INSERT INTO owner_review (conflict_id, owner, due_on) SELECT c.id, g.owner, :due "
+        "INSERT INTO owner_review (conflict_id, owner, due_on, district) "
+        "SELECT c.id, g.owner, :due, c.district "
         "FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
         "WHERE c.id = ANY(CAST(:ids AS bigint[])) ON CONFLICT (conflict_id) DO NOTHING"),
         {"ids": list(conflict_ids), "due": due})

@@ -203,9 +203,11 @@ def test_answer_numbers_carry_the_projects_district_each_with_its_own_sequence(c
                                                                             two_districts):
     city, _ids = two_districts
     # Interleaved: one shared sequence would leave gaps in Pudong's numbers.
+    made = {}
     for code, lon, lat in (("PD-2", 121.63, 31.21), ("CM-2", 121.56, 31.63), ("PD-3", 121.64, 31.22)):
         r = city_api.post("/api/projects", json=site_feature(code, lon, lat), headers=city)
         assert r.status_code == 201, r.text
+        made[code] = r.json()["id"]
     with db_engine.connect() as conn:
         numbers = dict(conn.execute(text(
             "SELECT p.registration_code, a.number FROM answer_letter a "
@@ -221,6 +223,10 @@ def test_answer_numbers_carry_the_projects_district_each_with_its_own_sequence(c
                             {"n": numbers["PD-2"]}).scalar_one()
     checked = city_api.get(f"/api/answers/{numbers['PD-2']}/verify", params={"code": code})
     assert checked.status_code == 200 and checked.json()["project_code"] == "PD-2", checked.text
+    # The letter names the office of its district, as its number does.
+    for code, office in (("PD-2", "浦东新区燃气管理所"), ("CM-2", "崇明区燃气管理所")):
+        letter = city_api.get(f"/api/projects/{made[code]}/answer.html", headers=city)
+        assert letter.status_code == 200 and office in letter.text, letter.text[:300]
 
 
 def test_every_jurisdiction_has_a_distinct_short_code():
