@@ -215,6 +215,9 @@ class ConstructionProject(StoredFeature, Base):
         Index("ix_construction_project_township", "township"),
         Index("ix_construction_project_import_batch_id", "import_batch_id"),
         Index("ix_construction_project_district", "district"),
+        # Live projects by district (migration 0018): a district's count is index-only.
+        Index("ix_construction_project_live_district", "district",
+              postgresql_where=text("deleted_at IS NULL")),
     )
 
 

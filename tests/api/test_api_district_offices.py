@@ -218,6 +218,9 @@ def test_answer_numbers_carry_the_projects_district_each_with_its_own_sequence(c
     serial = {code: int(number.rsplit("-", 1)[1]) for code, number in numbers.items()}
     assert serial["PD-2"] == serial["PD-1"] + 1 and serial["PD-3"] == serial["PD-1"] + 2, numbers
     assert serial["CM-2"] == serial["CM-1"] + 1, numbers
+    with db_engine.connect() as conn:  # CM goes on with the sequence a Chongming deployment always used
+        for seq, last in ((f"answer_seq_{year}", "CM-2"), (f"answer_seq_pd_{year}", "PD-3")):
+            assert conn.execute(text(f"SELECT last_value FROM {seq}")).scalar_one() == serial[last], seq
     with db_engine.connect() as conn:
         code = conn.execute(text("SELECT verification_code FROM answer_letter WHERE number = :n"),
                             {"n": numbers["PD-2"]}).scalar_one()

@@ -26,6 +26,8 @@ index serves:
   office draws its own plan per (year, stage); NULL is the plan of the whole deployment
   (a one-district deployment's, and the city office's). It comes under row-level
   security: a district sees its own plans only.
+- ``ix_construction_project_live_district``: a district's count of its live projects
+  (the project lists' totals) reads an index only instead of the whole table.
 - ``answer_next_seq(year, prefix)``: the answer number's sequence per district prefix
   and year. ``CM`` keeps the sequence ``answer_seq_<year>`` of migration 0009, so a
   Chongming deployment's numbers go on unchanged.
@@ -179,6 +181,11 @@ def upgrade() -> None:
         op.execute(f"CREATE TRIGGER gisapp_cascade_district AFTER UPDATE ON {parent} FOR EACH ROW "
                    f"WHEN (OLD.district IS DISTINCT FROM NEW.district) "
                    f"EXECUTE FUNCTION gisapp_ref.cascade_district_{parent}()")
+    # A district's count of its live projects (every project list pages with a total)
+    # was a scan of the whole table under the policy (6.8 ms for 10,000 sites, 0.8 ms
+    # off): with the live rows' districts in an index of their own it is an index-only scan.
+    op.create_index('ix_construction_project_live_district', 'construction_project', ['district'],
+                    postgresql_where=sa.text('deleted_at IS NULL'))
     own = f"district = {SEEN}"
     for child in FOLLOWS:
         extra = UNDISTRICTED.get(child)
@@ -229,6 +236,8 @@ def _migration_0013():
 
 def downgrade() -> None:
     op.execute("DROP FUNCTION IF EXISTS answer_next_seq(integer, text)")
+    op.drop_index('ix_construction_project_live_district', table_name='construction_project',
+                  postgresql_where=sa.text('deleted_at IS NULL'))
     op.execute("DROP POLICY IF EXISTS gisapp_district ON spot_check_plan")
     op.execute("ALTER TABLE spot_check_plan NO FORCE ROW LEVEL SECURITY")
     op.execute("ALTER TABLE spot_check_plan DISABLE ROW LEVEL SECURITY")
