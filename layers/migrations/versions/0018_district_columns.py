@@ -98,7 +98,6 @@ def _lookup(child: str, row: str) -> str:
 
 
 def _fill_function(child: str) -> str:
-    links = _links(child)
     # The notification's project comes first, and only a notification of no project
     # follows a damage report (as 0013's CASE did).
     if child == 'notification':
@@ -108,7 +107,6 @@ def _fill_function(child: str) -> str:
                   "(SELECT x.district FROM damage_report x WHERE x.id = NEW.entity_id) END")
     else:
         lookup = _lookup(child, 'NEW')
-    del links
     return f"""
         CREATE FUNCTION gisapp_ref.follow_district_{child}() RETURNS trigger LANGUAGE plpgsql AS $$
         BEGIN
