@@ -33,7 +33,7 @@ index serves:
   Chongming deployment's numbers go on unchanged.
 
 Revision ID: 0018
-Revises: 0017
+Revises: 0020
 Create Date: 2026-12-01
 """
 import importlib.util
@@ -43,7 +43,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '0018'
-down_revision = '0017'
+down_revision = '0020'
 branch_labels = None
 depends_on = None
 
