@@ -10,7 +10,9 @@ the exact per-class test. Abandoned pipelines have no protection range and are s
 
 Results go to ``pipeline_conflict``: a pair still in range is updated, a new pair is
 inserted (its id returned, so alerts can be raised in the same transaction), and an
-open conflict whose pair is no longer in range is closed, never deleted.
+open conflict whose pair is no longer in range is closed, never deleted. A new conflict
+takes its site's district (the project's), wherever the pipe lies: the district office
+that registered the site answers for it (migration 0018, row-level security).
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ _PAIRS = """
 SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm,
        r.protection_m, r.control_m, d.centreline_m,
        GREATEST(0.0, d.centreline_m - g.outer_diameter_mm / 2000.0) AS wall_m,
-       p.geom_m AS site_m, g.geom_m AS pipe_m, p.activities
+       p.geom_m AS site_m, g.geom_m AS pipe_m, p.activities, p.district
 FROM construction_project p
 JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
 JOIN """ + _RANGES + """ ON r.pressure_class = g.pressure_class
@@ -73,7 +75,7 @@ _FULL_PAIRS = """
 SELECT p.id AS project_id, q.pipeline_id, q.pressure_class, q.outer_diameter_mm,
        q.protection_m, q.control_m, q.centreline_m,
        GREATEST(0.0, q.centreline_m - q.outer_diameter_mm / 2000.0) AS wall_m,
-       p.geom_m AS site_m, q.pipe_m, p.activities
+       p.geom_m AS site_m, q.pipe_m, p.activities, p.district
 FROM construction_project p
 CROSS JOIN LATERAL (
   SELECT g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm, r.protection_m,
@@ -123,7 +125,7 @@ _ACTION = (
 _SCREENED = """
 WITH z AS MATERIALIZED (
   SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
-         centreline_m, wall_m, coalesce(activities, '') AS declared,
+         centreline_m, wall_m, coalesce(activities, '') AS declared, district,
          CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
          ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
   FROM ({pairs}) q
@@ -192,10 +194,10 @@ inserted AS (
   INSERT INTO pipeline_conflict (project_id, pipeline_id, rule_set, found_under, zone,
     distance_m, centreline_distance_m, pressure_class, outer_diameter_mm, protection_range_m,
     control_range_m, required_action, prohibited_activities, plan_required_activities,
-    nearest_line)
+    nearest_line, district)
   SELECT s.project_id, s.pipeline_id, :label, :label, s.zone, s.wall_m, s.centreline_m,
     s.pressure_class, s.outer_diameter_mm, s.protection_m, s.control_m, s.required_action,
-    s.prohibited, s.plan, s.nearest_line
+    s.prohibited, s.plan, s.nearest_line, s.district
   FROM screened s
   WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.closed_at IS NULL
                     AND {scope} AND c.project_id = s.project_id

@@ -129,7 +129,9 @@ def _json_default(value):
     return str(value)
 
 
-_OPEN_PERMITS = ("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:ids AS bigint[])) "
+# The conflict's district is given so the permits of a screen need no lookup each.
+_OPEN_PERMITS = ("INSERT INTO permit (conflict_id, district) SELECT c.id, c.district "
+                 "FROM pipeline_conflict c WHERE c.id = ANY(CAST(:ids AS bigint[])) "
                  "ON CONFLICT (conflict_id) DO NOTHING")
 
 

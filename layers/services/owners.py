@@ -55,9 +55,11 @@ def open_reviews(session: Session, conflict_ids: Sequence[int], reply_days: int,
     execute_sized(session, _OPEN_REVIEWS, {"ids": IdArray(conflict_ids), "due": due}, len(conflict_ids))
 
 
-# Prepared for the few conflicts of one API write (layers.db.execute_sized).
+# Prepared for the few conflicts of one API write (layers.db.execute_sized); the
+# conflict's district is given so a screen's thousands of reviews need no lookup each.
 _OPEN_REVIEWS = (
-    "INSERT INTO owner_review (conflict_id, owner, due_on) SELECT c.id, g.owner, CAST(:due AS date) "
+    "INSERT INTO owner_review (conflict_id, owner, due_on, district) "
+    "SELECT c.id, g.owner, CAST(:due AS date), c.district "
     "FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
     "WHERE c.id = ANY(CAST(:ids AS bigint[])) ON CONFLICT (conflict_id) DO NOTHING")
 
