@@ -262,7 +262,9 @@ class PipelineIndex:
             np.maximum(coords[starts, 0], coords[ends, 0]),
             np.maximum(coords[starts, 1], coords[ends, 1]),
         ])
-        segments = shapely.linestrings(np.stack([coords[starts], coords[ends]], axis=1))
+        segments = np.asarray(
+            shapely.linestrings(np.stack([coords[starts], coords[ends]], axis=1)), dtype=object
+        ).reshape(-1)
         return cls(
             whole_tree=shapely.STRtree(geoms[whole]),
             whole=whole,

@@ -69,11 +69,18 @@ def read_raw(
     """Return the raw table of a local file already checked by ``check_input_path``.
 
     ``pick`` reads only some attribute columns, for GeoPackages (UTF-8 by definition,
-    its schema known without reading rows); other formats read every column.
+    its schema known without reading rows) and plain GeoJSON files (read without GDAL,
+    ``layers.io.geojson_plain``); other formats read every column.
     """
     if fmt == "csv":
         return _read_csv(file, encoding)
     if fmt == "geojson":
+        if encoding is None and pick is not None:
+            from layers.io.geojson_plain import read_plain_geojson
+
+            plain = read_plain_geojson(file.read_bytes(), pick)
+            if plain is not None:
+                return plain
         return _read_geojson(file, encoding)
     if fmt == "gpkg":
         gpkg_layer = _gpkg_layer(file, layer)
