@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from itertools import chain
 
 import numpy as np
@@ -50,19 +52,41 @@ def read_plain_geojson(
     """
     if data.startswith(b"\xef\xbb\xbf"):
         return None
-    # Millions of dicts, lists and floats, none in a reference cycle: the cyclic
-    # collector's passes over them would cost more than the parsing (it runs again after).
-    collecting = gc.isenabled()
-    gc.disable()
+    with _collector_paused():
+        try:
+            # orjson checks the UTF-8 and refuses NaN and Infinity (GDAL's reading names them).
+            doc = orjson.loads(data)
+            return _table(doc, pick)
+        except (orjson.JSONDecodeError, ValueError, TypeError, RecursionError, _NotPlain):
+            return None
+
+
+_PAUSE_LOCK = threading.Lock()
+_pauses = 0
+_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic collector off while any thread parses (``gisapp screen`` reads two files at once).
+
+    Millions of dicts, lists and floats, none in a reference cycle: the collector's passes
+    over them would cost more than the parsing. It runs again when the last parse ends,
+    not when the first does (the other file's parse would then pay those passes).
+    """
+    global _pauses, _was_enabled
+    with _PAUSE_LOCK:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
-        # orjson checks the UTF-8 and refuses NaN and Infinity (GDAL's reading names them).
-        doc = orjson.loads(data)
-        return _table(doc, pick)
-    except (orjson.JSONDecodeError, ValueError, TypeError, RecursionError, _NotPlain):
-        return None
+        yield
     finally:
-        if collecting:
-            gc.enable()
+        with _PAUSE_LOCK:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
 
 
 def _table(doc: object, pick: Callable[[list[str]], list[str]] | None) -> RawTable:
