@@ -12,7 +12,8 @@ sample as the baseline from the same run (the first scale is the baseline). Each
 is measured with the pipelines as bbox GeoJSON and as vector tiles (``--pipelines``:
 ``GISAPP_MAP_TILES_FROM_SEGMENTS`` set out of reach, then to 0), on the same data. Also
 the month's report (time and file sizes; ``--skip-report``) and the server process's peak
-memory. No assertion.
+memory. ``--detail`` prints, per page, when each request started after the navigation, how
+long it took and its body size (where a page's time goes). No assertion.
 """
 
 from __future__ import annotations
@@ -53,16 +54,36 @@ def load(url: str, scale: str) -> None:
     load_dataset(url, generate_sample(scale=scale), extra=screen_and_user)
 
 
-def _body_size(response) -> int:
-    """Bytes of a response body (0 when the page closed before it could be read)."""
+def _body_size(request) -> int:
+    """Bytes of a finished request's response body, as the browser received it.
+
+    (``response.body()`` answered 0 for the vector tiles, which the page reads as blobs.)
+    """
     try:
-        return len(response.body()) if response.ok else 0
+        return max(0, request.sizes()["responseBodySize"])
     except Exception:  # noqa: BLE001 - the context may already be closed
         return 0
 
 
-def measure(base: str, browser) -> list[tuple[str, float, int, int]]:
-    """Return (page, seconds to settled data, HTML bytes, bytes transferred) per page."""
+def _breakdown(path: str, requests: list, start: float) -> None:
+    """Print what one page spent: each request's start and end after navigation, and its size."""
+    print(f"    {path}:", flush=True)
+    for request, size in requests:
+        timing = request.timing  # ms, relative to the request's own start time
+        began = timing.get("startTime", 0) / 1000 - start
+        ended = timing.get("responseEnd", -1)
+        took = ended / 1000 if ended >= 0 else float("nan")
+        name = request.url.split("//", 1)[-1].split("/", 1)[-1][:90]
+        print(f"      +{began * 1000:6.0f} ms {took * 1000:6.0f} ms {size / 1024:7.1f} KiB /{name}",
+              flush=True)
+
+
+def measure(base: str, browser, detail: bool = False) -> list[tuple[str, float, int, int]]:
+    """Return (page, seconds to settled data, HTML bytes, bytes transferred) per page.
+
+    ``detail``: also print every request of each page (when it started after the
+    navigation, how long it took, its size), to see where a page's time goes.
+    """
     with httpx.Client(base_url=base) as client:  # the one login at /: a session cookie
         client.post("/login", data={"username": "bench", "password": "bench-password-1"})
         cookies = [{"name": n, "value": v, "url": base} for n, v in client.cookies.items()]
@@ -71,9 +92,10 @@ def measure(base: str, browser) -> list[tuple[str, float, int, int]]:
         context = browser.new_context(viewport={"width": 1280, "height": 860})
         context.add_cookies(cookies)
         page = context.new_page()
-        sizes = []
-        page.on("response", lambda r, acc=sizes: acc.append(_body_size(r)))
+        finished: list = []
+        page.on("requestfinished", lambda r, acc=finished: acc.append(r))
         start = time.perf_counter()
+        wall_start = time.time()
         page.goto(base + path)
         if path != "/maps/":
             # A function, not an expression: the pages' CSP forbids eval.
@@ -83,7 +105,14 @@ def measure(base: str, browser) -> list[tuple[str, float, int, int]]:
             page.wait_for_load_state("networkidle")
         elapsed = time.perf_counter() - start
         html = len(httpx.get(base + path).content)
-        rows.append((path, elapsed, html, sum(sizes)))
+        sizes = [(r, _body_size(r)) for r in finished]
+        rows.append((path, elapsed, html, sum(size for _, size in sizes)))
+        if detail:
+            js_ms = page.evaluate("() => { var n = performance.getEntriesByType('navigation')[0];"
+                                  " return [n.responseEnd, n.domContentLoadedEventEnd]; }")
+            print(f"    {path}: HTML done {js_ms[0]:.0f} ms, DOMContentLoaded {js_ms[1]:.0f} ms, "
+                  f"settled {elapsed * 1000:.0f} ms", flush=True)
+            _breakdown(path, sizes, wall_start)
         context.close()
     return rows
 
@@ -111,6 +140,8 @@ def main() -> None:
     parser.add_argument("--pipelines", default="geojson,tiles",
                         help="how the map pages get the pipelines: geojson, tiles or both")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--detail", action="store_true",
+                        help="print every request of every page (start, duration, size)")
     options = parser.parse_args()
     modes = options.pipelines.split(",")
     threshold = {"geojson": str(10**12), "tiles": "0"}
@@ -130,7 +161,7 @@ def main() -> None:
                 with running_server(url, pids=pids, env_extra=env) as base, sync_playwright() as pw:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
                     measure(base, browser)  # warm-up: caches, first connections
-                    results[scale] = measure(base, browser)
+                    results[scale] = measure(base, browser, options.detail)
                     browser.close()
                     memory[scale] = _peak_mib(pids)
                 for path, secs, html, sent in results[scale]:

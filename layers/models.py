@@ -157,6 +157,10 @@ class GasPipeline(StoredFeature, Base):
         Index("ix_gas_pipeline_geom_m", "geom_m", postgresql_using="gist"),
         Index("ix_gas_pipeline_import_batch_id", "import_batch_id"),
         Index("ix_gas_pipeline_district", "district"),
+        # The live mains a low-zoom map draws (maps.layers_data.MAJOR_CLASSES; migration 0020).
+        Index("ix_gas_pipeline_major_geom", "geom", postgresql_using="gist",
+              postgresql_where=text("deleted_at IS NULL AND pressure_class IN "
+                                    "('subhigh_b', 'subhigh_a', 'high_b', 'high_a', 'ultra_high')")),
     )
 
 

@@ -1,7 +1,7 @@
 """Builders of the map pages (Simplified Chinese), served by the app and fully offline.
 
-A page embeds only what is small and public: the district boundary, the township areas
-and the legend, as JSON in a ``data-config`` attribute. The page script
+A page embeds only what is small and public: the jurisdiction's boundary and the legend,
+as JSON in a ``data-config`` attribute. The page script
 (``static/gisapp/maps.js``) draws the map with Leaflet and fills pipelines, ranges and
 projects from the bbox GeoJSON endpoints on every move, with the bearer token of the
 login it shows; nothing is loaded from another host.
@@ -151,13 +151,14 @@ def _page(title: str, body_class: str, config_id: str, config: dict, options: Pa
 """
 
 
-def build_map_page(view: str, townships: dict, options: PageOptions | None = None) -> str:
+def build_map_page(view: str, options: PageOptions | None = None) -> str:
     """Return the HTML of map page ``view`` (permits, supervision, inspections).
 
-    ``townships`` is ``layers_data.townships_geojson`` (CGCS2000 lon/lat, with name and
-    bounds); it may be empty, the district boundary is always drawn. The page carries
-    the district boundary, the township areas, the legend and the layer list as data;
-    ``static/gisapp/maps.js`` draws them with Leaflet and fills the data layers.
+    The page carries the jurisdiction's boundary, the legend and the layer list as
+    data; ``static/gisapp/maps.js`` draws them with Leaflet and fills the data layers.
+    The township areas (and the township filter's choices) come after login from
+    ``{data_url}/township-areas``, cut to the viewer's district and cached by the
+    browser: embedded, all of Shanghai's made every page 400 KiB.
     """
     if view not in PAGES:
         raise ValueError(f"unknown map page {view!r}")
@@ -176,19 +177,14 @@ def build_map_page(view: str, townships: dict, options: PageOptions | None = Non
         tiles = {"url": options.tile_url, "name": i18n.LAYER["base"], "maxZoom": 19,
                  "maxNativeZoom": options.tile_max_native_zoom,
                  "attribution": escape(options.tile_attribution or GENERIC_ATTRIBUTION)}
-    features = townships.get("features", [])
     config = {
         "view": view, "title": i18n.TITLE[view], "homeUrl": options.home_url,
         "dataUrl": options.data_url, "year": options.year, "layers": specs,
         "bounds": [[south, west], [north, east]], "minZoom": 8, "maxZoom": 19, "tiles": tiles,
         "district": {"name": i18n.LAYER["district"], "geometry": shapely.geometry.mapping(boundary)},
-        "townshipAreas": ({"name": i18n.LAYER["townships"], "features": [
-            {"type": "Feature", "geometry": f["geometry"], "properties": {"name": f["properties"]["name"]}}
-            for f in features]} if features else None),
+        "townshipAreas": {"name": i18n.LAYER["townships"], "url": f"{options.data_url}/township-areas"},
         "legend": legend_blocks(view),
         "panelUrl": f"{options.data_url}/inspection-coverage" if view == "inspections" else None,
-        "townships": [{"name": f["properties"]["name"], "bounds": f["properties"]["bounds"]}
-                      for f in features],
         "strings": _strings(options),
     }
     return _page(f"{i18n.TITLE[view]} - {district_name()}", "gis-map-page", "gis-map", config, options,

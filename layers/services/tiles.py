@@ -56,11 +56,20 @@ def pipeline_tile(session: Session, z: int, x: int, y: int, access: Access | Non
                   limit: int = TILE_FEATURE_LIMIT) -> bytes:
     """Return the ``pipelines`` vector tile z/x/y (MVT bytes; empty when nothing is there).
 
+    From ALL_CLASSES_ZOOM on each feature has ``code``, ``pressure_class``, ``dn`` and
+    ``status``; below it ``pressure_class`` only (and its id).
+
     ``access``: whose tile (None: everything, an internal read); ``near_m`` and
     ``near_cap``: the builders' reach and cap, as the pipeline API's.
     """
     check_tile("pipelines", z, x, y)
     scope, scope_params = scope_sql("pipelines", access, near_m, "g", near_cap)
+    # Below ALL_CLASSES_ZOOM a tile carries each main's id and class only: the codes are
+    # unique strings, more than half a low-zoom tile's bytes (Shanghai, z 9: 347 KB with
+    # them, 153 KB without); a click there looks the one pipeline up by its id.
+    details = ("g.external_code AS code, CAST(g.pressure_class AS text) AS pressure_class, "
+               "g.outer_diameter_mm AS dn, CAST(g.status AS text) AS status"
+               if z >= ALL_CLASSES_ZOOM else "CAST(g.pressure_class AS text) AS pressure_class")
     # Simplify in lon/lat to about a tenth of a tile unit: invisible, and the snapping
     # to the tile grid does the rest.
     tolerance_deg = 360.0 / (EXTENT * 2**z) / 4
@@ -68,8 +77,7 @@ def pipeline_tile(session: Session, z: int, x: int, y: int, access: Access | Non
 WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
 box AS (SELECT merc, ST_Transform(ST_Expand(merc, :margin), 4490) AS lonlat FROM b),
 t AS (
-  SELECT g.id, g.external_code AS code, CAST(g.pressure_class AS text) AS pressure_class,
-    g.outer_diameter_mm AS dn, CAST(g.status AS text) AS status,
+  SELECT g.id, {details},
     ST_AsMVTGeom(ST_Transform(ST_Simplify(g.geom, :tol, true), 3857), box.merc,
                  {EXTENT}, {BUFFER}, true) AS geom
   FROM gas_pipeline g, box
@@ -80,6 +88,9 @@ t AS (
   LIMIT :limit)
 SELECT coalesce(ST_AsMVT(t, 'pipelines', {EXTENT}, 'geom', 'id'), '') FROM t
 WHERE t.geom IS NOT NULL"""
+    # A page asks for some twenty tiles at once: parallel workers on top of them only
+    # compete for the same cores (maps.layers_data.serial).
+    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
     params = {"z": z, "x": x, "y": y, "tol": tolerance_deg,
               "margin": _WORLD_M / 2**z * BUFFER / EXTENT,
               "all_classes": z >= ALL_CLASSES_ZOOM, "major": list(MAJOR_CLASSES),

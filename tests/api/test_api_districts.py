@@ -110,6 +110,40 @@ def test_district_office_sees_only_its_district_through_the_api_and_maps(city_ap
         assert conn.execute(text("SELECT count(*) FROM construction_project")).scalar_one() == 2
 
 
+def test_township_areas_are_cut_to_the_district_and_revalidated_by_etag(city_api, db_engine,
+                                                                       two_districts):
+    city, _ids = two_districts
+    chongming = _user(city_api, db_engine, "cm-towns", CHONGMING)
+    with db_engine.begin() as conn:
+        for code, name, lon, lat in (("T-CM", "城桥镇", 121.55, 31.62), ("T-PD", "川沙新镇", 121.62, 31.20)):
+            conn.execute(text(
+                "INSERT INTO township (code, name, geom) VALUES (:c, :n, "
+                "ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4490), 0.01)))"),
+                {"c": code, "n": name, "x": lon, "y": lat})
+
+    def names(headers):
+        r = city_api.get("/maps/data/township-areas", headers=headers)
+        assert r.status_code == 200, r.text
+        assert r.headers["cache-control"].startswith("private")
+        for f in r.json()["features"]:  # the filter zooms to these bounds
+            (south, west), (north, east) = f["properties"]["bounds"]
+            assert south < north and west < east
+        return sorted(f["properties"]["name"] for f in r.json()["features"]), r.headers["etag"]
+
+    mine, mine_tag = names(chongming)
+    everything, city_tag = names(city)
+    assert mine == ["城桥镇"] and everything == ["城桥镇", "川沙新镇"]
+    assert mine_tag != city_tag  # one cached answer per district scope
+    again = city_api.get("/maps/data/township-areas", headers={**chongming, "If-None-Match": mine_tag})
+    assert again.status_code == 304 and not again.content
+    # An import of townships changes the answer and its tag at once.
+    with db_engine.begin() as conn:
+        conn.execute(text("UPDATE township SET name = '新城桥镇' WHERE code = 'T-CM'"))
+    changed = city_api.get("/maps/data/township-areas", headers={**chongming, "If-None-Match": mine_tag})
+    assert changed.status_code == 200 and changed.headers["etag"] != mine_tag
+    assert [f["properties"]["name"] for f in changed.json()["features"]] == ["新城桥镇"]
+
+
 def test_users_api_takes_a_district_and_refuses_an_unknown_one(city_api, db_engine):
     from layers.db import session_factory
     from layers.services.users import create_user

@@ -170,6 +170,12 @@ def test_permits_page(page, server, tmp_path):
     layers = page.inner_text(".leaflet-control-layers")
     assert "燃气管道（按压力级制）" in layers and "区界" in layers and "乡镇界" in layers
     assert page.locator(".leaflet-control-scale").count() == 1
+    # The township areas and the filter's choices came after login, in one cacheable answer.
+    towns = page.evaluate("""() => { var n = 0; GisMaps.groups.townshipAreas.eachLayer(function (g) {
+        g.eachLayer(function () { n += 1; }); }); return n; }""")
+    assert towns >= 10
+    assert page.locator(".gis-township select option").count() == towns + 1
+    assert [u for u in page.requests if u.endswith("/maps/data/township-areas")]
     # Colours on the canvas: projects are drawn, at least one with a protection conflict.
     states = _states(page)
     assert states.get("not_started", 0) > 0 and states.get("no_conflict", 0) > 0, states

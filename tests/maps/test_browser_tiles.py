@@ -75,3 +75,49 @@ def test_overview_map_draws_the_pipelines_from_vector_tiles(page, server, tmp_pa
     assert any("/api/tiles/pipelines/14/" in u for u in page.requests)
     _shot(page, tmp_path, "tiles-permits")
     _check_network(page, server)
+
+
+def test_an_ended_session_sends_the_tile_map_to_the_login(page, server):  # noqa: F811
+    """VectorGrid draws a refused tile as an empty one: the page must go to the login instead."""
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    page.wait_for_function("() => GisMaps.status.tiles.pipelines === true && GisMaps.status.pending === 0",
+                           timeout=20_000)
+    # Only the tiles are left to load: every GeoJSON layer is switched off, so a login
+    # that follows can only come from a tile's answer.
+    page.evaluate("""() => Object.keys(GisMaps.groups).forEach(function (k) {
+        if (k !== 'pipelines') GisMaps.map.removeLayer(GisMaps.groups[k]); })""")
+    refused = []
+    page.on("response", lambda r: r.status == 401 and refused.append(r.url))
+    page.context.clear_cookies()  # the session ended (expired, or logged out elsewhere)
+    page.evaluate("() => GisMaps.map.setView([31.70, 121.45], 15, { animate: false })")
+    page.wait_for_url("**/?next=*", timeout=20_000)
+    assert refused and all("/api/tiles/pipelines/" in u for u in refused), refused
+    assert "next=%2Fmaps%2Fpermits" in page.url or "next=/maps/permits" in page.url, page.url
+
+
+def test_a_main_clicked_at_low_zoom_is_looked_up_by_its_id(page, server):  # noqa: F811
+    """Low-zoom tiles carry no codes (half their bytes): the click asks the pipeline API."""
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    page.evaluate("() => GisMaps.map.setView([31.57, 121.55], 12, { animate: false })")
+    page.wait_for_function("() => GisMaps.status.pending === 0 && GisMaps.status.loads >= 3",
+                           timeout=20_000)
+    codes = page.evaluate("""() => { var grid = null, out = [];
+        GisMaps.groups.pipelines.eachLayer(function (l) { grid = l; });
+        Object.values(grid._vectorTiles).forEach(function (t) {
+          Object.values(t._features).forEach(function (f) {
+            out.push(f.feature.properties.code || null); }); });
+        return out; }""")
+    assert codes and set(codes) == {None}
+    # The page's own canvas (projects, township areas) lies over the tiles: the click goes
+    # through it to the map, which finds the main under it in the tile.
+    point = page.evaluate("""() => { var p = GisMaps.map.latLngToContainerPoint([31.57, 121.55]),
+        r = GisMaps.map.getContainer().getBoundingClientRect(); return [r.left + p.x, r.top + p.y]; }""")
+    with page.expect_response(lambda r: "/api/pipelines/" in r.url) as answer:
+        page.mouse.click(*point)
+    assert answer.value.status == 200
+    page.wait_for_selector(".leaflet-popup-content span")
+    assert page.inner_text(".leaflet-popup-content") == "T-high_b-1 high_b"

@@ -32,8 +32,9 @@ def test_data_needs_gas_office_or_inspector(api, login, stored_network):
         r = api.get(path, params={"bbox": BBOX, "zoom": 15}, headers=login(role, "甲公司"))
         assert r.status_code == status, (role, r.text)
     for path in ("/maps/data/summary", "/maps/data/search", "/maps/data/inspection-coverage",
-                 "/maps/data/townships"):
+                 "/maps/data/townships", "/maps/data/township-areas"):
         assert api.get(path, headers=login("builder", "甲公司")).status_code == 403
+        assert api.get(path).status_code == 401
 
 
 def test_pages_and_static_files_are_served(api):

@@ -50,8 +50,8 @@ def townships() -> dict:
 
 
 @pytest.fixture(scope="module")
-def pages(townships) -> dict[str, str]:
-    return {view: build_map_page(view, townships) for view in PAGES}
+def pages() -> dict[str, str]:
+    return {view: build_map_page(view) for view in PAGES}
 
 
 def external_urls(html: str) -> set[str]:
@@ -85,8 +85,12 @@ def test_page_has_title_legend_layers_and_controls(pages, townships, view):
                  i18n.LAYER[f"projects_{view}"]):
         assert js(name) in html  # a layer control entry
     assert f"/maps/data/projects?view={view}" in html
-    for feature in townships["features"]:  # the township filter's options
-        assert js(feature["properties"]["name"]) in html
+    # The township areas and the filter's choices come after login, cut to the viewer's
+    # district: the page itself carries none of them (all of Shanghai's made it 400 KiB).
+    assert config_of(pages[view])["townshipAreas"]["url"] == "/maps/data/township-areas"
+    for feature in townships["features"]:
+        assert js(feature["properties"]["name"]) not in html
+    assert len(pages[view].encode()) < 40_000
     assert js(i18n.SEARCH_PLACEHOLDER) in html and js(i18n.LOGIN_TITLE) in html
 
 
@@ -111,20 +115,20 @@ def test_supervision_and_inspection_legends(pages):
     assert "inspection-coverage" not in pages["permits"]
 
 
-def test_configured_tile_url_is_the_only_external_url(townships):
+def test_configured_tile_url_is_the_only_external_url():
     tile = "https://tiles.example.org/{z}/{x}/{y}.png"
-    html = build_map_page("permits", townships, PageOptions(tile_url=tile, tile_attribution="示例底图<b>"))
+    html = build_map_page("permits", PageOptions(tile_url=tile, tile_attribution="示例底图<b>"))
     assert config_of(html)["tiles"]["url"] == tile
     assert external_urls(html) == {tile}
     # Leaflet shows the attribution as HTML: the setting arrives escaped, shown as text.
     assert config_of(html)["tiles"]["attribution"] == "示例底图&lt;b&gt;"
 
 
-def test_page_without_townships_still_draws_the_district():
-    html = build_map_page("supervision", {"type": "FeatureCollection", "features": []})
+def test_page_draws_the_district_and_names_the_township_layer():
+    html = build_map_page("supervision")
     assert external_urls(html) == set()
     html = strings_of(html)
-    assert js(i18n.LAYER["district"]) in html and js(i18n.LAYER["townships"]) not in html
+    assert js(i18n.LAYER["district"]) in html and js(i18n.LAYER["townships"]) in html
 
 
 def test_dashboard_links_the_maps_offline():

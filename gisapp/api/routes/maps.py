@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
+import json
 from dataclasses import replace
 from typing import Annotated
 
@@ -79,12 +80,11 @@ def dashboard_page(request: Request) -> HTMLResponse:
 
 
 def _map_page(view: str, request: Request, session, year: int | None) -> HTMLResponse:
-    townships = layers_data.townships_geojson(session)
     options = _options(request, year)
     # A large network is drawn from vector tiles (its size is an estimate: no data leaves).
     if network_size(session) >= request.app.state.settings.map_tiles_from_segments:
         options = replace(options, pipeline_tiles_url=PIPELINE_TILES)
-    return HTMLResponse(build_map_page(view, townships, options))
+    return HTMLResponse(build_map_page(view, options))
 
 
 @router.get("/maps/permits", response_class=HTMLResponse, include_in_schema=False)
@@ -145,6 +145,34 @@ def project_popup(session: ReadSessionDep, access: Viewer, project_id: int, view
 def search(session: ReadSessionDep, access: Viewer, q: Annotated[str, Query(max_length=100)] = "") -> dict:
     """按项目编号或名称搜索项目。"""
     return {"results": layers_data.search_projects(session, q)}
+
+
+# The township areas change only with an import of townships: each answer carries an ETag
+# (the rows' version and the viewer's district), the browser keeps it a few minutes and
+# then asks again with If-None-Match (304, nothing rebuilt). The body of each
+# (version, district) is kept here, so a server builds it once per import.
+TOWNSHIP_CACHE_CONTROL = "private, max-age=300"
+_township_bodies: dict[tuple[str, str], bytes] = {}
+
+
+@router.get("/maps/data/township-areas")
+def township_areas(request: Request, session: ReadSessionDep, access: Viewer) -> Response:
+    """乡镇界（简化的 GeoJSON 面，含名称与范围）：区级用户只见本区乡镇；带 ETag，可缓存。"""
+    district = access.actor.district
+    version = layers_data.township_version(session)
+    etag = f'W/"townships-{version}-{district or "all"}"'
+    headers = {"ETag": etag, "Cache-Control": TOWNSHIP_CACHE_CONTROL, "Vary": "Cookie, Authorization"}
+    if etag in [t.strip() for t in request.headers.get("if-none-match", "").split(",")]:
+        return Response(status_code=304, headers=headers)
+    key = (version, district or "")
+    body = _township_bodies.get(key)
+    if body is None:
+        body = json.dumps(layers_data.township_areas(session, district), ensure_ascii=False,
+                          separators=(",", ":")).encode()
+        if len(_township_bodies) > 64:  # old versions and many districts: start again
+            _township_bodies.clear()
+        _township_bodies[key] = body
+    return Response(content=body, media_type="application/geo+json", headers=headers)
 
 
 @router.get("/maps/data/townships")

@@ -162,13 +162,30 @@
     return { load: load };
   }
 
+  // VectorGrid turns a tile that failed into an empty one, so an ended session (401) would
+  // leave a blank map instead of the login the GeoJSON layers go to. Its tiles are fetched
+  // through window.fetch: watch the answers of tile requests only, once per page.
+  var tileAuthWatched = false;
+  function watchTileAuth() {
+    if (tileAuthWatched || !window.fetch) return;
+    tileAuthWatched = true;
+    var plain = window.fetch;
+    window.fetch = function (input, init) {
+      return plain.call(window, input, init).then(function (r) {
+        if (r.status === 401 && String(r.url).indexOf("/api/tiles/") >= 0) toLogin();
+        return r;
+      });
+    };
+  }
+
   // A large network: the layer is drawn from vector tiles (/api/tiles, Leaflet.VectorGrid),
   // which Leaflet loads itself as the view moves; nothing to fetch on "moveend". The
   // status counts the distinct features of the tiles on screen.
   function tileLayer(map, spec, group, report) {
     var busy = false;
+    watchTileAuth();
     var grid = L.vectorGrid.protobuf(spec.tiles, {
-      rendererFactory: L.canvas.tile, maxZoom: 22, interactive: true,
+      rendererFactory: L.canvas.tile, maxZoom: 22, interactive: false,  // clicks: map.on("click") below
       fetchOptions: { credentials: "same-origin" },
       getFeatureId: function (f) { return f.id; },
       vectorTileLayerStyles: {
@@ -177,9 +194,26 @@
         }
       }
     });
-    grid.on("click", function (e) {              // the pipeline's code and class, as text
-      var p = e.layer.properties || {};
-      L.popup().setLatLng(e.latlng).setContent(el("span", "", p.code + " " + (p.pressure_class || ""))).openOn(map);
+    // The page's own canvas (preferCanvas: projects, bands) lies over the tiles and takes
+    // every click, so VectorGrid never hears one: a click that hit nothing on that canvas
+    // reaches the map, and is tested here against the lines of the tile under it.
+    map.on("click", function (e) {
+      if (!map.hasLayer(group) || grid._tileZoom === undefined) return;
+      var size = grid.getTileSize(), z = grid._tileZoom, at = map.project(e.latlng, z);
+      var coords = at.unscaleBy(size).floor(), tile = grid._vectorTiles[coords.x + ":" + coords.y + ":" + z];
+      if (!tile) return;
+      var local = at.subtract(coords.scaleBy(size)), hit = null, reach = spec.weight / 2 + 3;
+      Object.keys(tile._features || {}).forEach(function (id) {
+        var line = tile._features[id].feature;         // its parts: points in tile pixels
+        (line._parts || []).forEach(function (part) {
+          for (var i = 1; !hit && i < part.length; i++) {
+            if (L.LineUtil.pointToSegmentDistance(local, part[i - 1], part[i]) <= reach) {
+              hit = { id: id, properties: line.properties || {} };
+            }
+          }
+        });
+      });
+      if (hit) pipelinePopup(map, hit, e.latlng);
     });
     grid.on("loading", function () { if (!busy) { busy = true; status.pending += 1; report(); } });
     grid.on("load", function () {
@@ -198,6 +232,18 @@
     return { load: function () {} };
   }
 
+  // A pipeline's code and class, as text. A low-zoom tile carries no codes (they were
+  // half its bytes): the one pipeline is then looked up by its id.
+  function pipelinePopup(map, hit, latlng) {
+    var show = function (code, cls) {
+      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + (cls || ""))).openOn(map);
+    };
+    if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
+    getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
+      show(f.properties.external_code, f.properties.pressure_class);
+    }).catch(function () {});
+  }
+
   function openPopup(map, cfg, id, latlng) {
     getJSON(cfg.dataUrl + "/projects/" + id + "/popup?view=" + cfg.view + (cfg.year ? "&year=" + cfg.year : ""))
       .then(function (d) {
@@ -207,20 +253,46 @@
       .catch(function () {});
   }
 
-  // Township filter: zooms to the township and limits projects to it.
-  function townshipControl(map, cfg, state, reload) {
-    var box = el("div", "gis-control gis-township"), select = el("select");
+  // Township filter: zooms to the township and limits projects to it. Its choices come
+  // with the township areas (fill), after login: the viewer's own district's only.
+  function townshipControl(map, state, reload) {
+    var box = el("div", "gis-control gis-township"), select = el("select"), towns = [];
     select.title = S.township;
     select.appendChild(new Option(S.allTownships, ""));
-    cfg.townships.forEach(function (t) { select.appendChild(new Option(t.name, t.name)); });
     select.addEventListener("change", function () {
       state.township = select.value;
-      var t = cfg.townships.filter(function (x) { return x.name === select.value; })[0];
+      var t = towns.filter(function (x) { return x.name === select.value; })[0];
       if (t) map.fitBounds(t.bounds);                  // a move reloads again; the older request is aborted
       reload();
     });
     box.appendChild(el("label", "", S.township)); box.appendChild(select);
     control(map, "topleft", box);
+    return {
+      fill: function (features) {
+        features.forEach(function (f) {
+          towns.push(f.properties);
+          select.appendChild(new Option(f.properties.name, f.properties.name));
+        });
+      }
+    };
+  }
+
+  // The township areas: one cached GeoJSON (ETag) after login, drawn under the data.
+  function townshipAreas(cfg, group, filter, report) {
+    if (!cfg.townshipAreas) return;
+    status.pending += 1; report();
+    getJSON(cfg.townshipAreas.url).then(function (data) {
+      group.addLayer(L.geoJSON(data, {
+        style: function () {
+          return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
+        },
+        onEachFeature: function (f, layer) { layer.bindTooltip(el("span", "", f.properties.name), { sticky: true }); }
+      }));
+      group.bringToBack();
+      filter.fill(data.features);
+      status.loads += 1;
+    }).catch(function () { status.failures += 1; })
+      .then(function () { status.pending -= 1; report(); });
   }
 
   // Search by project code or name; a result zooms to the site and opens its pop-up.
@@ -267,7 +339,7 @@
     home.href = cfg.homeUrl;
     head.appendChild(el("strong", "", cfg.title)); head.appendChild(home); head.appendChild(logoutLink());
     control(map, "topleft", head);
-    townshipControl(map, cfg, state, reload);
+    var filter = townshipControl(map, state, reload);
     searchControl(map, cfg);
     var foot = el("div", "gis-control gis-status"); foot.appendChild(line);
     control(map, "bottomleft", foot);
@@ -276,6 +348,7 @@
     map.on("moveend", function () { clearTimeout(timer); timer = setTimeout(reload, 150); });
     map.on("overlayadd", reload);
     whenLoggedIn(function () {
+      townshipAreas(cfg, groups.townshipAreas, filter, report);
       reload();
       if (cfg.panelUrl) {
         getJSON(cfg.panelUrl + (cfg.year ? "?year=" + cfg.year : "")).then(function (d) {
@@ -330,13 +403,8 @@
     overlays[cfg.district.name] = L.geoJSON(cfg.district.geometry, {
       interactive: false, style: function () { return { color: "#37474f", weight: 2.5, fill: false }; }
     }).addTo(map);
-    if (cfg.townshipAreas) {
-      overlays[cfg.townshipAreas.name] = L.geoJSON({ type: "FeatureCollection", features: cfg.townshipAreas.features }, {
-        style: function () {
-          return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
-        },
-        onEachFeature: function (f, layer) { layer.bindTooltip(el("span", "", f.properties.name), { sticky: true }); }
-      }).addTo(map);
+    if (cfg.townshipAreas) {                          // filled after login (townshipAreas)
+      groups.townshipAreas = overlays[cfg.townshipAreas.name] = L.featureGroup().addTo(map);
     }
     cfg.layers.forEach(function (spec) { groups[spec.key] = L.featureGroup().addTo(map); overlays[spec.name] = groups[spec.key]; });
     legend(map, cfg.legend);
