@@ -269,8 +269,10 @@ def test_file_screen_agrees_with_the_naive_geopandas_script(files, tmp_path):
     assert len(theirs) > 50
     assert set(theirs) <= set(ours)
     for pair, row in theirs.items():
-        assert (ours[pair]["zone"], float(ours[pair]["distance_m"])) == (row["zone"], float(row["distance_m"]))
-    # A buffer of 8 segments per quarter circle lies up to 0.5 % inside the true range.
+        mine = ours[pair]
+        assert (mine["zone"], float(mine["distance_m"])) == (row["zone"], float(row["distance_m"]))
+    # A buffer of 16 segments per quarter circle (geopandas' default) lies inside the true
+    # range by at most 0.12 % of its radius: the pairs it misses sit at the outer edge.
     for pair in set(ours) - set(theirs):
         row = ours[pair]
         outer = float(row["control_range_m"]) + float(row["outer_diameter_mm"]) / 2000.0
