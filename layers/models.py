@@ -708,6 +708,8 @@ class PersonalAccessToken(Base):
     )
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by the token check at most once a minute (personal_tokens.note_use); NULL: never used.
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_personal_access_token_user_id", "user_id"),)
 

@@ -354,10 +354,16 @@ def screen_db(
 
 
 def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[dict]:
-    """Return the open conflicts with the codes of their project and pipeline."""
+    """Return the open conflicts with their project (id, organisation, code) and pipeline code.
+
+    A project code is unique within its organisation only (D57): ``site_id`` alone may name
+    two organisations' projects, so every row also carries ``project_id`` and
+    ``project_organisation`` (empty for projects of no organisation).
+    """
     rows = session.execute(
         text(
-            "SELECT c.id, p.registration_code AS site_id, g.external_code AS pipeline_id, c.zone, "
+            "SELECT c.id, p.id AS project_id, coalesce(p.organisation, '') AS project_organisation, "
+            "p.registration_code AS site_id, g.external_code AS pipeline_id, c.zone, "
             "c.distance_m, c.centreline_distance_m, c.pressure_class, c.outer_diameter_mm, "
             "c.rule_set, c.protection_range_m, c.control_range_m, "
             "array_to_string(c.prohibited_activities, ',') AS prohibited_activities, "
@@ -366,7 +372,7 @@ def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[
             "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
             "JOIN gas_pipeline g ON g.id = c.pipeline_id "
             "WHERE c.closed_at IS NULL AND (CAST(:label AS text) IS NULL OR c.rule_set = :label) "
-            "ORDER BY p.registration_code, g.external_code"
+            "ORDER BY p.registration_code, coalesce(p.organisation, ''), p.id, g.external_code"
         ),
         {"label": rule_set_label},
     ).mappings().all()

@@ -42,8 +42,12 @@ def _bulk_gc() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _summary_lines(rows: list[tuple[str, str, str]], rule_label: str) -> list[str]:
-    """rows: (site_id, zone, pressure_class) per conflict."""
+def _summary_lines(rows: list[tuple[object, str, str]], rule_label: str) -> list[str]:
+    """rows: (project key, zone, pressure_class) per conflict.
+
+    The key names one project: its code in a file, its id in the database (codes are
+    unique per organisation only, D57).
+    """
     lines = [f"规则集 {rule_label}：冲突 {len(rows)} 处，涉及项目 {len({r[0] for r in rows})} 个"]
     counts = Counter((zone, cls) for _site, zone, cls in rows)
     for zone in ZONE_ORDER:
@@ -179,7 +183,7 @@ def _screen_db(rule_set, out: Path | None) -> None:
         f"已筛查数据库（未竣工项目）：新增冲突 {len(report.new_conflict_ids)} 处，更新 {report.updated} 处，"
         f"关闭 {report.closed} 处。"
     )
-    rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
+    rows = [(c["project_id"], c["zone"], c["pressure_class"]) for c in conflicts]
     for line in _summary_lines(rows, rule_set.label):
         typer.echo(line)
     if out is not None:

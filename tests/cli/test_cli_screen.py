@@ -249,6 +249,30 @@ def test_db_mode_screens_stored_data_and_updates_the_conflicts_table(files, clea
     assert "新增冲突 0 处" in again.stdout
 
 
+@pytest.mark.postgis
+def test_db_mode_names_each_project_by_organisation_and_id(stored_network, database_url, tmp_path):
+    """Two organisations' "P-001" (codes are unique per organisation, D57) stay two projects."""
+    env = dict(os.environ, DATABASE_URL=database_url, GISAPP_DATA_DIR=str(tmp_path / ".gisapp"))
+    with stored_network.begin() as conn:
+        ids = {
+            org: conn.execute(text(
+                "INSERT INTO construction_project "
+                "(registration_code, name, kind, status, organisation, geom) "
+                "VALUES ('P-001', :name, 'housing', 'under_construction', :org, ST_GeomFromText("
+                "'MULTIPOLYGON(((121.400 31.6300, 121.401 31.6300, 121.401 31.6302, 121.400 31.6302, "
+                "121.400 31.6300)))', 4490)) RETURNING id"), {"org": org, "name": f"{org} 项目"}).scalar()
+            for org in ("甲建设公司", "乙建设公司")
+        }
+    out = tmp_path / "db.csv"
+    r = _run("--db", "--out", out, cwd=tmp_path, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "涉及项目 2 个" in r.stdout, r.stdout
+    rows = _rows(out)
+    assert {(row["site_id"], row["project_organisation"], int(row["project_id"])) for row in rows} == {
+        ("P-001", org, project_id) for org, project_id in ids.items()}
+    assert {row["pipeline_id"] for row in rows} == {"HP-T1"}
+
+
 NAIVE = Path(__file__).resolve().parents[2] / "benchmarks" / "naive_screen.py"
 
 
