@@ -67,6 +67,8 @@ FOLLOWS_PROJECT = {
                            "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
                            "EXISTS (SELECT 1 FROM supervision_visit v WHERE v.id = visit_id) OR "
                            "EXISTS (SELECT 1 FROM damage_report d WHERE d.id = damage_report_id)"),
+    # The map state kept ahead of time (migration 0022).
+    "project_map_state": _PROJECT.format(col="project_id"),
 }
 # A pipeline of another district is read when a visible project conflicts with it
 # (migration 0013's SELECT policy on gas_pipeline).
