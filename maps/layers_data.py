@@ -411,9 +411,8 @@ ORDER BY array_position(CAST(:order AS text[]), CAST(pressure_class AS text))"""
     conflicts = [{"zone": z.value, "n": int(counts[f"conflicts_{z.value}"]),
                   "projects": int(counts[f"projects_{z.value}"])}
                  for z in ZONE_ORDER if counts[f"conflicts_{z.value}"]]
-    permits = sorted(({"status": s.value, "n": int(counts[f"permits_{s.value}"])}
-                      for s in PERMIT_SEVERITY if counts[f"permits_{s.value}"]),
-                     key=lambda r: r["status"])
+    permits = [{"status": s, "n": int(counts[f"permits_{s}"])}
+               for s in sorted(p.value for p in PERMIT_SEVERITY) if counts[f"permits_{s}"]]
     alerts_new = counts["alerts_new"] or 0
     return {
         "pipelines": [dict(r) for r in pipes],
