@@ -169,3 +169,47 @@ def test_the_permits_map_reads_the_stored_state(api, login, stored_network):
     r = api.get("/maps/data/projects", params={"bbox": "121.37,31.62,121.43,31.65", "zoom": 15,
                                                "view": "permits"}, headers=office)
     assert r.json()["features"][0]["properties"]["state"] == "applied"
+
+
+def test_two_transactions_writing_one_project_at_once_store_both_changes(api, login, stored_network):
+    """Each transaction's trigger locks the project's row before counting with a fresh
+    snapshot, so the second one waits for the first and counts its change too."""
+    import threading
+
+    engine = stored_network
+    office = login("gas_office")
+    r = api.post("/api/projects", json=site_feature("MS-RACE", 121.40, 31.6297, size_deg=0.0104),
+                 headers=office)
+    assert r.status_code == 201, r.text
+    project_id = r.json()["id"]
+    with engine.begin() as conn:
+        conflicts = conn.execute(text("SELECT id FROM pipeline_conflict WHERE project_id = :p "
+                                      "AND closed_at IS NULL ORDER BY id"), {"p": project_id}).scalars().all()
+        assert len(conflicts) == 2
+        conn.execute(text("INSERT INTO permit (conflict_id) SELECT unnest(CAST(:c AS bigint[])) "
+                          "ON CONFLICT (conflict_id) DO NOTHING"),
+                     {"c": conflicts})
+    first, second = engine.connect(), engine.connect()
+    try:
+        t1, t2 = first.begin(), second.begin()
+        first.execute(text("UPDATE permit SET status = 'applied' WHERE conflict_id = :c"),
+                      {"c": conflicts[0]})
+        done = threading.Event()
+
+        def other() -> None:
+            second.execute(text("UPDATE permit SET status = 'applied' WHERE conflict_id = :c"),
+                           {"c": conflicts[1]})
+            done.set()
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert not done.wait(1.0)  # it waits for the first transaction's lock on the project
+        t1.commit()
+        thread.join(30)
+        assert done.is_set()
+        t2.commit()
+    finally:
+        first.close()
+        second.close()
+    states = _check(engine)
+    assert states[project_id][COLUMNS.index("permits_applied")] == 2 and states[project_id][-1] == 4
