@@ -18,6 +18,7 @@ import pandas as pd
 import geopandas as gpd
 
 from spatial_rules.crs import METRIC_PROJ4
+from spatial_rules.pressure import classify_pressure
 from spatial_rules.rulesets import load_rule_set
 
 
@@ -58,13 +59,26 @@ def naive_screen(pipes: gpd.GeoDataFrame, sites: gpd.GeoDataFrame, rules: str = 
     )
 
 
+def read(path: str) -> gpd.GeoDataFrame:
+    """Read a file as an analyst would: GDAL for GIS formats, pandas + WKT for a CSV."""
+    if path.endswith(".csv"):
+        table = pd.read_csv(path, dtype={"id": str})
+        geometry = gpd.GeoSeries.from_wkt(table.pop("wkt"), crs="EPSG:4490")
+        return gpd.GeoDataFrame(table, geometry=geometry)
+    frame = gpd.read_file(path, engine="pyogrio")
+    # Shapefile exports carry short (10-byte) field names.
+    return frame.rename(columns={"pressure": "design_pressure_mpa", "diameter": "outer_diameter_mm"})
+
+
 def main() -> None:
     """Read both files, screen naively, write CSV."""
     pipes_path, sites_path, out = sys.argv[1:4]
-    pipes = gpd.read_file(pipes_path, engine="pyogrio")
-    sites = gpd.read_file(sites_path, engine="pyogrio")
+    pipes = read(pipes_path)
+    sites = read(sites_path)
     if "design_pressure_mpa" in pipes and "pressure_class" not in pipes:
-        raise SystemExit("naive script expects a pressure_class column")
+        # One class per distinct pressure (a handful), as an analyst's lookup table.
+        classes = {p: classify_pressure(p).value for p in pipes["design_pressure_mpa"].unique()}
+        pipes["pressure_class"] = pipes["design_pressure_mpa"].map(classes)
     result = naive_screen(pipes, sites)
     result.to_csv(out, index=False)
     print(len(result))

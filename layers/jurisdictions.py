@@ -34,6 +34,15 @@ CITY_CODE = "310100"
 CITY_NAME = "上海市"
 DEFAULT_CODE = "310151"  # 崇明区
 ALIASES = {"chongming": "310151", "shanghai": CITY_CODE, CITY_NAME: CITY_CODE, "上海": CITY_CODE}
+# A short code per jurisdiction (the initials of its pinyin name), printed where a number
+# must say which district issued it: answer letters (CM-2026-000123). Chongming's CM is
+# the prefix its numbers always had. The boundary file carries adcode and name only.
+SHORT_CODES = {
+    CITY_CODE: "SH", "310101": "HP", "310104": "XH", "310105": "CN", "310106": "JA",
+    "310107": "PT", "310109": "HK", "310110": "YP", "310112": "MH", "310113": "BS",
+    "310114": "JD", "310115": "PD", "310116": "JS", "310117": "SJ", "310118": "QP",
+    "310120": "FX", "310151": "CM",
+}
 
 
 class JurisdictionError(ValueError):
@@ -51,6 +60,11 @@ class Jurisdiction:
     max_scale_error: float  # over the boundary, in the fitted projection
     rule_family: str = "shanghai"
     districts: tuple[str, ...] = ()  # the district codes a city-wide jurisdiction holds
+
+    @property
+    def short_code(self) -> str:
+        """Return the jurisdiction's two-letter code (CM for Chongming, SH for the city)."""
+        return SHORT_CODES[self.code]
 
     @property
     def metric_proj4(self) -> str:

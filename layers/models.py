@@ -220,6 +220,9 @@ class ConstructionProject(StoredFeature, Base):
         Index("ix_construction_project_township", "township"),
         Index("ix_construction_project_import_batch_id", "import_batch_id"),
         Index("ix_construction_project_district", "district"),
+        # Live projects by district (migration 0018): a district's count is index-only.
+        Index("ix_construction_project_live_district", "district",
+              postgresql_where=text("deleted_at IS NULL")),
     )
 
 
@@ -265,7 +268,12 @@ class PipelineConflict(Base):
         Geometry("LINESTRING", srid=STORAGE_EPSG, spatial_index=False), nullable=True
     )
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_pipeline_conflict_district", "district"),
         CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("distance_m >= 0", name="distance_m"),
         Index(
@@ -354,7 +362,12 @@ class Permit(Base):
     )
     updated_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_permit_district", "district"),
         CheckConstraint(
             _in_list("status", PermitState),
             name="status",
@@ -383,7 +396,12 @@ class PermitEvent(Base):
     # NULL for a status change; else a step that keeps the status (owner_reply, plan_uploaded...).
     event: Mapped[str | None] = mapped_column(String(32))
 
-    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_permit_event_permit_id", "permit_id"),
+                      Index("ix_permit_event_district", "district"))
 
 
 class Alert(Base):
@@ -410,7 +428,12 @@ class Alert(Base):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_alert_district", "district"),
         CheckConstraint("status IN ('new', 'acknowledged', 'resolved')", name="status"),
         CheckConstraint(_in_list("zone", ZONE_ORDER), name="zone"),
         CheckConstraint("kind IN ('new', 'changed')", name="kind"),
@@ -493,7 +516,12 @@ class Inspection(Base):
     )
     created_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_inspection_district", "district"),
         CheckConstraint(_in_list("kind", InspectionKind), name="kind"),
         CheckConstraint(
             "(kind = 'self' AND round_or_stage IN (1, 2)) OR (kind = 'spot' AND round_or_stage "
@@ -519,7 +547,12 @@ class Hazard(Base):
     verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     verified_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_hazard_district", "district"),
         CheckConstraint(
             _in_list("rectification_state", HazardState), name="rectification_state"
         ),
@@ -545,7 +578,12 @@ class EvidenceFile(Base):
     )
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_evidence_file_district", "district"),
         CheckConstraint("size_bytes > 0 AND size_bytes <= 20000000", name="size_bytes"),
         CheckConstraint("inspection_id IS NOT NULL OR hazard_id IS NOT NULL", name="owner"),
         Index("ix_evidence_file_inspection_id", "inspection_id"),
@@ -572,9 +610,14 @@ class SpotCheckPlan(Base):
     # The campaign settings it was drawn with (CampaignSettings.to_mapping); NULL before 0006.
     settings = mapped_column(JSONB, nullable=True)
 
+    # The district office that drew it (migration 0018); NULL: the whole deployment.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
         CheckConstraint("stage IN (1, 2, 3)", name="stage"),
-        Index("uq_spot_check_plan_year_stage", "year", "stage", unique=True),
+        # One plan per stage and district office (migration 0018).
+        Index("uq_spot_check_plan_year_stage_district", "year", "stage",
+              text("coalesce(district, '')"), unique=True),
     )
 
 
@@ -592,7 +635,12 @@ class SpotCheckPick(Base):
     forced: Mapped[bool] = mapped_column(Boolean)
 
     # The primary key leads with plan_id; deletes of projects need their own index.
-    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_spot_check_pick_project_id", "project_id"),
+                      Index("ix_spot_check_pick_district", "district"))
 
 
 class RuleSetSwitch(Base):
@@ -659,7 +707,12 @@ class ProjectReview(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     note: Mapped[str | None] = mapped_column(Text)
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_project_review_district", "district"),
         CheckConstraint("state IN ('pending', 'released', 'rejected')", name="state"),
     )
 
@@ -709,6 +762,8 @@ class PersonalAccessToken(Base):
     )
     expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # Written by the token check at most once a minute (personal_tokens.note_use); NULL: never used.
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
     __table_args__ = (Index("ix_personal_access_token_user_id", "user_id"),)
 
@@ -747,6 +802,12 @@ class InspectionKeyItem(Base):
     )
     item: Mapped[str] = mapped_column(String(40), primary_key=True)
     compliant: Mapped[bool] = mapped_column(Boolean)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_inspection_key_item_district", "district"),)
+
 
 
 class DistrictArea(Base):

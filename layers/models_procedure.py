@@ -90,7 +90,12 @@ class AnswerLetter(Base):
     expiry_notified_at: Mapped[dt.datetime | None] = _tz()
     snapshot = mapped_column(JSONB, nullable=False)
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_answer_letter_district", "district"),
         CheckConstraint("reason IN ('registration', 'change', 'renewal')", name="reason"),
         Index("ix_answer_letter_project_id", "project_id"),
         Index("ix_answer_letter_superseded_by", "superseded_by"),
@@ -117,7 +122,12 @@ class OwnerReview(Base):
     plan_decision: Mapped[str | None] = mapped_column(String(24))
     plan_decided_at: Mapped[dt.datetime | None] = _tz()
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_owner_review_district", "district"),
         CheckConstraint("decision IS NULL OR decision IN ("
                         + ", ".join(f"'{d}'" for d in OWNER_DECISIONS) + ")", name="decision"),
         CheckConstraint("plan_decision IS NULL OR plan_decision IN ('agreed', 'changes_requested')",
@@ -142,7 +152,12 @@ class SupervisionVisit(Base):
     notes: Mapped[str | None] = mapped_column(Text)
     recorded_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_supervision_visit_district", "district"),
         CheckConstraint("left_at IS NULL OR arrived_at IS NULL OR left_at >= arrived_at",
                         name="times"),
         Index("ix_supervision_visit_conflict_id", "conflict_id"),
@@ -161,7 +176,12 @@ class StartNotice(Base):
     submitted_at: Mapped[dt.datetime] = _tz(server_default=func.now())
     submitted_by: Mapped[str | None] = mapped_column(String(64))
 
-    __table_args__ = (Index("ix_start_notice_project_id", "project_id"),)
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
+    __table_args__ = (Index("ix_start_notice_project_id", "project_id"),
+                      Index("ix_start_notice_district", "district"))
 
 
 class DamageReport(Base):
@@ -206,7 +226,12 @@ class Violation(Base):
     acknowledged_at: Mapped[dt.datetime | None] = _tz()
     acknowledged_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_violation_district", "district"),
         CheckConstraint("kind IN ('no_permit', 'answer_expired', 'no_answer')", name="kind"),
         Index("ix_violation_project_id", "project_id"),
     )
@@ -231,7 +256,12 @@ class ProcedureDocument(Base):
     uploaded_at: Mapped[dt.datetime] = _tz(server_default=func.now())
     uploaded_by: Mapped[str | None] = mapped_column(String(64))
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_procedure_document_district", "district"),
         CheckConstraint("kind IN ('owner_reply', 'protection_plan', 'visit_photo', 'damage_photo')",
                         name="kind"),
         CheckConstraint("size_bytes > 0 AND size_bytes <= 20000000", name="size_bytes"),
@@ -261,7 +291,12 @@ class Notification(Base):
     created_at: Mapped[dt.datetime] = _tz(server_default=func.now())
     read_at: Mapped[dt.datetime | None] = _tz()
 
+    # The district of the row (migration 0018): filled by the database from the row it
+    # follows; row-level security compares it with the transaction's district.
+    district: Mapped[str | None] = mapped_column(String(6))
+
     __table_args__ = (
+        Index("ix_notification_district", "district"),
         Index("uq_notification_user_id_dedup_key", "user_id", "dedup_key", unique=True),
         Index("ix_notification_unread", "user_id", "id", postgresql_where=text("read_at IS NULL")),
         Index("ix_notification_project_id", "project_id"),

@@ -10,7 +10,9 @@ the exact per-class test. Abandoned pipelines have no protection range and are s
 
 Results go to ``pipeline_conflict``: a pair still in range is updated, a new pair is
 inserted (its id returned, so alerts can be raised in the same transaction), and an
-open conflict whose pair is no longer in range is closed, never deleted.
+open conflict whose pair is no longer in range is closed, never deleted. A new conflict
+takes its site's district (the project's), wherever the pipe lies: the district office
+that registered the site answers for it (migration 0018, row-level security).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import IdArray, execute_prepared
+from layers.db import IdArray, execute_sized
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.screening_locks import lock_area, lock_district
 from spatial_rules.pressure import PressureClass
@@ -57,7 +59,7 @@ _PAIRS = """
 SELECT p.id AS project_id, g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm,
        r.protection_m, r.control_m, d.centreline_m,
        GREATEST(0.0, d.centreline_m - g.outer_diameter_mm / 2000.0) AS wall_m,
-       p.geom_m AS site_m, g.geom_m AS pipe_m, p.activities
+       p.geom_m AS site_m, g.geom_m AS pipe_m, p.activities, p.district
 FROM construction_project p
 JOIN gas_pipeline g ON ST_DWithin(p.geom_m, g.geom_m, :search_m)
 JOIN """ + _RANGES + """ ON r.pressure_class = g.pressure_class
@@ -73,7 +75,7 @@ _FULL_PAIRS = """
 SELECT p.id AS project_id, q.pipeline_id, q.pressure_class, q.outer_diameter_mm,
        q.protection_m, q.control_m, q.centreline_m,
        GREATEST(0.0, q.centreline_m - q.outer_diameter_mm / 2000.0) AS wall_m,
-       p.geom_m AS site_m, q.pipe_m, p.activities
+       p.geom_m AS site_m, q.pipe_m, p.activities, p.district
 FROM construction_project p
 CROSS JOIN LATERAL (
   SELECT g.id AS pipeline_id, g.pressure_class, g.outer_diameter_mm, r.protection_m,
@@ -123,7 +125,7 @@ _ACTION = (
 _SCREENED = """
 WITH z AS MATERIALIZED (
   SELECT project_id, pipeline_id, pressure_class, outer_diameter_mm, protection_m, control_m,
-         centreline_m, wall_m, coalesce(activities, '') AS declared,
+         centreline_m, wall_m, coalesce(activities, '') AS declared, district,
          CASE WHEN wall_m < protection_m THEN 'protection' ELSE 'control' END AS zone,
          ST_Transform(ST_ShortestLine(site_m, pipe_m), 4490) AS nearest_line
   FROM ({pairs}) q
@@ -192,10 +194,10 @@ inserted AS (
   INSERT INTO pipeline_conflict (project_id, pipeline_id, rule_set, found_under, zone,
     distance_m, centreline_distance_m, pressure_class, outer_diameter_mm, protection_range_m,
     control_range_m, required_action, prohibited_activities, plan_required_activities,
-    nearest_line)
+    nearest_line, district)
   SELECT s.project_id, s.pipeline_id, :label, :label, s.zone, s.wall_m, s.centreline_m,
     s.pressure_class, s.outer_diameter_mm, s.protection_m, s.control_m, s.required_action,
-    s.prohibited, s.plan, s.nearest_line
+    s.prohibited, s.plan, s.nearest_line, s.district
   FROM screened s
   WHERE NOT EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.closed_at IS NULL
                     AND {scope} AND c.project_id = s.project_id
@@ -336,9 +338,10 @@ def screen_db(
     scope = _FULL_SCOPE if full else _INCREMENTAL_SCOPE
     reconcile = _RECONCILE.format(screened=screened, scope=scope)
     # The incremental statement runs on every API write and takes longer to plan than to
-    # run for one site: it is prepared once per connection. A full screen is planned afresh.
-    result = session.execute(text(reconcile), params) if full else execute_prepared(
-        session, reconcile, params)
+    # run for one site: it is prepared once per connection (layers.db.execute_sized). A
+    # full screen or a large batch is planned afresh, for its size.
+    result = (session.execute(text(reconcile), params) if full else
+              execute_sized(session, reconcile, params, len(pids or ()) + len(gids or ())))
     in_range, closed, updated, new_ids, changed = result.one()
     if isinstance(changed, str):
         changed = json.loads(changed)
@@ -354,10 +357,16 @@ def screen_db(
 
 
 def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[dict]:
-    """Return the open conflicts with the codes of their project and pipeline."""
+    """Return the open conflicts with their project (id, organisation, code) and pipeline code.
+
+    A project code is unique within its organisation only (D57): ``site_id`` alone may name
+    two organisations' projects, so every row also carries ``project_id`` and
+    ``project_organisation`` (empty for projects of no organisation).
+    """
     rows = session.execute(
         text(
-            "SELECT c.id, p.registration_code AS site_id, g.external_code AS pipeline_id, c.zone, "
+            "SELECT c.id, p.id AS project_id, coalesce(p.organisation, '') AS project_organisation, "
+            "p.registration_code AS site_id, g.external_code AS pipeline_id, c.zone, "
             "c.distance_m, c.centreline_distance_m, c.pressure_class, c.outer_diameter_mm, "
             "c.rule_set, c.protection_range_m, c.control_range_m, "
             "array_to_string(c.prohibited_activities, ',') AS prohibited_activities, "
@@ -366,7 +375,7 @@ def open_conflicts(session: Session, rule_set_label: str | None = None) -> list[
             "FROM pipeline_conflict c JOIN construction_project p ON p.id = c.project_id "
             "JOIN gas_pipeline g ON g.id = c.pipeline_id "
             "WHERE c.closed_at IS NULL AND (CAST(:label AS text) IS NULL OR c.rule_set = :label) "
-            "ORDER BY p.registration_code, g.external_code"
+            "ORDER BY p.registration_code, coalesce(p.organisation, ''), p.id, g.external_code"
         ),
         {"label": rule_set_label},
     ).mappings().all()

@@ -25,9 +25,22 @@ from maps.report.svg import scene_svg
 from spatial_rules.crs import to_metric
 
 TITLE = "燃气管道查询答复书"
-ISSUER = "崇明区燃气管理所"
+ISSUER = "崇明区燃气管理所"  # the default deployment's; each letter names its own (issuer())
 ACTIVITY_KEYS = ("prohibited_activities", "plan_required_activities")
 ACTIVITY_ZH = {"prohibited_activities": "禁止的作业", "plan_required_activities": "须经保护方案的作业"}
+
+
+def issuer(number: str) -> str:
+    """Return the office that issued the letter numbered ``number``: its district's gas office.
+
+    The number's prefix is the issuing district's short code (``layers.services.answers``):
+    PD-2026-000001 was issued by 浦东新区燃气管理所, CM-... by 崇明区燃气管理所.
+    """
+    from layers.jurisdictions import SHORT_CODES, jurisdiction
+
+    by_prefix = {short: code for code, short in SHORT_CODES.items()}
+    code = by_prefix.get(str(number).split("-", 1)[0])
+    return f"{jurisdiction(code).name}燃气管理所" if code else ISSUER
 
 
 def _metric(geojson) -> BaseGeometry:
@@ -208,7 +221,8 @@ def render_html(answer: dict) -> str:
     parts = [
         "<!DOCTYPE html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
         f"<title>{TITLE} {escape(answer['number'])}</title><style>{_CSS}</style></head><body>",
-        f"<h1>{TITLE}</h1><p>{ISSUER}　编号 <strong>{escape(answer['number'])}</strong>　"
+        f"<h1>{TITLE}</h1><p>{escape(issuer(answer['number']))}　"
+        f"编号 <strong>{escape(answer['number'])}</strong>　"
         f"<span class=\"state-{state}\">{escape(answer['state_zh'])}</span></p>",
         "<h2>一、答复信息</h2>", _html_table(rows["facts"], header=False),
         "<h2>二、结论</h2>", f"<p>{escape(conclusion(answer))}</p>",
@@ -267,7 +281,8 @@ def render_pdf(answer: dict) -> bytes:
     png = render_png(answer_scene(answer), (width / 72, map_height / 72), dpi=150, legend=True)
     story = [
         Paragraph(TITLE, title),
-        Paragraph(f"{ISSUER}　编号 {escape(answer['number'])}　{escape(answer['state_zh'])}", base),
+        Paragraph(f"{escape(issuer(answer['number']))}　编号 {escape(answer['number'])}　"
+                  f"{escape(answer['state_zh'])}", base),
         Spacer(1, 3 * mm),
         Paragraph("一、答复信息", h2), table(rows["facts"], [32 * mm, width - 32 * mm], header=False),
         Paragraph("二、结论", h2), Paragraph(escape(conclusion(answer)), base),
@@ -299,6 +314,6 @@ def render_pdf(answer: dict) -> bytes:
     buffer = io.BytesIO()
     SimpleDocTemplate(buffer, pagesize=A4, leftMargin=margin, rightMargin=margin, topMargin=margin,
                       bottomMargin=margin + 3 * mm, title=f"{TITLE} {answer['number']}",
-                      author=ISSUER, subject=answer["number"], lang="zh-CN",
+                      author=issuer(answer["number"]), subject=answer["number"], lang="zh-CN",
                       ).build(story, onFirstPage=footer, onLaterPages=footer)
     return buffer.getvalue()

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from campaign.settings import CampaignSettings
 from layers.screening_db import UNSCREENED_PIPELINE_STATUSES
 from layers.services.campaign_status import stage_coverage
+from layers.services.districts import SEEN_DISTRICT
 from layers.services.errors import InvalidRequestError
 from spatial_rules.pressure import PressureClass
 from spatial_rules.rulesets import RuleSet
@@ -226,7 +227,8 @@ _VIEW_SQL = {
   GROUP BY project_id) i ON i.project_id = p.id
 LEFT JOIN (
   SELECT DISTINCT k.project_id FROM spot_check_pick k JOIN spot_check_plan pl ON pl.id = k.plan_id
-  WHERE pl.year = :year) sp ON sp.project_id = p.id""",
+  WHERE pl.year = :year AND pl.district IS NOT DISTINCT FROM """ + SEEN_DISTRICT + """) sp
+  ON sp.project_id = p.id""",
         """CASE WHEN i.spot_stage IS NOT NULL THEN 'spot_' || i.spot_stage
   WHEN sp.project_id IS NOT NULL THEN 'spot_planned' WHEN i.third_party THEN 'third_party'
   WHEN i.self_rounds >= 2 THEN 'self_2' WHEN i.self_rounds = 1 THEN 'self_1'
@@ -455,7 +457,8 @@ WHERE project_id = :id AND inspected_on BETWEEN :y0 AND :y1 ORDER BY inspected_o
         {"id": project_id, "y0": dt.date(year, 1, 1), "y1": dt.date(year, 12, 31)}).mappings().all()
     picks = session.execute(text("""
 SELECT pl.stage, k.reason FROM spot_check_pick k JOIN spot_check_plan pl ON pl.id = k.plan_id
-WHERE k.project_id = :id AND pl.year = :year ORDER BY pl.stage"""),
+WHERE k.project_id = :id AND pl.year = :year
+  AND pl.district IS NOT DISTINCT FROM """ + SEEN_DISTRICT + """ ORDER BY pl.stage"""),
         {"id": project_id, "year": year}).mappings().all()
     return {**project, "conflicts": [dict(c) for c in conflicts], "permit_events": [dict(e) for e in events],
             "alerts_new": int(alerts_new), "inspections": [dict(i) for i in inspections],

@@ -17,10 +17,11 @@ VIRTUAL_ENV="$PWD/$LOW" "$UV" pip install --quiet --resolution lowest-direct -e 
 # (openpyxl), map pages (folium, branca, jinja2), the API and SSE on PostGIS (fastapi,
 # starlette, sqlalchemy, geoalchemy2, alembic, psycopg2, argon2, httpx) and the monthly
 # report (reportlab, matplotlib, pypdf), site plans and survey tables (ezdxf, xlrd's
-# importer, openpyxl) and the coordinate conversions.
+# importer, openpyxl), plain GeoJSON (orjson) and the coordinate conversions.
 exec "$LOW/bin/python" -m pytest -q -p no:cacheprovider \
   tests/spatial_rules tests/campaign \
   tests/layers/test_io_single.py tests/layers/test_io_roundtrip.py \
   tests/layers/test_io_site_plans.py tests/layers/test_io_coordinates.py \
+  tests/layers/test_geojson_plain.py \
   tests/maps/test_maps_render.py tests/maps/test_same_words.py tests/maps/test_report_hostile_text.py \
   tests/api/test_api_projects.py tests/gisapp/test_outbox.py

@@ -25,11 +25,13 @@ from layers.services.users import user_for_token
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def api_token(request: Request, _bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> str | None:
+async def api_token(request: Request, _bearer: Annotated[str | None, Depends(oauth2_scheme)]) -> str | None:
     """Return the request's token: a bearer header, else the browser's session cookie.
 
     ``oauth2_scheme`` stays a dependency so the API docs still offer the bearer login;
-    the cookie path checks CSRF on unsafe methods (``gisapp.web.session``).
+    the cookie path checks CSRF on unsafe methods (``gisapp.web.session``). Async: it
+    only reads headers (and an HMAC), and as a plain function FastAPI sent it to the
+    thread pool, one more trip there (and wait for the GIL) for every request.
     """
     return request_token(request)
 

@@ -102,7 +102,7 @@ def _screen_and_report(engine, settings: Settings) -> None:
         conflicts = open_conflicts(session, ctx.rule_set.label)
     typer.echo("== 缓冲区分析 ==")
     typer.echo(f"新增冲突 {len(new_ids)} 处（已生成告警与保护手续记录），当前冲突 {len(conflicts)} 处。")
-    rows = [(c["site_id"], c["zone"], c["pressure_class"]) for c in conflicts]
+    rows = [(c["project_id"], c["zone"], c["pressure_class"]) for c in conflicts]
     for line in _summary_lines(rows, ctx.rule_set.label):
         typer.echo(line)
 

@@ -22,6 +22,7 @@ def report(
     from layers.db import make_engine, read_only_session
     from layers.services.campaign_plans import judging_settings
     from maps.report import build_report, parse_month, prepare_output_dir
+    from maps.report.labels import whole_area
 
     # Cheap checks first, so a typo never waits for the database.
     cli_access("report.read")
@@ -39,7 +40,7 @@ def report(
                                   campaign_settings=campaign)
     finally:
         engine.dispose()
-    scope = township or "全区"
+    scope = township or whole_area()
     typer.echo(
         f"{period.label_zh}地图报告（{scope}）已生成：月末未关闭冲突 {result.open_conflicts} 处，"
         f"本月新增 {result.new_conflicts} 处。"

@@ -29,6 +29,8 @@ WKT_COLUMNS = ("wkt", "geometry", "geom", "the_geom", "shape", "几何")
 LON_COLUMNS = ("lon", "lng", "long", "longitude", "x", "经度")
 LAT_COLUMNS = ("lat", "latitude", "y", "纬度")
 _EWKT_SRID = re.compile(r"^\s*SRID=\d+;", re.IGNORECASE)
+# The same prefix at the start of any line of texts joined by line feeds.
+_EWKT_LINE = re.compile(r"^\s*SRID=\d+;", re.IGNORECASE | re.MULTILINE)
 
 
 @dataclass
@@ -69,11 +71,18 @@ def read_raw(
     """Return the raw table of a local file already checked by ``check_input_path``.
 
     ``pick`` reads only some attribute columns, for GeoPackages (UTF-8 by definition,
-    its schema known without reading rows); other formats read every column.
+    its schema known without reading rows) and plain GeoJSON files (read without GDAL,
+    ``layers.io.geojson_plain``); other formats read every column.
     """
     if fmt == "csv":
         return _read_csv(file, encoding)
     if fmt == "geojson":
+        if encoding is None and pick is not None:
+            from layers.io.geojson_plain import read_plain_geojson
+
+            plain = read_plain_geojson(file.read_bytes(), pick)
+            if plain is not None:
+                return plain
         return _read_geojson(file, encoding)
     if fmt == "gpkg":
         gpkg_layer = _gpkg_layer(file, layer)
@@ -292,10 +301,16 @@ def _find_column(columns: list[str], names: tuple[str, ...]) -> str | None:
 
 def _read_csv(file: Path, encoding: str | None) -> RawTable:
     """Read a CSV with a WKT geometry column (UTF-8, BOM or GBK)."""
-    text, codec = decode_text(file.read_bytes(), file, encoding)
+    data = file.read_bytes()
+    text, codec = decode_text(data, file, encoding)
+    # UTF-8 goes to pandas' parser as the bytes it is: given text, pandas encodes it back
+    # to UTF-8 chunk by chunk before parsing (a second of a city-size file).
+    source = io.BytesIO(data) if codec == "utf-8" and encoding is None else io.StringIO(text)
+    del text
     try:
         frame = pd.read_csv(
-            io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False, sep=","
+            source, dtype=str, keep_default_na=False, na_filter=False, sep=",",
+            encoding="utf-8-sig" if isinstance(source, io.BytesIO) else None,
         )
     except pd.errors.EmptyDataError as exc:
         raise file_error(file, "CSV 文件为空，没有表头") from exc
@@ -325,19 +340,36 @@ def table_from_frame(frame: pd.DataFrame, notes: list[str]) -> RawTable:
         table.point_columns = (lon, lat) if lon and lat else None
         table.has_geometry = False
         return table
-    wkt = frame.pop(wkt_col).str.strip().str.replace(_EWKT_SRID, "", regex=True)
+    wkt = _stripped_wkt(frame.pop(wkt_col))
     given = (wkt != "").to_numpy()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         texts = wkt.to_numpy(dtype=object).copy()
         texts[~given] = None
         geometry = shapely.from_wkt(texts, on_invalid="ignore")
-        geometry = shapely.force_2d(geometry)
+        has_z = shapely.has_z(geometry)
+        if has_z.any():  # force_2d copies every geometry: only those with Z need it
+            geometry[has_z] = shapely.force_2d(geometry[has_z])
     problems = [
         FeatureProblem(int(i) + 1, None, wkt_col, f"WKT 无法解析：“{_clip(wkt.iloc[i])}”")
         for i in np.flatnonzero(given & pd.isna(geometry))
     ]
     return RawTable(frame, np.asarray(geometry, dtype=object), None, problems, notes)
+
+
+def _stripped_wkt(column: pd.Series) -> pd.Series:
+    """Return the WKT texts stripped and without an EWKT ``SRID=n;`` prefix (object dtype).
+
+    pandas' ``.str`` methods call Python once per cell; ``str.strip`` mapped over the list
+    and one search of the joined texts do the usual column (no prefix) in C.
+    """
+    cells = column.tolist()
+    if not set(map(type, cells)) <= {str}:
+        return column.str.strip().str.replace(_EWKT_SRID, "", regex=True)
+    stripped = list(map(str.strip, cells))
+    if _EWKT_LINE.search("\n".join(stripped)):
+        stripped = [_EWKT_SRID.sub("", text) for text in stripped]
+    return pd.Series(stripped, index=column.index, dtype=object)
 
 
 def _clip(text: str, limit: int = 60) -> str:

@@ -1,8 +1,9 @@
 """Answer letters (查询答复书): a numbered, immutable answer to every screening of a project.
 
 Every registration, change and renewal of a project issues one, in the transaction
-that screened it: a number ``CM-<year>-<6 digits>`` (a per-year PostgreSQL sequence,
-``answer_next_seq``, so concurrent registrations never wait on a counter row), the
+that screened it: a number ``CM-<year>-<6 digits>`` (the issuing district's short code,
+CM for Chongming; a per-year PostgreSQL sequence per district, ``answer_next_seq``, so
+concurrent registrations never wait on a counter row), the
 rule set it was given under, a validity (``answer_valid_days``), a verification code
 and a snapshot of everything the letter shows (the site, the conflicts with zone,
 distance from the outer wall and required action, the pipelines around the site with
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from layers.db import execute_prepared
+from layers.db import IdArray, execute_sized
 from layers.schema import UNSCREENED_PIPELINE_STATUSES
 from layers.services.districts import see_city_wide
 from layers.services.errors import InvalidRequestError, NotFoundError
@@ -39,8 +40,11 @@ REASONS = ("registration", "change", "renewal")
 REASON_ZH = {"registration": "项目登记", "change": "项目变更", "renewal": "续期复查"}
 STATE_ZH = {"current": "有效", "expired": "已过期", "superseded": "已被新答复书取代",
             "withdrawn": "已撤回（施工范围变更，待燃气管理所审核）"}
-NUMBER_PREFIX = "CM"
-NUMBER_PATTERN = re.compile(r"^CM-\d{4}-\d{6,}$")
+# The number's prefix is the short code of the district that issues it
+# (``layers.jurisdictions.SHORT_CODES``): the served district's in a one-district
+# deployment (CM, Chongming's, as always), the project's own district's in a whole-city
+# deployment, each with its own sequence per year (``answer_next_seq(year, prefix)``).
+NUMBER_PATTERN = re.compile(r"^[A-Z]{2,4}-\d{4}-\d{6,}$")
 CODE_PATTERN = re.compile(r"^[0-9A-F]{12}$")
 # How far around the site the map extract reaches beyond the rule set's search distance.
 WINDOW_MARGIN_M = 30.0
@@ -88,16 +92,35 @@ _SNAPSHOT = """jsonb_build_object(
 _ISSUE = f"""
 INSERT INTO answer_letter (number, project_id, reason, valid_until, rule_set, verification_code,
                            issued_by, snapshot)
-SELECT '{NUMBER_PREFIX}-' || CAST(:year AS integer) || '-'
-         || lpad(CAST(answer_next_seq(CAST(:year AS integer)) AS text), 6, '0'),
+SELECT x.prefix || '-' || CAST(:year AS integer) || '-'
+         || lpad(CAST(answer_next_seq(CAST(:year AS integer), x.prefix) AS text), 6, '0'),
        p.id, CAST(:reason AS text), CAST(:valid_until AS date), CAST(:label AS text),
        upper(substr(replace(CAST(gen_random_uuid() AS text), '-', ''), 1, 12)), CAST(:who AS text),
        {_SNAPSHOT}
 FROM construction_project p
+CROSS JOIN LATERAL (SELECT coalesce(
+  (SELECT u.prefix FROM unnest(CAST(:district_codes AS text[]), CAST(:district_prefixes AS text[]))
+     AS u(code, prefix) WHERE u.code = p.district),
+  CAST(:prefix AS text)) AS prefix) x
 WHERE p.id = ANY(CAST(:ids AS bigint[])) AND p.deleted_at IS NULL
 ORDER BY p.id
 RETURNING id, project_id
 """
+
+
+def number_prefixes() -> dict:
+    """Return the binds that pick an answer number's prefix from the project's district.
+
+    A one-district deployment numbers with its own short code (Chongming: CM, unchanged);
+    a whole-city deployment with the project's district's, each district counting alone.
+    """
+    from layers.district import deployment
+    from layers.jurisdictions import SHORT_CODES
+
+    served = deployment()
+    codes = list(served.districts)
+    return {"prefix": served.short_code, "district_codes": codes,
+            "district_prefixes": [SHORT_CODES[c] for c in codes]}
 
 
 def window_m(rule_set) -> float:
@@ -129,18 +152,20 @@ def issue_answers(
         return {}
     today = today or today_in_shanghai()
     params = {
-        "ids": ids, "reason": reason, "year": today.year,
+        "ids": IdArray(ids), "reason": reason, "year": today.year,
         "valid_until": today + dt.timedelta(days=valid_days), "label": rule_set.label,
         "title": rule_set.title, "source": rule_set.source, "window_m": window_m(rule_set),
         "ranges": _ranges_json(rule_set),
         "unscreened": list(UNSCREENED_PIPELINE_STATUSES), "who": getattr(actor, "username", None),
+        **number_prefixes(),
     }
     superseded: dict[int, int] = {}
     if reason != "registration":
         superseded = dict(session.execute(text(
             "UPDATE answer_letter SET superseded_at = now() WHERE project_id = ANY(:ids) "
             "AND superseded_at IS NULL RETURNING project_id, id"), {"ids": ids}).all())
-    issued = {pid: aid for aid, pid in execute_prepared(session, _ISSUE, params).all()}
+    # Prepared for the one project of an API write; an import's batch is planned for its size.
+    issued = {pid: aid for aid, pid in execute_sized(session, _ISSUE, params, len(ids)).all()}
     if superseded:
         session.execute(text(
             "UPDATE answer_letter o SET superseded_by = n.id FROM answer_letter n "
@@ -274,7 +299,7 @@ def verify_answer(session: Session, number: str, code: str | None, *, warn_days:
     code = (code or "").strip().upper().replace("-", "")
     if not NUMBER_PATTERN.match(number):
         raise InvalidRequestError(
-            f"答复书编号“{number[:40]}”格式不对（应为 CM-年份-六位序号，如 CM-2026-000123）")
+            f"答复书编号“{number[:40]}”格式不对（应为 区代码-年份-六位序号，如 CM-2026-000123）")
     if not code:
         raise InvalidRequestError("参数 code：请填写答复书上印的校验码（12 位，字母 A–F 与数字）")
     if not CODE_PATTERN.match(code):

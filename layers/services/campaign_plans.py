@@ -3,6 +3,12 @@
 A stage is drawn once (``gisapp campaign plan --db --stage N``) on top of the stored
 earlier stages and kept with its seed, its picks and the campaign settings it was drawn
 with, so the map, the API and the report judge it against those settings.
+
+Plans are per (year, stage, district office): in a whole-city deployment each district
+office draws its own from its own projects (row-level security lets it see no other);
+the plan of the whole deployment (a one-district deployment's, or the city office's)
+has no district. Every read and write here takes the plans of the scope the
+transaction sees (``SEEN_DISTRICT``), so one office never reads another's.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from campaign.settings import CampaignSettings, settings_for
 from layers.campaign_loaders import Portfolio, campaign_key, load_portfolio
 from layers.services import audit
 from layers.services.actors import Actor
+from layers.services.districts import SEEN_DISTRICT
 from layers.services.errors import ConflictStateError
 from layers.services.permissions import authorize
 
@@ -77,7 +84,8 @@ def load_stage_plans(session: Session, year: int) -> list[StoredStage]:
     plans = session.execute(
         text(
             "SELECT id, year, stage, seed, candidates, quota, warnings, created_at, created_by, "
-            "settings FROM spot_check_plan WHERE year = :year ORDER BY stage"
+            "settings FROM spot_check_plan WHERE year = :year "
+            f"AND district IS NOT DISTINCT FROM {SEEN_DISTRICT} ORDER BY stage"
         ),
         {"year": year},
     ).mappings().all()
@@ -138,8 +146,9 @@ def draw_stage(
         raise CampaignError(
             f"数据库只能存储第 1–{MAX_STORED_STAGE} 阶段的抽查计划，不能存储第 {stage} 阶段。"
         )
-    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('spot_check_plan'), :y)"),
-                    {"y": settings.year})  # two planners never draw the same year at once
+    # Two planners of one office never draw the same year at once.
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('spot_check_plan' || "
+                         f"coalesce({SEEN_DISTRICT}, '')), :y)"), {"y": settings.year})
     stored = load_stage_plans(session, settings.year)
     by_stage = {s.stage: s for s in stored}
     missing = [n for n in range(1, stage) if n not in by_stage]
@@ -195,8 +204,8 @@ def _insert_plan(
     plan_id = session.execute(
         text(
             "INSERT INTO spot_check_plan (year, stage, seed, candidates, quota, warnings, "
-            "created_by, settings) VALUES (:year, :stage, :seed, :candidates, :quota, "
-            ":warnings, :by, CAST(:settings AS jsonb)) RETURNING id"
+            "created_by, settings, district) VALUES (:year, :stage, :seed, :candidates, :quota, "
+            f":warnings, :by, CAST(:settings AS jsonb), {SEEN_DISTRICT}) RETURNING id"
         ).bindparams(bindparam("warnings", type_=JSONB)),
         {
             "year": settings.year,
@@ -235,7 +244,7 @@ def drawn_settings(session: Session, year: int) -> CampaignSettings | None:
     """Return the settings the year's latest stored stage was drawn with, if any."""
     stored = session.execute(
         text("SELECT settings FROM spot_check_plan WHERE year = :year AND settings IS NOT NULL "
-             "ORDER BY stage DESC LIMIT 1"),
+             f"AND district IS NOT DISTINCT FROM {SEEN_DISTRICT} ORDER BY stage DESC LIMIT 1"),
         {"year": year},
     ).scalar_one_or_none()
     return None if stored is None else CampaignSettings.from_mapping(stored, year=year)

@@ -31,6 +31,7 @@ from campaign.model import InspectionRecord
 from campaign.settings import CampaignSettings
 from campaign.statistics import StatisticsTables, monthly_statistics
 from layers.campaign_loaders import Portfolio, load_inspection_records, load_portfolio
+from layers.services.districts import SEEN_DISTRICT
 
 
 @dataclass(frozen=True)
@@ -114,13 +115,17 @@ def stage_coverage(
 
 
 def planned_picks(session: Session, year: int, *, township: str | None = None) -> dict[int, int]:
-    """Return stage -> how many projects (of ``township``, else all) the stored plan picked."""
+    """Return stage -> how many projects (of ``township``, else all) the stored plan picked.
+
+    The plan of the office this transaction sees (``SEEN_DISTRICT``): a district's own.
+    """
     rows = session.execute(
         text(
             "SELECT pl.stage, count(*) FROM spot_check_pick k "
             "JOIN spot_check_plan pl ON pl.id = k.plan_id "
             "JOIN construction_project p ON p.id = k.project_id "
             "WHERE pl.year = :year AND (CAST(:tw AS text) IS NULL OR p.township = :tw) "
+            f"AND pl.district IS NOT DISTINCT FROM {SEEN_DISTRICT} "
             "GROUP BY pl.stage"
         ),
         {"year": year, "tw": township},

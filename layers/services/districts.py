@@ -38,47 +38,35 @@ APP_ROLE = "gisapp_app"
 CITY_ROLE = "gisapp_city"
 # The tables whose rows carry a district, and those whose rows follow their project.
 FEATURE_TABLES = ("construction_project", "gas_pipeline")
-_PROJECT = "EXISTS (SELECT 1 FROM construction_project p WHERE p.id = {col})"
-_CONFLICT = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.id = {col})"
-_INSPECTION = "EXISTS (SELECT 1 FROM inspection i WHERE i.id = {col})"
-# What a row hanging on a project needs to be visible: its parent visible (which is
-# itself under row-level security, down to the project). Same as migration 0013's.
-FOLLOWS_PROJECT = {
-    "pipeline_conflict": _PROJECT.format(col="project_id"),
-    "alert": _PROJECT.format(col="project_id"),
-    "inspection": _PROJECT.format(col="project_id"),
-    "spot_check_pick": _PROJECT.format(col="project_id"),
-    "project_review": _PROJECT.format(col="project_id"),
-    "permit": _CONFLICT.format(col="conflict_id"),
-    "permit_event": "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id)",
-    "hazard": _INSPECTION.format(col="inspection_id"),
-    "evidence_file": ("coalesce(" + _INSPECTION.format(col="inspection_id") + ", false) OR "
-                      "EXISTS (SELECT 1 FROM hazard h WHERE h.id = hazard_id)"),
-    "inspection_key_item": _INSPECTION.format(col="inspection_id"),
-    "answer_letter": _PROJECT.format(col="project_id"),
-    "start_notice": _PROJECT.format(col="project_id"),
-    "violation": _PROJECT.format(col="project_id"),
-    "owner_review": _CONFLICT.format(col="conflict_id"),
-    "supervision_visit": _CONFLICT.format(col="conflict_id"),
-    "notification": ("CASE WHEN project_id IS NOT NULL THEN " + _PROJECT.format(col="project_id")
-                     + " WHEN entity = 'damage_report' THEN EXISTS (SELECT 1 FROM damage_report d "
-                     "WHERE d.id = entity_id) ELSE true END"),
-    "procedure_document": ("EXISTS (SELECT 1 FROM owner_review r WHERE r.id = owner_review_id) OR "
-                           "EXISTS (SELECT 1 FROM permit x WHERE x.id = permit_id) OR "
-                           "EXISTS (SELECT 1 FROM supervision_visit v WHERE v.id = visit_id) OR "
-                           "EXISTS (SELECT 1 FROM damage_report d WHERE d.id = damage_report_id)"),
-    # The map state kept ahead of time (migration 0022).
-    "project_map_state": _PROJECT.format(col="project_id"),
-}
+# Rows hanging on a project (or on a damage report) carry their parent's district in a
+# column of their own, filled and kept by the database (migration 0018), so that their
+# policy is a plain comparison an index serves, not a subquery per row. A conflict's is
+# its site's (its project's), wherever the pipe lies.
+FOLLOWS_PROJECT = (
+    "pipeline_conflict", "alert", "inspection", "spot_check_pick", "project_review",
+    "answer_letter", "start_notice", "violation", "permit", "owner_review", "supervision_visit",
+    "permit_event", "hazard", "inspection_key_item", "evidence_file", "procedure_document",
+    "notification",
+)
+# A notification about neither a project nor a damage report (an account matter) has no
+# district: the service shows it to its user only.
+UNDISTRICTED = {"notification": "project_id IS NULL AND entity IS DISTINCT FROM 'damage_report'"}
 # A pipeline of another district is read when a visible project conflicts with it
 # (migration 0013's SELECT policy on gas_pipeline).
 CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_pipeline.id)"
-# Tables whose rows carry their own district column (a damage report's is its location's).
-DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report")
-RLS_TABLES = (*DISTRICT_COLUMN_TABLES, *FOLLOWS_PROJECT)
+# Tables whose rows carry their own district column (a damage report's is its location's;
+# a spot-check plan's is the office's that drew it, NULL for the whole deployment).
+DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report", *FOLLOWS_PROJECT, "spot_check_plan")
+RLS_TABLES = DISTRICT_COLUMN_TABLES
+# SQL of the district this transaction sees (its setting), NULL when city-wide: what
+# belongs to the office that sees it, such as its spot-check plans (district NULL: the
+# whole deployment's), is picked by it, so every caller gets its own scope's rows.
+SEEN_DISTRICT = "nullif(current_setting('gisapp.district', true), '*')"
 # Not under row-level security, and why (tests/api/test_api_districts.py checks that every
 # table is in one list or the other, so a new table is decided, not forgotten):
 NOT_DISTRICT_DATA = {
+    "project_map_state": "no district column of its own: migration 0022's policy makes each row "
+                         "visible only with its project (construction_project, under row-level security)",
     "app_user": "accounts: the token check reads them before any district is known; "
                 "district-scoped admins manage their district's users only (users._check_within)",
     "api_token": "read by the token check itself, by digest",
@@ -90,7 +78,6 @@ NOT_DISTRICT_DATA = {
     "outbox_message": "written inside requests, read only by the delivery job (city-wide); no route lists it",
     "import_batch": "file name, checksum and counts of an import: no feature data",
     "township": "reference geography of the whole jurisdiction, shown on every map",
-    "spot_check_plan": "a drawn plan's settings; its picks (spot_check_pick) follow their projects",
     "rule_set_switch": "the rules in force: the same for every district",
     "organisation": "builders' and owners' contacts, printed on answer letters of any district",
     "calendar_day": "the office calendar: shared",
@@ -176,7 +163,9 @@ def create_district_role(conn: Connection, code: str, password: str | None = Non
     conn.execute(text(f"GRANT USAGE ON SCHEMA public, gisapp_ref TO {role}"))
     conn.execute(text(f"GRANT SELECT ON ALL TABLES IN SCHEMA gisapp_ref TO {role}"))
     conn.execute(text(f"GRANT SELECT ON {', '.join(DISTRICT_ROLE_READS)}, township TO {role}"))
-    restricted = {**dict.fromkeys(DISTRICT_COLUMN_TABLES, f"district = '{code}'"), **FOLLOWS_PROJECT}
+    restricted = dict.fromkeys(DISTRICT_COLUMN_TABLES, f"district = '{code}'")
+    for table, extra in UNDISTRICTED.items():
+        restricted[table] += f" OR ({extra})"
     # As for the server's role: pipelines its projects conflict with, across the edge too.
     restricted["gas_pipeline"] = f"district = '{code}' OR {CROSSING}"
     for table, using in restricted.items():

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 import shapely
 
-from layers.db import IdArray, execute_prepared
+from layers.db import IdArray, execute_prepared, execute_sized
 from layers.io.single import ValidFeature, validate_feature
 from layers.schema import PIPELINE_FIELDS, PROJECT_FIELDS
 from layers.screening_db import NOT_HELD, DbScreenReport, screen_db, search_distance_m
@@ -129,6 +129,12 @@ def _json_default(value):
     return str(value)
 
 
+# The conflict's district is given so the permits of a screen need no lookup each.
+_OPEN_PERMITS = ("INSERT INTO permit (conflict_id, district) SELECT c.id, c.district "
+                 "FROM pipeline_conflict c WHERE c.id = ANY(CAST(:ids AS bigint[])) "
+                 "ON CONFLICT (conflict_id) DO NOTHING")
+
+
 def _screen(
     session: Session, spec: LayerSpec | None, ids: list[int], ctx: WriteContext, *,
     area_locked: bool = False,
@@ -147,13 +153,7 @@ def _screen(
         raise_change_alerts(session, report.changed, ctx.webhook_urls, burst=ctx.alert_burst)
     new_ids = report.new_conflict_ids
     if new_ids:
-        session.execute(
-            text(
-                "INSERT INTO permit (conflict_id) SELECT unnest(CAST(:ids AS bigint[])) "
-                "ON CONFLICT (conflict_id) DO NOTHING"
-            ),
-            {"ids": new_ids},
-        )
+        execute_sized(session, _OPEN_PERMITS, {"ids": IdArray(new_ids)}, len(new_ids))
         raise_alerts(session, new_ids, ctx.webhook_urls, burst=ctx.alert_burst)
         open_reviews(session, new_ids, ctx.owner_reply_days)
         notify_new_conflicts(session, new_ids, ctx.channels)
@@ -248,7 +248,8 @@ def create_feature(session: Session, kind: str, feature: dict, ctx: WriteContext
 
             check_start_of_work(session, new_id, ctx.channels)
     created = get_feature(session, kind, new_id)  # with its conflicts across district lines
-    see(session, ctx.actor.district)  # the rest of the request: its user's district again
+    if ctx.actor.district is not None:  # (a city-wide user sees city-wide already)
+        see(session, ctx.actor.district)  # the rest of the request: its user's district again
     return created
 
 

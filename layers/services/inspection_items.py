@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from layers.services import inspections
 from layers.services.actors import Actor
+from layers.services.districts import SEEN_DISTRICT
 from layers.services.errors import InvalidRequestError
 
 # The five key items of the district's spot checks (区级抽查五项重点).
@@ -65,7 +66,8 @@ def key_items_of(session: Session, inspection_ids: list[int]) -> dict[int, list[
 def todays_projects(session: Session, today: dt.date) -> dict:
     """Return the projects of the current spot-check stage not yet spot-checked in it."""
     plan = session.execute(text(
-        "SELECT id, year, stage FROM spot_check_plan WHERE year = :y ORDER BY stage DESC LIMIT 1"),
+        "SELECT id, year, stage FROM spot_check_plan WHERE year = :y "
+        f"AND district IS NOT DISTINCT FROM {SEEN_DISTRICT} ORDER BY stage DESC LIMIT 1"),
         {"y": today.year}).mappings().one_or_none()
     if plan is None:
         return {"plan": None, "projects": []}

@@ -26,6 +26,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
 
+from layers.db import IdArray, execute_sized
 from layers.services.errors import NotFoundError
 
 EVENT_ZH = {
@@ -105,13 +106,19 @@ SELECT (SELECT count(*) FROM inbox), (SELECT count(*) FROM mail), (SELECT count(
 """
 
 
-def notify_sql(session: Session, source: str, params: dict, channels: Channels) -> tuple[int, ...]:
-    """Write the inbox rows and outbox messages of the events ``source`` selects; return counts."""
-    row = session.execute(
-        text(_MESSAGES.format(source=source)),
-        {**params, "smtp": bool(channels.smtp), "webhooks": list(channels.webhook_urls)},
-    ).one()
-    return tuple(int(v) for v in row)
+def notify_sql(session: Session, source: str, params: dict, channels: Channels,
+               *, ids: int | None = None) -> tuple[int, ...]:
+    """Write the inbox rows and outbox messages of the events ``source`` selects; return counts.
+
+    ``ids``: how many ids the source selects by, when it is run often (every API write
+    with a new conflict): prepared for a few (``layers.db.execute_sized``), planned for
+    a batch. None: planned each time.
+    """
+    sql = _MESSAGES.format(source=source)
+    binds = {**params, "smtp": bool(channels.smtp), "webhooks": list(channels.webhook_urls)}
+    result = (session.execute(text(sql), binds) if ids is None
+              else execute_sized(session, sql, binds, ids))
+    return tuple(int(v) for v in result.one())
 
 
 def notify(session: Session, channels: Channels, *, event: str, key: str, title: str, body: str,
@@ -151,7 +158,8 @@ WHERE c.id = ANY(CAST(:conflict_ids AS bigint[]))
 def notify_new_conflicts(session: Session, conflict_ids: Sequence[int], channels: Channels) -> None:
     """Tell builder, owner and office about each new conflict (one statement)."""
     if conflict_ids:
-        notify_sql(session, _NEW_CONFLICTS, {"conflict_ids": list(conflict_ids)}, channels)
+        notify_sql(session, _NEW_CONFLICTS, {"conflict_ids": IdArray(conflict_ids)}, channels,
+                   ids=len(conflict_ids))
 
 
 _CHANGED_CONFLICTS = """

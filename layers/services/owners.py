@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import IdArray, execute_sized
 from layers.models_procedure import OWNER_DECISIONS
 from layers.services.audit import record
 from layers.services.documents import (
@@ -51,11 +52,16 @@ def open_reviews(session: Session, conflict_ids: Sequence[int], reply_days: int,
     if not conflict_ids:
         return
     due = due_date(session, today or today_in_shanghai(), reply_days)
-    session.execute(text(
-        "INSERT INTO owner_review (conflict_id, owner, due_on) SELECT c.id, g.owner, :due "
-        "FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
-        "WHERE c.id = ANY(CAST(:ids AS bigint[])) ON CONFLICT (conflict_id) DO NOTHING"),
-        {"ids": list(conflict_ids), "due": due})
+    execute_sized(session, _OPEN_REVIEWS, {"ids": IdArray(conflict_ids), "due": due}, len(conflict_ids))
+
+
+# Prepared for the few conflicts of one API write (layers.db.execute_sized); the
+# conflict's district is given so a screen's thousands of reviews need no lookup each.
+_OPEN_REVIEWS = (
+    "INSERT INTO owner_review (conflict_id, owner, due_on, district) "
+    "SELECT c.id, g.owner, CAST(:due AS date), c.district "
+    "FROM pipeline_conflict c JOIN gas_pipeline g ON g.id = c.pipeline_id "
+    "WHERE c.id = ANY(CAST(:ids AS bigint[])) ON CONFLICT (conflict_id) DO NOTHING")
 
 
 _REVIEW_SELECT = (

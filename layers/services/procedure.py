@@ -30,12 +30,15 @@ from layers.services.errors import (
     NotFoundError,
 )
 from layers.services.notify import NO_CHANNELS, Channels, notify
+from layers.services.owners import DECISION_ZH
 from layers.services.permissions import authorize, scope_condition
 from layers.services.workdays import overrides_between, working_days_between
 from vocabulary import today_in_shanghai
 from vocabulary.clock import SHANGHAI as LOCAL_TZ
 
 MAX_TEXT = 2000
+# The owner's reply that asks for on-site supervision (现场监护).
+SUPERVISION_ASKED = "on_site_supervision_required"
 
 
 def _clean(value: str | None, field: str, *, required: bool = False, max_len: int = MAX_TEXT) -> str | None:
@@ -192,9 +195,33 @@ _VISIT_SELECT = (
 )
 
 
+def _supervision_not_asked(session: Session, conflict_id: int) -> str | None:
+    """Why the owner's reply does not ask for on-site supervision, in Chinese (None when it does).
+
+    Supervision is what the owner's reply asked for (答复“须现场监护”), not something the
+    owner starts unasked: the builder is told of a visit to its site only on that reply.
+    FOR SHARE: a reply being changed at the same moment is waited for, not raced.
+    """
+    review = session.execute(text(
+        "SELECT decision FROM owner_review WHERE conflict_id = :c FOR SHARE"),
+        {"c": conflict_id}).one_or_none()
+    if review is not None and review.decision == SUPERVISION_ASKED:
+        return None
+    ask = f"管道权属单位答复“{DECISION_ZH[SUPERVISION_ASKED]}”后才能安排"
+    if review is None:
+        return f"该冲突没有权属单位审查记录，{ask}"
+    if review.decision is None:
+        return f"管道权属单位尚未答复，{ask}"
+    return (f"管道权属单位的答复为“{DECISION_ZH[review.decision]}”，未要求现场监护；"
+            f"如需监护，请先将答复改为“{DECISION_ZH[SUPERVISION_ASKED]}”")
+
+
 def schedule_visit(session: Session, conflict_id: int, actor, *, scheduled_on, person: str | None,
                    channels: Channels = NO_CHANNELS, today: dt.date | None = None) -> dict:
-    """The owner schedules an on-site supervision visit (date, person); the builder is told."""
+    """The owner schedules an on-site supervision visit (date, person); the builder is told.
+
+    Only on a conflict whose owner's reply asked for supervision (else 409 naming what is missing).
+    """
     day = _day(scheduled_on, "scheduled_on")
     person = _clean(person, "person", required=True, max_len=200)
     if day < (today or today_in_shanghai()):
@@ -202,6 +229,11 @@ def schedule_visit(session: Session, conflict_id: int, actor, *, scheduled_on, p
     conflict = scope_of_conflict(session, conflict_id, actor, action="supervision.manage", lock=True)
     if conflict["closed_at"] is not None:
         raise ConflictStateError(f"冲突 {conflict_id} 已关闭，无需现场监护")
+    lacking = _supervision_not_asked(session, conflict_id)
+    if lacking:
+        raise ConflictStateError(
+            f"冲突 {conflict_id}（项目 {conflict['project_code']} × 管道 {conflict['pipeline_code']}）"
+            f"不能安排现场监护：{lacking}")
     visit_id = session.execute(text(
         "INSERT INTO supervision_visit (conflict_id, scheduled_on, person, created_by) "
         "VALUES (:c, :d, :p, :by) RETURNING id"),

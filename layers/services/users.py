@@ -35,6 +35,7 @@ from layers.services.permissions import (
 )
 from layers.services.personal_tokens import PREFIX as PERSONAL_PREFIX
 from layers.services.personal_tokens import USER_OF_PERSONAL_TOKEN
+from layers.services.personal_tokens import note_use as note_personal_token_use
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]{1,64}@[A-Za-z0-9.-]{1,189}\.[A-Za-z]{2,}$")
 _USERNAME = re.compile(r"^[A-Za-z0-9_.\-@\u4e00-\u9fff]{2,64}$")
@@ -155,10 +156,13 @@ def user_for_token(session: Session, token: str) -> Actor:
     """Return the user of a valid, unexpired token."""
     if not token or len(token) > 512:
         raise AuthenticationError("缺少或无效的访问令牌")
-    sql = USER_OF_PERSONAL_TOKEN if token.startswith(PERSONAL_PREFIX) else _USER_OF_TOKEN
+    personal = token.startswith(PERSONAL_PREFIX)
+    sql = USER_OF_PERSONAL_TOKEN if personal else _USER_OF_TOKEN
     row = execute_prepared(session, sql, {"t": _digest(token)}).one_or_none()
     if row is None:
         raise AuthenticationError("访问令牌无效或已过期，请重新登录")
+    if personal:
+        note_personal_token_use(session, row.token_id, row.last_used_at)
     return Actor(row.id, row.username, row.role, row.organisation, row.district)
 
 

@@ -16,7 +16,7 @@ from maps.report.data import load_report_data
 from maps.report.errors import ReportOutputError
 from maps.report.fonts import find_cjk_font
 from maps.report.html import write_html
-from maps.report.labels import SHEET_TITLES, SYNTHETIC_NOTE
+from maps.report.labels import SHEET_TITLES, SYNTHETIC_NOTE, report_title, whole_area
 from maps.report.pdf import write_pdf
 from maps.report.period import ReportPeriod, parse_month
 from maps.report.scene import conflict_scene, overview_scene
@@ -60,26 +60,32 @@ def build_report(
     township: str | None = None,
     rule_set: str | None = None,
     campaign_settings: CampaignSettings | None = None,
+    district: str | None = None,
 ) -> ReportResult:
     """Write report.html, report.pdf, report.xlsx and one CSV per table to ``out_dir``.
 
     Reads only; ``rule_set`` (a rule-set label) restricts conflicts to one rule set.
+    ``district``: the adcode of a district user's district (its rows alone reach this
+    transaction under row-level security): the title, headings and overview map name
+    and frame that district; None: the served jurisdiction (a city user's: the city).
     """
     period = month if isinstance(month, ReportPeriod) else parse_month(month)
     out = prepare_output_dir(out_dir)
     find_cjk_font()  # fail before any work when the PDF cannot be made
     settings = campaign_settings or CampaignSettings.for_year(period.year)
-    data = load_report_data(session, period, township, rule_set)
+    data = load_report_data(session, period, township, rule_set, district=district)
     tables = build_tables(data, settings)
     overview = overview_scene(data)
     shown = data.conflicts.head(MAX_CONFLICT_MAPS)
     scenes = [conflict_scene(row, i) for i, (_, row) in enumerate(shown.iterrows(), start=1)]
     omitted = len(data.conflicts) - len(shown)
-    heading = f"{period.label_zh}（统计截至 {period.last_day}）｜{township or '全区'}"
+    area = whole_area(district)
+    heading = f"{period.label_zh}（统计截至 {period.last_day}）｜{township or area}"
     notes = [SYNTHETIC_NOTE] if data.synthetic_townships else []
-    notes.append("地图为示意图：管道几何已简化；全区图仅绘高压、次高压管道，乡镇图绘全部管道。")
+    notes.append(f"地图为示意图：管道几何已简化；{area}图仅绘高压、次高压管道，乡镇图绘全部管道。")
     common: dict[str, Any] = {"heading": heading, "notes": notes, "tables": tables, "overview": overview,
-                  "conflict_scenes": scenes, "omitted_conflicts": omitted, "scope": township}
+                  "conflict_scenes": scenes, "omitted_conflicts": omitted, "scope": township,
+                  "title": report_title(district), "area": area}
     result = ReportResult(out, open_conflicts=len(data.conflicts),
                           new_conflicts=len(data.new_conflicts))
     try:

@@ -22,7 +22,7 @@ from layers.campaign_loaders import load_inspection_records, load_portfolio
 from layers.district import district_boundary_metric
 from layers.services.campaign_status import planned_picks
 from maps.report.errors import ReportInputError
-from maps.report.labels import PIPE_GROUP_OF, PIPE_GROUPS
+from maps.report.labels import PIPE_GROUP_OF, PIPE_GROUPS, whole_area
 from maps.report.period import ReportPeriod
 from spatial_rules.crs import METRIC_SRID
 from vocabulary import NO_CONFLICT, worst_permit_state, worst_zone
@@ -61,6 +61,7 @@ class ReportData:
     campaign_projects: list[ProjectRecord] = field(default_factory=list)
     inspections: list[InspectionRecord] = field(default_factory=list)
     planned_picks: dict[int, int] = field(default_factory=dict)
+    area: str = "全区"  # the word for the whole area: 全区 (a district) or 全市 (the city)
 
 
 def known_townships(session: Session) -> list[str]:
@@ -81,22 +82,29 @@ def check_township(session: Session, township: str | None) -> None:
 def load_report_data(
     session: Session, period: ReportPeriod, township: str | None = None,
     rule_set: str | None = None,
+    *,
+    district: str | None = None,
 ) -> ReportData:
-    """Query the report's figures and geometries for ``period`` (read-only)."""
+    """Query the report's figures and geometries for ``period`` (read-only).
+
+    ``district``: a district user's adcode; the overview frames that district and the
+    spot-check stages are its own plans (its rows reach the transaction alone).
+    """
     check_township(session, township)
     params = {"tw": township, "rs": rule_set, "start": period.start, "cutoff": period.cutoff,
               "last_day": period.last_day}
     townships, synthetic = _townships(session, township)
-    district = district_boundary_metric()
-    focus = townships[0][1] if township else district
+    boundary = district_boundary_metric(district)
+    focus = townships[0][1] if township else boundary
     return ReportData(
         period=period,
         township=township,
         rule_set=rule_set,
         townships=townships,
         synthetic_townships=synthetic,
-        district=district,
+        district=boundary,
         focus=focus,
+        area=whole_area(district),
         pipes=_pipes(session, township),
         projects=_projects(session, params),
         conflicts=_open_conflicts(session, params),

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from maps.report.labels import CONFLICT_MAPS_HEADING, MAP_HEADING, TABLE_TITLES, report_title
+from maps.report.labels import CONFLICT_MAPS_HEADING, TABLE_TITLES, report_title
 from maps.report.scene import Scene
 from maps.report.svg import scene_svg
 
@@ -65,11 +65,17 @@ def write_html(
     conflict_scenes: list[Scene],
     omitted_conflicts: int,
     scope: str | None = None,
+    title: str | None = None,
+    area: str = "全区",
 ) -> Path:
-    """Write the HTML report to ``path`` (UTF-8, everything inline) and return it."""
+    """Write the HTML report to ``path`` (UTF-8, everything inline) and return it.
+
+    ``title``: the report's title (``report_title``); ``area``: the word for its whole area.
+    """
+    title = title or report_title()
     sections = [
         f"<h2>{TABLE_TITLES['summary']}</h2>{_table(tables['summary'], 'list')}",
-        f"<h2>{escape(f'{scope}地图' if scope else MAP_HEADING)}</h2>"
+        f"<h2>{escape(f'{scope}地图' if scope else f'{area}地图')}</h2>"
         f"{_legend(overview)}{scene_svg(overview, 1000)}"
         + "".join(f'<p class="note">{escape(n)}</p>' for n in notes),
     ]
@@ -96,8 +102,8 @@ def write_html(
     document = (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(report_title())} {escape(heading)}</title><style>{CSS}</style></head><body>"
-        f"<h1>{escape(report_title())}</h1><p class=\"sub\">{escape(heading)}</p>"
+        f"<title>{escape(title)} {escape(heading)}</title><style>{CSS}</style></head><body>"
+        f"<h1>{escape(title)}</h1><p class=\"sub\">{escape(heading)}</p>"
         + "".join(f"<section>{s}</section>" for s in sections)
         + "</body></html>"
     )

@@ -10,11 +10,29 @@ from vocabulary import PermitState, PressureClass, Zone, project_permit_labels
 TITLE_SUFFIX = "燃气管道保护月度地图报告"
 
 
-def report_title() -> str:
-    """Return the report's title for the served jurisdiction (崇明区燃气管道保护月度地图报告)."""
+def area_name(district: str | None = None) -> str:
+    """Return the name of the report's area: ``district``'s (an adcode), else the served jurisdiction's."""
     from layers.district import district_name
+    from layers.jurisdictions import jurisdiction
 
-    return district_name() + TITLE_SUFFIX
+    return jurisdiction(district).name if district else district_name()
+
+
+def whole_area(district: str | None = None) -> str:
+    """Return the word for the report's whole area: 全市 for the city, 全区 for a district."""
+    from layers.district import deployment
+    from layers.jurisdictions import CITY_CODE
+
+    return "全市" if (district or deployment().code) == CITY_CODE else "全区"
+
+
+def report_title(district: str | None = None) -> str:
+    """Return the report's title for ``district`` (a district user's), else the served jurisdiction.
+
+    A district office of a whole-city deployment reports on its district (崇明区燃气管道
+    保护月度地图报告), the city office on the city (上海市...).
+    """
+    return area_name(district) + TITLE_SUFFIX
 
 
 TITLE = "崇明区" + TITLE_SUFFIX  # the default deployment's

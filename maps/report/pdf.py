@@ -25,7 +25,7 @@ from reportlab.platypus import (
 )
 
 from maps.report.fonts import register_pdf_font
-from maps.report.labels import CONFLICT_MAPS_HEADING, MAP_HEADING, TABLE_TITLES, report_title
+from maps.report.labels import CONFLICT_MAPS_HEADING, TABLE_TITLES, report_title
 from maps.report.scene import Scene
 from maps.report.static_maps import render_png
 
@@ -132,13 +132,16 @@ def write_pdf(
     conflict_scenes: list[Scene],
     omitted_conflicts: int,
     scope: str | None = None,
+    title: str | None = None,
+    area: str = "全区",
 ) -> Path:
-    """Write the PDF report to ``path`` and return it."""
+    """Write the PDF report to ``path`` and return it (``title``, ``area``: as ``write_html``)."""
+    title = title or report_title()
     font = register_pdf_font()
-    map_heading = f"{plain(scope, MAX_LINE_CHARS)}地图" if scope else MAP_HEADING
+    map_heading = f"{plain(scope, MAX_LINE_CHARS)}地图" if scope else f"{area}地图"
     styles = _styles(font)
     story: list = [
-        _para(report_title(), styles["title"]),
+        _para(title, styles["title"]),
         _para(heading, styles["subtitle"], MAX_LINE_CHARS),
         Spacer(1, 4 * mm),
     ]
@@ -178,13 +181,13 @@ def write_pdf(
         canvas.saveState()
         canvas.setFont(font, 7)
         canvas.setFillColor(colors.HexColor("#666666"))
-        canvas.drawString(MARGIN, 8 * mm, plain(f"{report_title()}　{heading}", 80))
+        canvas.drawString(MARGIN, 8 * mm, plain(f"{title}　{heading}", 80))
         canvas.drawRightString(PAGE_WIDTH - MARGIN, 8 * mm, f"第 {doc.page} 页")
         canvas.restoreState()
 
     document = SimpleDocTemplate(
         str(path), pagesize=A4, leftMargin=MARGIN, rightMargin=MARGIN, topMargin=MARGIN,
-        bottomMargin=MARGIN + 3 * mm, title=plain(f"{report_title()} {heading}", MAX_LINE_CHARS),
+        bottomMargin=MARGIN + 3 * mm, title=plain(f"{title} {heading}", MAX_LINE_CHARS),
         author="gisapp", subject=plain(heading, MAX_LINE_CHARS), lang="zh-CN",
     )
     document.build(story, onFirstPage=footer, onLaterPages=footer)

@@ -183,7 +183,7 @@ def summary(data: ReportData, tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     rows = [
         ("报告月份", data.period.label_zh),
         ("统计截至", f"{data.period.last_day} 24:00（北京时间）"),
-        ("范围", data.township or "全区"),
+        ("范围", data.township or data.area),
         ("月末未关闭冲突", len(c)),
         (f"其中{ZONE_ZH['protection']}", int((c["zone"] == "protection").sum())),
         (f"其中{ZONE_ZH['control']}", int((c["zone"] == "control").sum())),

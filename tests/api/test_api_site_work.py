@@ -47,6 +47,28 @@ def test_owner_schedules_and_records_supervision_the_builder_sees_it(api, people
                     json={"scheduled_on": day, "person": "李工"}).status_code == 404
     assert api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["builder"],
                     json={"scheduled_on": day, "person": "李工"}).status_code == 403
+    # Supervision only when the owner's reply asked for it: refused (409, naming what is
+    # missing) before the reply and after a reply that asks for something else.
+    unasked = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
+                       json={"scheduled_on": day, "person": "李工"})
+    assert unasked.status_code == 409, unasked.text
+    assert "不能安排现场监护" in unasked.json()["detail"] and "尚未答复" in unasked.json()["detail"]
+    assert "SW-1" in unasked.json()["detail"] and "HP-T1" in unasked.json()["detail"]
+    for decision, said in (("protection_plan_required", "须编制保护方案"), ("no_objection", "无异议")):
+        replied = api.post(f"/api/conflicts/{conflict}/owner-reply", headers=h["owner_a"],
+                           data={"decision": decision})
+        assert replied.status_code == 200, replied.text
+        refused = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
+                           json={"scheduled_on": day, "person": "李工"})
+        assert refused.status_code == 409, refused.text
+        assert f"答复为“{said}”，未要求现场监护" in refused.json()["detail"]
+        assert "须现场监护" in refused.json()["detail"]
+    with people["engine"].connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM supervision_visit")).scalar_one() == 0
+    assert "supervision.scheduled" not in {
+        n["event"] for n in api.get("/api/notifications", headers=h["builder"]).json()["notifications"]}
+    assert api.post(f"/api/conflicts/{conflict}/owner-reply", headers=h["owner_a"],
+                    data={"decision": "on_site_supervision_required"}).status_code == 200
     r = api.post(f"/api/conflicts/{conflict}/supervision-visits", headers=h["owner_a"],
                  json={"scheduled_on": day, "person": "李工"})
     assert r.status_code == 201, r.text

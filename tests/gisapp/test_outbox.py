@@ -157,6 +157,25 @@ def test_receiver_answering_500_then_200(stored_network):
     assert row["attempts"] == 2 and row["delivered_at"] is not None and row["last_error"] is None
 
 
+def test_an_idle_pass_makes_no_http_client_and_a_busy_one_makes_one(stored_network, monkeypatch):
+    """Each pass of each worker, every 2 s, built a TLS context for nothing (~3 % of a core)."""
+    made = []
+
+    class Counted(httpx.Client):
+        def __init__(self, *args, **kwargs):
+            made.append(1)
+            super().__init__(*args, **kwargs)
+
+    monkeypatch.setattr(outbox.httpx, "Client", Counted)
+    assert outbox.deliver_due(stored_network).claimed == 0
+    assert made == []
+    with Receiver() as receiver:
+        _add_message(stored_network, receiver.url, n=3)
+        report = outbox.deliver_due(stored_network)
+    assert len(report.delivered) == 3 and len(receiver.requests) == 3
+    assert made == [1]
+
+
 def test_messages_survive_a_crash_before_any_dispatch(database_url, stored_network):
     with Receiver() as receiver:
         crashed = make_engine(database_url)

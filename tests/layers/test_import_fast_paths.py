@@ -9,6 +9,7 @@ must leave them untouched.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from hypothesis import given, settings
@@ -78,15 +79,18 @@ def _frame(n: int, prefix: str) -> gpd.GeoDataFrame:
 
 
 def _gist_definitions(session) -> list[str]:
-    return list(session.execute(text(
+    # PostgreSQL prints a rebuilt partial index's IN-list with its casts spelled another
+    # way (('x'::varchar)::text against ARRAY['x'::varchar]::text[]): compare without them.
+    defs = session.execute(text(
         "SELECT indexdef FROM pg_indexes WHERE tablename = 'gas_pipeline' "
-        "AND indexdef LIKE '% USING gist %' ORDER BY indexname")).scalars())
+        "AND indexdef LIKE '% USING gist %' ORDER BY indexname")).scalars()
+    return [re.sub(r"::(character varying|text)(\[\])?|[()\s]", "", d) for d in defs]
 
 
 @pytest.mark.postgis
 def test_bulk_load_rebuilds_the_spatial_indexes_as_they_were(db_session, monkeypatch):
     before = _gist_definitions(db_session)
-    # geom, geom_m, and the live major mains' partial index (migration 0020)
+    # geom, geom_m and the partial index of the major mains for low-zoom tiles (0020)
     assert len(before) == 3
     monkeypatch.setattr(importer, "BULK_INDEX_ROWS", 10)
     import_layer(db_session, "pipelines", _frame(40, "BULK"), source_name="bulk.gpkg",

@@ -561,3 +561,65 @@ def test_threaded_and_serial_runs_agree_on_a_larger_random_set():
         site_set.geoms[serial.site_index[rows]], network.geoms[serial.pipeline_index[rows]]
     )
     np.testing.assert_array_equal(serial.centreline_distance_m[rows], exact)
+
+
+# --- pipelines of large envelope: indexed by their segments -----------------------------
+
+
+def _spread_network(rng, n_long: int = 40, n_short: int = 400) -> PipelineSet:
+    """Long winding lines, multi-part features spread over the whole area, and short pipes."""
+    geoms = []
+    for _ in range(n_long):
+        steps = rng.normal(0, 60, (rng.integers(20, 120), 2)) + rng.uniform(-30, 30, 2)
+        geoms.append(LineString(np.cumsum(steps, axis=0) + rng.uniform(0, 3000, 2)))
+    for _ in range(n_long // 2):  # one feature, parts kilometres apart
+        starts = rng.uniform(0, 3000, (rng.integers(2, 30), 2))
+        ends = starts + rng.normal(0, 25, starts.shape)
+        geoms.append(MultiLineString([[tuple(a), tuple(b)] for a, b in zip(starts, ends, strict=True)]))
+    starts = rng.uniform(0, 3000, (n_short, 2))
+    geoms.extend(shapely.linestrings(np.stack([starts, starts + rng.normal(0, 30, starts.shape)], axis=1)))
+    n = len(geoms)
+    return PipelineSet(
+        [f"P{i:04d}" for i in range(n)],
+        [shifted(g) for g in geoms],
+        rng.choice([c.value for c in PressureClass], n),
+        rng.choice(DIAMETERS, n),
+    )
+
+
+def _spread_sites(rng, n: int = 150) -> SiteSet:
+    corners = rng.uniform(0, 3000, (n, 2))
+    sizes = rng.uniform(5, 150, (n, 2))
+    return SiteSet([f"S{i:03d}" for i in range(n)],
+                   [shifted(g) for g in shapely.box(*corners.T, *(corners + sizes).T)])
+
+
+def test_long_and_spread_out_pipelines_equal_the_brute_force_reference():
+    rng = np.random.default_rng(5)
+    network, site_set = _spread_network(rng), _spread_sites(rng)
+    index = network._index()
+    assert len(index.segment_pipe) > 0 and len(index.whole) > 0  # both kinds of entry
+    for rule_set in (SHANGHAI, GB):
+        result = screen_sites(network, site_set, rule_set)
+        expected = brute_force(network, site_set, rule_set)
+        got = _result_table(result)
+        assert len(got) > 100
+        assert set(got) == set(expected)
+        for pair, (zone, wall, centreline) in expected.items():
+            assert got[pair] == (zone, wall, centreline), pair
+
+
+@pytest.mark.parametrize("split_m", [0.0, 1e12])
+def test_indexing_by_segments_or_whole_pipelines_gives_the_same_columns(monkeypatch, split_m):
+    import spatial_rules.screening as screening
+
+    rng = np.random.default_rng(9)
+    network, site_set = _spread_network(rng), _spread_sites(rng)
+    reference = screen_sites(network, site_set, GB).columns()
+    monkeypatch.setattr(screening, "_SPLIT_EXTENT_M", split_m)
+    rebuilt = PipelineSet(network.ids, network.geoms, network.pressure_classes, network.outer_diameters_mm)
+    index = rebuilt._index()
+    assert (len(index.whole) == 0) if split_m == 0.0 else (len(index.segment_pipe) == 0)
+    other = screen_sites(rebuilt, site_set, GB).columns()
+    for name, values in reference.items():
+        np.testing.assert_array_equal(values, other[name], err_msg=name)

@@ -6,6 +6,8 @@ builder edits its own organisation, and a bad robot address is refused next to i
 
 from __future__ import annotations
 
+import datetime as dt
+
 import httpx
 import pytest
 from sqlalchemy import text
@@ -26,7 +28,7 @@ def _scalar(engine, sql: str, **params):
         return conn.execute(text(sql), params).scalar_one_or_none()
 
 
-def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, server):
+def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, server, db_engine):
     v = visit()
     v.login("builder")
     page = v.page
@@ -50,6 +52,7 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     page.wait_for_function("() => document.getElementById('copy-status').textContent !== ''")
     row = page.get_by_role("row").filter(has_text="QGIS 办公室电脑")
     assert "有效" in row.inner_text()
+    assert "从未使用" in row.inner_text()
     v.check("account-tokens-created")
 
     # The token on its own, as QGIS (Basic: user name and token) and GDAL (Bearer) send it.
@@ -60,10 +63,16 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     assert bearer.status_code == 200, bearer.text
     assert basic.json()["collections"] and basic.json() == bearer.json()
 
-    # A reload never shows the token again.
+    # A reload never shows the token again; it shows when the token was last used
+    # (Beijing time, to the minute).
     page.reload()
     page.get_by_role("row").filter(has_text="QGIS 办公室电脑").wait_for()
     assert token not in page.content()
+    used = _scalar(db_engine, "SELECT last_used_at FROM personal_access_token WHERE name = :n",
+                   n="QGIS 办公室电脑")
+    row_text = page.get_by_role("row").filter(has_text="QGIS 办公室电脑").inner_text()
+    assert "从未使用" not in row_text
+    assert (used + dt.timedelta(hours=8)).strftime("%Y-%m-%d %H:%M") in row_text
 
     # Revoking asks first (by keyboard: Enter opens, focus on 取消, Escape returns to the
     # button); 取消 leaves it working, 确认吊销 ends it at once.
@@ -85,6 +94,36 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     assert httpx.get(f"{server}/ogc/collections", auth=(username, token)).status_code == 401
     assert httpx.get(f"{server}/ogc/collections",
                      headers={"Authorization": f"Bearer {token}"}).status_code == 401
+
+
+def test_the_servers_refusals_on_the_token_page_sit_next_to_their_fields(visit, server, db_engine):
+    """WB.placeErrors: the service's "字段 name：" and "字段 expires_days：" go to 令牌名称 and 有效期."""
+    v = visit()
+    v.login("inspector")
+    page = v.page
+    page.goto(f"{server}/account/tokens")
+    page.get_by_role("heading", name="我的令牌").wait_for()
+    # A name longer than the service takes (set as a script would, past the input's maxlength).
+    page.evaluate("() => { document.getElementById('token-name').value = 'Q'.repeat(65); }")
+    page.get_by_role("button", name="新建令牌").click()
+    name_error = page.locator("#token-name-error")
+    name_error.filter(has_text="1–64 个可见字符").wait_for()
+    assert not name_error.inner_text().startswith("字段")
+    assert page.get_by_label("令牌名称").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "token-name"
+    # A validity the service refuses lands under 有效期, not under the name.
+    page.get_by_label("令牌名称").fill("GDAL 脚本")
+    page.evaluate("() => { const s = document.getElementById('token-days');"
+                  " s.add(new Option('5000 天', '5000')); s.value = '5000'; }")
+    page.get_by_role("button", name="新建令牌").click()
+    days_error = page.locator("#token-days-error")
+    days_error.filter(has_text="有效天数须为 1–3650").wait_for()
+    assert name_error.inner_text() == ""
+    assert page.get_by_label("有效期").get_attribute("aria-invalid") == "true"
+    assert page.get_by_label("令牌名称").get_attribute("aria-invalid") is None
+    assert page.evaluate("() => document.activeElement.id") == "token-days"
+    assert _scalar(db_engine, "SELECT count(*) FROM personal_access_token t "
+                   "JOIN app_user u ON u.id = t.user_id WHERE u.username = :u", u=USERS["inspector"][0]) == 0
 
 
 def test_every_role_with_the_grant_finds_the_token_page_in_its_header(visit, server):
@@ -172,6 +211,9 @@ def test_a_builder_edits_its_own_organisation_and_a_bad_robot_address_stores_not
     page.get_by_role("navigation", name="主菜单").get_by_role("link", name="本单位").click()
     page.wait_for_url("**/account/organisation")
     page.get_by_role("heading", name=BUILDER_ORG).wait_for()
+    # The stored values are shown first (the form is filled in by the page's load): typing
+    # before that could be overwritten by them.
+    page.wait_for_function("() => document.getElementById('org-updated').textContent !== ''")
     page.get_by_label("联系人").fill("王工")
     page.get_by_label("电子邮箱").fill("safety@chengjian.example.cn")
     page.get_by_role("button", name="保存本单位信息").click()

@@ -152,7 +152,22 @@ def test_admin_creates_a_user_and_a_bad_one_is_refused(visit, db_engine):
     page.get_by_label("角色").select_option(label="建设单位")
     page.get_by_label("所属单位").fill("新建设公司")
     page.get_by_role("button", name="创建用户").click()
-    page.get_by_text("密码长度须为").first.wait_for()
+    page.locator("#password-error").filter(has_text="密码长度须为").wait_for()
+    # The service's refusal sits next to the field it names (WB.placeErrors), which takes the focus.
+    assert page.get_by_label("初始密码").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "password"
+    assert page.locator("#page-message").inner_text() == "未保存：请按字段旁的提示修改。"
+    page.get_by_label("所属单位").fill("")
+    page.get_by_label("初始密码").fill("long-enough-password")
+    page.get_by_role("button", name="创建用户").click()
+    page.locator("#organisation-error").filter(has_text="必须指定所属单位").wait_for()
+    assert page.locator("#password-error").inner_text() == ""
+    assert page.get_by_label("所属单位").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "organisation"
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM app_user WHERE username = 'wb-new-builder'")
+                            ).scalar_one() == 0
+    page.get_by_label("所属单位").fill("新建设公司")
     page.get_by_label("初始密码").fill("long-enough-password")
     page.get_by_role("button", name="创建用户").click()
     page.get_by_role("cell", name="wb-new-builder", exact=True).wait_for()

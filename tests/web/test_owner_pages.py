@@ -162,7 +162,38 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     assert _review(db_engine, hp1)[0].plan_decision == "agreed"
     assert "同意保护方案" in page.locator("#plan-facts").inner_text()
 
-    # Supervision: schedule today, record it with a photo.
+    # Supervision only on a reply that asks for it: the form is offered once the reply
+    # is changed to 须现场监护. Then schedule today, record it with a photo.
+    assert page.locator("#visit-form").is_hidden()
+    assert "未要求现场监护" in page.locator("#visit-rule").inner_text()
+    page.get_by_label("须现场监护").check()
+    page.get_by_role("button", name="提交答复").click()
+    page.get_by_text("答复已提交：须现场监护").wait_for()
+    page.locator("#visit-form").wait_for(state="visible")
+    assert page.locator("#visit-rule").inner_text() == ""
+    # A visit in the past: refused next to the date.
+    page.get_by_label("监护日期").fill((today_in_shanghai() - dt.timedelta(days=1)).isoformat())
+    page.get_by_label("监护人").fill("李监护")
+    page.get_by_role("button", name="安排监护").click()
+    page.wait_for_function(
+        "() => document.querySelector('#scheduled_on-error').textContent.includes('早于今天')")
+    assert page.get_by_label("监护日期").get_attribute("aria-invalid") == "true"
+    # The reply changed elsewhere while the form is open: the server's refusal is shown.
+    owner = _token(v.server, OWNERS["owner_a"][0])
+    other = httpx.post(f"{v.server}/api/conflicts/{hp1}/owner-reply", data={"decision": "no_objection"},
+                       headers=owner)
+    assert other.status_code == 200, other.text
+    page.get_by_label("监护日期").fill(today_in_shanghai().isoformat())
+    with page.expect_response(lambda r: r.url.endswith("/supervision-visits")) as refused:
+        page.get_by_role("button", name="安排监护").click()
+    assert refused.value.status == 409
+    page.wait_for_function(
+        "() => document.querySelector('#visit-message').textContent.includes('未要求现场监护')")
+    assert "答复为“无异议”" in page.locator("#visit-message").inner_text()
+    assert httpx.post(f"{v.server}/api/conflicts/{hp1}/owner-reply", headers=owner,
+                      data={"decision": "on_site_supervision_required"}).status_code == 200
+    page.reload()
+    page.locator("#visit-form").wait_for(state="visible")
     today = today_in_shanghai()
     page.get_by_label("监护日期").fill(today.isoformat())
     page.get_by_label("监护人").fill("李监护")
@@ -176,6 +207,17 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     v.check("owner-supervision-planned")
     button.click()
     now = dt.datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    # An arrival still to come: refused by the server, shown next to its field (WB.placeErrors).
+    page.get_by_label("到场时间").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
+    page.get_by_label("离场时间").fill((now + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
+    with page.expect_response(lambda r: r.url.endswith("/record")) as refused:
+        page.get_by_role("button", name="保存监护记录").click()
+    assert refused.value.status == 422
+    page.locator("#arrived_at-error").filter(has_text="到场时间晚于现在").wait_for()
+    assert page.locator("#arrived_at-error").inner_text() == "到场时间晚于现在"
+    assert page.get_by_label("到场时间").get_attribute("aria-invalid") == "true"
+    assert page.evaluate("() => document.activeElement.id") == "arrived_at"
+    assert page.locator("#record-message").inner_text() == "未保存：请按字段旁的提示修改。"
     page.get_by_label("到场时间").fill((now - dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("离场时间").fill((now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("监护情况").fill("开挖距管道 3 米，已现场交底，设置警示带")
@@ -262,12 +304,10 @@ def test_reply_form_refuses_bad_input_next_to_the_field_and_stores_nothing(visit
     assert "未保存" in page.locator("#reply-message").inner_text()
     review, documents = _review(db_engine, hp2)
     assert review.decision is None and review.note is None and documents == []
-    # A visit in the past: refused next to the date.
-    page.get_by_label("监护日期").fill((today_in_shanghai() - dt.timedelta(days=1)).isoformat())
-    page.get_by_label("监护人").fill("李监护")
-    page.get_by_role("button", name="安排监护").click()
-    page.wait_for_function(
-        "() => document.querySelector('#scheduled_on-error').textContent.includes('早于今天')")
+    # No supervision before the reply asks for it: no form, the rule instead (the reply
+    # stays unanswered: the office's overdue list below counts on it).
+    assert page.locator("#visit-form").is_hidden()
+    assert "答复为“须现场监护”后才能安排现场监护" in page.locator("#visit-rule").inner_text()
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM supervision_visit WHERE conflict_id = :c"),
                             {"c": hp2}).scalar_one() == 0

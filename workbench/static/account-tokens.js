@@ -27,6 +27,7 @@
     return WB.api("GET", "/api/auth/personal-tokens").then(function (d) {
       WB.table($("tokens"), [["名称", "name"], ["创建时间", function (t) { return WB.datetime(t.created_at); }],
         ["有效期至", function (t) { return t.expires_at ? WB.datetime(t.expires_at) : "长期有效"; }],
+        ["最近使用", function (t) { return t.last_used_at ? WB.datetime(t.last_used_at) : "从未使用"; }],
         ["状态", state], ["操作", revokeButton]], d.tokens, "我的个人访问令牌");
     }).catch(function (err) { WB.say($("page-message"), err.detail, true); });
   }
@@ -54,11 +55,9 @@
         $("new-token-value").select();
         load();
       }).catch(function (err) {
-        var m = /字段 (\w+)：(.*)$/.exec(err.detail || "");
-        var field = m && m[1] === "expires_days" ? "token-days" : "token-name";
-        WB.say($(field + "-error"), m ? m[2] : err.detail, true);
-        $(field).setAttribute("aria-invalid", "true");
-        $(field).focus();
+        // Every refusal sits next to a field: the one it names, else the name.
+        WB.placeErrors(err, null, { fields: { name: "token-name", expires_days: "token-days" },
+                                    fallback: "token-name" });
       });
   });
 

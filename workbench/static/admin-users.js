@@ -38,8 +38,7 @@
       WB.say($("page-message"), "用户 " + editing.username + " 的电子邮箱已保存。");
       load();
     }).catch(function (err) {
-      WB.say($("new_email-error"), (err.detail || "").replace(/^字段 \w+：/, ""), true);
-      $("new_email").setAttribute("aria-invalid", "true");
+      WB.placeErrors(err, null, { fields: { email: "new_email" }, fallback: "new_email" });
     });
   });
 
@@ -70,11 +69,7 @@
                                                   : "已创建用户 " + u.username + "。");
       $("user-form").reset();
       load();
-    }).catch(function (err) {
-      WB.showErrors(err, $("page-message"));
-      var m = /字段 (\w+)/.exec(err.detail || "");
-      if (m && $(m[1] + "-error")) WB.say($(m[1] + "-error"), err.detail, true);
-    });
+    }).catch(function (err) { WB.placeErrors(err, $("page-message")); });
   });
   load();
 })();

@@ -4,6 +4,7 @@
   "use strict";
   var $ = function (id) { return document.getElementById(id); };
   var id = WB.data.conflictId, current = null;
+  var SUPERVISION_ASKED = "on_site_supervision_required";
   var map = WBMap.create("map"), layers = null;
   WBMap.legend(map);
   var EVENT = { owner_reply: "权属单位答复", plan_uploaded: "上传保护方案", plan_agreed: "同意保护方案",
@@ -93,7 +94,12 @@
       ["到场", function (v) { return WB.datetime(v.arrived_at); }],
       ["离场", function (v) { return WB.datetime(v.left_at); }], ["监护情况", "notes"]
     ], c.visits, "本冲突的现场监护");
-    $("visit-form").hidden = !!c.closed_at;
+    // Supervision is scheduled on the reply that asked for it (the server refuses it otherwise).
+    var asked = c.decision === SUPERVISION_ASKED;
+    $("visit-form").hidden = !!c.closed_at || !asked;
+    $("visit-rule").textContent = c.closed_at || asked ? "" : c.decision
+      ? "本单位的答复为“" + c.decision_zh + "”，未要求现场监护；如需监护，请先将答复改为“须现场监护”。"
+      : "答复为“须现场监护”后才能安排现场监护。";
   }
 
   $("reply-form").addEventListener("submit", function (ev) {
@@ -118,7 +124,7 @@
         WB.say($("page-message"), "答复已提交：" + r.decision_zh + (r.documents.length ? "（附件 " + r.documents.length + " 个）" : "") + "。");
       });
     }).catch(function (err) {
-      OWN.place(err, $("reply-message"), { decision: "decision", note: "note", files: "files" });
+      WB.placeErrors(err, $("reply-message"));
     }).then(function () { $("reply-submit").disabled = false; });
   });
 
@@ -138,7 +144,9 @@
       return load().then(function () {
         WB.say($("page-message"), "方案意见已提交：" + (chosen.value === "agreed" ? "同意保护方案" : "保护方案须修改") + "。");
       });
-    }).catch(function (err) { OWN.place(err, $("plan-message"), { decision: "plan_decision", note: "plan_note" }); });
+    }).catch(function (err) {
+      WB.placeErrors(err, $("plan-message"), { fields: { decision: "plan_decision", note: "plan_note" } });
+    });
   });
 
   $("visit-form").addEventListener("submit", function (ev) {
@@ -154,7 +162,7 @@
       return load().then(function () {
         WB.say($("page-message"), "已安排 " + v.scheduled_on + " 由 " + v.person + " 现场监护，建设单位已收到通知。");
       });
-    }).catch(function (err) { OWN.place(err, $("visit-message"), { scheduled_on: "scheduled_on", person: "person" }); });
+    }).catch(function (err) { WB.placeErrors(err, $("visit-message")); });
   });
 
   load();

@@ -86,7 +86,7 @@
         WB.say($("page-message"), "监护记录已保存（" + v.project_code + "，照片 " + v.documents.length + " 张）。");
       });
     }).catch(function (err) {
-      OWN.place(err, $("record-message"), { arrived_at: "arrived_at", left_at: "left_at", notes: "notes", files: "files" });
+      WB.placeErrors(err, $("record-message"));
     });
   });
 

@@ -1,30 +1,11 @@
-/* Helpers of the procedure pages (pipeline owner, gas office): a service error placed
- * next to the field it names ("字段 X：..."), file checks before upload, document links,
- * deadlines in working days. Text is always inserted as text. */
+/* Helpers of the procedure pages (pipeline owner, gas office): file checks before upload,
+ * document links, deadlines in working days (errors next to their field: WB.placeErrors).
+ * Text is always inserted as text. */
 (function () {
   "use strict";
   var MAX_FILES = 10, MAX_BYTES = 20 * 1024 * 1024;
   var TYPES = { "application/pdf": 1, "image/jpeg": 1, "image/png": 1 };
   var SUFFIX = /\.(pdf|jpe?g|png)$/i;
-
-  // Put a refusal under its field: request-validation problems name the field, the
-  // services' messages start with "字段 NAME："; else the message goes to ``box``.
-  function place(err, box, fieldMap) {
-    var map = fieldMap || {}, placed = false;
-    function put(field, message) {
-      var key = map[field] || field, target = key && document.getElementById(key + "-error");
-      if (!target) return;
-      target.textContent = target.textContent ? target.textContent + "\n" + message : message;
-      var input = document.getElementById(key);
-      if (input) input.setAttribute("aria-invalid", "true");
-      placed = true;
-    }
-    (err.problems || []).forEach(function (p) { put(p.field, p.message); });
-    var m = /^字段 ([A-Za-z_\/]+)：(.*)$/.exec(err.detail || "");
-    if (!placed && m) put(m[1], m[2]);
-    WB.say(box, placed ? "未保存：请按字段旁的提示修改。" : (err.detail || String(err)), true);
-    return placed;
-  }
 
   // The browser's own check of chosen files (the server checks the content again).
   function checkFiles(input) {
@@ -82,6 +63,6 @@
   // A <input type="datetime-local"> value read as Shanghai time, as the server reads it.
   function localMoment(value) { return value ? value + ":00+08:00" : ""; }
 
-  window.OWN = { place: place, checkFiles: checkFiles, documents: documents, deadline: deadline,
+  window.OWN = { checkFiles: checkFiles, documents: documents, deadline: deadline,
                  reviewState: reviewState, hours: hours, localMoment: localMoment };
 })();

@@ -94,9 +94,7 @@
                "，已通知管道权属单位。");
         reloadAll();
       }).catch(function (err) {
-        var field = fieldOf(err), target = field === "note" ? key + "-note" : key + "-files";
-        WB.say($(target + "-error"), err.detail, true);
-        $(target).setAttribute("aria-invalid", "true");
+        WB.placeErrors(err, null, { fields: { note: key + "-note", files: key + "-files" }, fallback: key + "-files" });
       });
     });
     return form;
@@ -155,14 +153,6 @@
       s.notices);
   }
 
-  // "字段 planned_start：..." names the field the server refused.
-  function fieldOf(err) {
-    var p = (err.problems || [])[0];
-    if (p && p.field) return p.field;
-    var m = /字段 ([\w]+)/.exec(err.detail || "");
-    return m ? m[1] : null;
-  }
-
   $("start-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
     WB.clearErrors($("start-form"));
@@ -184,11 +174,8 @@
       $("start-form").reset();
       return loadProcedure();
     }).catch(function (err) {
-      var field = fieldOf(err), target = field === "note" ? "start_note" : "planned_start";
-      var message = (err.detail || "").replace(/^字段 \w+：/, "");
-      WB.say($(target + "-error"), message, true);
-      $(target).setAttribute("aria-invalid", "true");
-      $(target).focus();
+      // A refusal naming no field (the procedure not ready) goes under the start date.
+      WB.placeErrors(err, null, { fields: { note: "start_note" }, fallback: "planned_start" });
     });
   });
 

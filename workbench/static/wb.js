@@ -62,25 +62,33 @@
     return placed;
   }
 
-  // Put each error next to its field: a validation problem names it, or the service's
-  // "字段 wecom_webhook_url：…" does; the first such field takes the focus. pageBox says
-  // whether anything was placed (or the whole message when nothing could be).
-  function placeErrors(err, pageBox) {
-    var fields = (err.problems || []).map(function (p) { return p.field; }).filter(Boolean);
-    var m = /字段 ([\w、]+)：(.*)$/.exec(err.detail || "");
-    if (m) fields = fields.concat(m[1].split("、"));
-    var placed = false;
-    fields.forEach(function (f) {
-      var box = document.getElementById(f + "-error");
-      if (!box) return;
-      var own = (err.problems || []).filter(function (p) { return p.field === f; })[0];
-      say(box, own ? own.message : (m ? m[2] : err.detail), true);
-      var input = document.getElementById(f);
+  // Put each error next to its field (the element FIELD-error; the input FIELD is marked
+  // aria-invalid): a validation problem names the field, or the service's message does
+  // ("字段 wecom_webhook_url：…", "字段 a、b：…"). options.fields maps the API's field names
+  // to the page's element ids where they differ; options.fallback is the id of the field
+  // that takes an error naming none on the page. The first field placed takes the focus.
+  // pageBox (optional) says that fields need changing, or holds the whole message when
+  // nothing could be placed. Returns whether anything was placed.
+  function placeErrors(err, pageBox, options) {
+    var opts = options || {}, names = opts.fields || {}, messages = {}, order = [];
+    function add(id, message) {
+      if (!id || !document.getElementById(id + "-error")) return;
+      if (!messages[id]) { messages[id] = []; order.push(id); }
+      if (messages[id].indexOf(message) < 0) messages[id].push(message);
+    }
+    (err.problems || []).forEach(function (p) { if (p.field) add(names[p.field] || p.field, p.message); });
+    var m = /字段 ([\w\/、]+)：(.*)$/.exec(err.detail || "");
+    if (m) m[1].split("、").forEach(function (f) { if (!messages[names[f] || f]) add(names[f] || f, m[2]); });
+    if (!order.length && opts.fallback) add(opts.fallback, m ? m[2] : (err.detail || String(err)));
+    order.forEach(function (id, i) {
+      say(document.getElementById(id + "-error"), messages[id].join("\n"), true);
+      var input = document.getElementById(id);
+      if (!input) return;
       input.setAttribute("aria-invalid", "true");
-      if (!placed) input.focus();
-      placed = true;
+      if (i === 0) input.focus();
     });
-    say(pageBox, placed ? "未保存：请按字段旁的提示修改。" : err.detail, true);
+    if (pageBox) say(pageBox, order.length ? "未保存：请按字段旁的提示修改。" : (err.detail || String(err)), true);
+    return order.length > 0;
   }
 
   function say(box, text, isError) {

@@ -74,7 +74,10 @@ class VisitIn(BaseModel):
 @router.post("/conflicts/{conflict_id}/supervision-visits", status_code=201)
 def schedule_visit(request: Request, session: SessionDep, access: Supervisor, conflict_id: Id,
                    body: VisitIn) -> dict:
-    """管道权属单位安排现场监护（日期、监护人）；建设单位收到通知。"""
+    """管道权属单位安排现场监护（日期、监护人）；建设单位收到通知。
+
+    仅限本单位答复为“须现场监护”的冲突，否则 409 并说明缺少什么。
+    """
     return svc.schedule_visit(session, conflict_id, access.actor, scheduled_on=body.scheduled_on,
                               person=body.person, channels=_ch(request))
 

@@ -36,8 +36,10 @@ def download_report(
     campaign = judging_settings(session, period.year,
                                 request.app.state.settings.campaign_settings)
     with tempfile.TemporaryDirectory(prefix="gisapp-report-") as tmp:
+        # A district office's report names and frames its district (its rows alone reach
+        # this transaction); the city office's, the served jurisdiction.
         result = build_report(session, period, Path(tmp), township=township, rule_set=rule_set,
-                              campaign_settings=campaign)
+                              campaign_settings=campaign, district=access.district)
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in result.files:

@@ -1,0 +1,232 @@
+"""A plain GeoJSON FeatureCollection read without GDAL, as GDAL would read it.
+
+GDAL's GeoJSON driver builds a json-c tree and an OGR feature per record: about 3 s of
+CPU for the city sample's 130 MB of pipelines, the larger part of a ``gisapp screen``
+of GeoJSON files. orjson and shapely's vectorised constructors read the same file in
+about half that. Only a plain file takes this path: a FeatureCollection of features
+without a top-level ``id``, all with the same property keys in the same order, each with
+a (Multi)LineString or (Multi)Polygon of 2D positions (rings closed) and properties that
+are text, numbers or null, a column never mixing text and numbers nor looking like dates
+(which GDAL types as dates).
+Anything else returns None and the file is read by GDAL as before, so problems and notes
+keep their words; the result is the ``RawTable`` GDAL's reading gives (a test compares
+the two on the sample files).
+"""
+
+from __future__ import annotations
+
+import gc
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from itertools import chain
+
+import numpy as np
+import orjson
+import pandas as pd
+
+import shapely
+from pyproj import CRS
+from pyproj.exceptions import CRSError
+
+from layers.io.raw import RawTable
+
+_LINE_TYPES = ("LineString", "MultiLineString")
+_POLYGON_TYPES = ("Polygon", "MultiPolygon")
+# Text GDAL would type as a date, time or date-time field.
+_DATE_LIKE = re.compile(r"^\s*(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}:\d{2})")
+_EXACT_INT = 2**53
+
+
+class _NotPlain(Exception):
+    """The file holds something only GDAL's reading gives the right answer for."""
+
+
+def read_plain_geojson(
+    data: bytes, pick: Callable[[list[str]], list[str]] | None
+) -> RawTable | None:
+    """Return the raw table of a plain GeoJSON file's bytes, or None when it is not plain.
+
+    ``pick``: given every column, the ones to read (all when None).
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return None
+    with _collector_paused():
+        try:
+            # orjson checks the UTF-8 and refuses NaN and Infinity (GDAL's reading names them).
+            doc = orjson.loads(data)
+            return _table(doc, pick)
+        except (orjson.JSONDecodeError, ValueError, TypeError, RecursionError, _NotPlain):
+            return None
+
+
+_PAUSE_LOCK = threading.Lock()
+_pauses = 0
+_was_enabled = False
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Keep the cyclic collector off while any thread parses (``gisapp screen`` reads two files at once).
+
+    Millions of dicts, lists and floats, none in a reference cycle: the collector's passes
+    over them would cost more than the parsing. It runs again when the last parse ends,
+    not when the first does (the other file's parse would then pay those passes).
+    """
+    global _pauses, _was_enabled
+    with _PAUSE_LOCK:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
+    try:
+        yield
+    finally:
+        with _PAUSE_LOCK:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
+
+
+def _table(doc: object, pick: Callable[[list[str]], list[str]] | None) -> RawTable:
+    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection":
+        raise _NotPlain
+    features = doc.get("features")
+    if not isinstance(features, list) or not features:
+        raise _NotPlain
+    crs = _crs(doc.get("crs"))
+    geometries: list[dict] = []
+    properties: list[dict] = []
+    keys: list[str] | None = None
+    for feature in features:
+        if feature.__class__ is not dict or feature.get("type") != "Feature" or "id" in feature:
+            raise _NotPlain
+        geometry, props = feature.get("geometry"), feature.get("properties")
+        if geometry.__class__ is not dict:
+            raise _NotPlain
+        if props is None:
+            props = {}
+        elif props.__class__ is not dict:
+            raise _NotPlain
+        # GDAL merges differing key orders of features by rules of its own: such a file
+        # is GDAL's to read. Exported files repeat one set of keys, in one order.
+        if keys is None:
+            keys = list(props)
+        elif list(props) != keys:
+            raise _NotPlain
+        geometries.append(geometry)
+        properties.append(props)
+    every = [str(name) for name in keys or ()]
+    wanted = set(every if pick is None else pick(every))
+    chosen = [c for c in every if c in wanted]
+    index = pd.RangeIndex(1, len(features) + 1)
+    attributes = pd.DataFrame(
+        {name: _series(_column([p.get(name) for p in properties]), index) for name in chosen},
+        index=index,
+    )
+    return RawTable(attributes, _geometries(geometries), crs, columns=every)
+
+
+def _series(values: np.ndarray, index: pd.RangeIndex) -> pd.Series:
+    # Text stays object dtype, as ``layers.io.raw`` keeps GDAL's (pandas would infer str).
+    return pd.Series(values, index=index, dtype=object if values.dtype == object else None, copy=False)
+
+
+def _crs(member: object) -> CRS:
+    """Return the CRS GDAL reports: the named one of an old-style ``crs`` member, else WGS 84."""
+    if member is None:
+        return CRS.from_epsg(4326)
+    if not isinstance(member, dict) or member.get("type") != "name":
+        raise _NotPlain
+    name = (member.get("properties") or {}).get("name")
+    if not isinstance(name, str):
+        raise _NotPlain
+    try:
+        return CRS.from_user_input(name)
+    except CRSError:
+        raise _NotPlain from None
+
+
+def _column(values: list) -> np.ndarray:
+    """Return the column as GDAL types it: text (None when null), int, or float (NaN when null)."""
+    types = set(map(type, values)) - {type(None)}
+    if not types or types == {str}:
+        first = next((v for v in values if v is not None), None)
+        if first is not None and _DATE_LIKE.match(first):
+            raise _NotPlain
+        return np.array(values, dtype=object)
+    if not types <= {int, float}:
+        raise _NotPlain  # booleans, lists, objects, text mixed with numbers
+    has_null = None in values
+    if types == {int} and not has_null:
+        array = np.array(values, dtype=np.int64)
+        if np.abs(array).max() >= _EXACT_INT:
+            raise _NotPlain
+        small = np.abs(array).max() < 2**31
+        return array.astype(np.int32) if small else array
+    if int in types and any(abs(v) >= _EXACT_INT for v in values if v.__class__ is int):
+        raise _NotPlain
+    return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _geometries(geometries: list[dict]) -> np.ndarray:
+    """Return the shapely geometries, every one built in a few vectorised calls per type."""
+    out = np.empty(len(geometries), dtype=object)
+    kinds: dict[str, list[int]] = {}
+    for i, geometry in enumerate(geometries):
+        kinds.setdefault(str(geometry.get("type")), []).append(i)
+    if not set(kinds) <= {*_LINE_TYPES, *_POLYGON_TYPES}:
+        raise _NotPlain
+    for kind, rows in kinds.items():
+        coordinates = [geometries[i].get("coordinates") for i in rows]
+        # Every kind nests parts the same way; a single one is a multi of one part.
+        single = kind in ("LineString", "Polygon")
+        depth = 2 if kind in _LINE_TYPES else 3
+        built = _build(coordinates, depth - (1 if single else 0), polygon=kind in _POLYGON_TYPES,
+                       single=single)
+        out[np.array(rows)] = built
+    return out
+
+
+def _flatten(nested: list, depth: int) -> tuple[list, list[np.ndarray]]:
+    """Return the positions of ``depth``-deep nested lists and the item counts at each level."""
+    counts = []
+    level = nested
+    for _ in range(depth):
+        if any(item.__class__ is not list or not item for item in level):
+            raise _NotPlain
+        counts.append(np.fromiter(map(len, level), dtype=np.int64, count=len(level)))
+        level = list(chain.from_iterable(level))
+    return level, counts
+
+
+def _build(coordinates: list, depth: int, *, polygon: bool, single: bool) -> np.ndarray:
+    positions, counts = _flatten(coordinates, depth)
+    if set(map(type, chain.from_iterable(positions))) - {float, int}:
+        raise _NotPlain  # numbers written as text or booleans: not for numpy to convert
+    xy = np.array(positions, dtype=np.float64) if positions else np.empty((0, 2))
+    if xy.ndim != 2 or xy.shape[1] != 2 or not np.isfinite(xy).all():
+        raise _NotPlain  # 3D or ragged positions, text, NaN: GDAL's reading says what it is
+    # counts[-1]: positions per line or ring; the levels above group them.
+    per_path = counts[-1]
+    path_of_point = np.repeat(np.arange(len(per_path)), per_path)
+    if polygon:
+        first = np.concatenate([[0], np.cumsum(per_path)[:-1]])
+        last = first + per_path - 1
+        if (per_path < 4).any() or not (xy[first] == xy[last]).all():
+            raise _NotPlain
+        rings = np.asarray(shapely.linearrings(xy, indices=path_of_point), dtype=object)
+        rings_per_polygon = counts[-2]
+        ring_owner = np.repeat(np.arange(len(rings_per_polygon)), rings_per_polygon)
+        parts = np.asarray(shapely.polygons(rings, indices=ring_owner), dtype=object)
+    else:
+        if (per_path < 2).any():
+            raise _NotPlain
+        parts = np.asarray(shapely.linestrings(xy, indices=path_of_point), dtype=object)
+    if single:
+        return parts
+    parts_per_geometry = counts[0]
+    owner = np.repeat(np.arange(len(parts_per_geometry)), parts_per_geometry)
+    build = shapely.multipolygons if polygon else shapely.multilinestrings
+    return np.asarray(build(parts, indices=owner), dtype=object)
