@@ -15,14 +15,14 @@ A project without a row has no open conflict and no new alert.
 The table follows its project under row-level security, as the conflicts do.
 
 Revision ID: 0022
-Revises: 0020
+Revises: 0018
 Create Date: 2026-12-01
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = '0022'
-down_revision = '0020'
+down_revision = '0018'
 branch_labels = None
 depends_on = None
 
