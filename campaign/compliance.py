@@ -191,18 +191,25 @@ def stage_progress(
         candidates = {
             p.id for p in projects if p.active_between(stage.window_start, stage.window_end)
         }
-        needed = stage_quota(settings.spot_check_quota, len(candidates))
         done = len(candidates & checked[stage.number])
-        if on < stage.window_start:
-            status = StageStatus.NOT_STARTED
-        elif candidates and done >= needed:
-            status = StageStatus.MET
-        elif on <= stage.window_end:
-            status = StageStatus.IN_PROGRESS
-        else:
-            status = StageStatus.MISSED
-        progress.append(StageProgress(stage, len(candidates), needed, done, status))
+        progress.append(stage_progress_of(stage, len(candidates), done, settings, on))
     return progress
+
+
+def stage_progress_of(
+    stage: SpotCheckStage, candidates: int, checked: int, settings: CampaignSettings, on: date
+) -> StageProgress:
+    """Return a stage's progress from its counts of candidates and of candidates checked."""
+    needed = stage_quota(settings.spot_check_quota, candidates)
+    if on < stage.window_start:
+        status = StageStatus.NOT_STARTED
+    elif candidates and checked >= needed:
+        status = StageStatus.MET
+    elif on <= stage.window_end:
+        status = StageStatus.IN_PROGRESS
+    else:
+        status = StageStatus.MISSED
+    return StageProgress(stage, candidates, needed, checked, status)
 
 
 def _project(

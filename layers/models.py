@@ -24,6 +24,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     func,
@@ -831,3 +832,31 @@ class DistrictArea(Base):
 
 # The procedure's tables (answers, owner reviews, notifications...) share this metadata.
 from layers import models_procedure  # noqa: E402, F401
+
+
+class ProjectMapState(Base):
+    """What the map pages colour a project by and the overview counts, kept by triggers.
+
+    Migration 0022: statement triggers on ``pipeline_conflict``, ``permit`` and ``alert``
+    recompute the touched projects' rows in the writing transaction. No row: no open
+    conflict and no new alert. ``permit_rank``: 1-based position of the worst permit state
+    of the open conflicts in ``vocabulary.PERMIT_SEVERITY`` (NULL: no open conflict).
+    """
+
+    __tablename__ = "project_map_state"
+
+    project_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("construction_project.id", ondelete="CASCADE"), primary_key=True)
+    conflicts_protection: Mapped[int] = mapped_column(Integer, server_default="0")
+    conflicts_control: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_not_started: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_rejected: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_expired: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_applied: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_approved: Mapped[int] = mapped_column(Integer, server_default="0")
+    permits_not_required: Mapped[int] = mapped_column(Integer, server_default="0")
+    alerts_new: Mapped[int] = mapped_column(Integer, server_default="0")
+    permit_rank: Mapped[int | None] = mapped_column(SmallInteger, Computed(
+        "CASE WHEN permits_not_started > 0 THEN 1 WHEN permits_rejected > 0 THEN 2 "
+        "WHEN permits_expired > 0 THEN 3 WHEN permits_applied > 0 THEN 4 "
+        "WHEN permits_approved > 0 THEN 5 WHEN permits_not_required > 0 THEN 6 END", persisted=True))

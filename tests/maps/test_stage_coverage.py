@@ -149,3 +149,53 @@ def test_a_stored_plan_is_judged_by_the_settings_it_was_drawn_with(
                             headers=headers).json()["stages"][0]["picked"]
     assert on_map == in_api == in_report == CUSTOM_STAGES
     assert picked == len(drawn.plan.picks)
+
+
+def test_the_one_aggregate_counts_as_the_campaign_records_do(db_engine, clean_db):
+    """``stage_coverage`` (one SQL aggregate) equals ``stage_progress`` on the loaded records,
+    on 600 random projects (every status, dates missing or not, deleted ones, two townships)
+    with spot checks stating a stage or none, inside and outside the windows, after ``on``."""
+    import datetime as dt
+    import random
+
+    from campaign.compliance import stage_progress
+    from layers.campaign_loaders import load_inspection_records, load_portfolio
+    from layers.services.campaign_status import stage_coverage
+
+    rng = random.Random(17)
+
+    def day() -> dt.date | None:
+        return None if rng.random() < 0.15 else dt.date(YEAR, 1, 1) + dt.timedelta(days=rng.randrange(365))
+
+    with db_engine.begin() as conn:
+        for i in range(600):
+            start, end = day(), day()
+            if start and end and end < start:
+                start, end = end, start
+            project = conn.execute(text(
+                "INSERT INTO construction_project (registration_code, name, kind, status, start_date, "
+                "planned_completion_date, township, deleted_at, geom) VALUES (:c, :c, 'housing', :s, "
+                ":start, :end, :tw, :gone, ST_Multi(ST_MakeEnvelope(:lon, 31.66, :lon + 0.0001, 31.6601, "
+                "4490))) RETURNING id"),
+                {"c": f"RC-{i}", "s": rng.choice(["planned", "under_construction", "suspended", "completed"]),
+                 "start": start, "end": end, "tw": rng.choice(["城桥镇", "堡镇"]),
+                 "gone": dt.datetime(2025, 5, 1, tzinfo=dt.UTC) if rng.random() < 0.05 else None,
+                 "lon": 121.30 + 0.0002 * i}).scalar_one()
+            for _ in range(rng.choice([0, 0, 1, 2, 3])):
+                conn.execute(text("INSERT INTO inspection (project_id, kind, round_or_stage, inspected_on) "
+                                  "VALUES (:p, :k, :r, :d)"),
+                             {"p": project, "k": (kind := rng.choice(["spot", "spot", "self"])),
+                              "r": rng.choice([None, 1, 2, 3] if kind == "spot" else [1, 2]),
+                              "d": dt.date(YEAR, 1, 1) + dt.timedelta(days=rng.randrange(365))})
+    for overrides in ({}, {"spot_check_quota": "50%", "spot_check_stages": [
+            {"start": "06-01", "end": "08-31"}, {"start": "09-01", "end": "11-30"}]}):
+        settings = CampaignSettings.for_year(YEAR, overrides)
+        for on in (dt.date(YEAR, 3, 1), dt.date(YEAR, 7, 15), dt.date(YEAR, 12, 31)):
+            for township in (None, "堡镇"):
+                with session_factory(db_engine)() as session:
+                    portfolio = load_portfolio(session, year=YEAR, on=on, township=township)
+                    records = load_inspection_records(session, portfolio, on=on)
+                    expected = stage_progress(portfolio.projects, records, settings, on)
+                    got = [c.progress for c in stage_coverage(session, settings, on, township=township)]
+                assert got == expected, (overrides, on, township)
+                assert any(p.checked for p in got) or on < settings.stages[0].window_start
