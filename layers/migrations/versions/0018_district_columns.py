@@ -233,6 +233,18 @@ def _migration_0013():
 
 
 def downgrade() -> None:
+    # District read-only roles' policies (gisapp db up --district-role) may name the
+    # columns about to go, spot_check_plan's included: dropped first; the role's next
+    # refresh makes them again.
+    tables = ", ".join(f"'{t}'" for t in (*FOLLOWS, 'spot_check_plan'))
+    op.execute(f"""
+        DO $$ DECLARE p record; BEGIN
+          FOR p IN SELECT policyname, tablename FROM pg_policies
+                   WHERE schemaname = 'public' AND tablename IN ({tables})
+                     AND policyname LIKE 'gisapp\\_district\\_%' LOOP
+            EXECUTE format('DROP POLICY %I ON %I', p.policyname, p.tablename);
+          END LOOP;
+        END $$""")
     op.execute("DROP FUNCTION IF EXISTS answer_next_seq(integer, text)")
     op.drop_index('ix_construction_project_live_district', table_name='construction_project',
                   postgresql_where=sa.text('deleted_at IS NULL'))
@@ -244,17 +256,6 @@ def downgrade() -> None:
     op.create_index('uq_spot_check_plan_year_stage', 'spot_check_plan', ['year', 'stage'], unique=True)
     op.drop_column('spot_check_plan', 'district')
     old = _migration_0013()
-    # District read-only roles' policies (gisapp db up --district-role) may name the
-    # columns about to go; the role's next refresh makes them again.
-    tables = ", ".join(f"'{t}'" for t in FOLLOWS)
-    op.execute(f"""
-        DO $$ DECLARE p record; BEGIN
-          FOR p IN SELECT policyname, tablename FROM pg_policies
-                   WHERE schemaname = 'public' AND tablename IN ({tables})
-                     AND policyname LIKE 'gisapp\\_district\\_%' LOOP
-            EXECUTE format('DROP POLICY %I ON %I', p.policyname, p.tablename);
-          END LOOP;
-        END $$""")
     for child in FOLLOWS:
         _policy(child, old.CHILD_TABLES[child])
     for parent in PARENTS:
