@@ -28,6 +28,18 @@ def _scalar(engine, sql: str, **params):
         return conn.execute(text(sql), params).scalar_one_or_none()
 
 
+def _request_account(visitor, username: str, password: str, role: str):
+    """Log in as the admin and ask for an account the second admin must confirm; return the page."""
+    visitor.login("admin")
+    page = visitor.page
+    page.get_by_label("用户名").fill(username)
+    page.get_by_label("初始密码").fill(password)
+    page.get_by_label("角色").select_option(value=role)
+    page.get_by_role("button", name="创建用户").click()
+    page.get_by_text("待确认请求").wait_for()
+    return page
+
+
 def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, server, db_engine):
     v = visit()
     v.login("builder")
@@ -140,13 +152,7 @@ def test_a_gas_office_account_waits_for_a_second_admin_and_never_for_its_request
     with session_factory(db_engine).begin() as session:
         create_user(session, "wb-admin-b", PASSWORD, "admin", None)
     a = visit()
-    a.login("admin")
-    page = a.page
-    page.get_by_label("用户名").fill("wb-new-office")
-    page.get_by_label("初始密码").fill("new-office-password")
-    page.get_by_label("角色").select_option(value="gas_office")
-    page.get_by_role("button", name="创建用户").click()
-    page.get_by_text("待确认请求").wait_for()
+    page = _request_account(a, "wb-new-office", "new-office-password", "gas_office")
     login = {"username": "wb-new-office", "password": "new-office-password"}
     assert httpx.post(f"{server}/api/auth/token", data=login).status_code == 401
 
@@ -182,13 +188,7 @@ def test_a_gas_office_account_waits_for_a_second_admin_and_never_for_its_request
 
 def test_a_cancelled_request_is_gone_and_changes_nothing(visit, server, db_engine):
     v = visit()
-    v.login("admin")
-    page = v.page
-    page.get_by_label("用户名").fill("wb-never-admin")
-    page.get_by_label("初始密码").fill("never-admin-password")
-    page.get_by_label("角色").select_option(value="admin")
-    page.get_by_role("button", name="创建用户").click()
-    page.get_by_text("待确认请求").wait_for()
+    page = _request_account(v, "wb-never-admin", "never-admin-password", "admin")
     page.goto(f"{server}/admin/requests")
     row = page.get_by_role("row").filter(has_text="wb-never-admin")
     request_id = int(row.get_by_role("cell").first.inner_text())
