@@ -6,8 +6,9 @@ of GeoJSON files. orjson and shapely's vectorised constructors read the same fil
 about half that. Only a plain file takes this path: a FeatureCollection of features
 without a top-level ``id``, all with the same property keys in the same order, each with
 a (Multi)LineString or (Multi)Polygon of 2D positions (rings closed) and properties that
-are text, numbers or null, a column never mixing text and numbers nor looking like dates
-(which GDAL types as dates).
+are text, numbers, booleans or null, a column never mixing them; a text column whose
+first value looks like a date (GDAL types it as a date) only when every value is a
+calendar date written YYYY-MM-DD (the form our exports and GDAL's write).
 Anything else returns None and the file is read by GDAL as before, so problems and notes
 keep their words; the result is the ``RawTable`` GDAL's reading gives (a test compares
 the two on the sample files).
@@ -39,6 +40,7 @@ _LINE_TYPES = ("LineString", "MultiLineString")
 _POLYGON_TYPES = ("Polygon", "MultiPolygon")
 # Text GDAL would type as a date, time or date-time field.
 _DATE_LIKE = re.compile(r"^\s*(\d{4}[-/]\d{1,2}[-/]\d{1,2}|\d{1,2}:\d{2})")
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _EXACT_INT = 2**53
 
 
@@ -156,16 +158,24 @@ def _crs(member: object) -> CRS:
 
 
 def _column(values: list) -> np.ndarray:
-    """Return the column as GDAL types it: text (None when null), int, or float (NaN when null)."""
+    """Return the column as GDAL types it.
+
+    Text (None when null), dates (NaT when null), booleans (float 1/0, NaN when null, as
+    GDAL's integer subtype reads with nulls), int, or float (NaN when null).
+    """
     types = set(map(type, values)) - {type(None)}
     if not types or types == {str}:
         first = next((v for v in values if v is not None), None)
         if first is not None and _DATE_LIKE.match(first):
-            raise _NotPlain
+            return _dates(values)
         return np.array(values, dtype=object)
-    if not types <= {int, float}:
-        raise _NotPlain  # booleans, lists, objects, text mixed with numbers
     has_null = None in values
+    if types == {bool}:
+        if has_null:
+            return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
+        return np.array(values, dtype=bool)
+    if not types <= {int, float}:
+        raise _NotPlain  # lists, objects, text mixed with numbers, booleans with numbers
     if types == {int} and not has_null:
         array = np.array(values, dtype=np.int64)
         if np.abs(array).max() >= _EXACT_INT:
@@ -175,6 +185,19 @@ def _column(values: list) -> np.ndarray:
     if int in types and any(abs(v) >= _EXACT_INT for v in values if v.__class__ is int):
         raise _NotPlain
     return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+
+def _dates(values: list) -> np.ndarray:
+    """Return a column of YYYY-MM-DD calendar dates as GDAL's date field reads (seconds, NaT).
+
+    Any other form (times, slashes, one-digit months, text among the dates) is left to
+    GDAL: its rules for merging dates, times and text are its own.
+    """
+    given = [v for v in values if v is not None]
+    if not all(map(_ISO_DATE.fullmatch, given)):
+        raise _NotPlain
+    # numpy refuses a date that is not in the calendar (ValueError: GDAL's to read).
+    return np.array(["NaT" if v is None else v for v in values], dtype="datetime64[s]")
 
 
 def _geometries(geometries: list[dict]) -> np.ndarray:

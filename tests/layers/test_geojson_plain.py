@@ -89,6 +89,28 @@ def test_mixed_types_holes_nulls_and_numbers_read_as_gdal_reads_them(tmp_path):
     _assert_same_table(read_plain_geojson(data, None), _read_geojson(path, None))
 
 
+
+def test_dates_and_booleans_read_as_gdal_reads_them(tmp_path):
+    data = _collection(
+        [
+            _feature(LINE, code="A", start="2026-03-01", since=None, flag=True, maybe=None),
+            _feature(POLYGON, code="B", start="2025-12-31", since="2024-02-29", flag=False,
+                     maybe=True),
+            _feature(LINE, code="C", start=None, since=None, flag=True, maybe=False),
+        ]
+    )
+    path = tmp_path / "typed.geojson"
+    path.write_bytes(data)
+    plain = read_plain_geojson(data, None)
+    _assert_same_table(plain, _read_geojson(path, None))
+    assert str(plain.attributes["start"].dtype).startswith("datetime64")
+    assert plain.attributes["flag"].dtype == bool
+
+
+def test_sample_projects_read_as_gdal_reads_them(sample):
+    path = Path(sample["projects"])
+    _assert_same_table(read_plain_geojson(path.read_bytes(), None), _read_geojson(path, None))
+
 def test_a_file_without_crs_member_is_wgs84_as_gdal_says(tmp_path):
     data = _collection([_feature(LINE, code="A")])
     path = tmp_path / "plain.geojson"
@@ -138,9 +160,16 @@ def test_the_parsed_tree_is_freed_before_the_collector_runs_again():
         [_feature({"type": "LineString", "coordinates": [[121.5, 31.6]]})],
         [_feature({"type": "LineString", "coordinates": []})],
         [_feature({"type": "Polygon", "coordinates": [SQUARE[:-1]]})],  # ring not closed
-        [_feature(LINE, flag=True)],
+        [_feature(LINE, flag=True), _feature(LINE, flag=1)],  # GDAL: an integer, not a boolean
         [_feature(LINE, code="A"), _feature(LINE, code=12)],  # text and numbers in one column
-        [_feature(LINE, day="2026-03-01")],  # GDAL types it as a date
+        # Dates GDAL types by rules of its own: other forms, times, text among dates.
+        [_feature(LINE, day="2026-03-01"), _feature(LINE, day="2026/03/02")],
+        [_feature(LINE, day="2026-03-01T10:00:00")],
+        [_feature(LINE, day="2026-3-1")],
+        [_feature(LINE, day="2026-02-30")],
+        [_feature(LINE, at="10:30")],
+        [_feature(LINE, day="2026-03-01"), _feature(LINE, day="")],
+        [_feature(LINE, day="2026-03-01"), _feature(LINE, day="next week")],
         [_feature(LINE, nested={"a": 1})],
         [_feature(LINE, a=1), _feature(LINE, b=2, a=3)],  # GDAL merges key orders its own way
         [_feature(LINE, a=1, b=2), _feature(LINE, a=1)],
