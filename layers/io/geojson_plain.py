@@ -188,7 +188,7 @@ def _column(values: list) -> np.ndarray:
 
 
 def _dates(values: list) -> np.ndarray:
-    """Return a column of YYYY-MM-DD calendar dates as GDAL's date field reads (seconds, NaT).
+    """Return a column of YYYY-MM-DD calendar dates as pyogrio gives GDAL's date field (days, NaT).
 
     Any other form (times, slashes, one-digit months, text among the dates) is left to
     GDAL: its rules for merging dates, times and text are its own.
@@ -197,7 +197,7 @@ def _dates(values: list) -> np.ndarray:
     if not all(map(_ISO_DATE.fullmatch, given)):
         raise _NotPlain
     # numpy refuses a date that is not in the calendar (ValueError: GDAL's to read).
-    return np.array(["NaT" if v is None else v for v in values], dtype="datetime64[s]")
+    return np.array(["NaT" if v is None else v for v in values], dtype="datetime64[D]")
 
 
 def _geometries(geometries: list[dict]) -> np.ndarray:
