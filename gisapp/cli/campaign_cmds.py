@@ -314,7 +314,7 @@ def _plan_db(settings, stage: int, seed: int | None, redraw: bool, out: Path | N
     )
     plan = drawn.plan
     verb = "重新抽取" if drawn.replaced else "抽取"
-    office = f"{district_name(district)}" if district is not None else ""
+    office = district_name(district) if district is not None else ""
     typer.echo(
         f"已{verb}并存储{office} {settings.year} 年{settings.stage(stage).label}区级抽查计划"
         f"（随机种子 {plan.seed}）：共 {len(drawn.portfolio.projects)} 个项目。"

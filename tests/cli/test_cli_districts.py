@@ -165,3 +165,16 @@ def test_district_is_for_the_database_mode_of_campaign_plan(tmp_path, database_u
               "--district", "崇明区"], database_url, tmp_path)
     assert r.returncode == 2 and "--district 只用于 --db 模式" in r.stderr, r.stderr
     assert not (tmp_path / "p.csv").exists()
+
+
+def test_a_login_that_would_see_every_district_is_refused(db_engine, clean_db):
+    """Acting as itself, the tests' superuser bypasses row-level security: no district answer."""
+    from gisapp.cli.district_option import seeing
+    from gisapp.cli.errors import CliUsageError
+    from layers.db import session_factory
+
+    with session_factory(db_engine)() as session:
+        refused = pytest.raises(CliUsageError, match="--district：数据库账号不受行级安全约束")
+        with refused, seeing(session, CHONGMING):
+            pass
+        session.rollback()
