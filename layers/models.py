@@ -220,6 +220,12 @@ class ConstructionProject(StoredFeature, Base):
         Index("ix_construction_project_township", "township"),
         Index("ix_construction_project_import_batch_id", "import_batch_id"),
         Index("ix_construction_project_district", "district"),
+        # What the maps' panels and the stage coverage count, read without the table's
+        # pages (migration 0025).
+        Index("ix_construction_project_counted", "status",
+              postgresql_include=["id", "kind", "township", "start_date", "planned_completion_date",
+                                  "under_supervision", "insured", "district"],
+              postgresql_where=text("deleted_at IS NULL")),
         # Live projects by district (migration 0018): a district's count is index-only.
         Index("ix_construction_project_live_district", "district",
               postgresql_where=text("deleted_at IS NULL")),
