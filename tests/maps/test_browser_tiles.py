@@ -26,6 +26,7 @@ from tests.maps.test_browser_maps import (  # noqa: F401  (fixtures)
     page,
 )
 from tests.servers import live_server
+from vocabulary import PressureClass
 
 pytestmark = pytest.mark.postgis
 
@@ -162,4 +163,6 @@ def test_a_main_clicked_at_low_zoom_is_looked_up_by_its_id(page, server):  # noq
         page.mouse.click(*point)
     assert answer.value.status == 200
     page.wait_for_selector(".leaflet-popup-content span")
-    assert page.inner_text(".leaflet-popup-content") == "T-high_b-1 high_b"
+    # The class by its Chinese name (the page's code -> label map), not the raw code.
+    assert PressureClass.HIGH_B.label == "高压B"
+    assert page.inner_text(".leaflet-popup-content") == "T-high_b-1 高压B"

@@ -239,11 +239,12 @@
     return { load: function () {} };
   }
 
-  // A pipeline's code and class, as text. A low-zoom tile carries no codes (they were
-  // half its bytes): the one pipeline is then looked up by its id.
+  // A pipeline's code and class (its Chinese label), as text. A low-zoom tile carries no
+  // codes (they were half its bytes): the one pipeline is then looked up by its id.
   function pipelinePopup(map, hit, latlng) {
     var show = function (code, cls) {
-      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + (cls || ""))).openOn(map);
+      var label = (cls && (S.pressureClasses || {})[cls]) || cls || "";
+      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + label)).openOn(map);
     };
     if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
     getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
