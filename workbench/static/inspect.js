@@ -45,12 +45,13 @@
     $("hazard-" + n + "-description").focus();
   });
 
-  // The API's names for this form's fields: hazards[0].deadline (or hazards.0.deadline) is
-  // the first hazard's 整改期限, key_items.CODE that item's group, round_or_stage the stage.
+  // The API's names for this form's fields: the first hazard's 整改期限 is hazards[1].deadline
+  // in the service's messages (counted from 1) and hazards.0.deadline in a validation
+  // problem (the body's index); key_items.CODE is that item's group, round_or_stage the stage.
   function fieldId(name) {
     var h = /^hazards(?:\[(\d+)\]|\.(\d+))\.(\w+)$/.exec(name);
     if (h) {
-      var set = document.querySelectorAll("fieldset.hazard")[Number(h[1] || h[2])];
+      var set = document.querySelectorAll("fieldset.hazard")[h[1] ? Number(h[1]) - 1 : Number(h[2])];
       return set && "hazard-" + set.dataset.n + "-" + h[3];
     }
     var item = /^key_items\.(\w+)$/.exec(name);
