@@ -213,3 +213,10 @@ def assert_field_clear(page, field: str) -> None:
     assert page.locator(f"#{field}-error").inner_text() == ""
     state = field_state(page, field)
     assert state["invalid"] is None, (field, state)
+
+
+def submit_refused(page, button: str, path_end: str) -> None:
+    """Click BUTTON: the POST it sends (to a URL ending in PATH_END) is refused with HTTP 422."""
+    with page.expect_response(lambda r: r.url.endswith(path_end) and r.request.method == "POST") as answer:
+        page.get_by_role("button", name=button).click()
+    assert answer.value.status == 422, answer.value.text()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import assert_field_clear, assert_field_error, stored_projects
+from tests.web.conftest import assert_field_clear, assert_field_error, stored_projects, submit_refused
 
 pytestmark = pytest.mark.postgis
 
@@ -181,10 +181,7 @@ def test_missing_fields_and_the_servers_refusal_are_named_next_to_their_fields(v
     page.get_by_role("button", name="按坐标显示场地").click()
     _wait_preview(page, before)
     assert page.evaluate("window.WBPreview.error") is None
-    with page.expect_response(
-            lambda r: r.url.endswith("/api/projects") and r.request.method == "POST") as refused:
-        page.get_by_role("button", name="提交").click()
-    assert refused.value.status == 422
+    submit_refused(page, "提交", "/api/projects")
     assert_field_error(page, "registration_code", "U+200B")
     assert page.locator("#form-message").inner_text() == "未保存：请按字段旁的提示修改。"
     assert page.locator("#name-error").inner_text() == ""
