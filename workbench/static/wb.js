@@ -41,7 +41,7 @@
   }
 
   // Clear every field error under root (each submit starts clean): the messages, the
-  // aria-invalid marks and the aria-describedby links markField added.
+  // aria-invalid marks and the aria-describedby links fieldError added.
   function clearErrors(root) {
     (root || document).querySelectorAll(".field-error").forEach(function (n) { say(n, ""); });
     (root || document).querySelectorAll("[aria-invalid]").forEach(unmark);
@@ -83,11 +83,12 @@
     target.focus();
   }
 
-  // The one way a field is marked wrong: the message in FIELD-error next to it, the input
-  // (or the fieldset of a radio group) FIELD marked aria-invalid and described by the
-  // message, the first marked field focused. Cleared by clearErrors or when the user
-  // changes the field. Returns whether the page has a place for the message.
-  function markField(id, message) {
+  // The one way a field is marked wrong, by the page's own checks before anything is sent
+  // and by placeErrors for the server's refusals: the message in FIELD-error next to it,
+  // the input (or the fieldset of a radio group) FIELD marked aria-invalid and described by
+  // the message, the first marked field focused. Cleared by clearErrors (each submit) or
+  // when the user changes the field. Returns whether the page has a place for the message.
+  function fieldError(id, message) {
     var box = document.getElementById(id + "-error");
     if (!box) return false;
     say(box, message, true);
@@ -103,7 +104,7 @@
     return true;
   }
 
-  // Put each error next to its field (markField): a validation problem names the field, or
+  // Put each error next to its field (fieldError): a validation problem names the field, or
   // the service's message does ("字段 wecom_webhook_url：…", "字段 a、b：…",
   // "字段 hazards[1].deadline：…"); a file column's label "registration_code（列“id”）"
   // names its field before the bracket. options.fields maps the API's field names to the
@@ -129,14 +130,10 @@
     var m = /字段 ([\w\/.\[\]、]+)：(.*)$/.exec(err.detail || "");
     if (m) m[1].split("、").forEach(function (f) { if (!messages[idOf(f)]) add(idOf(f), m[2]); });
     if (!order.length && opts.fallback) add(opts.fallback, m ? m[2] : (err.detail || String(err)));
-    order.forEach(function (id) { markField(id, messages[id].join("\n")); });
+    order.forEach(function (id) { fieldError(id, messages[id].join("\n")); });
     if (pageBox) say(pageBox, order.length ? "未保存：请按字段旁的提示修改。" : (err.detail || String(err)), true);
     return order.length > 0;
   }
-
-  // A field the page's own checks find wrong before anything is sent (empty, too long),
-  // marked as a refusal from the server would be.
-  function fieldError(id, message) { return markField(id, message); }
 
   function say(box, text, isError) {
     box.textContent = text || "";
