@@ -51,10 +51,13 @@ def prepare_database(url: str) -> str | None:
         engine.dispose()
 
 
-def ready_engine(settings: Settings):
-    """Return an engine on a migrated database, starting the embedded cluster if needed."""
+def ready_engine(settings: Settings, *, act_as: str | None = None):
+    """Return an engine on a migrated database, starting the embedded cluster if needed.
+
+    ``act_as``: the role its connections act as (``layers.db.make_engine``).
+    """
     from layers.db import make_engine
 
     url = database_url(settings, start=True)
     prepare_database(url)
-    return make_engine(url)
+    return make_engine(url, act_as=act_as)

@@ -120,6 +120,11 @@ def known_codes() -> list[str]:
     return [CITY_CODE, *sorted(_districts())]
 
 
+def district_names() -> dict[str, str]:
+    """Return the 16 districts' Chinese names by adcode, in code order (for messages)."""
+    return {code: _districts()[code][0] for code in sorted(_districts())}
+
+
 @lru_cache(maxsize=32)
 def jurisdiction(name_or_code: str = DEFAULT_CODE) -> Jurisdiction:
     """Return the jurisdiction named by adcode, Chinese name or alias (chongming, shanghai)."""

@@ -220,6 +220,12 @@ class ConstructionProject(StoredFeature, Base):
         Index("ix_construction_project_township", "township"),
         Index("ix_construction_project_import_batch_id", "import_batch_id"),
         Index("ix_construction_project_district", "district"),
+        # What the maps' panels and the stage coverage count, read without the table's
+        # pages (migration 0025).
+        Index("ix_construction_project_counted", "status",
+              postgresql_include=["id", "kind", "township", "start_date", "planned_completion_date",
+                                  "under_supervision", "insured", "district"],
+              postgresql_where=text("deleted_at IS NULL")),
         # Live projects by district (migration 0018): a district's count is index-only.
         Index("ix_construction_project_live_district", "district",
               postgresql_where=text("deleted_at IS NULL")),
@@ -860,3 +866,9 @@ class ProjectMapState(Base):
         "CASE WHEN permits_not_started > 0 THEN 1 WHEN permits_rejected > 0 THEN 2 "
         "WHEN permits_expired > 0 THEN 3 WHEN permits_applied > 0 THEN 4 "
         "WHEN permits_approved > 0 THEN 5 WHEN permits_not_required > 0 THEN 6 END", persisted=True))
+
+    __table_args__ = (
+        # The sites a wide permits map shows first, in its order (migration 0025).
+        Index("ix_project_map_state_permit_order", text("(alerts_new = 0)"), "permit_rank", "project_id",
+              postgresql_where=text("alerts_new > 0 OR permit_rank IS NOT NULL")),
+    )

@@ -20,7 +20,7 @@ from html import escape
 
 import shapely
 
-from layers.district import district_boundary, district_name
+from layers.district import district_boundary, district_extent_lonlat, district_name
 from maps import i18n
 from maps.assets import STATIC_URL, asset_urls
 from maps.layers_data import PIPELINE_ALL_CLASSES_ZOOM, PROJECT_POLYGON_ZOOM, RANGE_MIN_ZOOM
@@ -60,6 +60,9 @@ class PageOptions:
     # Draw the pipelines from these vector tiles ({z}/{x}/{y}) instead of bbox GeoJSON
     # (a large network: GISAPP_MAP_TILES_FROM_SEGMENTS); empty: GeoJSON.
     pipeline_tiles_url: str = ""
+    # Features lie in the jurisdiction grown by this much (GISAPP_DISTRICT_MARGIN_M): the
+    # pipeline tiles are asked for over that extent only.
+    margin_m: float = 2000.0
 
 
 def _row(color: str, kind: str, label: str) -> dict:
@@ -101,6 +104,8 @@ def _strings(options: PageOptions) -> dict:
         "loading": i18n.LOADING, "shown": i18n.SHOWN, "truncated": i18n.TRUNCATED,
         "zoomIn": i18n.ZOOM_IN_FOR, "township": i18n.TOWNSHIP_FILTER, "allTownships": i18n.TOWNSHIP_ALL,
         "search": i18n.SEARCH_PLACEHOLDER, "searchNone": i18n.SEARCH_NONE, "back": i18n.NAV_BACK,
+        # Code -> label: a tiled main's pop-up names its class (the tile carries the code).
+        "pressureClasses": i18n.PRESSURE_ZH,
     }
 
 
@@ -129,14 +134,21 @@ def _layer_specs(view: str, data_url: str, pipeline_tiles_url: str = "") -> list
 
 
 def _page(title: str, body_class: str, config_id: str, config: dict, options: PageOptions,
-          css: tuple[str, ...], js: tuple[str, ...], body: str = "") -> str:
+          css: tuple[str, ...], js: tuple[str, ...], body: str = "",
+          preload: tuple[str, ...] = ()) -> str:
     """Return a page whose only scripts are local files; its data rides in a data- attribute.
 
     The Content-Security-Policy refuses inline script, so the page script reads its
     configuration from ``data-config`` (escaped JSON) and builds everything itself.
+    ``preload``: data URLs the script will fetch whatever the view, asked for by the
+    browser while the scripts still load. The script's ``fetch`` of the same URL takes
+    the preloaded answer: same mode and credentials (``crossorigin="anonymous"`` is a
+    same-origin fetch with cookies; without it the browser fetches twice).
     """
     scripts, styles = asset_urls(options.static_url)
-    head = "".join(f'<link rel="stylesheet" href="{escape(url)}">' for name, url in styles if name in css)
+    head = "".join(f'<link rel="preload" as="fetch" crossorigin="anonymous" href="{escape(url)}">'
+                   for url in preload)
+    head += "".join(f'<link rel="stylesheet" href="{escape(url)}">' for name, url in styles if name in css)
     tail = "".join(f'<script src="{escape(url)}"></script>' for name, url in scripts if name in js)
     data = escape(json.dumps(config, ensure_ascii=False, separators=(",", ":")), quote=True)
     return f"""<!DOCTYPE html>
@@ -149,6 +161,12 @@ def _page(title: str, body_class: str, config_id: str, config: dict, options: Pa
 {tail}
 </body></html>
 """
+
+
+def _extent_bounds(margin_m: float) -> list[list[float]]:
+    """Return [[south, west], [north, east]] of the jurisdiction grown by ``margin_m``."""
+    west, south, east, north = district_extent_lonlat(margin_m).bounds
+    return [[south, west], [north, east]]
 
 
 def build_map_page(view: str, options: PageOptions | None = None) -> str:
@@ -177,19 +195,27 @@ def build_map_page(view: str, options: PageOptions | None = None) -> str:
         tiles = {"url": options.tile_url, "name": i18n.LAYER["base"], "maxZoom": 19,
                  "maxNativeZoom": options.tile_max_native_zoom,
                  "attribution": escape(options.tile_attribution or GENERIC_ATTRIBUTION)}
+    year_query = f"?year={options.year}" if options.year else ""
+    panel_url = f"{options.data_url}/inspection-coverage{year_query}" if view == "inspections" else None
+    township_url = f"{options.data_url}/township-areas"
+    # What the page fetches whatever the viewport: asked for while the scripts load.
+    preload = (township_url, *(s["url"] for s in specs if s.get("once")),
+               *((panel_url,) if panel_url else ()))
     config = {
         "view": view, "title": i18n.TITLE[view], "homeUrl": options.home_url,
         "dataUrl": options.data_url, "year": options.year, "layers": specs,
-        "bounds": [[south, west], [north, east]], "minZoom": 8, "maxZoom": 19, "tiles": tiles,
+        "bounds": [[south, west], [north, east]], "tileBounds": _extent_bounds(options.margin_m),
+        "minZoom": 8, "maxZoom": 19, "tiles": tiles,
         "district": {"name": i18n.LAYER["district"], "geometry": shapely.geometry.mapping(boundary)},
-        "townshipAreas": {"name": i18n.LAYER["townships"], "url": f"{options.data_url}/township-areas"},
+        "townshipAreas": {"name": i18n.LAYER["townships"], "url": township_url},
         "legend": legend_blocks(view),
-        "panelUrl": f"{options.data_url}/inspection-coverage" if view == "inspections" else None,
+        "panelUrl": panel_url,
         "strings": _strings(options),
     }
     return _page(f"{i18n.TITLE[view]} - {district_name()}", "gis-map-page", "gis-map", config, options,
                  css=("leaflet_css", "gisapp_css"),
-                 js=("leaflet", *(("vectorgrid",) if options.pipeline_tiles_url else ()), "gisapp_maps"))
+                 js=("leaflet", *(("vectorgrid",) if options.pipeline_tiles_url else ()), "gisapp_maps"),
+                 preload=preload)
 
 
 def build_dashboard_page(options: PageOptions | None = None) -> str:

@@ -6,9 +6,42 @@ import threading
 import time
 from contextlib import contextmanager
 
+import httpx
 import uvicorn
 
 from gisapp.localdb import free_port
+
+# httpx's default 5 s is tight when the shared machine is loaded (a test then fails for
+# the load, not for the answer); requests to a live server wait this long instead.
+HTTP_TIMEOUT_S = 60.0
+
+
+class LiveHttp:
+    """httpx's one-off calls to a live server, with ``HTTP_TIMEOUT_S`` unless told otherwise."""
+
+    def __init__(self, timeout_s: float = HTTP_TIMEOUT_S) -> None:
+        self.timeout_s = timeout_s
+
+    def request(self, method: str, url: str, **kwargs) -> httpx.Response:
+        kwargs.setdefault("timeout", self.timeout_s)
+        return httpx.request(method, url, **kwargs)
+
+    def get(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def delete(self, url: str, **kwargs) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def client(self, **kwargs) -> httpx.Client:
+        """Return a client (connection reuse) with the same timeout."""
+        kwargs.setdefault("timeout", self.timeout_s)
+        return httpx.Client(**kwargs)
+
+
+live_http = LiveHttp()
 
 
 @contextmanager

@@ -16,6 +16,13 @@ from campaign.sampling import CampaignPlan, plan_campaign
 from campaign.settings import CampaignSettings, settings_for
 from campaign.statistics import monthly_statistics
 from gisapp.cli.context import cli_access
+from gisapp.cli.district_option import (
+    DISTRICT_HELP,
+    acting_role,
+    district_actor,
+    parse_district,
+    seeing,
+)
 from layers.services.actors import Actor
 
 campaign_app = typer.Typer(
@@ -86,6 +93,9 @@ def plan_command(
     redraw: Annotated[
         bool, typer.Option("--redraw", help="--db 模式：重抽已存储的阶段（此前各阶段保持原样）。")
     ] = False,
+    district: Annotated[
+        str | None, typer.Option("--district", help="--db 模式：" + DISTRICT_HELP)
+    ] = None,
 ) -> None:
     """Draw the spot-check stages of a year (file mode) or one stage from stored data (--db)."""
     overrides = {} if quota is None else {"spot_check_quota": quota}
@@ -93,8 +103,9 @@ def plan_command(
         _refuse_file(projects, "plan")
         if stage is None:
             raise CampaignError("--db 模式须用 --stage 指定抽取第几阶段（1、2 或 3）。")
+        code = parse_district(district)
         settings = _settings(year or _this_year(), settings_file, overrides)
-        _plan_db(settings, stage, seed, redraw, out)
+        _plan_db(settings, stage, seed, redraw, out, code)
         return
     if projects is None or year is None or out is None:
         raise CampaignError(
@@ -102,6 +113,8 @@ def plan_command(
         )
     if stage is not None or redraw:
         raise CampaignError("--stage 与 --redraw 只用于 --db 模式；文件模式一次抽取全部阶段。")
+    if district is not None:
+        raise CampaignError("--district 只用于 --db 模式（各区的计划按区存储在数据库中）。")
     settings = _settings(year, settings_file, overrides)
     records = read_projects_csv(projects)
     plan = plan_campaign(records, settings, seed)
@@ -265,15 +278,18 @@ def _refuse_file(path: Path | None, command: str, option: str = "--projects") ->
         raise CampaignError(f"gisapp campaign {command} 的 --db 模式不读取文件，请去掉 {option}。")
 
 
-def _with_db(work):
-    """Run ``work(session)`` in one committed transaction on the configured database."""
+def _with_db(work, district: str | None = None):
+    """Run ``work(session)`` in one committed transaction on the configured database.
+
+    ``district``: the transaction sees that district alone, as its office's API requests do.
+    """
     from gisapp.database import ready_engine
     from gisapp.settings import Settings
     from layers.db import session_factory
 
-    engine = ready_engine(Settings())
+    engine = ready_engine(Settings(), act_as=acting_role(district))
     try:
-        with session_factory(engine).begin() as session:
+        with session_factory(engine).begin() as session, seeing(session, district):
             return work(session)
     finally:
         engine.dispose()
@@ -285,16 +301,22 @@ def _print_skipped(skipped) -> None:
         typer.secho(f"提示：{len(skipped)} 个项目未纳入统计：{shown}。", err=True)
 
 
-def _plan_db(settings, stage: int, seed: int | None, redraw: bool, out: Path | None) -> None:
+def _plan_db(settings, stage: int, seed: int | None, redraw: bool, out: Path | None,
+             district: str | None = None) -> None:
     from layers.services.campaign_plans import draw_stage
+    from layers.services.districts import district_name
 
+    # The district office's own plan (stored with its district), drawn from its projects.
+    actor = district_actor(district)
     drawn = _with_db(
-        lambda session: draw_stage(session, settings, stage, Actor.cli(), seed=seed, redraw=redraw)
+        lambda session: draw_stage(session, settings, stage, actor, seed=seed, redraw=redraw),
+        district,
     )
     plan = drawn.plan
     verb = "重新抽取" if drawn.replaced else "抽取"
+    office = district_name(district) if district is not None else ""
     typer.echo(
-        f"已{verb}并存储 {settings.year} 年{settings.stage(stage).label}区级抽查计划"
+        f"已{verb}并存储{office} {settings.year} 年{settings.stage(stage).label}区级抽查计划"
         f"（随机种子 {plan.seed}）：共 {len(drawn.portfolio.projects)} 个项目。"
     )
     for earlier in drawn.earlier:

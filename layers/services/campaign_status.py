@@ -73,11 +73,11 @@ class StageCoverage:
 # (campaign.compliance.stage_progress: candidates, checked) as one aggregate. At Shanghai
 # size the records of 100,000 projects and their 200,000 conflicts took ~3 s to load into
 # Python for four counts each; tests/maps/test_stage_coverage.py compares both ways.
-_STAGE_COVERAGE_SQL = """
-WITH stages AS (
-  SELECT * FROM unnest(CAST(:numbers AS int[]), CAST(:starts AS date[]), CAST(:ends AS date[]))
-    WITH ORDINALITY AS s(number, window_start, window_end, position)),
-p AS (
+# One pass over the projects with a count per stage (the stages are few: a FILTER
+# each), rather than a join of every project with every stage (Shanghai: 95 -> 63 ms,
+# 31 ms with migration 0025's covering index).
+_STAGE_PROJECTS_SQL = """
+WITH p AS (
   -- Planned: not started. Completed: from its start to its completion, both needed.
   -- Under way (under construction, suspended): from its start, else 1 January, open-ended.
   SELECT id, CASE WHEN status = 'completed' THEN start_date ELSE coalesce(start_date, :year_start) END
@@ -86,17 +86,30 @@ p AS (
   FROM construction_project
   WHERE deleted_at IS NULL AND (CAST(:tw AS text) IS NULL OR township = :tw) AND status <> 'planned'
     AND (status <> 'completed' OR (start_date IS NOT NULL AND planned_completion_date IS NOT NULL))),
+stages AS (
+  SELECT * FROM unnest(CAST(:numbers AS int[]), CAST(:starts AS date[]), CAST(:ends AS date[]))
+    WITH ORDINALITY AS s(number, window_start, window_end, position)),
 checked AS (
   -- A spot check counts for the stage it states, else the first stage window holding its date.
   SELECT DISTINCT i.project_id, coalesce(i.round_or_stage, (
       SELECT s.number FROM stages s WHERE i.inspected_on BETWEEN s.window_start AND s.window_end
       ORDER BY s.position LIMIT 1)) AS stage
   FROM inspection i WHERE i.kind = 'spot' AND i.inspected_on <= :on)
-SELECT s.number, count(p.id) AS candidates, count(k.project_id) AS checked
-FROM stages s
-LEFT JOIN p ON p.first_day <= s.window_end AND (p.last_day IS NULL OR p.last_day >= s.window_start)
-LEFT JOIN checked k ON k.project_id = p.id AND k.stage = s.number
-GROUP BY s.number, s.position ORDER BY s.position"""
+SELECT {counts}
+FROM p LEFT JOIN (SELECT project_id, array_agg(stage) AS stages FROM checked GROUP BY project_id) k
+  ON k.project_id = p.id"""
+
+
+def _stage_coverage_sql(count: int) -> str:
+    """The aggregate for ``count`` stages: candidates_i and checked_i, i = 0 .. count - 1."""
+    counts = []
+    for i in range(count):
+        during = (f"p.first_day <= CAST(:end_{i} AS date) "
+                  f"AND (p.last_day IS NULL OR p.last_day >= CAST(:start_{i} AS date))")
+        counts.append(f"count(*) FILTER (WHERE {during}) AS candidates_{i}")
+        counts.append(f"count(*) FILTER (WHERE {during} AND CAST(:number_{i} AS int) = ANY(k.stages)) "
+                      f"AS checked_{i}")
+    return _STAGE_PROJECTS_SQL.format(counts=", ".join(counts))
 
 
 def stage_coverage(
@@ -104,14 +117,19 @@ def stage_coverage(
 ) -> list[StageCoverage]:
     """Return each stage's candidates, quota and checked projects on ``on`` (see the module)."""
     stages = settings.stages
-    counts = {int(r.number): (int(r.candidates), int(r.checked)) for r in session.execute(
-        text(_STAGE_COVERAGE_SQL),
-        {"numbers": [s.number for s in stages], "starts": [s.window_start for s in stages],
-         "ends": [s.window_end for s in stages], "year_start": dt.date(settings.year, 1, 1),
-         "tw": township, "on": on})}
+    if not stages:
+        return []
+    params: dict = {"numbers": [s.number for s in stages], "starts": [s.window_start for s in stages],
+                    "ends": [s.window_end for s in stages], "year_start": dt.date(settings.year, 1, 1),
+                    "tw": township, "on": on}
+    for i, stage in enumerate(stages):
+        params.update({f"start_{i}": stage.window_start, f"end_{i}": stage.window_end,
+                       f"number_{i}": stage.number})
+    row = session.execute(text(_stage_coverage_sql(len(stages))), params).one()
     picked = planned_picks(session, settings.year, township=township)
-    return [StageCoverage(stage_progress_of(s, *counts[s.number], settings, on), picked.get(s.number, 0))
-            for s in stages]
+    return [StageCoverage(stage_progress_of(s, int(row[2 * i]), int(row[2 * i + 1]), settings, on),
+                          picked.get(s.number, 0))
+            for i, s in enumerate(stages)]
 
 
 def planned_picks(session: Session, year: int, *, township: str | None = None) -> dict[int, int]:

@@ -166,7 +166,8 @@ class ImpactReport:
             "projects_screened": self.projects_screened,
             "completed_left_out": self.completed_left_out,
             "pairs_changed": len(self.table),
-            "projects_changed": int(self.table["project_code"].nunique()) if len(self.table) else 0,
+            # By id: two organisations may register the same code (D57).
+            "projects_changed": int(self.table["project_id"].nunique()) if len(self.table) else 0,
             "by_change": {kind: int(counts.get(kind, 0)) for kind in CHANGE_KINDS},
             "by_township": _nested_counts(self.by_township, "township"),
             "by_pressure_class": _nested_counts(self.by_pressure_class, "pressure_class"),
@@ -203,13 +204,13 @@ def _nested_counts(frame: pd.DataFrame, key: str) -> dict:
 
 def _load_sites(session: Session, include_completed: bool) -> tuple[pd.DataFrame, int]:
     rows = session.execute(
-        text("SELECT id, registration_code, name, township, status, activities, "
-             "ST_AsBinary(geom_m) AS wkb FROM construction_project WHERE deleted_at IS NULL "
-             "ORDER BY id")
+        text("SELECT id, registration_code, coalesce(organisation, '') AS organisation, name, "
+             "township, status, activities, ST_AsBinary(geom_m) AS wkb FROM construction_project "
+             "WHERE deleted_at IS NULL ORDER BY id")
     ).mappings().all()
     frame = pd.DataFrame([dict(r) for r in rows],
-                         columns=["id", "registration_code", "name", "township", "status",
-                                  "activities", "wkb"])
+                         columns=["id", "registration_code", "organisation", "name", "township",
+                                  "status", "activities", "wkb"])
     completed = frame["status"] == "completed"
     left_out = 0 if include_completed else int(completed.sum())
     if not include_completed:
@@ -287,6 +288,8 @@ def rule_impact(session: Session, from_rule_set: RuleSet, to_rule_set: RuleSet,
         distance = judged[1]
         records.append({
             "project_code": site["registration_code"],
+            "project_id": int(site["id"]),
+            "project_organisation": site["organisation"],
             "project_name": site["name"],
             "township": site["township"] or "未知乡镇",
             "project_status": site["status"],
@@ -302,11 +305,14 @@ def rule_impact(session: Session, from_rule_set: RuleSet, to_rule_set: RuleSet,
             "plan_required_from": ",".join(mask_codes(old[3])) if old else "",
             "plan_required_to": ",".join(mask_codes(new[3])) if new else "",
         })
-    columns = ["project_code", "project_name", "township", "project_status", "pipeline_code",
-               "pressure_class", "distance_m", "change", "change_zh", "zone_from", "zone_to",
+    # A code is unique within its organisation only (D57): id and organisation name the project.
+    columns = ["project_code", "project_id", "project_organisation", "project_name", "township",
+               "project_status", "pipeline_code", "pressure_class", "distance_m", "change",
+               "change_zh", "zone_from", "zone_to",
                "prohibited_from", "prohibited_to", "plan_required_from", "plan_required_to"]
     table = pd.DataFrame.from_records(records, columns=columns)
-    table = table.sort_values(["project_code", "pipeline_code"], kind="stable").reset_index(drop=True)
+    table = table.sort_values(["project_code", "project_organisation", "project_id", "pipeline_code"],
+                              kind="stable").reset_index(drop=True)
     return ImpactReport(
         from_rule_set=from_rule_set.label,
         to_rule_set=to_rule_set.label,

@@ -4,7 +4,9 @@ takes effect (one pass across workers)."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from types import SimpleNamespace
 
 import pytest
@@ -172,3 +174,36 @@ def test_a_lagging_worker_rescreens_what_it_wrote_under_the_old_version(stored_n
         switches = conn.execute(text(
             "SELECT count(*) FROM rule_set_switch WHERE trigger = 'auto'")).scalar_one()
     assert tuple(row) == (new.label, []) and switches == 1
+
+
+def test_impact_names_each_project_by_organisation_and_id(api, login, stored_network):
+    """Two organisations' "P-001" (codes are unique per organisation, D57) stay two projects."""
+    ids = _two_organisations_same_code(stored_network)
+    office = login("gas_office")
+    answer = api.get("/api/rules/impact", params={"from": "shanghai@2018.1", "to": "shanghai@2026.1"},
+                     headers=office)
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert data["summary"]["projects_changed"] == 2 and data["summary"]["pairs_changed"] == 2
+    assert {(r["project_code"], r["project_organisation"], r["project_id"]) for r in data["rows"]} == {
+        ("P-001", org, pid) for org, pid in ids.items()}
+    assert all(r["change"] == "activities" for r in data["rows"])
+    csv_rows = list(csv.DictReader(io.StringIO(api.get(
+        "/api/rules/impact", headers=office,
+        params={"from": "shanghai@2018.1", "to": "shanghai@2026.1", "format": "csv"},
+    ).content.decode("utf-8-sig"))))
+    assert {(r["project_organisation"], int(r["project_id"])) for r in csv_rows} == set(ids.items())
+
+
+def _two_organisations_same_code(engine) -> dict[str, int]:
+    """Store one blasting project "P-001" 3 m beside MP-T1 for each of two organisations."""
+    with engine.begin() as conn:
+        return {
+            org: conn.execute(text(
+                "INSERT INTO construction_project (registration_code, name, kind, status, activities, "
+                "organisation, geom) VALUES ('P-001', :name, 'housing', 'under_construction', "
+                "'blasting', :org, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490))) RETURNING id"),
+                {"org": org, "name": f"{org} 项目", "x0": LON + i * 0.001, "y0": LAT_3M,
+                 "x1": LON + i * 0.001 + 0.0003, "y1": LAT_3M + 0.0003}).scalar_one()
+            for i, org in enumerate(("甲建设公司", "乙建设公司"))
+        }

@@ -24,6 +24,7 @@ from layers.services.features import WriteContext, screen_district
 from layers.services.users import create_user
 from spatial_rules.rulesets import load_rule_set
 from tests.factories import site_feature
+from tests.servers import live_http as http
 from tests.servers import live_server
 
 pytestmark = pytest.mark.postgis
@@ -77,7 +78,7 @@ def ogc_server(database_url, clean_db):
 
 
 def _token(base: str, username: str) -> str:
-    answer = httpx.post(f"{base}/api/auth/token", data={"username": username, "password": PASSWORD})
+    answer = http.post(f"{base}/api/auth/token", data={"username": username, "password": PASSWORD})
     assert answer.status_code == 200, answer.text
     return answer.json()["access_token"]
 
@@ -118,32 +119,32 @@ def _no_crs_member(value) -> bool:
 
 def test_landing_conformance_openapi_are_public(ogc_server):
     base, _ = ogc_server
-    landing = httpx.get(f"{base}/ogc")
+    landing = http.get(f"{base}/ogc")
     assert landing.status_code == 200
     rels = {link["rel"]: link["href"] for link in landing.json()["links"]}
     assert {"self", "service-desc", "conformance", "data"} <= set(rels)
-    conformance = httpx.get(rels["conformance"]).json()["conformsTo"]
+    conformance = http.get(rels["conformance"]).json()["conformsTo"]
     assert "http://www.opengis.net/spec/ogcapi-features-2/1.0/conf/crs" in conformance
-    api = httpx.get(rels["service-desc"])
+    api = http.get(rels["service-desc"])
     assert api.headers["content-type"].startswith("application/vnd.oai.openapi+json")
     items = api.json()["paths"]["/collections/pipelines/items"]["get"]["parameters"]
     names = {p["name"] for p in items}
     assert {"limit", "bbox", "bbox-crs", "crs", "pressure_class"} <= names
-    assert httpx.get(rels["data"]).status_code == 401
+    assert http.get(rels["data"]).status_code == 401
 
 
 def test_collections_by_role(ogc_server):
     base, _ = ogc_server
     office = {"Authorization": f"Bearer {_token(base, 'office')}"}
-    listed = httpx.get(f"{base}/ogc/collections", headers=office).json()["collections"]
+    listed = http.get(f"{base}/ogc/collections", headers=office).json()["collections"]
     assert [c["id"] for c in listed] == ["projects", "pipelines", "conflicts", "townships",
                                          "protection_bands", "control_bands"]
     assert "http://www.opengis.net/def/crs/EPSG/0/4549" in listed[0]["crs"]
     admin = {"Authorization": f"Bearer {_token(base, 'admin')}"}
-    assert httpx.get(f"{base}/ogc/collections", headers=admin).json()["collections"] == []
-    denied = httpx.get(f"{base}/ogc/collections/pipelines/items", headers=admin)
+    assert http.get(f"{base}/ogc/collections", headers=admin).json()["collections"] == []
+    denied = http.get(f"{base}/ogc/collections/pipelines/items", headers=admin)
     assert denied.status_code == 403 and "admin" in denied.json()["detail"]  # names the role
-    missing = httpx.get(f"{base}/ogc/collections/nothing", headers=office)
+    missing = http.get(f"{base}/ogc/collections/nothing", headers=office)
     assert missing.status_code == 404 and "nothing" in missing.json()["detail"]
 
 
@@ -151,7 +152,7 @@ def test_paging_counts_and_visibility(ogc_server):
     base, engine = ogc_server
     office = {"Authorization": f"Bearer {_token(base, 'office')}"}
     builder = {"Authorization": f"Bearer {_token(base, 'builder-a')}"}
-    with httpx.Client(timeout=60) as client:
+    with http.client() as client:
         first = client.get(f"{base}/ogc/collections/pipelines/items?limit=500", headers=office).json()
         assert first["numberMatched"] == N_PIPES and first["numberReturned"] == 500
         pipes = _walk(client, f"{base}/ogc/collections/pipelines/items?limit=500", office)
@@ -180,7 +181,7 @@ def test_paging_counts_and_visibility(ogc_server):
 def test_filters_bbox_and_crs(ogc_server):
     base, engine = ogc_server
     office = {"Authorization": f"Bearer {_token(base, 'office')}"}
-    with httpx.Client(timeout=60) as client:
+    with http.client() as client:
         high = _walk(client, f"{base}/ogc/collections/pipelines/items?pressure_class=high_b", office)
         stored_high = _count(engine, "SELECT count(*) FROM gas_pipeline WHERE pressure_class = 'high_b'")
         assert len(high) == stored_high
@@ -225,7 +226,7 @@ def test_filters_bbox_and_crs(ogc_server):
 def test_bad_parameters_are_named(ogc_server, query, field):
     base, _ = ogc_server
     office = {"Authorization": f"Bearer {_token(base, 'office')}"}
-    answer = httpx.get(f"{base}/ogc/collections/pipelines/items?{query}", headers=office)
+    answer = http.get(f"{base}/ogc/collections/pipelines/items?{query}", headers=office)
     assert answer.status_code == 400
     assert f"参数 {field}" in answer.json()["detail"]
 
@@ -233,10 +234,10 @@ def test_bad_parameters_are_named(ogc_server, query, field):
 def test_api_geojson_has_no_crs_member(ogc_server):
     base, _ = ogc_server
     office = {"Authorization": f"Bearer {_token(base, 'office')}"}
-    listed = httpx.get(f"{base}/api/pipelines?limit=5", headers=office)
+    listed = http.get(f"{base}/api/pipelines?limit=5", headers=office)
     assert listed.headers["content-type"].startswith("application/geo+json")
     assert _no_crs_member(listed.json())
-    one = httpx.get(f"{base}/api/projects/{listed.json()['features'][0]['id']}", headers=office)
+    one = http.get(f"{base}/api/projects/{listed.json()['features'][0]['id']}", headers=office)
     assert _no_crs_member(one.json())
 
 
@@ -289,7 +290,7 @@ def test_personal_access_token_for_desktop_gis(ogc_server, tmp_path):
     base, engine = ogc_server
     session_token = _token(base, "builder-a")
     auth = {"Authorization": f"Bearer {session_token}"}
-    made = httpx.post(f"{base}/api/auth/personal-tokens", json={"name": "QGIS 办公室"}, headers=auth)
+    made = http.post(f"{base}/api/auth/personal-tokens", json={"name": "QGIS 办公室"}, headers=auth)
     assert made.status_code == 201, made.text
     pat = made.json()["token"]
     assert pat.startswith("gpat_")
@@ -298,15 +299,15 @@ def test_personal_access_token_for_desktop_gis(ogc_server, tmp_path):
     assert stored == 1  # only the digest is kept
     assert _count(engine, "SELECT count(*) FROM personal_access_token WHERE token_sha256 = :t", t=pat) == 0
     assert _ogr2ogr_count(base, "projects", pat, tmp_path) == 3
-    listed = httpx.get(f"{base}/api/auth/personal-tokens", headers=auth).json()
+    listed = http.get(f"{base}/api/auth/personal-tokens", headers=auth).json()
     assert [t["name"] for t in listed["tokens"]] == ["QGIS 办公室"] and "token" not in listed["tokens"][0]
-    bad = httpx.post(f"{base}/api/auth/personal-tokens", json={"name": ""}, headers=auth)
+    bad = http.post(f"{base}/api/auth/personal-tokens", json={"name": ""}, headers=auth)
     assert bad.status_code == 422 and "name" in bad.json()["detail"]
-    revoked = httpx.delete(f"{base}/api/auth/personal-tokens/{made.json()['id']}", headers=auth)
+    revoked = http.delete(f"{base}/api/auth/personal-tokens/{made.json()['id']}", headers=auth)
     assert revoked.status_code == 200 and revoked.json()["active"] is False
-    after = httpx.get(f"{base}/ogc/collections", headers={"Authorization": f"Bearer {pat}"})
+    after = http.get(f"{base}/ogc/collections", headers={"Authorization": f"Bearer {pat}"})
     assert after.status_code == 401
-    other = httpx.delete(f"{base}/api/auth/personal-tokens/{made.json()['id']}",
+    other = http.delete(f"{base}/api/auth/personal-tokens/{made.json()['id']}",
                          headers={"Authorization": f"Bearer {_token(base, 'office')}"})
     assert other.status_code == 404
 
@@ -323,11 +324,11 @@ def test_every_role_reads_exactly_the_collections_the_permission_table_grants(og
     for role in USER_ROLES:
         actor = Actor(None, f"table-{role}", role, ORG_A if needs_organisation(role) else None)
         headers = {"Authorization": f"Bearer {_token(base, f'table-{role}')}"}
-        listed = httpx.get(f"{base}/ogc/collections", headers=headers).json()["collections"]
+        listed = http.get(f"{base}/ogc/collections", headers=headers).json()["collections"]
         granted = [cid for cid, spec in COLLECTIONS.items() if allowed(actor, spec.action)]
         assert [c["id"] for c in listed] == granted
         for cid in COLLECTIONS:
-            answer = httpx.get(f"{base}/ogc/collections/{cid}/items?limit=1", headers=headers)
+            answer = http.get(f"{base}/ogc/collections/{cid}/items?limit=1", headers=headers)
             assert answer.status_code == (200 if cid in granted else 403), (role, cid, answer.text)
             if answer.status_code == 403:
                 assert role in answer.json()["detail"]

@@ -24,6 +24,7 @@ from layers.services.features import WriteContext, screen_district
 from layers.services.users import create_user
 from spatial_rules.rulesets import load_rule_set
 from tests.factories import site_feature
+from tests.servers import live_http as http
 from tests.servers import live_server
 
 pytestmark = pytest.mark.postgis
@@ -86,9 +87,9 @@ def owners_server(database_url, clean_db):
     with live_server(app) as base:
         tokens = {}
         for name, org in (("gas-a", GAS_A), ("gas-b", GAS_B)):
-            login = httpx.post(f"{base}/api/auth/token", data={"username": name, "password": PASSWORD})
+            login = http.post(f"{base}/api/auth/token", data={"username": name, "password": PASSWORD})
             assert login.status_code == 200, login.text
-            made = httpx.post(f"{base}/api/auth/personal-tokens", json={"name": f"QGIS {name}"},
+            made = http.post(f"{base}/api/auth/personal-tokens", json={"name": f"QGIS {name}"},
                               headers={"Authorization": f"Bearer {login.json()['access_token']}"})
             assert made.status_code == 201, made.text  # the utility role's account.token grant
             tokens[org] = made.json()
@@ -134,7 +135,7 @@ def test_each_utility_reads_only_its_own_network_in_every_collection(owners_serv
     # The straddling site conflicts with both utilities' pipes; each sees its own conflict.
     for owner in (GAS_A, GAS_B):
         assert {project for project, _ in conflicts_by_owner[owner].values()} == SEEN_BY[owner]
-    with httpx.Client(timeout=60) as client:
+    with http.client() as client:
         for owner, other in ((GAS_A, GAS_B), (GAS_B, GAS_A)):
             headers = _auth(tokens[owner])
             listed = client.get(f"{base}/ogc/collections", headers=headers).json()["collections"]
@@ -165,7 +166,7 @@ def test_single_items_bbox_crs_and_filters_stay_within_the_owner(owners_server):
         engine, "SELECT p.registration_code AS code, g.owner, c.id FROM pipeline_conflict c "
         "JOIN construction_project p ON p.id = c.project_id JOIN gas_pipeline g ON g.id = c.pipeline_id")}
     items = f"{base}/ogc/collections"
-    with httpx.Client(timeout=60) as client:
+    with http.client() as client:
         def status(path: str) -> int:
             return client.get(f"{items}/{path}", headers=headers).status_code
 
@@ -218,14 +219,14 @@ def test_utility_tokens_are_their_own(owners_server):
     base, _, tokens = owners_server
     a, b = tokens[GAS_A], tokens[GAS_B]
     # B cannot list or revoke A's token; A revokes it and it stops working at once.
-    listed = httpx.get(f"{base}/api/auth/personal-tokens", headers=_auth(b)).json()["tokens"]
+    listed = http.get(f"{base}/api/auth/personal-tokens", headers=_auth(b)).json()["tokens"]
     assert [t["name"] for t in listed] == ["QGIS gas-b"]
-    assert httpx.delete(f"{base}/api/auth/personal-tokens/{a['id']}", headers=_auth(b)).status_code == 404
-    assert httpx.get(f"{base}/ogc/collections", headers=_auth(a)).status_code == 200
-    revoked = httpx.delete(f"{base}/api/auth/personal-tokens/{a['id']}", headers=_auth(a))
+    assert http.delete(f"{base}/api/auth/personal-tokens/{a['id']}", headers=_auth(b)).status_code == 404
+    assert http.get(f"{base}/ogc/collections", headers=_auth(a)).status_code == 200
+    revoked = http.delete(f"{base}/api/auth/personal-tokens/{a['id']}", headers=_auth(a))
     assert revoked.status_code == 200 and revoked.json()["active"] is False
-    assert httpx.get(f"{base}/ogc/collections/pipelines/items", headers=_auth(a)).status_code == 401
-    assert httpx.get(f"{base}/ogc/collections/pipelines/items", headers=_auth(b)).status_code == 200
+    assert http.get(f"{base}/ogc/collections/pipelines/items", headers=_auth(a)).status_code == 401
+    assert http.get(f"{base}/ogc/collections/pipelines/items", headers=_auth(b)).status_code == 200
 
 
 @pytest.mark.skipif(shutil.which("ogr2ogr") is None,
@@ -251,19 +252,19 @@ def test_personal_token_as_basic_password_for_desktop_gis_on_reads_only(owners_s
     base, engine, tokens = owners_server
     token = tokens[GAS_A]["token"]
     url = f"{base}/ogc/collections/pipelines/items"
-    answer = httpx.get(url, auth=("gas-a", token))
+    answer = http.get(url, auth=("gas-a", token))
     assert answer.status_code == 200 and answer.json()["numberMatched"] == N_EACH
     for auth, expected in ((("gas-b", token), "用户名"), (("gas-a", PASSWORD), "个人访问令牌"),
                            (("gas-a", "gpat_not-a-token"), "令牌")):
-        refused = httpx.get(url, auth=auth)
+        refused = http.get(url, auth=auth)
         assert refused.status_code == 401 and expected in refused.json()["detail"], auth
         assert refused.headers["www-authenticate"] == "Bearer"
-    broken = httpx.get(url, headers={"Authorization": "Basic %%%"})
+    broken = http.get(url, headers={"Authorization": "Basic %%%"})
     assert broken.status_code == 401 and "Basic" in broken.json()["detail"]
     # Never a write: browsers replay Basic credentials without any CSRF check.
     with engine.connect() as conn:
         before = conn.execute(text("SELECT count(*) FROM personal_access_token")).scalar_one()
-    write = httpx.post(f"{base}/api/auth/personal-tokens", json={"name": "x"}, auth=("gas-a", token))
+    write = http.post(f"{base}/api/auth/personal-tokens", json={"name": "x"}, auth=("gas-a", token))
     assert write.status_code == 401 and "只能用于读取" in write.json()["detail"]
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM personal_access_token")).scalar_one() == before

@@ -175,3 +175,33 @@ def test_geojson_output_has_activity_lists(case):
              for f in json.loads(out.read_text(encoding="utf-8"))["features"]}
     assert props["S-RIVER"]["prohibited_activities"] == ["anchoring"]
     assert props["S-BLAST"]["plan_required_activities"] == []
+
+
+@pytest.mark.postgis
+def test_impact_names_each_project_by_organisation_and_id(stored_network, database_url, tmp_path):
+    """``gisapp rules impact``: two organisations' "P-001" (D57) stay two projects."""
+    from sqlalchemy import text
+
+    lat = 31.64 + 3.08 * DLAT  # 3 m north of MP-T1: blasting prohibited in 2018, not in 2026
+    with stored_network.begin() as conn:
+        ids = {
+            org: conn.execute(text(
+                "INSERT INTO construction_project (registration_code, name, kind, status, activities, "
+                "organisation, geom) VALUES ('P-001', :name, 'housing', 'under_construction', "
+                "'blasting', :org, ST_Multi(ST_MakeEnvelope(:x0, :y0, :x1, :y1, 4490))) RETURNING id"),
+                {"org": org, "name": f"{org} 项目", "x0": 121.40 + i * 0.001, "y0": lat,
+                 "x1": 121.4003 + i * 0.001, "y1": lat + 0.0003}).scalar_one()
+            for i, org in enumerate(("甲建设公司", "乙建设公司"))
+        }
+    out = tmp_path / "impact.csv"
+    env = dict(os.environ, DATABASE_URL=database_url, GISAPP_DATA_DIR=str(tmp_path / ".gisapp"))
+    r = subprocess.run([GISAPP, "rules", "impact", "--from", "shanghai@2018.1", "--to", "shanghai@2026.1",
+                        "--out", out], capture_output=True, text=True, timeout=300, cwd=tmp_path, env=env,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 0, r.stderr
+    assert "受影响的项目-管道对 2 处，涉及项目 2 个" in r.stdout, r.stdout
+    with open(out, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert {(row["project_code"], row["project_organisation"], int(row["project_id"])) for row in rows} == {
+        ("P-001", org, pid) for org, pid in ids.items()}
+    assert {row["change"] for row in rows} == {"activities"}

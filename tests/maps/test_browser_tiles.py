@@ -7,6 +7,9 @@ its session cookie, draws the decoded features and never asks /maps/data/pipelin
 
 from __future__ import annotations
 
+import math
+import re
+
 import pytest
 from sqlalchemy import text
 
@@ -23,6 +26,7 @@ from tests.maps.test_browser_maps import (  # noqa: F401  (fixtures)
     page,
 )
 from tests.servers import live_server
+from vocabulary import PressureClass
 
 pytestmark = pytest.mark.postgis
 
@@ -73,8 +77,47 @@ def test_overview_map_draws_the_pipelines_from_vector_tiles(page, server, tmp_pa
         return Object.keys(out).sort(); }""")
     assert classes == ["high_b", "medium_a"]
     assert any("/api/tiles/pipelines/14/" in u for u in page.requests)
+    _only_tiles_over_the_jurisdiction(page)
+    # The township areas are preloaded by the page and taken by the script: asked once
+    # since the page came back from the login.
+    since = page.requests[max(i for i, u in enumerate(page.requests) if u.endswith("/maps/permits")):]
+    assert len([u for u in since if u.endswith("/maps/data/township-areas")]) == 1, since
     _shot(page, tmp_path, "tiles-permits")
     _check_network(page, server)
+
+
+def _tile_lonlat(z: int, x: int, y: int) -> tuple[float, float, float, float]:
+    """Return (west, south, east, north) of a web-mercator tile."""
+    def lat(row: int) -> float:
+        return math.degrees(math.atan(math.sinh(math.pi * (1 - 2 * row / 2**z))))
+    return x / 2**z * 360 - 180, lat(y + 1), (x + 1) / 2**z * 360 - 180, lat(y)
+
+
+def _only_tiles_over_the_jurisdiction(page) -> None:  # noqa: F811
+    """Every tile asked for touches the page's tile bounds (the jurisdiction and its margin)."""
+    (south, west), (north, east) = page.evaluate(
+        "() => JSON.parse(document.getElementById('gis-map').getAttribute('data-config')).tileBounds")
+    # The margin (2 km) is in them: wider than the district itself.
+    assert west < 121.2 and east > 121.95 and south < 31.4 and north > 31.85
+    for url in page.requests:
+        found = re.search(r"/api/tiles/pipelines/(\d+)/(\d+)/(\d+)\.mvt", url)
+        if found:
+            w, s, e, n = _tile_lonlat(*map(int, found.groups()))
+            assert w <= east and e >= west and s <= north and n >= south, url
+
+
+def test_a_zoomed_out_view_asks_only_for_the_tiles_over_the_jurisdiction(page, server):  # noqa: F811
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    # Zoom 8 over Chongming shows the Yangtze delta: sea and two provinces around it.
+    page.evaluate("() => GisMaps.map.setView([31.6, 121.6], 8, { animate: false })")
+    page.wait_for_function("() => GisMaps.status.pending === 0 && GisMaps.status.loads >= 3",
+                           timeout=20_000)
+    zoom8 = [u for u in page.requests if "/api/tiles/pipelines/8/" in u]
+    assert zoom8 and len(zoom8) < 6, zoom8   # a 1280-px-wide view holds 24 or more
+    _only_tiles_over_the_jurisdiction(page)
+    assert page.evaluate("() => GisMaps.status.counts.pipelines") == 10
 
 
 def test_an_ended_session_sends_the_tile_map_to_the_login(page, server):  # noqa: F811
@@ -120,4 +163,6 @@ def test_a_main_clicked_at_low_zoom_is_looked_up_by_its_id(page, server):  # noq
         page.mouse.click(*point)
     assert answer.value.status == 200
     page.wait_for_selector(".leaflet-popup-content span")
-    assert page.inner_text(".leaflet-popup-content") == "T-high_b-1 high_b"
+    # The class by its Chinese name (the page's code -> label map), not the raw code.
+    assert PressureClass.HIGH_B.label == "高压B"
+    assert page.inner_text(".leaflet-popup-content") == "T-high_b-1 高压B"

@@ -201,3 +201,30 @@ def test_coverage_panel_against_quota():
                            "spot_covered": 2}))
     for text in ("2026 年区级抽查覆盖率（每阶段不少于 30%）", "第1阶段", "20%", "未达标", "2 / 10"):
         assert text in html
+
+
+def test_data_the_page_needs_whatever_the_view_is_preloaded():
+    """Township areas, the supervision choropleth and the inspections panel (with its year)
+    are asked for by the browser while the scripts load; the script fetches the same URLs."""
+    preloads = {view: re.findall(r'<link rel="preload" as="fetch" crossorigin="anonymous" href="([^"]+)"',
+                                 build_map_page(view, PageOptions(year=2025)))
+                for view in PAGES}
+    assert preloads["permits"] == ["/maps/data/township-areas"]
+    assert preloads["supervision"] == ["/maps/data/township-areas", "/maps/data/townships?view=supervision"]
+    assert preloads["inspections"] == ["/maps/data/township-areas",
+                                       "/maps/data/inspection-coverage?year=2025"]
+    config = config_of(build_map_page("inspections", PageOptions(year=2025)))
+    assert config["panelUrl"] == "/maps/data/inspection-coverage?year=2025"
+    assert config["townshipAreas"]["url"] == "/maps/data/township-areas"
+    choropleth = config_of(build_map_page("supervision"))["layers"][0]
+    assert choropleth["once"] and choropleth["url"] == "/maps/data/townships?view=supervision"
+
+
+def test_pipeline_tiles_are_asked_for_over_the_jurisdiction_and_its_margin():
+    (s0, w0), (n0, e0) = config_of(build_map_page("permits", PageOptions(margin_m=0)))["tileBounds"]
+    (s2, w2), (n2, e2) = config_of(build_map_page("permits", PageOptions(margin_m=2000)))["tileBounds"]
+    (bs, bw), (bn, be) = config_of(build_map_page("permits"))["bounds"]
+    assert s0 <= bs + 1e-3 and n0 >= bn - 1e-3 and w0 <= bw + 1e-3 and e0 >= be - 1e-3
+    # 2 km is about 0.018 degrees of latitude and 0.021 of longitude at 31.6 degrees north.
+    assert s0 - s2 == pytest.approx(0.018, abs=0.002) and n2 - n0 == pytest.approx(0.018, abs=0.002)
+    assert w0 - w2 == pytest.approx(0.021, abs=0.003) and e2 - e0 == pytest.approx(0.021, abs=0.003)

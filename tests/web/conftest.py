@@ -179,3 +179,44 @@ def stored_projects(engine, code: str) -> int:
 
 
 TODAY = dt.date.today
+
+
+_FIELD_STATE = """(id) => {
+  const field = document.getElementById(id), active = document.activeElement;
+  return { invalid: field.getAttribute('aria-invalid'),
+           described: (field.getAttribute('aria-describedby') || '').split(/\\s+/).filter(Boolean),
+           focused: field === active || field.contains(active) };
+}"""
+
+
+def field_state(page, field: str) -> dict:
+    """The field's aria-invalid, its aria-describedby ids, and whether it (or a control in
+    its fieldset) has the focus."""
+    return page.evaluate(_FIELD_STATE, field)
+
+
+def assert_field_error(page, field: str, message: str, *, focused: bool = True) -> dict:
+    """WB.fieldError / WB.placeErrors marked FIELD: MESSAGE in FIELD-error next to it, the
+    field aria-invalid and described by that message, and (the first bad field) focused."""
+    error = page.locator(f"#{field}-error")
+    error.filter(has_text=message).wait_for()
+    state = field_state(page, field)
+    assert state["invalid"] == "true", (field, state)
+    assert f"{field}-error" in state["described"], (field, state)
+    assert state["focused"] is focused, (field, state, page.evaluate("() => document.activeElement.id"))
+    return state
+
+
+def assert_field_clear(page, field: str) -> None:
+    """FIELD is no longer marked: no message, no aria-invalid (a description the template
+    declares stays; the one the page added goes: see the token and permit tests)."""
+    assert page.locator(f"#{field}-error").inner_text() == ""
+    state = field_state(page, field)
+    assert state["invalid"] is None, (field, state)
+
+
+def submit_refused(page, button: str, path_end: str) -> None:
+    """Click BUTTON: the POST it sends (to a URL ending in PATH_END) is refused with HTTP 422."""
+    with page.expect_response(lambda r: r.url.endswith(path_end) and r.request.method == "POST") as answer:
+        page.get_by_role("button", name=button).click()
+    assert answer.value.status == 422, answer.value.text()

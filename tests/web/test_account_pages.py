@@ -14,7 +14,14 @@ from sqlalchemy import text
 
 from layers.db import session_factory
 from layers.services.users import create_user
-from tests.web.conftest import BUILDER_ORG, PASSWORD, USERS
+from tests.web.conftest import (
+    BUILDER_ORG,
+    PASSWORD,
+    USERS,
+    assert_field_clear,
+    assert_field_error,
+    field_state,
+)
 
 pytestmark = pytest.mark.postgis
 
@@ -49,11 +56,15 @@ def test_a_personal_token_made_on_the_page_opens_ogc_until_it_is_revoked(visit, 
     page.get_by_text("暂无记录。").wait_for()
     v.check("account-tokens-empty")
 
-    # An empty name is refused next to the field, nothing is created.
+    # An empty name is refused next to the field (WB.fieldError: marked, described by the
+    # message besides its hint, focused), nothing is created; typing a name clears it.
     page.get_by_role("button", name="新建令牌").click()
+    state = assert_field_error(page, "token-name", "请填写令牌名称")
     assert page.locator("#token-name-error").inner_text() == "请填写令牌名称"
-
+    assert "token-name-hint" in state["described"]
     page.get_by_label("令牌名称").fill("QGIS 办公室电脑")
+    assert_field_clear(page, "token-name")
+    assert field_state(page, "token-name")["described"] == ["token-name-hint"]
     page.get_by_label("有效期").select_option(label="30 天")
     page.get_by_role("button", name="新建令牌").click()
     shown = page.get_by_label("令牌", exact=True)

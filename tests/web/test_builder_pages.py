@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.web.conftest import stored_projects
+from tests.web.conftest import assert_field_clear, assert_field_error, stored_projects, submit_refused
 
 pytestmark = pytest.mark.postgis
 
@@ -126,6 +126,8 @@ def test_bad_pasted_coordinates_and_a_bad_upload_are_named_by_line_and_row(visit
     page.get_by_label("场地坐标").fill("121.3100,31.70009\n116.40,39.90\n121.3104,31.70045")
     page.get_by_role("button", name="按坐标显示场地").click()
     _wait_preview(page, before)
+    # The pasted text is the field: the line named next to it, the field marked and focused.
+    assert_field_error(page, "site_text", "第 2 行")
     error = page.locator("#site_text-error").inner_text()
     assert "第 2 行" in error and "崇明区以外" in error
     before = _previews(page)
@@ -154,3 +156,39 @@ def test_bad_pasted_coordinates_and_a_bad_upload_are_named_by_line_and_row(visit
     _wait_preview(page, before)
     assert page.evaluate("window.WBPreview.error") is None
     assert "HP-T1" in page.locator("#preview-list").inner_text()
+
+
+def test_missing_fields_and_the_servers_refusal_are_named_next_to_their_fields(visit, db_engine):
+    v = visit()
+    v.login("builder")
+    page = v.page
+    page.goto(f"{v.server}/builder/projects/new")
+    page.get_by_role("heading", name="新建项目").wait_for()
+    # Nothing filled in: each required field named on the page, the first one focused.
+    page.get_by_role("button", name="提交").click()
+    assert_field_error(page, "registration_code", "请填写项目编号")
+    assert_field_error(page, "name", "请填写项目名称", focused=False)
+    assert_field_error(page, "kind", "请选择项目类型", focused=False)
+    assert "请先绘制" in page.locator("#site-error").inner_text()
+    assert page.locator("#form-message").inner_text() == "表单有误，未保存；请按提示修改。"
+    # A code with a zero-width space passes the page's checks; the service refuses it
+    # (HTTP 422, problem field "registration_code（列“id”）"), shown under 项目编号.
+    _fill_project(page, "WB-ZW\u200b-1")
+    for field in ("registration_code", "name", "kind"):
+        assert_field_clear(page, field)
+    before = _previews(page)
+    page.get_by_label("场地坐标").fill("\n".join(f"{x},{y}" for x, y in NEAR_HP))
+    page.get_by_role("button", name="按坐标显示场地").click()
+    _wait_preview(page, before)
+    assert page.evaluate("window.WBPreview.error") is None
+    submit_refused(page, "提交", "/api/projects")
+    assert_field_error(page, "registration_code", "U+200B")
+    assert page.locator("#form-message").inner_text() == "未保存：请按字段旁的提示修改。"
+    assert page.locator("#name-error").inner_text() == ""
+    assert stored_projects(db_engine, "WB-ZW\u200b-1") == 0
+    # Corrected, it is stored.
+    page.get_by_label("项目编号").fill("WB-ZW-1")
+    assert_field_clear(page, "registration_code")
+    page.get_by_role("button", name="提交").click()
+    page.wait_for_url("**/builder/projects/*?new=1")
+    assert stored_projects(db_engine, "WB-ZW-1") == 1

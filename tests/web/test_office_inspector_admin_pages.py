@@ -8,7 +8,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import text
 
-from tests.web.conftest import PHONE, stored_projects
+from tests.web.conftest import PHONE, assert_field_clear, assert_field_error, stored_projects, submit_refused
+from vocabulary import today_in_shanghai
 
 pytestmark = pytest.mark.postgis
 
@@ -57,8 +58,9 @@ def test_office_acknowledges_the_alert_and_approves_the_permit(visit, db_engine)
     row = page.get_by_role("row").filter(has_text="WB-OFFICE-1").first
     row.get_by_role("button", name="处理完毕").click()
     page.get_by_role("button", name="确定").click()  # no note: refused next to the field
-    assert "请填写处理说明" in page.locator("#resolve-note-error").inner_text()
+    assert_field_error(page, "resolve-note", "请填写处理说明")
     page.get_by_label("处理说明").fill("已电话通知建设单位办理保护手续")
+    assert_field_clear(page, "resolve-note")
     page.get_by_role("button", name="确定").click()
     page.get_by_text("已处理完毕。").wait_for()
     with db_engine.connect() as conn:
@@ -73,12 +75,28 @@ def test_office_acknowledges_the_alert_and_approves_the_permit(visit, db_engine)
     assert card.get_by_role("button", name="批准").count() == 0  # not before an application
     v.check("office-project")
     card.get_by_role("button", name="登记申请").click()
+    # A reference longer than the service takes (set past the input's maxlength): the
+    # server's 422 names "reference", shown under 批准文号或申请号 (WB.placeErrors).
+    page.evaluate("() => { document.getElementById('reference').value = '崇'.repeat(65); }")
+    page.get_by_role("button", name="确定").click()
+    assert_field_error(page, "reference", "64")
+    assert page.locator("#dialog-message").inner_text() == "未保存：请按字段旁的提示修改。"
+    page.get_by_label("批准文号或申请号").fill("崇燃申-2026-7")
+    assert_field_clear(page, "reference")
     page.get_by_role("button", name="确定").click()
     card = page.get_by_role("region", name="的保护手续").filter(has_text="HP-T1").first
     card.get_by_role("button", name="批准").wait_for()
     card.get_by_role("button", name="批准").click()
     page.get_by_role("button", name="确定").click()
-    assert "有效期至" in page.locator("#approved_until-error").inner_text()
+    assert_field_error(page, "approved_until", "批准须填写有效期至")
+    # A date already past: the service refuses it ("字段 approved_until：…"), shown under the field.
+    page.get_by_label("有效期至").fill((today_in_shanghai() - dt.timedelta(days=1)).isoformat())
+    assert_field_clear(page, "approved_until")
+    assert page.locator("#approved_until").get_attribute("aria-describedby") is None
+    page.get_by_role("button", name="确定").click()
+    state = assert_field_error(page, "approved_until", "早于今天")
+    assert not page.locator("#approved_until-error").inner_text().startswith("字段")
+    assert state["described"] == ["approved_until-error"]
     until = (dt.date.today() + dt.timedelta(days=180)).isoformat()
     page.get_by_label("有效期至").fill(until)
     page.get_by_role("button", name="确定").click()
@@ -136,9 +154,48 @@ def test_inspector_form_refuses_missing_key_items(visit, db_engine):
     page = v.page
     page.get_by_role("link", name="记录检查").first.click()
     page.get_by_role("heading", name="记录检查").wait_for()
+    project_id = int(page.url.split("/inspector/projects/")[1].split("?")[0])
+    before = _inspections(db_engine, project_id)
     page.get_by_role("button", name="保存检查记录").click()
     assert "表单有误" in page.locator("#form-message").inner_text()
-    assert "请选择符合或不符合" in page.locator("#builder_primary_duty-error").inner_text()
+    # Each key item is a radio group: the first unanswered one is marked and focused, the
+    # others marked too.
+    assert_field_error(page, "builder_primary_duty", "请选择符合或不符合")
+    assert_field_error(page, "crane_safety_devices", "请选择符合或不符合", focused=False)
+    v.check("inspect-errors")  # the marked groups pass axe too
+    for group in page.locator("fieldset.key-item").all():
+        group.get_by_label("符合", exact=True).check()
+    assert_field_clear(page, "builder_primary_duty")
+    # The service's refusals (HTTP 422) sit next to the field they name: a date still to
+    # come under 检查日期, then a deadline before the inspection under that hazard's 整改期限
+    # ("字段 hazards[1].deadline：…", the service counting hazards from 1).
+    today = today_in_shanghai()
+    page.get_by_label("检查日期").fill((today + dt.timedelta(days=1)).isoformat())
+    submit_refused(page, "保存检查记录", "/inspections")
+    assert_field_error(page, "inspected_on", "晚于今天")
+    assert page.locator("#form-message").inner_text() == "未保存：请按字段旁的提示修改。"
+    page.get_by_label("检查日期").fill(today.isoformat())
+    page.get_by_role("button", name="添加隐患").click()
+    page.get_by_role("button", name="保存检查记录").click()  # a hazard without its description
+    assert_field_error(page, "hazard-1-description", "请填写隐患描述")
+    page.get_by_label("隐患描述").fill("基坑临边防护缺失")
+    page.get_by_label("整改期限").fill((today - dt.timedelta(days=3)).isoformat())
+    page.get_by_role("button", name="保存检查记录").click()
+    assert_field_error(page, "hazard-1-deadline", "早于检查日期")
+    assert_field_clear(page, "inspected_on")
+    # A description past the API's limit (set past the textarea's maxlength): the validation
+    # problem "hazards.0.description" lands under that hazard's 隐患描述.
+    page.evaluate("() => { document.getElementById('hazard-1-description').value = '隐'.repeat(2001); }")
+    page.get_by_role("button", name="保存检查记录").click()
+    assert_field_error(page, "hazard-1-description", "2000")
+    assert_field_clear(page, "hazard-1-deadline")
+    assert _inspections(db_engine, project_id) == before  # nothing stored
+
+
+def _inspections(engine, project_id: int) -> int:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM inspection WHERE project_id = :p"),
+                            {"p": project_id}).scalar_one()
 
 
 def test_admin_creates_a_user_and_a_bad_one_is_refused(visit, db_engine):

@@ -20,7 +20,7 @@ from sqlalchemy import text
 
 from layers.db import session_factory
 from tests.factories import site_feature
-from tests.web.conftest import PASSWORD, PHONE, USERS
+from tests.web.conftest import PASSWORD, PHONE, USERS, assert_field_clear, assert_field_error
 from vocabulary import today_in_shanghai
 from vocabulary.clock import SHANGHAI
 
@@ -155,7 +155,10 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     page.reload()
     page.get_by_role("heading", name="对保护方案的意见").wait_for()
     page.get_by_role("link", name="保护方案.pdf").wait_for()
+    page.get_by_role("button", name="提交方案意见").click()  # no choice: refused on the page
+    assert_field_error(page, "plan_decision", "请选择方案意见")
     page.get_by_label("同意保护方案").check()
+    assert_field_clear(page, "plan_decision")
     page.get_by_label("意见说明").fill("方案可行，施工时通知我司到场")
     page.get_by_role("button", name="提交方案意见").click()
     page.get_by_text("方案意见已提交：同意保护方案。").wait_for()
@@ -171,6 +174,10 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     page.get_by_text("答复已提交：须现场监护").wait_for()
     page.locator("#visit-form").wait_for(state="visible")
     assert page.locator("#visit-rule").inner_text() == ""
+    # Neither date nor person: both named on the page, the first (the date) focused.
+    page.get_by_role("button", name="安排监护").click()
+    assert_field_error(page, "scheduled_on", "请填写监护日期")
+    assert_field_error(page, "person", "请填写监护人", focused=False)
     # A visit in the past: refused next to the date.
     page.get_by_label("监护日期").fill((today_in_shanghai() - dt.timedelta(days=1)).isoformat())
     page.get_by_label("监护人").fill("李监护")
@@ -207,6 +214,9 @@ def test_owner_sees_its_conflicts_with_deadlines_replies_and_supervises(visit, p
     v.check("owner-supervision-planned")
     button.click()
     now = dt.datetime.now(SHANGHAI).replace(second=0, microsecond=0)
+    page.get_by_role("button", name="保存监护记录").click()  # no times: refused on the page
+    assert_field_error(page, "arrived_at", "请填写到场时间")
+    assert_field_error(page, "left_at", "请填写离场时间", focused=False)
     # An arrival still to come: refused by the server, shown next to its field (WB.placeErrors).
     page.get_by_label("到场时间").fill((now + dt.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M"))
     page.get_by_label("离场时间").fill((now + dt.timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"))
@@ -285,14 +295,16 @@ def test_reply_form_refuses_bad_input_next_to_the_field_and_stores_nothing(visit
     # No decision: refused next to the field, nothing sent.
     page.get_by_label("备注").fill("稍后答复")
     page.get_by_role("button", name="提交答复").click()
+    # The radio group is the field: marked, described by the message, its first choice focused.
+    assert_field_error(page, "decision", "请选择答复意见")
     assert page.locator("#decision-error").inner_text() == "请选择答复意见"
     # A text file: refused by the page before upload.
     page.get_by_label("无异议").check()
+    assert_field_clear(page, "decision")
     page.get_by_label("答复附件").set_input_files(
         files=[{"name": "说明.txt", "mimeType": "text/plain", "buffer": b"hello"}])
     page.get_by_role("button", name="提交答复").click()
-    assert "不是 PDF、JPEG 或 PNG" in page.locator("#files-error").inner_text()
-    assert page.get_by_label("答复附件").get_attribute("aria-invalid") == "true"
+    assert_field_error(page, "files", "不是 PDF、JPEG 或 PNG")
     # A "PDF" whose content is not one: refused by the server, shown under the field.
     page.get_by_label("答复附件").set_input_files(
         files=[{"name": "假文件.pdf", "mimeType": "application/pdf", "buffer": b"not a pdf at all"}])

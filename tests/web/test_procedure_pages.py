@@ -18,7 +18,7 @@ from layers.services.notify import Channels, notify
 from layers.services.users import create_user
 from tests.factories import site_feature
 from tests.receivers import RobotReceiver, wait_for
-from tests.web.conftest import PASSWORD
+from tests.web.conftest import PASSWORD, assert_field_clear, assert_field_error, field_state
 
 pytestmark = pytest.mark.postgis
 
@@ -110,7 +110,7 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
     # The protection plan: no file and a file that is no PDF are refused next to the field.
     card = _card(page)
     card.get_by_role("button", name="上传保护方案").click()
-    assert "请选择保护方案文件" in card.locator(".field-error").first.inner_text()
+    assert_field_error(page, f"plan-{permit_id}-files", "请选择保护方案文件")
     fake = tmp_path / "方案.pdf"
     fake.write_text("this is not a pdf", encoding="utf-8")
     card.get_by_label("保护方案文件").set_input_files(str(fake))
@@ -190,7 +190,11 @@ def test_builder_follows_the_procedure_from_answer_letter_to_start_notice(visit,
                                   json=body).status_code == 200
         page.reload()
     page.get_by_role("button", name="发送开工告知").wait_for()
+    page.get_by_role("button", name="发送开工告知").click()  # no date: refused on the page
+    assert_field_error(page, "planned_start", "请填写计划开工日期")
+    assert "planned_start-hint" in field_state(page, "planned_start")["described"]
     page.get_by_label("计划开工日期").fill(dt.date.today().isoformat())
+    assert_field_clear(page, "planned_start")
     page.get_by_role("button", name="发送开工告知").click()
     error = page.locator("#planned_start-error")
     error.filter(has_text="个工作日").wait_for()
@@ -322,7 +326,12 @@ def _admin_edits(stack, visit, db_engine) -> None:
     page.get_by_role("button", name="登记 崇明城建集团").click()
     assert page.get_by_label("单位名称").input_value() == "崇明城建集团"
     assert page.get_by_label("单位类型").input_value() == "builder"
+    # No name: refused next to 单位名称 before anything is sent (WB.fieldError).
+    page.get_by_label("单位名称").fill("")
+    page.get_by_role("button", name="保存单位").click()
+    assert_field_error(page, "name", "请填写单位名称")
     page.get_by_label("单位名称").fill("崇明城建集团")
+    assert_field_clear(page, "name")
     page.get_by_label("单位类型").select_option(label="建设单位")
     page.get_by_label("联系人").fill("张工")
     page.get_by_label("企业微信机器人地址").fill("ftp://qyapi.example/hook")

@@ -37,12 +37,7 @@
     WB.clearErrors($("token-form"));
     WB.say($("page-message"), "");
     var name = $("token-name").value.trim();
-    if (!name) {
-      WB.say($("token-name-error"), "请填写令牌名称", true);
-      $("token-name").setAttribute("aria-invalid", "true");
-      $("token-name").focus();
-      return;
-    }
+    if (!name) { WB.fieldError("token-name", "请填写令牌名称"); return; }
     var days = $("token-days").value;
     WB.api("POST", "/api/auth/personal-tokens", { name: name, expires_days: days ? Number(days) : null })
       .then(function (t) {

@@ -77,12 +77,7 @@
     WB.clearErrors($("org-form"));
     WB.say($("page-message"), "");
     var name = $("name").value.trim();
-    if (!name) {
-      WB.say($("name-error"), "请填写单位名称", true);
-      $("name").setAttribute("aria-invalid", "true");
-      $("name").focus();
-      return;
-    }
+    if (!name) { WB.fieldError("name", "请填写单位名称"); return; }
     var body = { kind: $("kind").value };
     FIELDS.forEach(function (k) { body[k] = $(k).value.trim() || null; });
     var secret = $("dingtalk_secret").value.trim();

@@ -22,7 +22,7 @@
       var done = WB.el("button", { type: "button", class: "secondary", "aria-label": "处理完毕",
                                    title: "告警 " + a.id + " 处理完毕" }, "处理完毕");
       done.addEventListener("click", function () {
-        resolving = a; $("resolve-note").value = ""; $("resolve-note-error").textContent = "";
+        resolving = a; $("resolve-note").value = ""; WB.clearErrors($("resolve-form"));
         $("resolve-dialog").showModal(); $("resolve-note").focus();
       });
       bar.appendChild(done);
@@ -49,8 +49,9 @@
   $("resolve-cancel").addEventListener("click", function () { $("resolve-dialog").close(); });
   $("resolve-form").addEventListener("submit", function (ev) {
     ev.preventDefault();
+    WB.clearErrors($("resolve-form"));
     var note = $("resolve-note").value.trim();
-    if (!note) { WB.say($("resolve-note-error"), "请填写处理说明", true); return; }
+    if (!note) { WB.fieldError("resolve-note", "请填写处理说明"); return; }
     $("resolve-dialog").close();
     act(resolving, "resolve", note);
   });

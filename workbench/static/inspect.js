@@ -45,6 +45,19 @@
     $("hazard-" + n + "-description").focus();
   });
 
+  // The API's names for this form's fields: the first hazard's 整改期限 is hazards[1].deadline
+  // in the service's messages (counted from 1) and hazards.0.deadline in a validation
+  // problem (the body's index); key_items.CODE is that item's group, round_or_stage the stage.
+  function fieldId(name) {
+    var h = /^hazards(?:\[(\d+)\]|\.(\d+))\.(\w+)$/.exec(name);
+    if (h) {
+      var set = document.querySelectorAll("fieldset.hazard")[h[1] ? Number(h[1]) - 1 : Number(h[2])];
+      return set && "hazard-" + set.dataset.n + "-" + h[3];
+    }
+    var item = /^key_items\.(\w+)$/.exec(name);
+    return item ? item[1] : { round_or_stage: "stage" }[name];
+  }
+
   function upload(inspectionId, file, hazardId) {
     var form = new FormData();
     form.append("file", file);
@@ -58,14 +71,14 @@
     var items = {}, missing = false;
     KEYS.forEach(function (k) {
       var chosen = document.querySelector('input[name="' + k + '"]:checked');
-      if (!chosen) { WB.say($(k + "-error"), "请选择符合或不符合", true); missing = true; }
+      if (!chosen) { WB.fieldError(k, "请选择符合或不符合"); missing = true; }
       else items[k] = chosen.value === "true";
     });
-    if (!$("inspected_on").value) { WB.say($("inspected_on-error"), "请填写检查日期", true); missing = true; }
+    if (!$("inspected_on").value) { WB.fieldError("inspected_on", "请填写检查日期"); missing = true; }
     var hazards = [], photos = [];
     document.querySelectorAll("fieldset.hazard").forEach(function (set) {
       var n = set.dataset.n, text = $("hazard-" + n + "-description").value.trim();
-      if (!text) { WB.say($("hazard-" + n + "-description-error"), "请填写隐患描述", true); missing = true; return; }
+      if (!text) { WB.fieldError("hazard-" + n + "-description", "请填写隐患描述"); missing = true; return; }
       hazards.push({ description: text, major: $("hazard-" + n + "-major").checked,
                      deadline: $("hazard-" + n + "-deadline").value || null });
       photos.push($("hazard-" + n + "-photo").files[0] || null);
@@ -90,7 +103,7 @@
       });
     }).catch(function (err) {
       $("save").disabled = false;
-      WB.showErrors(err, $("form-message"));
+      WB.placeErrors(err, $("form-message"), { fields: fieldId });
     });
   });
 
@@ -124,7 +137,8 @@
     var bar = WB.el("div", { class: "toolbar" }), msg = WB.el("p", { class: "message", role: "status" });
     var send = WB.el("button", { type: "button", class: "secondary" }, "上传整改照片");
     send.addEventListener("click", function () {
-      if (!input.files[0]) { WB.say($(fileId + "-error"), "请先选择或拍摄照片", true); return; }
+      WB.clearErrors(block);
+      if (!input.files[0]) { WB.fieldError(fileId, "请先选择或拍摄照片"); return; }
       upload(inspection.id, input.files[0], h.id).then(function () { WB.say(msg, "照片已上传。"); })
         .catch(function (err) { WB.say(msg, err.detail, true); });
     });

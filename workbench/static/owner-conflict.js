@@ -107,11 +107,11 @@
     var form = $("reply-form");
     WB.clearErrors(form); WB.say($("reply-message"), "");
     var chosen = form.querySelector('input[name="decision"]:checked'), bad = false;
-    if (!chosen) { WB.say($("decision-error"), "请选择答复意见", true); bad = true; }
+    if (!chosen) { WB.fieldError("decision", "请选择答复意见"); bad = true; }
     var note = $("note").value.trim();
-    if (note.length > 2000) { WB.say($("note-error"), "备注不能超过 2000 字（现有 " + note.length + " 字）", true); bad = true; }
+    if (note.length > 2000) { WB.fieldError("note", "备注不能超过 2000 字（现有 " + note.length + " 字）"); bad = true; }
     var fileProblem = OWN.checkFiles($("files"));
-    if (fileProblem) { WB.say($("files-error"), fileProblem, true); $("files").setAttribute("aria-invalid", "true"); bad = true; }
+    if (fileProblem) { WB.fieldError("files", fileProblem); bad = true; }
     if (bad) { WB.say($("reply-message"), "未提交：请按字段旁的提示修改。", true); return; }
     var body = new FormData();
     body.append("decision", chosen.value);
@@ -134,10 +134,11 @@
     WB.clearErrors(form); WB.say($("plan-message"), "");
     var chosen = form.querySelector('input[name="plan_decision"]:checked');
     var note = $("plan_note").value.trim();
-    if (!chosen) { WB.say($("plan_decision-error"), "请选择方案意见", true); WB.say($("plan-message"), "未提交：请按字段旁的提示修改。", true); return; }
-    if (chosen.value === "changes_requested" && !note) {
-      WB.say($("plan_note-error"), "要求修改时请写明须修改的内容", true); WB.say($("plan-message"), "未提交：请按字段旁的提示修改。", true); return;
-    }
+    var bad = true;
+    if (!chosen) WB.fieldError("plan_decision", "请选择方案意见");
+    else if (chosen.value === "changes_requested" && !note) WB.fieldError("plan_note", "要求修改时请写明须修改的内容");
+    else bad = false;
+    if (bad) { WB.say($("plan-message"), "未提交：请按字段旁的提示修改。", true); return; }
     WB.api("POST", "/api/permits/" + current.permit.id + "/owner-decision",
            { decision: chosen.value, note: note || null }).then(function () {
       form.reset();
@@ -154,8 +155,8 @@
     var form = $("visit-form");
     WB.clearErrors(form); WB.say($("visit-message"), "");
     var day = $("scheduled_on").value, person = $("person").value.trim(), bad = false;
-    if (!day) { WB.say($("scheduled_on-error"), "请填写监护日期", true); bad = true; }
-    if (!person) { WB.say($("person-error"), "请填写监护人", true); bad = true; }
+    if (!day) { WB.fieldError("scheduled_on", "请填写监护日期"); bad = true; }
+    if (!person) { WB.fieldError("person", "请填写监护人"); bad = true; }
     if (bad) { WB.say($("visit-message"), "未安排：请按字段旁的提示修改。", true); return; }
     WB.api("POST", "/api/conflicts/" + id + "/supervision-visits", { scheduled_on: day, person: person }).then(function (v) {
       form.reset();

@@ -69,11 +69,11 @@
     var form = $("record-form");
     WB.clearErrors(form); WB.say($("record-message"), "");
     var arrived = $("arrived_at").value, left = $("left_at").value, bad = false;
-    if (!arrived) { WB.say($("arrived_at-error"), "请填写到场时间", true); bad = true; }
-    if (!left) { WB.say($("left_at-error"), "请填写离场时间", true); bad = true; }
-    if (arrived && left && left < arrived) { WB.say($("left_at-error"), "离场时间早于到场时间", true); bad = true; }
+    if (!arrived) { WB.fieldError("arrived_at", "请填写到场时间"); bad = true; }
+    if (!left) { WB.fieldError("left_at", "请填写离场时间"); bad = true; }
+    if (arrived && left && left < arrived) { WB.fieldError("left_at", "离场时间早于到场时间"); bad = true; }
     var fileProblem = OWN.checkFiles($("files"));
-    if (fileProblem) { WB.say($("files-error"), fileProblem, true); bad = true; }
+    if (fileProblem) { WB.fieldError("files", fileProblem); bad = true; }
     if (bad) { WB.say($("record-message"), "未保存：请按字段旁的提示修改。", true); return; }
     var body = new FormData();
     body.append("arrived_at", OWN.localMoment(arrived));

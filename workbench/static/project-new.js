@@ -23,7 +23,7 @@
 
   $("draw-start").addEventListener("click", function () { clearSiteErrors(); draw.start(); });
   $("draw-finish").addEventListener("click", function () {
-    if (!draw.finish()) WB.say($("site-error"), "至少需要 3 个顶点才能闭合场地", true);
+    if (!draw.finish()) WB.fieldError("site", "至少需要 3 个顶点才能闭合场地");
   });
   $("draw-clear").addEventListener("click", function () { draw.clear(); showSite(null); clearSiteErrors(); });
   $("paste-preview").addEventListener("click", function () {
@@ -39,7 +39,7 @@
   });
 
   function clearSiteErrors() {
-    ["site", "site_text", "site_file"].forEach(function (k) { $(k + "-error").textContent = ""; });
+    WB.clearErrors($("site-source"));
     draw.markCrossing(null);
   }
 
@@ -69,10 +69,10 @@
       if (mine !== seq) return;
       site = null;
       showAnswer(null);
-      var field = source;
       (err.problems || []).forEach(function (p) { if (p.location) draw.markCrossing(p.location); });
-      var fieldMap = { site: field, site_text: "site_text", site_file: "site_file", crs: field };
-      if (!WB.showErrors(err, null, fieldMap)) WB.say($(field + "-error"), err.detail, true);
+      // The problems name the pasted lines or the file's rows; what names no field on the
+      // page goes under the site's source.
+      WB.placeErrors(err, null, { fields: { site: source, geometry: source, crs: source }, fallback: source, rows: true });
       WB.say(status, "场地有误，未筛查：" + err.detail, true);
       window.WBPreview.done++;
       window.WBPreview.error = err.detail;
@@ -113,14 +113,14 @@
     var v = function (id) { return $(id).value.trim(); };
     var missing = false;
     [["registration_code", "请填写项目编号"], ["name", "请填写项目名称"], ["kind", "请选择项目类型"]].forEach(function (f) {
-      if (!v(f[0])) { WB.say($(f[0] + "-error"), f[1], true); $(f[0]).setAttribute("aria-invalid", "true"); missing = true; }
+      if (!v(f[0])) { WB.fieldError(f[0], f[1]); missing = true; }
     });
     if (v("start_date") && v("planned_completion_date") && v("planned_completion_date") < v("start_date")) {
-      WB.say($("planned_completion_date-error"), "计划竣工日期不能早于计划开工日期", true); missing = true;
+      WB.fieldError("planned_completion_date", "计划竣工日期不能早于计划开工日期"); missing = true;
     }
     if (draw.vertexCount() && !draw.isClosed()) {
-      WB.say($("site-error"), "请点击“完成绘制”闭合场地", true); missing = true;
-    } else if (!site) { WB.say($("site-error"), "请先绘制、粘贴或上传场地（场地须通过筛查预览）", true); missing = true; }
+      WB.fieldError("site", "请点击“完成绘制”闭合场地"); missing = true;
+    } else if (!site) { WB.fieldError("site", "请先绘制、粘贴或上传场地（场地须通过筛查预览）"); missing = true; }
     if (missing) { WB.say(message, "表单有误，未保存；请按提示修改。", true); return; }
     var props = { id: v("registration_code"), name: v("name"), kind: v("kind"), status: v("status") };
     ["start_date", "planned_completion_date", "contractor"].forEach(function (k) { if (v(k)) props[k] = v(k); });
@@ -135,9 +135,10 @@
       })
       .catch(function (err) {
         $("submit").disabled = false;
-        WB.showErrors(err, message, { id: "registration_code", registration_code: "registration_code",
-                                      geometry: "site" });
-        message.textContent = "未保存：" + err.detail;
+        // The feature's "id" is the page's 项目编号; its geometry, the site.
+        if (!WB.placeErrors(err, message, { fields: { id: "registration_code", geometry: "site" } })) {
+          WB.say(message, "未保存：" + err.detail, true);
+        }
       });
   });
 })();

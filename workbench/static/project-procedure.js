@@ -79,12 +79,7 @@
       ev.preventDefault();
       WB.clearErrors(form);
       var files = $(key + "-files").files;
-      if (!files.length) {
-        WB.say($(key + "-files-error"), "请选择保护方案文件（PDF、JPEG 或 PNG）", true);
-        $(key + "-files").setAttribute("aria-invalid", "true");
-        $(key + "-files").focus();
-        return;
-      }
+      if (!files.length) { WB.fieldError(key + "-files", "请选择保护方案文件（PDF、JPEG 或 PNG）"); return; }
       var data = new FormData();
       Array.prototype.forEach.call(files, function (f) { data.append("files", f); });
       var note = $(key + "-note").value.trim();
@@ -158,12 +153,7 @@
     WB.clearErrors($("start-form"));
     WB.say($("start-message"), "");
     var day = $("planned_start").value;
-    if (!day) {
-      WB.say($("planned_start-error"), "请填写计划开工日期", true);
-      $("planned_start").setAttribute("aria-invalid", "true");
-      $("planned_start").focus();
-      return;
-    }
+    if (!day) { WB.fieldError("planned_start", "请填写计划开工日期"); return; }
     var body = { planned_start: day };
     var note = $("start_note").value.trim();
     if (note) body.note = note;

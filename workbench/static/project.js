@@ -103,9 +103,9 @@
     WB.clearErrors($("permit-form"));
     var to = pending.to, body = { to_status: to };
     var until = $("approved_until").value, reason = $("reason").value.trim(), ref = $("reference").value.trim();
-    if (to === "approved" && !until) { WB.say($("approved_until-error"), "批准须填写有效期至", true); return; }
+    if (to === "approved" && !until) { WB.fieldError("approved_until", "批准须填写有效期至"); return; }
     if ((to === "rejected" || to === "not_required") && !reason) {
-      WB.say($("reason-error"), to === "rejected" ? "驳回须填写理由" : "须填写无需办理的理由", true); return;
+      WB.fieldError("reason", to === "rejected" ? "驳回须填写理由" : "须填写无需办理的理由"); return;
     }
     if (until) body.approved_until = until;
     if (ref) body.reference = ref;
@@ -115,7 +115,8 @@
       WB.say($("page-message"), "已" + ACTION[to] + "。");
       return load();
     }).catch(function (err) {
-      WB.showErrors(err, $("dialog-message"), { approved_until: "approved_until", reason: "reason", note: "reason" });
+      // The dialog's 说明 box carries the service's "note" as well as its "reason".
+      WB.placeErrors(err, $("dialog-message"), { fields: { note: "reason" } });
     });
   });
 

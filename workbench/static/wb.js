@@ -40,53 +40,97 @@
     });
   }
 
+  // Clear every field error under root (each submit starts clean): the messages, the
+  // aria-invalid marks and the aria-describedby links fieldError added.
   function clearErrors(root) {
-    (root || document).querySelectorAll(".field-error").forEach(function (n) { n.textContent = ""; });
-    (root || document).querySelectorAll("[aria-invalid]").forEach(function (n) { n.removeAttribute("aria-invalid"); });
+    (root || document).querySelectorAll(".field-error").forEach(function (n) { say(n, ""); });
+    (root || document).querySelectorAll("[aria-invalid]").forEach(unmark);
   }
 
-  // Put each problem under the field it names (an element with id FIELD-error), else in box.
-  function showErrors(err, box, fieldMap) {
-    var placed = false;
-    (err.problems || []).forEach(function (p) {
-      var key = (fieldMap && fieldMap[p.field]) || p.field;
-      var target = key && document.getElementById(key + "-error");
-      if (!target) return;
-      var line = (p.row ? "第 " + p.row + " 行：" : "") + p.message;
-      target.textContent = target.textContent ? target.textContent + "\n" + line : line;
-      var input = document.getElementById(key);
-      if (input) input.setAttribute("aria-invalid", "true");
-      placed = true;
-    });
-    if (box) { box.textContent = err.detail || String(err); box.classList.add("error"); }
-    return placed;
+  function unmark(input) {
+    input.removeAttribute("aria-invalid");
+    var added = input.getAttribute("data-wb-describedby");
+    if (!added) return;
+    var kept = (input.getAttribute("aria-describedby") || "").split(/\s+/)
+      .filter(function (t) { return t && t !== added; });
+    if (kept.length) input.setAttribute("aria-describedby", kept.join(" "));
+    else input.removeAttribute("aria-describedby");
+    input.removeAttribute("data-wb-describedby");
   }
 
-  // Put each error next to its field (the element FIELD-error; the input FIELD is marked
-  // aria-invalid): a validation problem names the field, or the service's message does
-  // ("字段 wecom_webhook_url：…", "字段 a、b：…"). options.fields maps the API's field names
-  // to the page's element ids where they differ; options.fallback is the id of the field
-  // that takes an error naming none on the page. The first field placed takes the focus.
+  // A field the user changes is no longer marked: its message goes with its mark. One
+  // listener for every page; a radio's group (a fieldset with the id) counts as the field.
+  function corrected(ev) {
+    var input = ev.target && ev.target.closest && ev.target.closest('[aria-invalid="true"]');
+    var box = input && input.id && document.getElementById(input.id + "-error");
+    if (!box) return;
+    say(box, "");
+    unmark(input);
+  }
+  document.addEventListener("input", corrected);
+  document.addEventListener("change", corrected);
+
+  // The first field marked in one turn of the event loop (one submit's checks, or one
+  // refusal's problems) takes the focus: the first in the page's order.
+  var firstBad = null;
+  function focusFirst(input) {
+    if (firstBad && firstBad.isConnected &&
+        !(firstBad.compareDocumentPosition(input) & Node.DOCUMENT_POSITION_PRECEDING)) return;
+    if (!firstBad) setTimeout(function () { firstBad = null; }, 0);
+    firstBad = input;
+    var target = /^(INPUT|SELECT|TEXTAREA|BUTTON)$/.test(input.tagName) ? input
+      : input.querySelector("input:checked, input, select, textarea, button") || input;
+    target.focus();
+  }
+
+  // The one way a field is marked wrong, by the page's own checks before anything is sent
+  // and by placeErrors for the server's refusals: the message in FIELD-error next to it,
+  // the input (or the fieldset of a radio group) FIELD marked aria-invalid and described by
+  // the message, the first marked field focused. Cleared by clearErrors (each submit) or
+  // when the user changes the field. Returns whether the page has a place for the message.
+  function fieldError(id, message) {
+    var box = document.getElementById(id + "-error");
+    if (!box) return false;
+    say(box, message, true);
+    var input = document.getElementById(id);
+    if (!input) return true;
+    input.setAttribute("aria-invalid", "true");
+    var described = (input.getAttribute("aria-describedby") || "").split(/\s+/).filter(Boolean);
+    if (described.indexOf(box.id) < 0) {
+      input.setAttribute("aria-describedby", described.concat([box.id]).join(" "));
+      input.setAttribute("data-wb-describedby", box.id);
+    }
+    focusFirst(input);
+    return true;
+  }
+
+  // Put each error next to its field (fieldError): a validation problem names the field, or
+  // the service's message does ("字段 wecom_webhook_url：…", "字段 a、b：…",
+  // "字段 hazards[1].deadline：…"); a file column's label "registration_code（列“id”）"
+  // names its field before the bracket. options.fields maps the API's field names to the
+  // page's element ids where they differ (an object, or a function returning the id);
+  // options.fallback is the id of the field that takes an error naming none on the page;
+  // options.rows puts each problem's row first ("第 2 行：…": a pasted line, a file's row).
   // pageBox (optional) says that fields need changing, or holds the whole message when
   // nothing could be placed. Returns whether anything was placed.
   function placeErrors(err, pageBox, options) {
     var opts = options || {}, names = opts.fields || {}, messages = {}, order = [];
+    var idOf = function (field) {
+      var name = String(field).split("（")[0];
+      return (typeof names === "function" ? names(name) : names[name]) || name;
+    };
     function add(id, message) {
       if (!id || !document.getElementById(id + "-error")) return;
       if (!messages[id]) { messages[id] = []; order.push(id); }
       if (messages[id].indexOf(message) < 0) messages[id].push(message);
     }
-    (err.problems || []).forEach(function (p) { if (p.field) add(names[p.field] || p.field, p.message); });
-    var m = /字段 ([\w\/、]+)：(.*)$/.exec(err.detail || "");
-    if (m) m[1].split("、").forEach(function (f) { if (!messages[names[f] || f]) add(names[f] || f, m[2]); });
-    if (!order.length && opts.fallback) add(opts.fallback, m ? m[2] : (err.detail || String(err)));
-    order.forEach(function (id, i) {
-      say(document.getElementById(id + "-error"), messages[id].join("\n"), true);
-      var input = document.getElementById(id);
-      if (!input) return;
-      input.setAttribute("aria-invalid", "true");
-      if (i === 0) input.focus();
+    (err.problems || []).forEach(function (p) {
+      if (p.field) add(idOf(p.field), (opts.rows && p.row ? "第 " + p.row + " 行：" : "") + p.message);
     });
+    var m = /字段 ([\w\/.\[\]、]+)：(.*)$/.exec(err.detail || "");
+    if (m) m[1].split("、").forEach(function (f) { if (!messages[idOf(f)]) add(idOf(f), m[2]); });
+    if (!order.length && opts.fallback) add(opts.fallback, m ? m[2] : (err.detail || String(err)));
+    order.forEach(function (id) { fieldError(id, messages[id].join("\n")); });
     if (pageBox) say(pageBox, order.length ? "未保存：请按字段旁的提示修改。" : (err.detail || String(err)), true);
     return order.length > 0;
   }
@@ -140,7 +184,7 @@
   function zoneCell(zone) { return el("span", { class: "zone-" + zone }, ZONE[zone] || zone); }
 
   window.WB = { el: el, api: api, table: table, link: link, date: date, datetime: datetime,
-                clearErrors: clearErrors, showErrors: showErrors, placeErrors: placeErrors, say: say,
+                clearErrors: clearErrors, placeErrors: placeErrors, fieldError: fieldError, say: say,
                 zoneCell: zoneCell,
                 ZONE: ZONE, PRESSURE: PRESSURE, PERMIT: PERMIT, STATUS: STATUS, KIND: KIND, ALERT: ALERT,
                 data: document.body.dataset };

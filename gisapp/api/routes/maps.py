@@ -44,9 +44,11 @@ def _options(request: Request, year: int | None = None) -> PageOptions:
         credit = settings.tile_attribution or html.escape(
             basemap.info.attribution or f"底图：{basemap.info.name}")
         return PageOptions(tile_url=TILE_PATH, tile_attribution=credit,
-                           tile_max_native_zoom=basemap.info.max_zoom, year=year)
+                           tile_max_native_zoom=basemap.info.max_zoom, year=year,
+                           margin_m=settings.district_margin_m)
     return PageOptions(tile_url=settings.tile_url,
-                       tile_attribution=settings.tile_attribution, year=year)
+                       tile_attribution=settings.tile_attribution, year=year,
+                       margin_m=settings.district_margin_m)
 
 
 def _geojson(body: str) -> Response:

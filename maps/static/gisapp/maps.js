@@ -120,7 +120,9 @@
       // Leaflet inserts a string tooltip as HTML: an element with text content stays text.
       if (spec.labels) layer.bindTooltip(el("span", "", p.label), { permanent: true, direction: "center", className: "gis-label" });
       if (spec.popup) {
-        layer.bindTooltip(el("span", "", p.code + " " + p.name));
+        // Made when first shown: 5,000 sites at low zoom would otherwise build 5,000
+        // elements before the layer is drawn.
+        layer.bindTooltip(function () { return el("span", "", p.code + " " + p.name); });
         layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
       }
     }
@@ -132,7 +134,7 @@
              "&zoom=" + map.getZoom();
     }
 
-    if (spec.tiles) return tileLayer(map, spec, group, report);
+    if (spec.tiles) return tileLayer(map, cfg, spec, group, report);
 
     function load() {
       if (!map.hasLayer(group) || (spec.once && loadedOnce)) return;
@@ -141,14 +143,16 @@
       }
       if (controller) controller.abort();             // a newer view replaces an older request
       controller = new AbortController();
-      var url = spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + bboxParams();
+      // A layer loaded once is the same whatever the view: its URL is the page's (preloaded).
+      var url = spec.once ? spec.url : spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + bboxParams();
       if (spec.township && state.township) url += "&township=" + encodeURIComponent(state.township);
-      if (cfg.year) url += "&year=" + cfg.year;
+      if (cfg.year && !spec.once) url += "&year=" + cfg.year;
       status.pending += 1; report();
       getJSON(url, controller.signal).then(function (data) {
         group.clearLayers();
+        // Points get their style when made; the style option would restyle each again.
         group.addLayer(L.geoJSON(data, {
-          style: style, onEachFeature: bind,
+          style: data.points ? undefined : style, onEachFeature: bind,
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, style(f)); }
         }));
         loadedOnce = true;
@@ -181,10 +185,13 @@
   // A large network: the layer is drawn from vector tiles (/api/tiles, Leaflet.VectorGrid),
   // which Leaflet loads itself as the view moves; nothing to fetch on "moveend". The
   // status counts the distinct features of the tiles on screen.
-  function tileLayer(map, spec, group, report) {
+  function tileLayer(map, cfg, spec, group, report) {
     var busy = false;
     watchTileAuth();
     var grid = L.vectorGrid.protobuf(spec.tiles, {
+      // Only the tiles over the jurisdiction and its margin: a zoom-9 view of Shanghai is
+      // 24 tiles of which 18 hold sea or other provinces, and they queued before the data.
+      bounds: cfg.tileBounds || cfg.bounds,
       rendererFactory: L.canvas.tile, maxZoom: 22, interactive: false,  // clicks: map.on("click") below
       fetchOptions: { credentials: "same-origin" },
       getFeatureId: function (f) { return f.id; },
@@ -232,11 +239,12 @@
     return { load: function () {} };
   }
 
-  // A pipeline's code and class, as text. A low-zoom tile carries no codes (they were
-  // half its bytes): the one pipeline is then looked up by its id.
+  // A pipeline's code and class (its Chinese label), as text. A low-zoom tile carries no
+  // codes (they were half its bytes): the one pipeline is then looked up by its id.
   function pipelinePopup(map, hit, latlng) {
     var show = function (code, cls) {
-      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + (cls || ""))).openOn(map);
+      var label = (cls && (S.pressureClasses || {})[cls]) || cls || "";
+      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + label)).openOn(map);
     };
     if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
     getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
@@ -286,7 +294,9 @@
         style: function () {
           return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
         },
-        onEachFeature: function (f, layer) { layer.bindTooltip(el("span", "", f.properties.name), { sticky: true }); }
+        onEachFeature: function (f, layer) {          // the tooltip's element made when first shown
+          layer.bindTooltip(function () { return el("span", "", f.properties.name); }, { sticky: true });
+        }
       }));
       group.bringToBack();
       filter.fill(data.features);
@@ -350,12 +360,14 @@
     whenLoggedIn(function () {
       townshipAreas(cfg, groups.townshipAreas, filter, report);
       reload();
-      if (cfg.panelUrl) {
-        getJSON(cfg.panelUrl + (cfg.year ? "?year=" + cfg.year : "")).then(function (d) {
+      if (cfg.panelUrl) {                             // part of the first view: pending until drawn
+        status.pending += 1;
+        getJSON(cfg.panelUrl).then(function (d) {       // the year is in it (the page preloads it)
           var panel = render(d.blocks, el("div", "gis-control gis-panel"));
           control(map, "bottomleft", panel);
           status.loads += 1;
-        }).catch(function () { status.failures += 1; });
+        }).catch(function () { status.failures += 1; })
+          .then(function () { status.pending -= 1; report(); });
       }
     });
   }
