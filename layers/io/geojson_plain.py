@@ -17,6 +17,7 @@ the two on the sample files).
 from __future__ import annotations
 
 import gc
+import mmap
 import operator
 import re
 import threading
@@ -24,6 +25,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from itertools import chain, repeat
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,14 +50,31 @@ class _NotPlain(Exception):
     """The file holds something only GDAL's reading gives the right answer for."""
 
 
+def read_plain_geojson_file(
+    file: Path, pick: Callable[[list[str]], list[str]] | None
+) -> RawTable | None:
+    """Return the raw table of a plain GeoJSON file, or None when it is not plain.
+
+    The file is mapped, not read: orjson parses the page cache in place, without a copy
+    of the whole file (130 MB for the city pipelines: a tenth of a second of page faults).
+    """
+    with open(file, "rb") as fh:
+        try:
+            mapped = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        except (ValueError, OSError):  # an empty file cannot be mapped
+            return read_plain_geojson(fh.read(), pick)
+    with mapped, memoryview(mapped) as view:
+        return read_plain_geojson(view, pick)
+
+
 def read_plain_geojson(
-    data: bytes, pick: Callable[[list[str]], list[str]] | None
+    data: bytes | memoryview, pick: Callable[[list[str]], list[str]] | None
 ) -> RawTable | None:
     """Return the raw table of a plain GeoJSON file's bytes, or None when it is not plain.
 
     ``pick``: given every column, the ones to read (all when None).
     """
-    if data.startswith(b"\xef\xbb\xbf"):
+    if data[:3] == b"\xef\xbb\xbf":
         return None
     doc: object = None
     with _collector_paused():

@@ -11,7 +11,7 @@ import pytest
 import shapely
 
 import layers.io.geojson_plain as geojson_plain
-from layers.io.geojson_plain import read_plain_geojson
+from layers.io.geojson_plain import read_plain_geojson, read_plain_geojson_file
 from layers.io.normalize import map_columns
 from layers.io.raw import _read_geojson
 from layers.io.reader import droppable_fields
@@ -55,6 +55,22 @@ def test_sample_pipelines_read_as_gdal_reads_them(sample, pick):
         gdal.attributes = gdal.attributes[chosen]
     _assert_same_table(plain, gdal, chosen)
 
+
+
+def test_a_mapped_file_reads_as_its_bytes(sample, tmp_path):
+    path = Path(sample["pipelines"])
+    from_file = read_plain_geojson_file(path, _screen_pick)
+    from_bytes = read_plain_geojson(path.read_bytes(), _screen_pick)
+    assert from_file is not None and from_bytes is not None
+    assert from_file.columns == from_bytes.columns
+    pd.testing.assert_frame_equal(from_file.attributes, from_bytes.attributes)
+    assert shapely.equals_exact(from_file.geometry, from_bytes.geometry, tolerance=0).all()
+    empty = tmp_path / "empty.geojson"
+    empty.write_bytes(b"")
+    assert read_plain_geojson_file(empty, None) is None
+    bom = tmp_path / "bom.geojson"
+    bom.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert read_plain_geojson_file(bom, None) is None
 
 def _collection(features, **top):
     return json.dumps({"type": "FeatureCollection", **top, "features": features}).encode()
