@@ -78,9 +78,9 @@ def read_raw(
         return _read_csv(file, encoding)
     if fmt == "geojson":
         if encoding is None and pick is not None:
-            from layers.io.geojson_plain import read_plain_geojson
+            from layers.io.geojson_plain import read_plain_geojson_file
 
-            plain = read_plain_geojson(file.read_bytes(), pick)
+            plain = read_plain_geojson_file(file, pick)
             if plain is not None:
                 return plain
         return _read_geojson(file, encoding)
