@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from campaign.settings import CampaignSettings
+from layers.db import serial
 from layers.screening_db import UNSCREENED_PIPELINE_STATUSES
 from layers.services.campaign_status import stage_coverage
 from layers.services.districts import SEEN_DISTRICT
@@ -110,17 +111,6 @@ def _collection(session: Session, sql: str, params: dict, limit: int, **extra) -
 _ENVELOPE = "ST_MakeEnvelope(:w, :s, :e, :n, 4490)"
 
 
-def serial(session: Session) -> None:
-    """Run the rest of this transaction's queries without parallel workers.
-
-    Measured at Shanghai size on 2 cores: the permit states of 100,000 sites took 0.67-0.80 s
-    with two parallel workers (each rebuilds the same hash of 200,000 conflicts) and
-    0.34-0.49 s without; a map page sends several such requests at once, which already
-    keep the cores busy.
-    """
-    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
-
-
 def pipelines_geojson(session: Session, bbox: BBox, zoom: int, limit: int = PIPELINE_LIMIT) -> str:
     """Return the live pipelines in ``bbox`` as GeoJSON text, simplified to a pixel at ``zoom``."""
     zoom = check_zoom(zoom)
@@ -192,10 +182,9 @@ def _empty(**extra) -> str:
     return json.dumps({"type": "FeatureCollection", "truncated": False, **extra, "features": []})
 
 
-# The state of a project's stored worst permit rank (project_map_state.permit_rank, 1 =
-# worst in the one permit severity order; NULL = no open conflict).
 def _permit_state_sql(rank: str) -> str:
-    """The permit state of a stored worst-permit rank column (NULL: no open conflict)."""
+    """The permit state of a stored worst-permit rank column (``project_map_state.permit_rank``:
+    1 = worst in the one permit severity order; NULL = no open conflict)."""
     return (f"CASE {rank} "
             + " ".join(f"WHEN {i} THEN '{s.value}'" for i, s in enumerate(PERMIT_SEVERITY, 1))
             + f" ELSE '{NO_CONFLICT}' END")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from layers.db import serial
 from layers.services.errors import InvalidRequestError, NotFoundError
 from layers.services.features import scope_sql
 from layers.services.permissions import Access
@@ -88,9 +89,7 @@ t AS (
   LIMIT :limit)
 SELECT coalesce(ST_AsMVT(t, 'pipelines', {EXTENT}, 'geom', 'id'), '') FROM t
 WHERE t.geom IS NOT NULL"""
-    # A page asks for some twenty tiles at once: parallel workers on top of them only
-    # compete for the same cores (maps.layers_data.serial).
-    session.execute(text("SET LOCAL max_parallel_workers_per_gather = 0"))
+    serial(session)  # a page asks for its tiles at once: workers would share the same cores
     params = {"z": z, "x": x, "y": y, "tol": tolerance_deg,
               "margin": _WORLD_M / 2**z * BUFFER / EXTENT,
               "all_classes": z >= ALL_CLASSES_ZOOM, "major": list(MAJOR_CLASSES),

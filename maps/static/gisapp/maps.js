@@ -80,6 +80,16 @@
       });
   }
 
+  // A data request of the view, counted pending until its data is drawn by draw(data):
+  // the status line and the benchmark's "settled" read these counts. An aborted request
+  // (a newer view replaced it) is not a failure.
+  function tracked(url, signal, report, draw) {
+    status.pending += 1; report();
+    return getJSON(url, signal).then(function (data) { draw(data); status.loads += 1; })
+      .catch(function (err) { if (err.name !== "AbortError") status.failures += 1; })
+      .then(function () { status.pending -= 1; report(); });
+  }
+
   // The pages are served to anyone; their data needs the session, checked by the server.
   function whenLoggedIn(fn) { fn(); }
 
@@ -147,8 +157,7 @@
       var url = spec.once ? spec.url : spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + bboxParams();
       if (spec.township && state.township) url += "&township=" + encodeURIComponent(state.township);
       if (cfg.year && !spec.once) url += "&year=" + cfg.year;
-      status.pending += 1; report();
-      getJSON(url, controller.signal).then(function (data) {
+      tracked(url, controller.signal, report, function (data) {
         group.clearLayers();
         // Points get their style when made; the style option would restyle each again.
         group.addLayer(L.geoJSON(data, {
@@ -158,10 +167,7 @@
         loadedOnce = true;
         status.counts[spec.key] = data.features.length;
         status.truncated[spec.key] = data.truncated;
-        status.loads += 1;
-      }).catch(function (err) {
-        if (err.name !== "AbortError") status.failures += 1;
-      }).then(function () { status.pending -= 1; report(); });
+      });
     }
     return { load: load };
   }
@@ -288,8 +294,7 @@
   // The township areas: one cached GeoJSON (ETag) after login, drawn under the data.
   function townshipAreas(cfg, group, filter, report) {
     if (!cfg.townshipAreas) return;
-    status.pending += 1; report();
-    getJSON(cfg.townshipAreas.url).then(function (data) {
+    tracked(cfg.townshipAreas.url, undefined, report, function (data) {
       group.addLayer(L.geoJSON(data, {
         style: function () {
           return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
@@ -300,9 +305,7 @@
       }));
       group.bringToBack();
       filter.fill(data.features);
-      status.loads += 1;
-    }).catch(function () { status.failures += 1; })
-      .then(function () { status.pending -= 1; report(); });
+    });
   }
 
   // Search by project code or name; a result zooms to the site and opens its pop-up.
@@ -361,13 +364,9 @@
       townshipAreas(cfg, groups.townshipAreas, filter, report);
       reload();
       if (cfg.panelUrl) {                             // part of the first view: pending until drawn
-        status.pending += 1;
-        getJSON(cfg.panelUrl).then(function (d) {       // the year is in it (the page preloads it)
-          var panel = render(d.blocks, el("div", "gis-control gis-panel"));
-          control(map, "bottomleft", panel);
-          status.loads += 1;
-        }).catch(function () { status.failures += 1; })
-          .then(function () { status.pending -= 1; report(); });
+        tracked(cfg.panelUrl, undefined, report, function (d) {  // the year is in it (preloaded)
+          control(map, "bottomleft", render(d.blocks, el("div", "gis-control gis-panel")));
+        });
       }
     });
   }
