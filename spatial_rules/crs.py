@@ -18,10 +18,9 @@ from pyproj import CRS, Transformer
 
 STORAGE_EPSG = 4490
 METRIC_SRID = 990001
-METRIC_PROJ4 = (
-    "+proj=tmerc +lat_0=0 +lon_0=121.7 +k=1 +x_0=500000 +y_0=0 "
-    "+ellps=GRS80 +towgs84=0,0,0,0,0,0,0 +units=m +no_defs"
-)
+# The transverse Mercator itself, written once: the metric CRS and the operations below.
+_TMERC = "+proj=tmerc +lat_0=0 +lon_0=121.7 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80"
+METRIC_PROJ4 = f"{_TMERC} +towgs84=0,0,0,0,0,0,0 +units=m +no_defs"
 
 
 @lru_cache(maxsize=1)
@@ -41,7 +40,6 @@ def storage_crs() -> CRS:
 # transverse Mercator. Resolving them through PROJ's database costs ~0.06 s per
 # direction and process (a tenth of a second of every ``gisapp screen``); written out
 # they are the same operations (a test compares them with what PROJ resolves).
-_TMERC = "+proj=tmerc +lat_0=0 +lon_0=121.7 +k=1 +x_0=500000 +y_0=0 +ellps=GRS80"
 TO_METRIC_PIPELINE = f"+proj=pipeline +step +proj=unitconvert +xy_in=deg +xy_out=rad +step {_TMERC}"
 FROM_METRIC_PIPELINE = (
     f"+proj=pipeline +step +inv {_TMERC} +step +proj=unitconvert +xy_in=rad +xy_out=deg"
