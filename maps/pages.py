@@ -23,7 +23,12 @@ import shapely
 from layers.district import district_boundary, district_extent_lonlat, district_name
 from maps import i18n
 from maps.assets import STATIC_URL, asset_urls
-from maps.layers_data import PIPELINE_ALL_CLASSES_ZOOM, PROJECT_POLYGON_ZOOM, RANGE_MIN_ZOOM
+from maps.layers_data import (
+    PIPELINE_ALL_CLASSES_ZOOM,
+    PROJECT_POLYGON_ZOOM,
+    RANGE_MIN_ZOOM,
+    WIDE_VIEW_ZOOM,
+)
 from maps.panels import CHOROPLETH_COLORS
 
 PAGES = ("permits", "supervision", "inspections")
@@ -196,10 +201,16 @@ def build_map_page(view: str, options: PageOptions | None = None) -> str:
                  "maxNativeZoom": options.tile_max_native_zoom,
                  "attribution": escape(options.tile_attribution or GENERIC_ATTRIBUTION)}
     year_query = f"?year={options.year}" if options.year else ""
+    # The sites of the whole jurisdiction (and margin) as a wide view asks for them: the
+    # first view holds it all, so the script takes this preloaded answer (maps.js).
+    (south_m, west_m), (north_m, east_m) = _extent_bounds(options.margin_m)
+    projects = next(s for s in specs if s["key"] == "projects")
+    projects["wideUrl"] = (f"{projects['url']}&bbox={west_m:.6f},{south_m:.6f},{east_m:.6f},{north_m:.6f}"
+                           f"&zoom={WIDE_VIEW_ZOOM}" + (f"&year={options.year}" if options.year else ""))
     panel_url = f"{options.data_url}/inspection-coverage{year_query}" if view == "inspections" else None
     township_url = f"{options.data_url}/township-areas"
     # What the page fetches whatever the viewport: asked for while the scripts load.
-    preload = (township_url, *(s["url"] for s in specs if s.get("once")),
+    preload = (township_url, projects["wideUrl"], *(s["url"] for s in specs if s.get("once")),
                *((panel_url,) if panel_url else ()))
     config = {
         "view": view, "title": i18n.TITLE[view], "homeUrl": options.home_url,

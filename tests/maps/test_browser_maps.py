@@ -254,3 +254,43 @@ def test_builder_is_told_it_may_not_view(page, server, db_engine):
     assert _feature_count(page, "projects") == 0
     denied = [f for f in page.failed if f[1] == 403]
     assert denied and all("/maps/data/" in url for url, _ in denied)
+
+
+def test_a_site_is_named_on_hover_and_opens_its_popup_on_click(page, server):
+    """One tooltip serves every site of the layer (maps.js nameSites), the sites are drawn over
+    the pipelines whichever comes first (restack), and
+    the first, wide view took the page's preloaded request for all the sites."""
+    page.goto(f"{server}/maps/permits")
+    _login(page)
+    _settled(page, 2)
+    since = page.requests[max(i for i, u in enumerate(page.requests) if u.endswith("/maps/permits")):]
+    asked = [u for u in since if "/maps/data/projects?" in u]
+    wide = page.evaluate("""() => JSON.parse(document.getElementById('gis-map')
+        .getAttribute('data-config')).layers.filter(function (l) { return l.key === 'projects'; })[0].wideUrl""")
+    assert asked and asked[0].endswith(wide.replace("&amp;", "&")), (asked, wide)
+    assert len([u for u in asked if u.endswith(wide)]) == 1, asked
+    # A site with no other within 12 px: the pointer finds that one.
+    site = page.evaluate("""() => { var pts = [], box = GisMaps.map.getContainer().getBoundingClientRect();
+        GisMaps.groups.projects.eachLayer(function (g) { g.eachLayer(function (l) {
+          pts.push({ p: GisMaps.map.latLngToContainerPoint(l.getLatLng()), f: l.feature }); }); });
+        var size = GisMaps.map.getSize();
+        for (var i = 0; i < pts.length; i++) {
+          var a = pts[i].p, alone = a.x > 60 && a.y > 60 && a.x < size.x - 60 && a.y < size.y - 60;
+          for (var j = 0; alone && j < pts.length; j++) if (j !== i && a.distanceTo(pts[j].p) < 12) alone = false;
+          // Not under a control (legend, layers, search): the map's own canvas is there.
+          var top = document.elementFromPoint(box.left + a.x, box.top + a.y);
+          alone = alone && top && top.tagName === "CANVAS";
+          if (alone) return { x: box.left + a.x, y: box.top + a.y, code: pts[i].f.properties.code,
+                              name: pts[i].f.properties.name };
+        }
+        return null; }""")
+    assert site, "no site stands alone on the first view"
+    page.mouse.move(site["x"] - 20, site["y"])
+    page.mouse.move(site["x"], site["y"], steps=4)
+    page.wait_for_selector(".leaflet-tooltip-pane .leaflet-tooltip")
+    assert f"{site['code']} {site['name']}" in page.inner_text(".leaflet-tooltip-pane")
+    with page.expect_response(lambda r: "/popup?" in r.url) as answer:
+        page.mouse.click(site["x"], site["y"])
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_selector(".leaflet-popup-content .gis-popup")
+    assert site["code"] in page.inner_text(".leaflet-popup-content")

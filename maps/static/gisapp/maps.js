@@ -125,16 +125,30 @@
       return s;
     }
 
-    function bind(feature, layer) {
-      var p = feature.properties;
-      // Leaflet inserts a string tooltip as HTML: an element with text content stays text.
-      if (spec.labels) layer.bindTooltip(el("span", "", p.label), { permanent: true, direction: "center", className: "gis-label" });
-      if (spec.popup) {
-        // Made when first shown: 5,000 sites at low zoom would otherwise build 5,000
-        // elements before the layer is drawn.
-        layer.bindTooltip(function () { return el("span", "", p.code + " " + p.name); });
-        layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
-      }
+    // Leaflet inserts a string tooltip as HTML: an element with text content stays text.
+    function label(feature, layer) {
+      layer.bindTooltip(el("span", "", feature.properties.label),
+                        { permanent: true, direction: "center", className: "gis-label" });
+    }
+
+    // A site opens its pop-up when clicked.
+    function clickable(feature, layer) {
+      layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
+    }
+
+    // One tooltip on the map for a whole layer of sites, shown for the site under the
+    // pointer (its events reach the layer): 5,000 sites at low zoom made 5,000 bound
+    // tooltips before the first draw. (A tooltip bound to the layer itself took the
+    // sites' clicks from them now and then in Chromium, so it is not bound.)
+    function nameSites(layer) {
+      var tip = L.tooltip({ direction: "top", offset: [0, -6] });
+      layer.on("mouseover", function (e) {
+        var p = e.layer.feature.properties;
+        tip.setLatLng(e.layer.getLatLng ? e.layer.getLatLng() : e.latlng)
+           .setContent(el("span", "", p.code + " " + p.name));
+        map.openTooltip(tip);
+      });
+      layer.on("mouseout", function () { map.closeTooltip(tip); });
     }
 
     function bboxParams() {
@@ -157,19 +171,38 @@
       var url = spec.once ? spec.url : spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + bboxParams();
       if (spec.township && state.township) url += "&township=" + encodeURIComponent(state.township);
       if (cfg.year && !spec.once) url += "&year=" + cfg.year;
+      // The first view holds the whole jurisdiction as points: the page's own request for
+      // all its sites (preloaded with the scripts) answers it, not one asked for after them.
+      if (spec.wideUrl && !loadedOnce && !state.township && map.getZoom() < spec.polygonZoom &&
+          map.getBounds().contains(cfg.bounds)) url = spec.wideUrl;
       tracked(url, controller.signal, report, function (data) {
         group.clearLayers();
         // Points get their style when made; the style option would restyle each again.
-        group.addLayer(L.geoJSON(data, {
-          style: data.points ? undefined : style, onEachFeature: bind,
+        var layer = L.geoJSON(data, {
+          style: data.points ? undefined : style,
+          onEachFeature: spec.labels ? label : spec.popup ? clickable : undefined,
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, style(f)); }
-        }));
+        });
+        if (spec.popup) nameSites(layer);
+        group.addLayer(layer);
+        restack(cfg, spec);
         loadedOnce = true;
         status.counts[spec.key] = data.features.length;
         status.truncated[spec.key] = data.truncated;
       });
     }
     return { load: load };
+  }
+
+  // The data layers are drawn in their page order (sites over pipelines over bands),
+  // whichever answer comes first: on the one canvas the last drawn takes a click, and the
+  // preloaded sites now often come before the pipelines.
+  function restack(cfg, spec) {
+    var later = false;
+    cfg.layers.forEach(function (other) {
+      if (later && groups[other.key] && groups[other.key]._map) groups[other.key].bringToFront();
+      if (other.key === spec.key) later = true;
+    });
   }
 
   // VectorGrid turns a tile that failed into an empty one, so an ended session (401) would
