@@ -18,6 +18,7 @@ from gisapp.localdb import LocalCluster, free_port
 from layers.db import make_engine, session_factory
 from layers.importer import import_layer, load_townships
 from layers.migrate import upgrade
+from layers.services.overview import refresh_overview
 
 GISAPP = str(Path(sys.executable).with_name("gisapp"))
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -55,6 +56,7 @@ def load_dataset(url: str, dataset, *, extra=None) -> None:
                          source_sha256="0" * 64, source_crs="EPSG:4490")
         if extra is not None:
             extra(session)
+        refresh_overview(session)  # the low-zoom merged mains, as an import through the API
     with engine.begin() as conn:
         conn.execute(text("ANALYZE"))
     engine.dispose()

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     # Approved permits past their validity are expired this often by the server (0: never;
     # then run ``gisapp permits expire`` from cron).
     permit_expiry_interval_s: float = Field(default=3600.0, ge=0, le=86_400)
+    # The low-zoom tiles' generalised network is rebuilt this often after pipeline writes
+    # (0: never by this server; the tiles then draw changed cells from the live segments).
+    overview_refresh_interval_s: float = Field(default=5.0, ge=0, le=86_400)
     # Feature writes one worker process runs at once; later ones wait in arrival order
     # (gisapp.api.transaction). Measured best at 3-5 on 2 cores with 2 workers.
     write_concurrency: int = Field(default=4, ge=1, le=64)

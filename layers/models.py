@@ -872,3 +872,38 @@ class ProjectMapState(Base):
         Index("ix_project_map_state_permit_order", text("(alerts_new = 0)"), "permit_rank", "project_id",
               postgresql_where=text("alerts_new > 0 OR permit_rank IS NOT NULL")),
     )
+
+
+class PipelineOverview(Base):
+    """The mains merged end to end per district, pressure class and grid cell (low-zoom tiles).
+
+    Migration 0026: a refresh (``gisapp_ref.refresh_pipeline_overview``) rebuilds the keys
+    that ``pipeline_overview_change`` names; ``segments`` 0 and no ``geom``: nothing left.
+    """
+
+    __tablename__ = "pipeline_overview"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district: Mapped[str | None] = mapped_column(String(6))
+    pressure_class: Mapped[str] = mapped_column(String(16))
+    cell_x: Mapped[int] = mapped_column(Integer)
+    cell_y: Mapped[int] = mapped_column(Integer)
+    segments: Mapped[int] = mapped_column(Integer, server_default="0")
+    geom = mapped_column(Geometry("MULTILINESTRING", srid=STORAGE_EPSG, spatial_index=True), nullable=True)
+
+    __table_args__ = (
+        Index("uq_pipeline_overview_key", text("coalesce(district, '')"), "pressure_class",
+              "cell_x", "cell_y", unique=True),
+    )
+
+
+class PipelineOverviewChange(Base):
+    """A key (district, class, cell) of ``pipeline_overview`` a pipeline write made stale."""
+
+    __tablename__ = "pipeline_overview_change"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district: Mapped[str | None] = mapped_column(String(6))
+    pressure_class: Mapped[str] = mapped_column(String(16))
+    cell_x: Mapped[int] = mapped_column(Integer)
+    cell_y: Mapped[int] = mapped_column(Integer)

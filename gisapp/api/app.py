@@ -20,6 +20,7 @@ from gisapp.api.streams import StreamSlots, streams_full_message
 from gisapp.api.transaction import write_limiter
 from gisapp.api.uploads import upload_limit
 from gisapp.channels import parse_smtp_url
+from gisapp.overview_refresh import OverviewJob
 from gisapp.permit_expiry import ExpiryJob
 from gisapp.rule_watch import RULE_SWITCH_JOB, RuleWatch, watches
 from gisapp.settings import Settings
@@ -106,6 +107,8 @@ def create_app(
                             channels=Channels(smtp=smtp is not None,
                                               webhook_urls=tuple(webhook_urls))).start()
                   if expiry_s > 0 else None)
+        overview_s = settings.overview_refresh_interval_s
+        overview = OverviewJob(engine, interval_s=overview_s).start() if overview_s > 0 else None
         watch = None
         if settings.rule_check_interval_s > 0 and watches(settings.rule_set):
             def ctx_for(rule_set):
@@ -122,6 +125,8 @@ def create_app(
             watch.stop()
         if expiry is not None:
             expiry.stop()
+        if overview is not None:
+            overview.stop()
         if dispatcher is not None:
             dispatcher.stop()
         engine.dispose()

@@ -58,7 +58,9 @@ CROSSING = "EXISTS (SELECT 1 FROM pipeline_conflict c WHERE c.pipeline_id = gas_
 # a spot-check plan's is the office's that drew it, NULL for the whole deployment).
 DISTRICT_COLUMN_TABLES = (*FEATURE_TABLES, "damage_report", *FOLLOWS_PROJECT, "spot_check_plan")
 # project_map_state (migration 0022): its policy shows a row only with its project.
-RLS_TABLES = (*DISTRICT_COLUMN_TABLES, "project_map_state")
+# The generalised network of the low-zoom tiles (migration 0026) and its pending keys.
+MAP_CACHE_TABLES = ("project_map_state", "pipeline_overview", "pipeline_overview_change")
+RLS_TABLES = (*DISTRICT_COLUMN_TABLES, *MAP_CACHE_TABLES)
 # SQL of the district this transaction sees (its setting), NULL when city-wide: what
 # belongs to the office that sees it, such as its spot-check plans (district NULL: the
 # whole deployment's), is picked by it, so every caller gets its own scope's rows.
@@ -87,7 +89,7 @@ NOT_DISTRICT_DATA = {
 # What a district's read-only database login reads (desktop GIS): the layers and the
 # procedure, not other users' inboxes nor stored documents.
 DISTRICT_ROLE_READS = tuple(t for t in RLS_TABLES
-                            if t not in ("notification", "procedure_document", "project_map_state"))
+                            if t not in ("notification", "procedure_document", *MAP_CACHE_TABLES))
 
 
 def scope_value(district: str | None) -> str:

@@ -25,6 +25,7 @@ from layers.services.answers import issue_answers
 from layers.services.audit import record
 from layers.services.districts import check_all_in_district, see, see_city_wide
 from layers.services.features import WriteContext, screen_and_alert
+from layers.services.overview import refresh_overview
 from layers.services.site_limits import check_import, hold_projects
 
 ENTITY = {"pipelines": "pipeline", "projects": "project"}
@@ -84,6 +85,8 @@ def import_and_screen(
     new_ids = [r.id for r in rows]
     see_city_wide(session)  # screening reaches across district lines
     conflict_ids = screen_and_alert(session, kind, [*new_ids, *old_ids], ctx)
+    if kind == "pipelines":  # the low-zoom maps' merged mains, at once rather than in seconds
+        refresh_overview(session)
     if kind == "projects":
         # Every imported project gets its answer letter, as one registered through the API;
         # a held site gets it when the gas office releases it (layers.services.reviews).

@@ -68,6 +68,11 @@ def test_sample_pipelines_then_projects_are_stored_screened_and_alerted(
     assert report["replaced"] == 0 and report["new_conflicts"] == 0 and report["new_alerts"] == 0
     assert "4490" in report["source_crs"]
     assert _count(db_engine, "SELECT count(*) FROM gas_pipeline") == n_pipes
+    # The low-zoom maps' merged mains were rebuilt in the import's own transaction.
+    assert _count(db_engine, "SELECT count(*) FROM pipeline_overview_change") == 0
+    assert _count(db_engine, "SELECT sum(segments) FROM pipeline_overview") == _count(
+        db_engine, "SELECT count(*) FROM gas_pipeline WHERE pressure_class IN "
+        "('subhigh_b', 'subhigh_a', 'high_b', 'high_a', 'ultra_high')") > 0
 
     r = _upload(api, "projects", paths["projects"], office)
     assert r.status_code == 201, r.text

@@ -13,6 +13,8 @@ import mapbox_vector_tile
 import pytest
 from sqlalchemy import text
 
+from layers.db import session_factory
+from layers.services.overview import refresh_overview
 from layers.services.tiles import ALL_CLASSES_ZOOM
 from tests.api.test_api_districts import CHONGMING, _user, city_api, two_districts  # noqa: F401
 from tests.factories import site_feature
@@ -57,6 +59,20 @@ def codes(client, headers, z: int, x: int, y: int) -> set[str]:
         assert one.json()["properties"]["pressure_class"] == f["properties"]["pressure_class"]
         found.add(one.json()["properties"]["external_code"])
     return found
+
+
+@pytest.fixture()
+def api(database_url, clean_db):
+    """The app without its overview refresh: these tests say when the merged mains are rebuilt
+    (a server rebuilds them every few seconds, which would race the tests' reads)."""
+    from fastapi.testclient import TestClient
+
+    from gisapp.api.app import create_app
+    from gisapp.settings import Settings
+
+    app = create_app(Settings(_env_file=None, overview_refresh_interval_s=0), database_url=database_url)
+    with TestClient(app) as client:
+        yield client
 
 
 @pytest.fixture()
@@ -154,6 +170,23 @@ def test_owner_tile_holds_only_its_own_network(api, login, crowded):
     assert codes(api, owner, *tile_of(LON, LAT, 8)) == {"HP-T1"}
     assert codes(api, other, *tile_of(LON, 31.631, 15)) == {"FAR-HP"}
     assert "HP-T1" not in codes(api, other, *tile_of(LON, LAT, 8))
+
+
+def test_after_a_refresh_the_office_gets_merged_mains_and_scoped_users_their_own(
+        api, login, db_engine, crowded):
+    """The low-zoom overview (layers.services.overview) serves who sees the whole network;
+    an owner's or a builder's tile stays its own segments, with their ids."""
+    with session_factory(db_engine).begin() as session:
+        assert refresh_overview(session) == 2  # HP-T1 and FAR-HP's writes
+    office, owner = login("gas_office"), login("utility", "上海天然气管网有限公司")
+    for z in (8, 11):
+        r = api.get("/api/tiles/pipelines/{}/{}/{}.mvt".format(*tile_of(LON, LAT, z)), headers=office)
+        features = mapbox_vector_tile.decode(r.content)["pipelines"]["features"]
+        # HP-T1 and FAR-HP: one cell, one class, not end to end: one feature of two lines.
+        assert [(f["properties"], f["geometry"]["type"]) for f in features] == [
+            ({"pressure_class": "high_b", "segments": 2}, "MultiLineString")]
+        assert codes(api, owner, *tile_of(LON, LAT, z)) == {"HP-T1"}
+    assert codes(api, office, *tile_of(LON, 31.631, 15)) == {"HP-T1", "FAR-HP"}
 
 
 def test_admin_and_strangers_get_no_tile(api, login, crowded):

@@ -200,7 +200,8 @@
       bounds: cfg.tileBounds || cfg.bounds,
       rendererFactory: L.canvas.tile, maxZoom: 22, interactive: false,  // clicks: map.on("click") below
       fetchOptions: { credentials: "same-origin" },
-      getFeatureId: function (f) { return f.id; },
+      // A merged main of the low-zoom overview has its row's id, not a pipeline's.
+      getFeatureId: function (f) { return f.properties.segments ? "m" + f.id : f.id; },
       vectorTileLayerStyles: {
         pipelines: function (p) {
           return { color: (spec.colors || {})[p[spec.colorBy]] || "#555", weight: spec.weight, opacity: 0.9 };
@@ -226,7 +227,7 @@
           }
         });
       });
-      if (hit) pipelinePopup(map, hit, e.latlng);
+      if (hit) pipelinePopup(map, spec, hit, e.latlng, reach);
     });
     grid.on("loading", function () { if (!busy) { busy = true; status.pending += 1; report(); } });
     grid.on("load", function () {
@@ -246,15 +247,38 @@
   }
 
   // A pipeline's code and class (its Chinese label), as text. A low-zoom tile carries no
-  // codes (they were half its bytes): the one pipeline is then looked up by its id.
-  function pipelinePopup(map, hit, latlng) {
+  // codes (they were half its bytes): the one pipeline is then looked up by its id, and
+  // under a merged main of the overview (no pipeline's id) the nearest main to the click.
+  function pipelinePopup(map, spec, hit, latlng, reach) {
     var show = function (code, cls) {
       var label = (cls && (S.pressureClasses || {})[cls]) || cls || "";
       showPopup(map, latlng, el("span", "", code + " " + label), {});
     };
     if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
-    getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
-      show(f.properties.external_code, f.properties.pressure_class);
+    if (!hit.properties.segments) {
+      getJSON("/api/pipelines/" + encodeURIComponent(hit.id)).then(function (f) {
+        show(f.properties.external_code, f.properties.pressure_class);
+      }).catch(function () {});
+      return;
+    }
+    var at = map.latLngToContainerPoint(latlng);
+    var sw = map.containerPointToLatLng(at.add([-reach, reach])), ne = map.containerPointToLatLng(at.add([reach, -reach]));
+    var url = spec.url + (spec.url.indexOf("?") < 0 ? "?" : "&") + "bbox=" +
+      [sw.lng, sw.lat, ne.lng, ne.lat].map(function (v) { return v.toFixed(6); }).join(",") + "&zoom=" + map.getZoom();
+    getJSON(url).then(function (d) {
+      var best = null, bestDistance = Infinity;
+      d.features.forEach(function (f) {
+        var g = f.geometry, lines = g.type === "LineString" ? [g.coordinates] : g.coordinates;
+        lines.forEach(function (line) {
+          for (var i = 1; i < line.length; i++) {
+            var a = map.latLngToContainerPoint([line[i - 1][1], line[i - 1][0]]);
+            var b = map.latLngToContainerPoint([line[i][1], line[i][0]]);
+            var distance = L.LineUtil.pointToSegmentDistance(at, a, b);
+            if (distance < bestDistance) { bestDistance = distance; best = f; }
+          }
+        });
+      });
+      if (best && bestDistance <= reach) show(best.properties.code, best.properties.pressure_class);
     }).catch(function () {});
   }
 
