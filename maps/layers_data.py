@@ -330,16 +330,13 @@ ORDER BY (p.registration_code ILIKE :exact) DESC, p.registration_code LIMIT :lim
 
 
 def townships_geojson(session: Session, tolerance_deg: float = 0.0003) -> dict:
-    """Return the township areas, simplified (degrees), as a GeoJSON dict with name and bounds."""
-    rows = session.execute(text("""
-SELECT t.code, t.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, :tol), 5, 0) AS geometry,
-  ST_XMin(t.geom) AS west, ST_YMin(t.geom) AS south, ST_XMax(t.geom) AS east, ST_YMax(t.geom) AS north
-FROM township t ORDER BY t.code"""), {"tol": tolerance_deg}).mappings().all()
-    return {"type": "FeatureCollection", "features": [
-        {"type": "Feature", "geometry": json.loads(r["geometry"]),
-         "properties": {"code": r["code"], "name": r["name"],
-                        "bounds": [[r["south"], r["west"]], [r["north"], r["east"]]]}}
-        for r in rows]}
+    """Return every township (the workbench's bearings and its township choices), with codes.
+
+    Simplified to ``tolerance_deg`` with 5 decimals (1 m); a township without an area keeps
+    its name (a choice in a list) with a null geometry's bounds.
+    """
+    return township_features(session, tolerance_deg=tolerance_deg, decimals=5, codes=True,
+                             drawable_only=False)
 
 
 def township_version(session: Session) -> str:
@@ -358,21 +355,46 @@ def township_areas(session: Session, district: str | None, tolerance_deg: float 
 
     ``district``: the viewer's district adcode (only the townships lying in it), None: all
     of the jurisdiction's. Simplified to ``tolerance_deg`` (about 40 m: a boundary line
-    under the map's data, never a measure) with 4 decimals (11 m); each feature has its
-    name and bounds (the township filter zooms to them).
+    under the map's data, never a measure) with 4 decimals (11 m); only townships with an
+    area (nothing else to draw nor to zoom to); each feature has its name and bounds (the
+    township filter zooms to them).
+    """
+    return township_features(session, district=district, tolerance_deg=tolerance_deg, decimals=4,
+                             codes=False, drawable_only=True)
+
+
+def township_features(session: Session, *, tolerance_deg: float, decimals: int, codes: bool,
+                      drawable_only: bool, district: str | None = None) -> dict:
+    """Return township areas as a GeoJSON dict (CGCS2000 lon/lat), in code order.
+
+    The one query behind the workbench's townships and the map pages' township areas.
+    Each feature has its ``name`` and ``bounds`` ([[south, west], [north, east]], 5
+    decimals; null for a township without an area), and its ``code`` when ``codes``.
+    ``tolerance_deg`` and ``decimals``: the simplification and the coordinates' precision.
+    ``drawable_only``: leave out townships without an area. ``district``: only the
+    townships lying in that district (adcode); None, all of them.
     """
     rows = session.execute(text("""
-SELECT t.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, :tol), 4, 0) AS geometry,
+SELECT t.code, t.name, ST_AsGeoJSON(ST_SimplifyPreserveTopology(t.geom, :tol), :decimals, 0) AS geometry,
   ST_XMin(t.geom) AS west, ST_YMin(t.geom) AS south, ST_XMax(t.geom) AS east, ST_YMax(t.geom) AS north
 FROM township t
-WHERE NOT ST_IsEmpty(t.geom)  -- nothing to draw nor to zoom to
+WHERE (NOT :drawable_only OR NOT ST_IsEmpty(t.geom))
   AND (CAST(:district AS text) IS NULL OR gisapp_ref.district_of(t.geom) = :district)
-ORDER BY t.code"""), {"tol": tolerance_deg, "district": district}).mappings().all()
+ORDER BY t.code"""), {"tol": tolerance_deg, "decimals": decimals, "drawable_only": drawable_only,
+                      "district": district}).mappings().all()
     return {"type": "FeatureCollection", "features": [
         {"type": "Feature", "geometry": json.loads(r["geometry"]),
-         "properties": {"name": r["name"], "bounds": [[round(r["south"], 5), round(r["west"], 5)],
-                                                      [round(r["north"], 5), round(r["east"], 5)]]}}
+         "properties": {**({"code": r["code"]} if codes else {}), "name": r["name"],
+                        "bounds": _bounds(r)}}
         for r in rows]}
+
+
+def _bounds(row) -> list[list[float | None]]:
+    """Return a row's west/south/east/north as Leaflet bounds, 5 decimals (1 m); None stays None."""
+    def rounded(value: float | None) -> float | None:
+        return None if value is None else round(value, 5)
+
+    return [[rounded(row["south"]), rounded(row["west"])], [rounded(row["north"]), rounded(row["east"])]]
 
 
 def supervision_by_township(session: Session) -> list[dict]:

@@ -109,6 +109,7 @@ def _strings(options: PageOptions) -> dict:
         "loading": i18n.LOADING, "shown": i18n.SHOWN, "truncated": i18n.TRUNCATED,
         "zoomIn": i18n.ZOOM_IN_FOR, "township": i18n.TOWNSHIP_FILTER, "allTownships": i18n.TOWNSHIP_ALL,
         "search": i18n.SEARCH_PLACEHOLDER, "searchNone": i18n.SEARCH_NONE, "back": i18n.NAV_BACK,
+        "coverageToggle": i18n.COVERAGE_TOGGLE, "legendToggle": i18n.LEGEND_TOGGLE,
         # Code -> label: a tiled main's pop-up names its class (the tile carries the code).
         "pressureClasses": i18n.PRESSURE_ZH,
     }

@@ -11,7 +11,7 @@ from __future__ import annotations
 from vocabulary.activities import Activity
 from vocabulary.clock import SHANGHAI, shanghai_date, today_in_shanghai
 from vocabulary.errors import DomainError
-from vocabulary.inspections import HazardState, InspectionKind
+from vocabulary.inspections import HazardState, InspectionKind, hazard_position
 from vocabulary.labelled import LabelledEnum
 from vocabulary.permits import (
     NO_CONFLICT,
@@ -49,6 +49,7 @@ __all__ = [
     "ProjectStatus",
     "Role",
     "Zone",
+    "hazard_position",
     "permit_rank",
     "project_permit_label",
     "project_permit_labels",

@@ -19,3 +19,12 @@ class HazardState(LabelledEnum):
     OPEN = "open", "未整改"
     RECTIFIED = "rectified", "已整改待复核"
     VERIFIED = "verified", "已复核销项"
+
+
+def hazard_position(index: int) -> str:
+    """Return how a message names the hazard at 0-based ``index`` of a list: 第 1 条隐患.
+
+    Users count from 1; the machine-readable field of the same hazard keeps the request's
+    0-based path (``hazards.0.deadline``), as every validation problem of the API does.
+    """
+    return f"第 {index + 1} 条隐患"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -21,6 +23,7 @@ from layers.services.errors import (
     TooManyRequestsError,
 )
 from spatial_rules.errors import DomainError
+from vocabulary import hazard_position
 
 STATUS_BY_ERROR: list[tuple[type[DomainError], int]] = [
     (AuthenticationError, 401),
@@ -53,6 +56,20 @@ def _data_error_message(err: DataError) -> str:
     return "某个字段的值不符合要求（格式或范围），请检查后重试"
 
 
+# How a message names an item of a request's list, counted from 1 as users count ("第 1 条
+# 隐患"); the field keeps the request's own 0-based path (hazards.0.deadline), as the
+# services' refusals of the same items do (layers.services.errors.FieldError).
+LIST_ITEMS: dict[str, Callable[[int], str]] = {"hazards": hazard_position}
+
+
+def _list_item(loc: list) -> str | None:
+    """Return "第 1 条隐患" for a location inside a known list's item, else None."""
+    for name, index in zip(loc, loc[1:], strict=False):
+        if isinstance(index, int) and name in LIST_ITEMS:
+            return LIST_ITEMS[name](index)
+    return None
+
+
 def error_body(message: str, problems: list[dict] | None = None) -> dict:
     """Return the error JSON: a Chinese message and, where known, one entry per problem."""
     return {"detail": message, "problems": problems or []}
@@ -75,13 +92,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, err: RequestValidationError):
-        problems = []
+        problems, named = [], []
         for e in err.errors():
-            where = ".".join(str(part) for part in e.get("loc", ()) if part != "body")
+            loc = [part for part in e.get("loc", ()) if part != "body"]
+            where, item = ".".join(str(part) for part in loc), _list_item(loc)
+            message = e.get("msg", "无效")
             problems.append({"row": None, "feature_id": None, "field": where,
-                             "message": e.get("msg", "无效")})
-        fields = "、".join(p["field"] or "请求体" for p in problems[:5])
-        return JSONResponse(error_body(f"请求格式有误（字段 {fields}）", problems), status_code=422)
+                             "message": f"{item}：{message}" if item else message})
+            named.append(f"{where}（{item}）" if item else where or "请求体")
+        return JSONResponse(error_body(f"请求格式有误（字段 {'、'.join(named[:5])}）", problems),
+                            status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, err: StarletteHTTPException):

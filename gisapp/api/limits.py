@@ -91,7 +91,8 @@ def _bad_path(value, path: str = "") -> str | None:
                 return found
     if isinstance(value, list):
         for index, item in enumerate(value):
-            found = _bad_path(item, f"{path}[{index}]")
+            # An item's path as a validation problem names it: hazards.0.description.
+            found = _bad_path(item, f"{path}.{index}" if path else str(index))
             if found:
                 return found
     return None

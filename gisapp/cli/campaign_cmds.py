@@ -156,19 +156,28 @@ def status_command(
     ] = None,
     settings_file: SettingsOpt = None,
     db: DbOpt = False,
+    district: Annotated[
+        str | None, typer.Option("--district", help="--db 模式：" + DISTRICT_HELP)
+    ] = None,
 ) -> None:
     """Write the compliance tables as of a date from CSV files or stored data (--db)."""
     day = parse_query_date(on, option="--date")
+    code: str | None = None
     if db:
         _refuse_file(projects, "status")
         _refuse_file(inspections, "status", option="--inspections")
+        code = parse_district(district)
         cli_access("campaign.status")
+        # With --district: what /api/campaign/status gives that district's office (its
+        # projects and inspections, judged by its own stored plan's settings).
         status = _with_db(lambda session: _stored_status(session, year or day.year,
-                                                         settings_file, day))
+                                                         settings_file, day), code)
         settings = status.settings
         records, checks, tables = status.portfolio.projects, status.inspections, status.tables
         _print_skipped(status.portfolio.skipped)
     else:
+        if district is not None:
+            raise CampaignError("--district 只用于 --db 模式（各区的项目与检查记录按区存储在数据库中）。")
         settings = _settings(year or day.year, settings_file, {})
         if projects is None or inspections is None:
             raise CampaignError(
@@ -183,7 +192,7 @@ def status_command(
     xlsx_path = write_tables_xlsx(tables.sheets(), out / f"campaign_status_{day}.xlsx")
 
     rows = assess_compliance(records, checks, settings, day)
-    typer.echo(f"截至 {day}：{len(records)} 个项目，{len(checks)} 条检查记录。")
+    typer.echo(f"截至 {day}{_office(code)}：{len(records)} 个项目，{len(checks)} 条检查记录。")
     for index, duty in enumerate(rows[0].duties if rows else ()):
         statuses = [r.duties[index].status for r in rows]
         required = sum(s is not DutyStatus.NOT_REQUIRED for s in statuses)
@@ -271,6 +280,13 @@ def _stored_status(session, year: int, settings_file: Path | None, day):
     settings = (settings_for(year, settings_file) if settings_file is not None
                 else judging_settings(session, year, _configured_file()))
     return campaign_status(session, settings, day)
+
+
+def _office(district: str | None) -> str:
+    """Return "（崇明区）" for a district's answer, "" for the whole jurisdiction's."""
+    from layers.services.districts import district_name
+
+    return f"（{district_name(district)}）" if district is not None else ""
 
 
 def _refuse_file(path: Path | None, command: str, option: str = "--projects") -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from layers.io.errors import FeatureProblem
 from spatial_rules.errors import DomainError
 
 
@@ -23,6 +24,16 @@ class AuthenticationError(DomainError):
 
 class InvalidRequestError(DomainError):
     """A field of the request is malformed."""
+
+
+class FieldError(InvalidRequestError):
+    """One field of the request is refused: "字段 FIELD：MESSAGE", and ``problems`` names the
+    field for a machine (the JSON error's ``problems[].field``, as a validation problem)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        """Keep the field and the message as the one problem of the refusal."""
+        super().__init__(f"字段 {field}：{message}")
+        self.problems = [FeatureProblem(None, None, field, message)]
 
 
 class QueryParameterError(InvalidRequestError):

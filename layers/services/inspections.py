@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from layers.services import audit
 from layers.services.actors import Actor
-from layers.services.errors import ConflictStateError, InvalidRequestError, NotFoundError
+from layers.services.errors import ConflictStateError, FieldError, InvalidRequestError, NotFoundError
 from layers.services.permissions import Access, authorize, scope_condition
-from vocabulary import HazardState, InspectionKind, today_in_shanghai
+from vocabulary import HazardState, InspectionKind, hazard_position, today_in_shanghai
 
 KINDS = tuple(k.value for k in InspectionKind)
 ROUND_LIMITS = {"self": 2, "spot": 3}  # the inspection table's round_or_stage check constraint
@@ -133,7 +133,7 @@ def record_inspection(
     organisation = _text(new.organisation)
     if access.project_organisation is not None:  # own projects: their own organisation's check
         organisation = organisation or access.project_organisation
-    hazards = [_hazard_values(h, i, day) for i, h in enumerate(new.hazards, start=1)]
+    hazards = [_hazard_values(h, i, day) for i, h in enumerate(new.hazards)]
     project = _project_row(session, project_id, access, lock=True)
     inspection_id = session.execute(
         text(
@@ -179,18 +179,28 @@ def _check_round(kind: str, round_or_stage: int | None) -> None:
 
 
 def _hazard_values(hazard: NewHazard, index: int, inspected_on: dt.date) -> dict[str, Any]:
-    where = f"hazards[{index}]"
+    """Check the hazard at 0-based ``index`` of the request's list; return its column values."""
     description = _text(hazard.description)
     if description is None:
-        raise InvalidRequestError(f"字段 {where}.description：不能为空")
+        raise _hazard_error(index, "description", "描述不能为空")
     deadline = hazard.deadline
     if deadline is not None:
-        deadline = parse_day(deadline, f"{where}.deadline")
+        try:
+            deadline = parse_day(deadline, "deadline")
+        except InvalidRequestError:
+            raise _hazard_error(index, "deadline", f"整改期限“{deadline}”无法识别，"
+                                                   "请写成 YYYY-MM-DD，例如 2026-05-31") from None
         if deadline < inspected_on:
-            raise InvalidRequestError(
-                f"字段 {where}.deadline：整改期限 {deadline} 早于检查日期 {inspected_on}"
-            )
+            raise _hazard_error(index, "deadline",
+                                f"整改期限 {deadline} 早于检查日期 {inspected_on}")
     return {"desc": description, "major": hazard.major, "deadline": deadline}
+
+
+def _hazard_error(index: int, name: str, what: str) -> FieldError:
+    """A refusal of one hazard's field: "第 1 条隐患" for the reader (counted from 1), and the
+    request's path ``hazards.0.deadline`` as the machine-readable field, as the API's
+    validation problems name a list's items (counted from 0)."""
+    return FieldError(f"hazards.{index}.{name}", f"{hazard_position(index)}的{what}")
 
 
 _INSPECTION_SELECT = (

@@ -7,6 +7,9 @@ direct SQL session under its district's read-only role.
 
 from __future__ import annotations
 
+import json
+import re
+
 import psycopg2
 import pytest
 from sqlalchemy import text
@@ -142,6 +145,51 @@ def test_township_areas_are_cut_to_the_district_and_revalidated_by_etag(city_api
     changed = city_api.get("/maps/data/township-areas", headers={**chongming, "If-None-Match": mine_tag})
     assert changed.status_code == 200 and changed.headers["etag"] != mine_tag
     assert [f["properties"]["name"] for f in changed.json()["features"]] == ["新城桥镇"]
+
+
+def _decimals(geometry: dict) -> int:
+    """Return the most decimals of any coordinate of a GeoJSON geometry."""
+    numbers = re.findall(r"-?\d+(?:\.(\d+))?", json.dumps(geometry["coordinates"]))
+    return max(len(d) for d in numbers)
+
+
+def test_the_workbench_and_the_map_pages_read_the_townships_their_own_way(city_api, db_engine,
+                                                                          two_districts):
+    """One query, two answers: the workbench every township with codes (5 decimals, one
+    without an area still a choice), a map page its district's drawable areas (4 decimals)."""
+    city, _ids = two_districts
+    chongming = _user(city_api, db_engine, "cm-wb-towns", CHONGMING)
+    with db_engine.begin() as conn:
+        for code, name, lon, lat in (("T-CM", "城桥镇", 121.55, 31.62), ("T-PD", "川沙新镇", 121.62, 31.20)):
+            conn.execute(text(
+                "INSERT INTO township (code, name, geom) VALUES (:c, :n, "
+                "ST_Multi(ST_Buffer(ST_SetSRID(ST_MakePoint(:x, :y), 4490), 0.0123456789)))"),
+                {"c": code, "n": name, "x": lon, "y": lat})
+        conn.execute(text("INSERT INTO township (code, name, geom) VALUES ('T-ZZ', '待划定镇', "
+                          "ST_SetSRID('MULTIPOLYGON EMPTY'::geometry, 4490))"))
+
+    for headers in (city, chongming):  # the workbench's bearings: every township, any district
+        r = city_api.get("/api/workbench/townships", headers=headers)
+        assert r.status_code == 200, r.text
+        features = r.json()["features"]
+        assert [(f["properties"]["code"], f["properties"]["name"]) for f in features] == [
+            ("T-CM", "城桥镇"), ("T-PD", "川沙新镇"), ("T-ZZ", "待划定镇")]
+        drawn = features[:2]
+        assert all(_decimals(f["geometry"]) == 5 for f in drawn)
+        assert features[2]["properties"]["bounds"] == [[None, None], [None, None]]
+        (south, west), (north, east) = drawn[0]["properties"]["bounds"]
+        assert south < 31.62 < north and west < 121.55 < east
+    workbench_bounds = {f["properties"]["name"]: f["properties"]["bounds"] for f in drawn}
+
+    for headers, names in ((city, ["城桥镇", "川沙新镇"]), (chongming, ["城桥镇"])):
+        r = city_api.get("/maps/data/township-areas", headers=headers)
+        assert r.status_code == 200, r.text
+        features = r.json()["features"]
+        assert [f["properties"]["name"] for f in features] == names  # no area, nothing to draw
+        for f in features:
+            assert set(f["properties"]) == {"name", "bounds"}
+            assert _decimals(f["geometry"]) == 4
+            assert f["properties"]["bounds"] == workbench_bounds[f["properties"]["name"]]
 
 
 def test_users_api_takes_a_district_and_refuses_an_unknown_one(city_api, db_engine):

@@ -85,8 +85,8 @@ def test_inspector_records_an_inspection_with_hazards_and_lists_it(api, login, d
         ({"kind": "spot", "round_or_stage": None}, "round_or_stage"),
         ({"kind": "third_party", "round_or_stage": 1}, "round_or_stage"),
         ({"kind": "weekly"}, "kind"),
-        ({"hazards": [{"description": "x", "deadline": "2026-06-01"}]}, "hazards[1].deadline"),
-        ({"hazards": [{"description": "x", "deadline": "明天"}]}, "hazards[1].deadline"),
+        ({"hazards": [{"description": "x", "deadline": "2026-06-01"}]}, "hazards.0.deadline"),
+        ({"hazards": [{"description": "x", "deadline": "明天"}]}, "hazards.0.deadline"),
     ],
 )
 def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
@@ -98,6 +98,47 @@ def test_bad_input_is_refused_naming_the_field_and_nothing_is_stored(
                  headers=inspector)
     assert r.status_code == 422, r.text
     assert field in r.json()["detail"]
+    with db_engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM inspection")).scalar() == 0
+
+
+def test_a_hazard_is_named_the_same_way_by_the_service_and_by_validation(api, login, db_engine):
+    """Both refusals of a hazard's field: "第 N 条隐患" (from 1) for the reader, and the
+    request's path hazards.N-1.field (from 0) as problems[].field, the validation's way."""
+    inspector = login("inspector")
+    project_id = _project(api, login("gas_office"), "CM-INS-9")
+    fine = {"description": "临边防护缺失", "major": False, "deadline": "2026-06-30"}
+
+    def refused(hazards) -> dict:
+        r = api.post(f"/api/projects/{project_id}/inspections", json=_inspection(hazards=hazards),
+                     headers=inspector)
+        assert r.status_code == 422, r.text
+        return r.json()
+
+    # The service: a deadline before the inspection, an unreadable one, a blank description.
+    for hazard, field, words in (
+            ({"description": "堆土", "deadline": "2026-06-01"}, "hazards.1.deadline",
+             "第 2 条隐患的整改期限 2026-06-01 早于检查日期 2026-06-15"),
+            ({"description": "堆土", "deadline": "下周"}, "hazards.1.deadline",
+             "第 2 条隐患的整改期限“下周”无法识别"),
+            ({"description": "   "}, "hazards.1.description", "第 2 条隐患的描述不能为空")):
+        body = refused([fine, hazard])
+        assert body["detail"].startswith(f"字段 {field}：{words}"), body
+        message = body["detail"].removeprefix(f"字段 {field}：")
+        assert [(p["field"], p["message"]) for p in body["problems"]] == [(field, message)]
+        assert "hazards[" not in body["detail"]
+    # Validation: a description past its 2000 characters, a deadline that is no text.
+    body = refused([fine, {"description": "隐" * 2001}])
+    assert [p["field"] for p in body["problems"]] == ["hazards.1.description"]
+    assert body["problems"][0]["message"].startswith("第 2 条隐患：")
+    assert body["detail"] == "请求格式有误（字段 hazards.1.description（第 2 条隐患））"
+    body = refused([{"description": "x", "deadline": 20260630}, fine])
+    assert [p["field"] for p in body["problems"]] == ["hazards.0.deadline"]
+    assert body["problems"][0]["message"].startswith("第 1 条隐患：")
+    # A character no column can hold: the same path.
+    r = api.post(f"/api/projects/{project_id}/inspections",
+                 json=_inspection(hazards=[fine, {"description": "a\x00b"}]), headers=inspector)
+    assert r.status_code == 422 and "字段 hazards.1.description" in r.json()["detail"], r.text
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM inspection")).scalar() == 0
 

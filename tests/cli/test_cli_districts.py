@@ -1,4 +1,5 @@
-"""``--district`` on ``gisapp campaign plan --db`` and ``gisapp report``: the real command on a
+"""``--district`` on ``gisapp campaign plan --db``, ``gisapp campaign status --db`` and
+``gisapp report``: the real command on a
 whole-city deployment with two districts' data answers exactly as the API answers that
 district's office user (the same service functions, under the same row-level security)."""
 
@@ -13,6 +14,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import openpyxl
 import pytest
 from sqlalchemy import text
 
@@ -134,6 +136,62 @@ def test_report_for_a_district_is_that_district_offices_report(
     assert "<h1>上海市燃气管道保护月度地图报告</h1>" in (whole / "report.html").read_text(encoding="utf-8")
 
 
+def _sheets(content: bytes) -> dict[str, list[tuple]]:
+    book = openpyxl.load_workbook(io.BytesIO(content))
+    return {sheet.title: list(sheet.iter_rows(values_only=True)) for sheet in book.worksheets}
+
+
+def test_campaign_status_for_a_district_is_that_district_offices_status(
+        city_api, db_engine, database_url, two_districts, tmp_path):
+    city, ids = two_districts
+    offices._more_projects(city_api, city, "CM", 121.55, 31.62, 2)   # 3 in Chongming
+    offices._more_projects(city_api, city, "PD", 121.62, 31.20, 3)   # 4 in Pudong
+    chongming = _user(city_api, db_engine, "cm-status", CHONGMING)
+    today = today_in_shanghai()
+    # Chongming's office's own stage-1 plan, drawn at the command line with its own quota:
+    # its status judges against that plan's settings, the city's against the defaults.
+    r = _cli(["campaign", "plan", "--db", "--stage", 1, "--year", today.year, "--seed", 5,
+              "--quota", "100%", "--district", "崇明区"], database_url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    checked = city_api.post(f"/api/projects/{ids['CM-1']}/inspections", headers=chongming, json={
+        "kind": "third_party", "inspected_on": today.isoformat(), "organisation": "第三方检测公司",
+        "findings": "现场防护到位", "hazards": []})
+    assert checked.status_code == 201, checked.text
+
+    out = tmp_path / "cm-status"
+    r = _cli(["campaign", "status", "--db", "--date", today, "--out", out, "--district", "崇明区"],
+             database_url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"截至 {today}（崇明区）：3 个项目，1 条检查记录。" in r.stdout, r.stdout
+    reply = city_api.get(f"/api/campaign/status.xlsx?date={today}", headers=chongming)
+    assert reply.status_code == 200, reply.text
+    by_api = _sheets(reply.content)
+    by_cli = _sheets((out / f"campaign_status_{today}.xlsx").read_bytes())
+    assert set(by_cli) == set(by_api) and by_api
+    for name, rows in by_api.items():  # every sheet, cell for cell
+        assert by_cli[name] == rows, name
+    assert "第1阶段抽查：候选 3，应抽 3，" in r.stdout, r.stdout  # its plan's quota: 100%
+    codes = {row[0] for row in by_cli["项目明细"][1:]}
+    assert codes == {"CM-1", "CM-2", "CM-3"}
+    # The JSON the office's workbench reads: the same project and inspection counts.
+    summary = city_api.get(f"/api/campaign/status?date={today}", headers=chongming).json()
+    printed = r.stdout
+    for duty in summary["total"]["duties"].values():
+        assert (f"{duty['name_zh']}：应完成 {duty['required']}，已完成 "
+                f"{duty['done'] + duty['done_late']}，逾期未完成 {duty['overdue']}。") in printed
+
+    # By adcode, Pudong's: its own four projects; without --district, the city's seven.
+    r = _cli(["campaign", "status", "--db", "--date", today, "--out", tmp_path / "pd", "--district",
+              PUDONG], database_url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"截至 {today}（浦东新区）：4 个项目，0 条检查记录。" in r.stdout, r.stdout
+    assert "第1阶段抽查：候选 4，" in r.stdout and "应抽 4，" not in r.stdout, r.stdout  # default quota
+    r = _cli(["campaign", "status", "--db", "--date", today, "--out", tmp_path / "city"],
+             database_url, tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert f"截至 {today}：7 个项目，1 条检查记录。" in r.stdout, r.stdout
+
+
 @pytest.mark.parametrize("value, fragment", [
     ("火星区", "未知的区"),
     ("上海市", "是全市而不是一个区"),
@@ -144,6 +202,8 @@ def test_an_unknown_district_is_exit_2_naming_the_option_and_the_districts(
     year = today_in_shanghai().year
     month = today_in_shanghai().strftime("%Y-%m")
     for args in (["campaign", "plan", "--db", "--stage", 1, "--year", year, "--district", value],
+                 ["campaign", "status", "--db", "--date", today_in_shanghai(), "--out",
+                  tmp_path / "never", "--district", value],
                  ["report", "--month", month, "--out", tmp_path / "never", "--district", value]):
         r = _cli(args, database_url, tmp_path)
         assert r.returncode == 2, (args, r.stdout, r.stderr)
@@ -165,6 +225,13 @@ def test_district_is_for_the_database_mode_of_campaign_plan(tmp_path, database_u
               "--district", "崇明区"], database_url, tmp_path)
     assert r.returncode == 2 and "--district 只用于 --db 模式" in r.stderr, r.stderr
     assert not (tmp_path / "p.csv").exists()
+    inspections = tmp_path / "inspections.csv"
+    inspections.write_text("project_id,kind,date\nP1,self,2026-02-01\n", encoding="utf-8")
+    r = _cli(["campaign", "status", "--projects", projects, "--inspections", inspections,
+              "--date", "2026-06-01", "--out", tmp_path / "s", "--district", "崇明区"],
+             database_url, tmp_path)
+    assert r.returncode == 2 and "--district 只用于 --db 模式" in r.stderr, r.stderr
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_login_that_would_see_every_district_is_refused(db_engine, clean_db):

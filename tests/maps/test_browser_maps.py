@@ -266,8 +266,9 @@ def test_a_site_is_named_on_hover_and_opens_its_popup_on_click(page, server):
     since = page.requests[max(i for i, u in enumerate(page.requests) if u.endswith("/maps/permits")):]
     asked = [u for u in since if "/maps/data/projects?" in u]
     wide = page.evaluate("""() => JSON.parse(document.getElementById('gis-map')
-        .getAttribute('data-config')).layers.filter(function (l) { return l.key === 'projects'; })[0].wideUrl""")
-    assert asked and asked[0].endswith(wide.replace("&amp;", "&")), (asked, wide)
+        .getAttribute('data-config')).layers.filter(function (l) { return l.key === 'projects'; })[0]
+        .wideUrl""")
+    assert asked and asked[0].endswith(wide), (asked, wide)
     assert len([u for u in asked if u.endswith(wide)]) == 1, asked
     # A site with no other within 12 px: the pointer finds that one.
     site = page.evaluate("""() => { var pts = [], box = GisMaps.map.getContainer().getBoundingClientRect();
@@ -276,7 +277,9 @@ def test_a_site_is_named_on_hover_and_opens_its_popup_on_click(page, server):
         var size = GisMaps.map.getSize();
         for (var i = 0; i < pts.length; i++) {
           var a = pts[i].p, alone = a.x > 60 && a.y > 60 && a.x < size.x - 60 && a.y < size.y - 60;
-          for (var j = 0; alone && j < pts.length; j++) if (j !== i && a.distanceTo(pts[j].p) < 12) alone = false;
+          for (var j = 0; alone && j < pts.length; j++) {
+            if (j !== i && a.distanceTo(pts[j].p) < 12) alone = false;
+          }
           // Not under a control (legend, layers, search): the map's own canvas is there.
           var top = document.elementFromPoint(box.left + a.x, box.top + a.y);
           alone = alone && top && top.tagName === "CANVAS";
@@ -294,3 +297,128 @@ def test_a_site_is_named_on_hover_and_opens_its_popup_on_click(page, server):
     assert answer.value.status == 200, answer.value.text()
     page.wait_for_selector(".leaflet-popup-content .gis-popup")
     assert site["code"] in page.inner_text(".leaflet-popup-content")
+
+
+def _overlap(a: dict, b: dict) -> bool:
+    """Whether two bounding boxes (Playwright's x, y, width, height) overlap."""
+    return (a["x"] < b["x"] + b["width"] and b["x"] < a["x"] + a["width"]
+            and a["y"] < b["y"] + b["height"] and b["y"] < a["y"] + a["height"])
+
+
+def _steady_box(pg, selector: str) -> dict:
+    """The element's bounding box once it has stopped moving (Leaflet's pan is animated)."""
+    box = pg.locator(selector).bounding_box()
+    for _ in range(40):
+        pg.wait_for_timeout(100)
+        again = pg.locator(selector).bounding_box()
+        if again == box:
+            return again
+        box = again
+    raise AssertionError(f"{selector} kept moving")
+
+
+def _project_at(pg, x: int, y: int) -> None:
+    """Pan the map so that a drawn project lies at container point (x, y); wait for the reload."""
+    loads = pg.evaluate("""([x, y]) => {
+        var map = GisMaps.map, at = null;
+        GisMaps.groups.projects.eachLayer(function (g) { if (g.eachLayer) g.eachLayer(function (l) {
+          if (!at && l.getLatLng) at = l.getLatLng(); }); });
+        var p = map.latLngToContainerPoint(at);
+        map.panBy([p.x - x, p.y - y], { animate: false });
+        return GisMaps.status.loads; }""", [x, y])
+    _settled(pg, loads + 1)
+
+
+def _open_popup_at(pg, x: int, y: int) -> None:
+    pg.mouse.click(x, y)
+    pg.wait_for_selector(".leaflet-popup-content .gis-popup")
+
+
+def test_coverage_panel_folds_and_keeps_clear_of_pop_ups_on_a_small_screen(browser, server, tmp_path):
+    context = browser.new_context(viewport={"width": 390, "height": 700}, locale="zh-CN")
+    pg = context.new_page()
+    pg.requests, pg.failed, pg.errors = [], [], []
+    pg.on("request", lambda r: pg.requests.append(r.url))
+    pg.on("response", lambda r: r.status >= 400 and pg.failed.append((r.url, r.status)))
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    try:
+        pg.goto(f"{server}/maps/inspections?year={YEAR}")
+        _login(pg)
+        _settled(pg, 3)
+        pg.wait_for_selector(".gis-panel")
+        toggle = pg.get_by_role("button", name="抽查覆盖情况")
+        figures = pg.locator("#gis-panel-body")
+        # Folded at first on a narrow screen: the button alone; the legend too.
+        legend = pg.get_by_role("button", name="图例")
+        assert legend.get_attribute("aria-expanded") == "false" and pg.locator("#gis-legend-body").is_hidden()
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert toggle.get_attribute("aria-controls") == "gis-panel-body"
+        assert figures.is_hidden()
+        # By keyboard: Enter unfolds, Space folds, Enter unfolds again.
+        toggle.focus()
+        pg.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "true" and figures.is_visible()
+        assert f"{YEAR} 年区级抽查覆盖率" in figures.inner_text()
+        pg.keyboard.press(" ")
+        assert toggle.get_attribute("aria-expanded") == "false" and figures.is_hidden()
+        pg.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "true" and figures.is_visible()
+        unfolded = pg.locator(".gis-panel").bounding_box()
+        assert unfolded["height"] > 150, unfolded  # most of a small screen's height
+
+        # Unfolded, a project just above the panel: its pop-up stands wholly on screen,
+        # above the panel.
+        x, y = 195, int(unfolded["y"]) - 12
+        _project_at(pg, x, y)
+        _open_popup_at(pg, x, y)
+        popup = _steady_box(pg, ".leaflet-popup")
+        assert not _overlap(popup, pg.locator(".gis-panel").bounding_box())
+        assert popup["x"] >= 0 and popup["x"] + popup["width"] <= 390, popup  # never wider than the screen
+        assert popup["y"] >= 0 and popup["y"] + popup["height"] <= 700, popup
+        pg.keyboard.press("Escape")
+        pg.wait_for_selector(".leaflet-popup", state="detached")
+
+        # Folded, a project at the very bottom beside the corners (button, status line,
+        # scale; the legend's button): its pop-up, as wide as the screen, is panned up clear
+        # of them.
+        toggle.focus()
+        pg.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        corner = pg.locator(".leaflet-bottom.leaflet-left").bounding_box()
+        x, y = int(corner["x"] + corner["width"]) + 25, 690
+        assert x < 380, corner
+        _project_at(pg, x, y)
+        _open_popup_at(pg, x, y)
+        popup = _steady_box(pg, ".leaflet-popup")
+        for part in (".gis-panel", ".gis-status", ".leaflet-control-scale", ".gis-legend"):
+            assert not _overlap(popup, pg.locator(part).bounding_box()), part
+        assert popup["y"] + popup["height"] <= corner["y"], (popup, corner)
+        _shot(pg, tmp_path, "inspections-small-popup")
+        # Unfolded by keyboard over the open pop-up: the pop-up is panned clear of the panel
+        # (both fit on this screen).
+        toggle.focus()
+        pg.keyboard.press("Enter")
+        assert toggle.get_attribute("aria-expanded") == "true"
+        popup = _steady_box(pg, ".leaflet-popup")
+        assert not _overlap(popup, pg.locator(".gis-panel").bounding_box())
+
+        # A shorter screen where the unfolded panel and the pop-up cannot both fit: unfolding
+        # closes the pop-up; a pop-up opened low folds the panel.
+        pg.set_viewport_size({"width": 390, "height": 440})
+        pg.wait_for_timeout(300)
+        if pg.locator(".leaflet-popup").count():
+            toggle.focus()
+            pg.keyboard.press("Enter")  # fold
+            pg.keyboard.press("Enter")  # unfold over it
+            assert toggle.get_attribute("aria-expanded") == "true"
+            pg.wait_for_selector(".leaflet-popup", state="detached")
+        panel = pg.locator(".gis-panel").bounding_box()
+        x, y = 195, int(panel["y"]) - 8
+        _project_at(pg, x, y)
+        _open_popup_at(pg, x, y)
+        popup = _steady_box(pg, ".leaflet-popup")
+        assert toggle.get_attribute("aria-expanded") == "false"
+        assert not _overlap(popup, pg.locator(".gis-panel").bounding_box())
+        _check_network(pg, server)
+    finally:
+        context.close()

@@ -168,7 +168,8 @@ def test_inspector_form_refuses_missing_key_items(visit, db_engine):
     assert_field_clear(page, "builder_primary_duty")
     # The service's refusals (HTTP 422) sit next to the field they name: a date still to
     # come under 检查日期, then a deadline before the inspection under that hazard's 整改期限
-    # ("字段 hazards[1].deadline：…", the service counting hazards from 1).
+    # ("字段 hazards.0.deadline：第 1 条隐患的…": the request's path, counted from 0 as a
+    # validation problem counts, and the reader's count from 1).
     today = today_in_shanghai()
     page.get_by_label("检查日期").fill((today + dt.timedelta(days=1)).isoformat())
     submit_refused(page, "保存检查记录", "/inspections")
@@ -181,14 +182,26 @@ def test_inspector_form_refuses_missing_key_items(visit, db_engine):
     page.get_by_label("隐患描述").fill("基坑临边防护缺失")
     page.get_by_label("整改期限").fill((today - dt.timedelta(days=3)).isoformat())
     page.get_by_role("button", name="保存检查记录").click()
+    assert_field_error(page, "hazard-1-deadline", "第 1 条隐患的整改期限")
     assert_field_error(page, "hazard-1-deadline", "早于检查日期")
     assert_field_clear(page, "inspected_on")
-    # A description past the API's limit (set past the textarea's maxlength): the validation
-    # problem "hazards.0.description" lands under that hazard's 隐患描述.
-    page.evaluate("() => { document.getElementById('hazard-1-description').value = '隐'.repeat(2001); }")
+    # The second hazard's: under its own 整改期限 (hazards.1.deadline), the first's clear.
+    page.get_by_label("整改期限").fill(today.isoformat())
+    page.get_by_role("button", name="添加隐患").click()
+    page.locator("#hazard-2-description").fill("燃气管道上方堆土")
+    page.locator("#hazard-2-deadline").fill((today - dt.timedelta(days=1)).isoformat())
     page.get_by_role("button", name="保存检查记录").click()
-    assert_field_error(page, "hazard-1-description", "2000")
+    assert_field_error(page, "hazard-2-deadline", "第 2 条隐患的整改期限")
     assert_field_clear(page, "hazard-1-deadline")
+    page.locator("#hazard-2-deadline").fill("")
+    # A description past the API's limit (set past the textarea's maxlength): the validation
+    # problem "hazards.1.description" lands under that hazard's 隐患描述, counted the same way.
+    page.evaluate("() => { document.getElementById('hazard-2-description').value = '隐'.repeat(2001); }")
+    page.get_by_role("button", name="保存检查记录").click()
+    assert_field_error(page, "hazard-2-description", "第 2 条隐患")
+    assert_field_error(page, "hazard-2-description", "2000")
+    assert_field_clear(page, "hazard-2-deadline")
+    assert_field_clear(page, "hazard-1-description")
     assert _inspections(db_engine, project_id) == before  # nothing stored
 
 

@@ -21,6 +21,14 @@ def test_lists_filter_and_export(visit):
         page.get_by_role("heading", name=heading).wait_for()
         page.wait_for_function("() => document.querySelector('#rows table') !== null")
         v.check(f"office-list-{link}")
+    # The township choices: every township of /api/workbench/townships, in code order.
+    page.wait_for_function("() => document.querySelectorAll('#township option').length > 1")
+    choices = page.locator("#township option").all_inner_texts()
+    townships = page.evaluate(
+        "() => fetch('/api/workbench/townships', {credentials: 'same-origin'}).then(r => r.json())")
+    assert choices[0] == "全部乡镇" and len(choices) > 5, choices
+    assert choices[1:] == [f["properties"]["name"] for f in townships["features"]]
+    assert all(f["properties"]["code"] for f in townships["features"])
     page.get_by_label("项目状态").select_option(label="在建")
     with page.expect_response(lambda r: "status=under_construction" in r.url):
         page.get_by_role("button", name="筛选").click()

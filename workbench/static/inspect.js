@@ -45,14 +45,14 @@
     $("hazard-" + n + "-description").focus();
   });
 
-  // The API's names for this form's fields: the first hazard's 整改期限 is hazards[1].deadline
-  // in the service's messages (counted from 1) and hazards.0.deadline in a validation
-  // problem (the body's index); key_items.CODE is that item's group, round_or_stage the stage.
+  // The API's names for this form's fields: the first hazard's 整改期限 is hazards.0.deadline
+  // (the request's path, counted from 0, in a service's refusal and a validation problem
+  // alike); key_items.CODE is that item's group, round_or_stage the stage.
   function fieldId(name) {
-    var h = /^hazards(?:\[(\d+)\]|\.(\d+))\.(\w+)$/.exec(name);
+    var h = /^hazards\.(\d+)\.(\w+)$/.exec(name);
     if (h) {
-      var set = document.querySelectorAll("fieldset.hazard")[h[1] ? Number(h[1]) - 1 : Number(h[2])];
-      return set && "hazard-" + set.dataset.n + "-" + h[3];
+      var set = document.querySelectorAll("fieldset.hazard")[Number(h[1])];
+      return set && "hazard-" + set.dataset.n + "-" + h[2];
     }
     var item = /^key_items\.(\w+)$/.exec(name);
     return item ? item[1] : { round_or_stage: "stage" }[name];

@@ -106,7 +106,7 @@
 
   // Put each error next to its field (fieldError): a validation problem names the field, or
   // the service's message does ("字段 wecom_webhook_url：…", "字段 a、b：…",
-  // "字段 hazards[1].deadline：…"); a file column's label "registration_code（列“id”）"
+  // "字段 hazards.0.deadline：…"); a file column's label "registration_code（列“id”）"
   // names its field before the bracket. options.fields maps the API's field names to the
   // page's element ids where they differ (an object, or a function returning the id);
   // options.fallback is the id of the field that takes an error naming none on the page;

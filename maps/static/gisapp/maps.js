@@ -285,7 +285,7 @@
   function pipelinePopup(map, spec, hit, latlng, reach) {
     var show = function (code, cls) {
       var label = (cls && (S.pressureClasses || {})[cls]) || cls || "";
-      L.popup().setLatLng(latlng).setContent(el("span", "", code + " " + label)).openOn(map);
+      showPopup(map, latlng, el("span", "", code + " " + label), {});
     };
     if (hit.properties.code) { show(hit.properties.code, hit.properties.pressure_class); return; }
     if (!hit.properties.segments) {
@@ -315,11 +315,84 @@
     }).catch(function () {});
   }
 
+  // The bottom corners (scale, status line, coverage panel; legend) lie over the map: a
+  // pop-up is panned clear of the corner beside it, and when an unfolded panel leaves no
+  // room for the pop-up (a small screen) the panel folds. Leaflet's autoPan does the
+  // panning, with the corner's height as its bottom padding.
+  var foldables = [];         // the page's foldable panels (coverage panel, legend)
+  var lastPopup = null;       // the pop-up opened last (open while on the map)
+  var GAP = 10;               // pixels between a pop-up and a corner's controls
+  var NARROW = "(max-width: 600px)";
+
+  function showPopup(map, latlng, content, options) {
+    var popup = L.popup(L.extend({}, options, { autoPan: false })).setLatLng(latlng).setContent(content);
+    popup.openOn(map);
+    lastPopup = popup;
+    clearOfCorners(map, popup, true);
+    return popup;
+  }
+
+  // Pan ``popup`` clear of the bottom corners beside it. When they do not both fit,
+  // ``mayFold``: fold the unfolded panels beside it; else (a panel was just unfolded over
+  // it, the viewer's choice) close the pop-up.
+  function clearOfCorners(map, popup, mayFold) {
+    var node = popup.getElement();
+    if (!node || !map.hasLayer(popup)) return;
+    var container = map.getContainer(), area = container.getBoundingClientRect(), box = node.getBoundingClientRect();
+    var beside = function (n) {
+      var r = n.getBoundingClientRect();
+      return r.height > 0 && box.left < r.right + GAP && box.right > r.left - GAP;
+    };
+    var room = function () {                          // the tallest corner beside the pop-up
+      var most = 0;
+      container.querySelectorAll(".leaflet-bottom").forEach(function (c) {
+        if (beside(c)) most = Math.max(most, area.bottom - c.getBoundingClientRect().top + GAP);
+      });
+      return most;
+    };
+    if (box.height + room() + GAP > area.height) {
+      var open = foldables.filter(function (f) { return f.isOpen() && beside(f.node); });
+      if (open.length && !mayFold) { map.closePopup(popup); return; }
+      open.forEach(function (f) { f.fold(); });
+    }
+    popup.options.autoPan = true;
+    popup.options.autoPanPaddingBottomRight = [5, Math.max(5, room())];
+    popup.update();                                   // Leaflet's autoPan with that padding
+  }
+
+  // A panel over the map that a button (aria-expanded, a native button: Enter and Space)
+  // folds and unfolds; folded at first on a narrow screen, where it would cover most of
+  // the map. ``body``: the panel's content, given the id ``id``.
+  function foldable(map, position, cls, label, body, id) {
+    var box = el("div", cls), toggle = el("button", "gis-fold-toggle", label);
+    body.id = id;
+    body.classList.add("gis-fold-body");
+    toggle.type = "button";
+    toggle.setAttribute("aria-controls", id);
+    var set = function (open) {
+      toggle.setAttribute("aria-expanded", String(open));
+      body.hidden = !open;
+    };
+    toggle.addEventListener("click", function () {
+      set(body.hidden);
+      // Unfolded over an open pop-up: the pop-up is panned clear of it, or closed.
+      if (!body.hidden && lastPopup && map.hasLayer(lastPopup)) clearOfCorners(map, lastPopup, false);
+    });
+    set(!(window.matchMedia && window.matchMedia(NARROW).matches));
+    box.appendChild(toggle); box.appendChild(body);
+    control(map, position, box);
+    var handle = { node: box, isOpen: function () { return !body.hidden; }, fold: function () { set(false); } };
+    foldables.push(handle);
+    return handle;
+  }
+
   function openPopup(map, cfg, id, latlng) {
     getJSON(cfg.dataUrl + "/projects/" + id + "/popup?view=" + cfg.view + (cfg.year ? "&year=" + cfg.year : ""))
       .then(function (d) {
-        var box = render(d.blocks, el("div", "gis-popup"));
-        L.popup({ maxWidth: 460 }).setLatLng(latlng).setContent(box).openOn(map);
+        // Never wider than a small screen's map: the content's width, its margins (44 px)
+        // and the pan padding (Leaflet's minWidth is 50). Wider tables scroll (maps.css).
+        var widest = Math.max(50, Math.min(460, map.getSize().x - 60));
+        showPopup(map, latlng, render(d.blocks, el("div", "gis-popup")), { maxWidth: widest });
       })
       .catch(function () {});
   }
@@ -422,7 +495,8 @@
       reload();
       if (cfg.panelUrl) {                             // part of the first view: pending until drawn
         tracked(cfg.panelUrl, undefined, report, function (d) {  // the year is in it (preloaded)
-          control(map, "bottomleft", render(d.blocks, el("div", "gis-control gis-panel")));
+          foldable(map, "bottomleft", "gis-control gis-panel", S.coverageToggle,
+                   render(d.blocks, el("div")), "gis-panel-body");
         });
       }
     });
@@ -442,7 +516,7 @@
 
   // The legend from data: swatch colours set through the DOM (no inline style attribute).
   function legend(map, blocks) {
-    var box = el("div", "gis-legend");
+    var box = el("div");
     blocks.forEach(function (b) {
       var block = box.appendChild(el("div", "gis-legend-block"));
       block.appendChild(el("h4", "", b.title));
@@ -452,11 +526,12 @@
         row.appendChild(swatch); row.appendChild(document.createTextNode(r.label));
       });
     });
-    control(map, "bottomright", box);
+    foldable(map, "bottomright", "gis-legend", S.legendToggle, box, "gis-legend-body");
   }
 
   // A map page: base layers, district and township areas, empty data layers, legend, controls.
   function page(node, cfg) {
+    S = cfg.strings;                                  // the legend's button is made before start()
     var map = L.map(node, { preferCanvas: true, minZoom: cfg.minZoom, maxZoom: cfg.maxZoom,
                             zoomControl: true });
     map.fitBounds(cfg.bounds);
