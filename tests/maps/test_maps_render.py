@@ -11,6 +11,7 @@ import pytest
 from layers.sample.townships import township_polygons
 from maps import i18n
 from maps.assets import static_dir, static_file
+from maps.layers_data import WIDE_VIEW_ZOOM
 from maps.pages import PAGES, PageOptions, build_dashboard_page, build_map_page
 from maps.panels import blocks_text, choropleth_color, coverage_panel, project_popup, supervision_choropleth
 
@@ -204,15 +205,26 @@ def test_coverage_panel_against_quota():
 
 
 def test_data_the_page_needs_whatever_the_view_is_preloaded():
-    """Township areas, the supervision choropleth and the inspections panel (with its year)
-    are asked for by the browser while the scripts load; the script fetches the same URLs."""
-    preloads = {view: re.findall(r'<link rel="preload" as="fetch" crossorigin="anonymous" href="([^"]+)"',
-                                 build_map_page(view, PageOptions(year=2025)))
+    """Township areas, the sites of a wide first view, the supervision choropleth and the
+    inspections panel (with its year) are asked for by the browser while the scripts load;
+    the script fetches the same URLs."""
+    preloads = {view: [unescape(u) for u in re.findall(
+                    r'<link rel="preload" as="fetch" crossorigin="anonymous" href="([^"]+)"',
+                    build_map_page(view, PageOptions(year=2025)))]
                 for view in PAGES}
-    assert preloads["permits"] == ["/maps/data/township-areas"]
-    assert preloads["supervision"] == ["/maps/data/township-areas", "/maps/data/townships?view=supervision"]
-    assert preloads["inspections"] == ["/maps/data/township-areas",
+    wide = {view: config_of(build_map_page(view, PageOptions(year=2025)))["layers"][-1]["wideUrl"]
+            for view in PAGES}
+    assert preloads["permits"] == ["/maps/data/township-areas", wide["permits"]]
+    assert preloads["supervision"] == ["/maps/data/township-areas", wide["supervision"],
+                                       "/maps/data/townships?view=supervision"]
+    assert preloads["inspections"] == ["/maps/data/township-areas", wide["inspections"],
                                        "/maps/data/inspection-coverage?year=2025"]
+    # The sites' request of a view holding the jurisdiction and its margin, at the widest zoom
+    # whose view holds it all (maps.js takes it only for such a first view).
+    config = config_of(build_map_page("permits", PageOptions(year=2025)))
+    (south, west), (north, east) = config["tileBounds"]
+    assert wide["permits"] == (f"/maps/data/projects?view=permits&bbox={west:.6f},{south:.6f},{east:.6f},"
+                               f"{north:.6f}&zoom={WIDE_VIEW_ZOOM}&year=2025")
     config = config_of(build_map_page("inspections", PageOptions(year=2025)))
     assert config["panelUrl"] == "/maps/data/inspection-coverage?year=2025"
     assert config["townshipAreas"]["url"] == "/maps/data/township-areas"
