@@ -19,6 +19,7 @@ long it took and its body size (where a page's time goes). No assertion.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -139,6 +140,8 @@ def main() -> None:
     parser.add_argument("--pipelines", default="geojson,tiles",
                         help="how the map pages get the pipelines: geojson, tiles or both")
     parser.add_argument("--skip-report", action="store_true")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="readings per page after the warm-up (the table gives their median)")
     parser.add_argument("--detail", action="store_true",
                         help="print every request of every page (start, duration, size)")
     options = parser.parse_args()
@@ -146,6 +149,7 @@ def main() -> None:
     threshold = {"geojson": str(10**12), "tiles": "0"}
     scales = [f"{scale}/{mode}" for scale in options.scales.split(",") for mode in modes]
     results = {}
+    spread: dict[str, list[tuple[float, float]]] = {}
     report_sizes = {}
     memory = {}
     for sample in options.scales.split(","):
@@ -160,12 +164,21 @@ def main() -> None:
                 with running_server(url, pids=pids, env_extra=env) as base, sync_playwright() as pw:
                     browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
                     measure(base, browser)  # warm-up: caches, first connections
-                    results[scale] = measure(base, browser, options.detail)
+                    # The median of several readings per page: one reading on a shared
+                    # 2-core machine moved by 0.1-0.2 s from run to run.
+                    runs = [measure(base, browser, options.detail and i == options.repeat - 1)
+                            for i in range(options.repeat)]
+                    results[scale] = [(path, statistics.median(r[i][1] for r in runs), html, sent)
+                                      for i, (path, _secs, html, sent) in enumerate(runs[-1])]
+                    spread[scale] = [(min(r[i][1] for r in runs), max(r[i][1] for r in runs))
+                                     for i in range(len(PAGES))]
                     browser.close()
                     memory[scale] = _peak_mib(pids)
-                for path, secs, html, sent in results[scale]:
-                    print(f"[{scale}] {path}: {secs:.2f} s, HTML {html / 1024:.0f} KiB, "
-                          f"transferred {sent / 1024:.0f} KiB", flush=True)
+                for (path, secs, html, sent), (low, high) in zip(results[scale], spread[scale],
+                                                                 strict=True):
+                    print(f"[{scale}] {path}: {secs:.2f} s (median of {options.repeat}, "
+                          f"{low:.2f}-{high:.2f}), "
+                          f"HTML {html / 1024:.0f} KiB, transferred {sent / 1024:.0f} KiB", flush=True)
             if options.skip_report:
                 continue
             out = Path(tempfile.mkdtemp(prefix="gisapp-bench-report-"))
@@ -177,7 +190,8 @@ def main() -> None:
             print(f"[{sample}] report {report_sizes[sample][0]:.1f} s", flush=True)
     base_scale, *others = scales
     head = " | ".join(f"{s}: first render s | {s}: transferred KiB" for s in scales)
-    lines = [f"load average at the end {os.getloadavg()[0]:.1f}", f"| page | {head} |",
+    lines = [f"load average at the end {os.getloadavg()[0]:.1f}; first render: median of "
+             f"{options.repeat} readings after a warm-up", f"| page | {head} |",
              "|---" * (1 + 2 * len(scales)) + "|"]
     for i, (path, *_rest) in enumerate(results[base_scale]):
         cells = " | ".join(f"{results[s][i][1]:.2f} | {results[s][i][3] / 1024:.0f}" for s in scales)
