@@ -126,6 +126,8 @@
     }
 
     // Leaflet inserts a string tooltip as HTML: an element with text content stays text.
+    // A permanent label each: for a few townships (Chongming's 18), not Shanghai's 605,
+    // whose labels overlapped at every zoom that shows them all and cost a layout each.
     function label(feature, layer) {
       layer.bindTooltip(el("span", "", feature.properties.label),
                         { permanent: true, direction: "center", className: "gis-label" });
@@ -134,21 +136,6 @@
     // A site opens its pop-up when clicked.
     function clickable(feature, layer) {
       layer.on("click", function (e) { openPopup(map, cfg, feature.id, e.latlng); });
-    }
-
-    // One tooltip on the map for a whole layer of sites, shown for the site under the
-    // pointer (its events reach the layer): 5,000 sites at low zoom made 5,000 bound
-    // tooltips before the first draw. (A tooltip bound to the layer itself took the
-    // sites' clicks from them now and then in Chromium, so it is not bound.)
-    function nameSites(layer) {
-      var tip = L.tooltip({ direction: "top", offset: [0, -6] });
-      layer.on("mouseover", function (e) {
-        var p = e.layer.feature.properties;
-        tip.setLatLng(e.layer.getLatLng ? e.layer.getLatLng() : e.latlng)
-           .setContent(el("span", "", p.code + " " + p.name));
-        map.openTooltip(tip);
-      });
-      layer.on("mouseout", function () { map.closeTooltip(tip); });
     }
 
     function bboxParams() {
@@ -178,12 +165,14 @@
       tracked(url, controller.signal, report, function (data) {
         group.clearLayers();
         // Points get their style when made; the style option would restyle each again.
+        var labelled = spec.labels && data.features.length <= LABEL_LIMIT;
         var layer = L.geoJSON(data, {
           style: data.points ? undefined : style,
-          onEachFeature: spec.labels ? label : spec.popup ? clickable : undefined,
+          onEachFeature: labelled ? label : spec.popup ? clickable : undefined,
           pointToLayer: function (f, latlng) { return L.circleMarker(latlng, style(f)); }
         });
-        if (spec.popup) nameSites(layer);
+        if (spec.popup) hoverText(map, layer, function (p) { return p.code + " " + p.name; });
+        else if (spec.labels && !labelled) hoverText(map, layer, function (p) { return p.label; });
         group.addLayer(layer);
         restack(cfg, spec);
         loadedOnce = true;
@@ -421,18 +410,35 @@
     };
   }
 
+  // More permanent township labels than this are shown on hover instead (see label()).
+  var LABEL_LIMIT = 60;
+
+  // One tooltip on the map for a whole layer, shown for the feature under the pointer
+  // (its events reach the layer), at a point feature or following the pointer: 5,000
+  // sites or 600 townships made as many bound tooltips before the first draw. (A tooltip
+  // bound to the layer group took the sites' clicks from them now and then in Chromium.)
+  function hoverText(map, layer, text) {
+    var tip = L.tooltip({ direction: "top", offset: [0, -6] });
+    layer.on("mouseover", function (e) {
+      tip.setLatLng(e.layer.getLatLng ? e.layer.getLatLng() : e.latlng)
+         .setContent(el("span", "", text(e.layer.feature.properties)));
+      map.openTooltip(tip);
+    });
+    layer.on("mousemove", function (e) { if (!e.layer.getLatLng) tip.setLatLng(e.latlng); });
+    layer.on("mouseout", function () { map.closeTooltip(tip); });
+  }
+
   // The township areas: one cached GeoJSON (ETag) after login, drawn under the data.
-  function townshipAreas(cfg, group, filter, report) {
+  function townshipAreas(map, cfg, group, filter, report) {
     if (!cfg.townshipAreas) return;
     tracked(cfg.townshipAreas.url, undefined, report, function (data) {
-      group.addLayer(L.geoJSON(data, {
+      var areas = L.geoJSON(data, {
         style: function () {
           return { color: "#78909c", weight: 1, dashArray: "4 3", fillColor: "#eceff1", fillOpacity: 0.25 };
-        },
-        onEachFeature: function (f, layer) {          // the tooltip's element made when first shown
-          layer.bindTooltip(function () { return el("span", "", f.properties.name); }, { sticky: true });
         }
-      }));
+      });
+      hoverText(map, areas, function (p) { return p.name; });
+      group.addLayer(areas);
       group.bringToBack();
       filter.fill(data.features);
     });
@@ -491,7 +497,7 @@
     map.on("moveend", function () { clearTimeout(timer); timer = setTimeout(reload, 150); });
     map.on("overlayadd", reload);
     whenLoggedIn(function () {
-      townshipAreas(cfg, groups.townshipAreas, filter, report);
+      townshipAreas(map, cfg, groups.townshipAreas, filter, report);
       reload();
       if (cfg.panelUrl) {                             // part of the first view: pending until drawn
         tracked(cfg.panelUrl, undefined, report, function (d) {  // the year is in it (preloaded)
