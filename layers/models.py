@@ -874,7 +874,17 @@ class ProjectMapState(Base):
     )
 
 
-class PipelineOverview(Base):
+class OverviewKey:
+    """The key of the generalised network: district, pressure class and 0.05° grid cell."""
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    district: Mapped[str | None] = mapped_column(String(6))
+    pressure_class: Mapped[str] = mapped_column(String(16))
+    cell_x: Mapped[int] = mapped_column(Integer)
+    cell_y: Mapped[int] = mapped_column(Integer)
+
+
+class PipelineOverview(OverviewKey, Base):
     """The mains merged end to end per district, pressure class and grid cell (low-zoom tiles).
 
     Migration 0026: a refresh (``gisapp_ref.refresh_pipeline_overview``) rebuilds the keys
@@ -883,11 +893,6 @@ class PipelineOverview(Base):
 
     __tablename__ = "pipeline_overview"
 
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    district: Mapped[str | None] = mapped_column(String(6))
-    pressure_class: Mapped[str] = mapped_column(String(16))
-    cell_x: Mapped[int] = mapped_column(Integer)
-    cell_y: Mapped[int] = mapped_column(Integer)
     segments: Mapped[int] = mapped_column(Integer, server_default="0")
     geom = mapped_column(Geometry("MULTILINESTRING", srid=STORAGE_EPSG, spatial_index=True), nullable=True)
 
@@ -897,13 +902,7 @@ class PipelineOverview(Base):
     )
 
 
-class PipelineOverviewChange(Base):
+class PipelineOverviewChange(OverviewKey, Base):
     """A key (district, class, cell) of ``pipeline_overview`` a pipeline write made stale."""
 
     __tablename__ = "pipeline_overview_change"
-
-    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-    district: Mapped[str | None] = mapped_column(String(6))
-    pressure_class: Mapped[str] = mapped_column(String(16))
-    cell_x: Mapped[int] = mapped_column(Integer)
-    cell_y: Mapped[int] = mapped_column(Integer)

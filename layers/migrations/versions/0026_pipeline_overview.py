@@ -55,6 +55,15 @@ def _keys(rows: str, where: str = "") -> str:
             f"WHERE r.deleted_at IS NULL AND r.pressure_class IN {MAJOR}{where}")
 
 
+def _key_columns() -> list[sa.Column]:
+    """Fresh columns of a row's id and key (district, class, cell), for each table."""
+    return [sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
+            sa.Column('district', sa.String(length=6), nullable=True),
+            sa.Column('pressure_class', sa.String(length=16), nullable=False),
+            sa.Column('cell_x', sa.Integer(), nullable=False),
+            sa.Column('cell_y', sa.Integer(), nullable=False)]
+
+
 def upgrade() -> None:
     for axis, coord in (('x', 'ST_XMin'), ('y', 'ST_YMin')):
         op.execute(f"""
@@ -63,11 +72,7 @@ def upgrade() -> None:
             $$ SELECT floor({coord}(g) / {CELL_DEG})::integer $$""")
     op.create_table(
         'pipeline_overview',
-        sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column('district', sa.String(length=6), nullable=True),
-        sa.Column('pressure_class', sa.String(length=16), nullable=False),
-        sa.Column('cell_x', sa.Integer(), nullable=False),
-        sa.Column('cell_y', sa.Integer(), nullable=False),
+        *_key_columns(),
         sa.Column('segments', sa.Integer(), server_default='0', nullable=False),
         sa.Column('geom', Geometry('MULTILINESTRING', srid=4490, spatial_index=False), nullable=True),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_pipeline_overview')),
@@ -76,11 +81,7 @@ def upgrade() -> None:
     op.create_geospatial_index('idx_pipeline_overview_geom', 'pipeline_overview', ['geom'], unique=False, postgresql_using='gist', postgresql_ops={})
     op.create_table(
         'pipeline_overview_change',
-        sa.Column('id', sa.BigInteger(), autoincrement=True, nullable=False),
-        sa.Column('district', sa.String(length=6), nullable=True),
-        sa.Column('pressure_class', sa.String(length=16), nullable=False),
-        sa.Column('cell_x', sa.Integer(), nullable=False),
-        sa.Column('cell_y', sa.Integer(), nullable=False),
+        *_key_columns(),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_pipeline_overview_change')),
     )
     # One function per event: a transition table exists only for its own events.
