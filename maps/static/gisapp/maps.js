@@ -63,7 +63,12 @@
     return found ? decodeURIComponent(found.slice(name.length + 1)) : "";
   }
 
+  // Once: every tile and layer refused at the same moment calls it, and each new
+  // assignment aborted the navigation already under way.
+  var leaving = false;
   function toLogin() {
+    if (leaving) return;
+    leaving = true;
     location.href = "/?next=" + encodeURIComponent(location.pathname + location.search);
   }
 
