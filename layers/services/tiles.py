@@ -35,6 +35,10 @@ BUFFER = 64  # units drawn beyond the edge, so lines join across tiles
 # At most this many features in one tile, highest pressure first: a low-zoom tile of the
 # whole city stays small; the low-pressure network comes with zoom.
 TILE_FEATURE_LIMIT = 20_000
+# The tile's square (``merc``, Web Mercator) and, grown by its buffer (``:margin``), the
+# lon/lat box its rows are found by (``lonlat``): the head of every tile query.
+_TILE_BOX = """WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
+box AS (SELECT merc, ST_Transform(ST_Expand(merc, :margin), 4490) AS lonlat FROM b)"""
 # Web Mercator: the world is 2 * 20037508.34 m wide at zoom 0.
 _WORLD_M = 2 * 20_037_508.342789244
 
@@ -76,8 +80,7 @@ def pipeline_tile(session: Session, z: int, x: int, y: int, access: Access | Non
                "g.outer_diameter_mm AS dn, CAST(g.status AS text) AS status"
                if z >= ALL_CLASSES_ZOOM else "CAST(g.pressure_class AS text) AS pressure_class")
     sql = f"""
-WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
-box AS (SELECT merc, ST_Transform(ST_Expand(merc, :margin), 4490) AS lonlat FROM b),
+{_TILE_BOX},
 t AS (
   SELECT g.id, {details}, {_mvt_geom("g.geom")}
   FROM gas_pipeline g, box
@@ -116,8 +119,7 @@ def _overview_tile(session: Session, z: int, x: int, y: int, access: Access | No
     AND g.district IS DISTINCT FROM :district
     AND g.id IN (SELECT c.pipeline_id FROM pipeline_conflict c)"""
     sql = f"""
-WITH b AS (SELECT ST_TileEnvelope(:z, :x, :y) AS merc),
-box AS (SELECT merc, ST_Transform(ST_Expand(merc, :margin), 4490) AS lonlat FROM b),
+{_TILE_BOX},
 changed AS MATERIALIZED (
   SELECT DISTINCT district, pressure_class, cell_x, cell_y FROM pipeline_overview_change),
 t AS (
